@@ -1,0 +1,408 @@
+//! The wire protocol: topics, distlog's batch frames, and their decoder.
+//!
+//! The full specification, precise enough for another implementation, is in
+//! `docs/PROTOCOL.md`; this is the summary.
+//!
+//! Every ZeroMQ message (PUSH to PULL, and PUB to SUB from the broker) has two
+//! frames: `[topic, body]`. The topic is three ASCII bytes:
+//!
+//! 1. system: `T` test, `S` staging, `P` production;
+//! 2. kind: `L` log record, `P` performance record;
+//! 3. encoding: `J` JSON and `P` Python pickle (one record per message, as the
+//!    original Python clients send), or `R`: a distlog batch (this module).
+//!
+//! A batch body is an 8-byte prefix followed by an rkyv 0.8 archive
+//! (little-endian, aligned, 32-bit relative pointers) of [`Batch`]:
+//!
+//! ```text
+//! offset 0  4 bytes  magic and version: b"DLB" followed by VERSION (1)
+//! offset 4  4 bytes  u32 little-endian: length of the archive that follows
+//! offset 8  ...      rkyv archive of Batch, root object at the end
+//! ```
+//!
+//! A receiver checks the prefix, then validates the archive (bytecheck)
+//! before reading anything: bytes that came from a socket or a file are never
+//! trusted. Records of a batch have contiguous sequence numbers starting at
+//! [`Batch::first_seq`], so a receiver that tracks `(sender.instance, next
+//! seq)` sees every gap. [`Batch::dropped`] is the sender's running count of
+//! records it dropped before they reached the wire.
+
+use crate::record::{ArchivedRecord, Record};
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::fmt;
+
+/// The encoding letter of distlog's batch frames (third topic byte).
+pub const ENCODING_BATCH: u8 = b'R';
+/// Encoding letter of the Python clients' JSON frames.
+pub const ENCODING_JSON: u8 = b'J';
+/// Encoding letter of the Python clients' pickle frames.
+pub const ENCODING_PICKLE: u8 = b'P';
+/// The batch format version this library writes and reads.
+pub const VERSION: u8 = 1;
+/// Length of the prefix before the archive.
+pub const PREFIX_LEN: usize = 8;
+const MAGIC: [u8; 3] = *b"DLB";
+
+/// Who sent a batch: one process, for its lifetime.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct Sender {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Program name (Python: `processName`).
+    pub program: String,
+    /// When the sending pipeline started, ns since the Unix epoch.
+    pub start_ns: u64,
+    /// A random id of this sender's pipeline; with `start_ns` it tells
+    /// restarts and pid reuse apart. 0 for records converted from the Python
+    /// clients, which have no sequence numbers: receivers skip gap tracking.
+    pub instance: u64,
+}
+
+/// A batch of records from one sender.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct Batch {
+    /// The sending process.
+    pub sender: Sender,
+    /// Sequence number of the first record; record `i` has `first_seq + i`.
+    pub first_seq: u64,
+    /// The sender's running count of records dropped before the wire.
+    pub dropped: u64,
+    /// The records.
+    pub records: Vec<Record>,
+}
+
+/// A parsed topic frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Topic {
+    /// `T`, `S` or `P`.
+    pub system: u8,
+    /// `L` or `P`.
+    pub kind: u8,
+    /// `J`, `P` or `R`.
+    pub encoding: u8,
+}
+
+impl Topic {
+    /// The topic of a batch frame.
+    pub fn batch(system: u8, kind: u8) -> Topic {
+        Topic {
+            system,
+            kind,
+            encoding: ENCODING_BATCH,
+        }
+    }
+
+    /// Parses and checks a topic frame.
+    pub fn parse(frame: &[u8]) -> Result<Topic, WireError> {
+        let [system, kind, encoding] = frame else {
+            return Err(WireError::new(ErrorKind::BadTopic));
+        };
+        let ok = matches!(system, b'T' | b'S' | b'P')
+            && matches!(kind, b'L' | b'P')
+            && matches!(encoding, b'J' | b'P' | b'R');
+        if !ok {
+            return Err(WireError::new(ErrorKind::BadTopic));
+        }
+        Ok(Topic {
+            system: *system,
+            kind: *kind,
+            encoding: *encoding,
+        })
+    }
+
+    /// The three topic bytes.
+    pub fn bytes(&self) -> [u8; 3] {
+        [self.system, self.kind, self.encoding]
+    }
+}
+
+/// Why a frame was rejected. The [`WireError::reason`] string is stable and
+/// is what the broker's metrics use as a label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    kind: ErrorKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    BadTopic,
+    Truncated,
+    BadMagic,
+    BadVersion(u8),
+    BadLength,
+    Invalid,
+    SequenceMismatch,
+}
+
+impl WireError {
+    fn new(kind: ErrorKind) -> Self {
+        WireError { kind }
+    }
+
+    /// A short, stable reason label (`bad_topic`, `truncated`, `bad_magic`,
+    /// `bad_version`, `bad_length`, `invalid`, `sequence_mismatch`).
+    pub fn reason(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::BadTopic => "bad_topic",
+            ErrorKind::Truncated => "truncated",
+            ErrorKind::BadMagic => "bad_magic",
+            ErrorKind::BadVersion(_) => "bad_version",
+            ErrorKind::BadLength => "bad_length",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::SequenceMismatch => "sequence_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ErrorKind::BadTopic => f.write_str(
+                "bad topic frame: expected 3 bytes [T|S|P][L|P][J|P|R]",
+            ),
+            ErrorKind::Truncated => f.write_str("batch body shorter than its 8-byte prefix"),
+            ErrorKind::BadMagic => f.write_str("batch body does not start with b\"DLB\""),
+            ErrorKind::BadVersion(v) => write!(
+                f,
+                "batch format version {v} is not supported (this build reads version {VERSION}); upgrade the receiver"
+            ),
+            ErrorKind::BadLength => {
+                f.write_str("batch length field does not match the body length")
+            }
+            ErrorKind::Invalid => f.write_str("batch archive failed validation"),
+            ErrorKind::SequenceMismatch => {
+                f.write_str("record sequence numbers are not contiguous from first_seq")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Appends the encoded body of `batch` (prefix and archive) to `out`, which
+/// should be empty or end at an 8-byte boundary.
+pub fn encode_batch(batch: &Batch, out: &mut AlignedVec) {
+    debug_assert_eq!(out.len() % 8, 0);
+    let start = out.len();
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&[0; 4]);
+    let mut vec = std::mem::take(out);
+    vec =
+        rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, vec).unwrap_or_else(|e| match e {});
+    let len = (vec.len() - start - PREFIX_LEN) as u32;
+    vec[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    *out = vec;
+}
+
+/// Encodes `batch` into a fresh buffer.
+pub fn encode_batch_to_vec(batch: &Batch) -> AlignedVec {
+    let mut out = AlignedVec::new();
+    encode_batch(batch, &mut out);
+    out
+}
+
+/// Checks the prefix and validates the archive of a batch body, returning a
+/// zero-copy view.
+///
+/// `body` must start at an 8-byte aligned address (a buffer from
+/// [`AlignedVec`], or see [`OwnedBatch`]); a misaligned body is rejected as
+/// invalid rather than read.
+pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
+    if body.len() < PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::Truncated));
+    }
+    if body[..3] != MAGIC {
+        return Err(WireError::new(ErrorKind::BadMagic));
+    }
+    if body[3] != VERSION {
+        return Err(WireError::new(ErrorKind::BadVersion(body[3])));
+    }
+    let len = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
+    if len != body.len() - PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::BadLength));
+    }
+    let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(&body[PREFIX_LEN..])
+        .map_err(|_| WireError::new(ErrorKind::Invalid))?;
+    let first = batch.first_seq.to_native();
+    let contiguous = batch
+        .records
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.seq.to_native() == first.wrapping_add(i as u64));
+    if !contiguous {
+        return Err(WireError::new(ErrorKind::SequenceMismatch));
+    }
+    Ok(batch)
+}
+
+/// A validated batch that owns its (aligned) bytes.
+pub struct OwnedBatch {
+    bytes: AlignedVec,
+}
+
+impl OwnedBatch {
+    /// Copies `body` into an aligned buffer and validates it.
+    pub fn from_body(body: &[u8]) -> Result<OwnedBatch, WireError> {
+        let mut bytes = AlignedVec::with_capacity(body.len());
+        bytes.extend_from_slice(body);
+        Self::from_aligned(bytes)
+    }
+
+    /// Validates an already aligned body.
+    pub fn from_aligned(bytes: AlignedVec) -> Result<OwnedBatch, WireError> {
+        access_batch(&bytes)?;
+        Ok(OwnedBatch { bytes })
+    }
+
+    /// The zero-copy view.
+    pub fn get(&self) -> &ArchivedBatch {
+        // SAFETY: `bytes` passed `access_batch` (prefix checks and bytecheck
+        // validation) in the constructor and is never mutated afterwards.
+        unsafe { rkyv::access_unchecked::<ArchivedBatch>(&self.bytes[PREFIX_LEN..]) }
+    }
+
+    /// The encoded body, exactly as received.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for OwnedBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedBatch")
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl ArchivedBatch {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the batch holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records, in order.
+    pub fn records(&self) -> &[ArchivedRecord] {
+        &self.records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{level, Field, Value};
+
+    pub(crate) fn sample_batch(n: u64) -> Batch {
+        Batch {
+            sender: Sender {
+                host: "web-1".into(),
+                pid: 42,
+                program: "api".into(),
+                start_ns: 1_700_000_000_000_000_000,
+                instance: 7,
+            },
+            first_seq: 100,
+            dropped: 3,
+            records: (0..n)
+                .map(|i| Record {
+                    time_ns: 1_700_000_000_000_000_000 + i,
+                    seq: 100 + i,
+                    level: level::INFO,
+                    kind: b'L',
+                    target: "app::db".into(),
+                    message: format!("record {i}"),
+                    fields: vec![Field {
+                        key: "user_id".into(),
+                        value: Value::I64(42),
+                    }],
+                    task: "1b4e28ba-2fa1-11d2-883f-0016d3cca427/2".into(),
+                    task_n: 3,
+                    ..Record::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trips_through_archive() {
+        let batch = sample_batch(5);
+        let bytes = encode_batch_to_vec(&batch);
+        let view = access_batch(&bytes).unwrap();
+        assert_eq!(view.len(), 5);
+        assert_eq!(view.sender.host.as_str(), "web-1");
+        assert_eq!(view.dropped.to_native(), 3);
+        assert_eq!(view.records()[4].message.as_str(), "record 4");
+        assert_eq!(
+            view.records()[0].key().unwrap(),
+            "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2"
+        );
+        let back: Batch = rkyv::deserialize::<Batch, rancor::Error>(view).unwrap();
+        assert_eq!(back, batch);
+    }
+
+    #[test]
+    fn rejects_bad_prefix_length_and_bytes() {
+        let bytes = encode_batch_to_vec(&sample_batch(2));
+        let reason = |b: &[u8]| {
+            let mut v = AlignedVec::<16>::new();
+            v.extend_from_slice(b);
+            access_batch(&v).unwrap_err().reason()
+        };
+        assert_eq!(reason(&bytes[..5]), "truncated");
+        let mut bad = bytes.to_vec();
+        bad[0] = b'X';
+        assert_eq!(reason(&bad), "bad_magic");
+        let mut bad = bytes.to_vec();
+        bad[3] = 9;
+        assert_eq!(reason(&bad), "bad_version");
+        assert_eq!(reason(&bytes[..bytes.len() - 1]), "bad_length");
+        // Corrupt the root's relative pointers: validation must catch it.
+        let mut bad = bytes.to_vec();
+        let n = bad.len();
+        for b in &mut bad[n - 16..] {
+            *b = 0xff;
+        }
+        assert_eq!(reason(&bad), "invalid");
+    }
+
+    #[test]
+    fn rejects_non_contiguous_sequence() {
+        let mut batch = sample_batch(3);
+        batch.records[2].seq = 999;
+        let bytes = encode_batch_to_vec(&batch);
+        assert_eq!(
+            access_batch(&bytes).unwrap_err().reason(),
+            "sequence_mismatch"
+        );
+    }
+
+    #[test]
+    fn topic_parsing() {
+        assert_eq!(Topic::parse(b"PLR").unwrap(), Topic::batch(b'P', b'L'));
+        assert!(Topic::parse(b"PLJ").is_ok());
+        assert!(Topic::parse(b"XLJ").is_err());
+        assert!(Topic::parse(b"PL").is_err());
+        assert!(Topic::parse(b"PLJX").is_err());
+    }
+
+    #[test]
+    fn owned_batch_copies_unaligned_input() {
+        let bytes = encode_batch_to_vec(&sample_batch(1));
+        let mut shifted = vec![0u8; bytes.len() + 1];
+        shifted[1..].copy_from_slice(&bytes);
+        let owned = OwnedBatch::from_body(&shifted[1..]).unwrap();
+        assert_eq!(owned.get().len(), 1);
+    }
+}
