@@ -1,6 +1,103 @@
 //! distlog: logging for distributed applications.
+//!
+//! Applications log through the `log` facade or distlog's own macros; a
+//! background thread ships the records over ZeroMQ to `distlogd`, the
+//! broker, which filters, stores and routes them.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! // Once, in main. Without a broker running, records wait (bounded) and
+//! // are dropped and counted when the buffers fill; nothing blocks.
+//! let guard = distlog::builder()
+//!     .endpoint("tcp://127.0.0.1:5010")
+//!     .system('T')
+//!     .level("info,my_app::db=debug")
+//!     .shutdown_timeout(Duration::from_millis(100))
+//!     .install()
+//!     .expect("distlog installs");
+//!
+//! // Hot loops: the native macros store typed arguments, no formatting.
+//! for i in 0..3u32 {
+//!     distlog::info!(attempt = i, ok = true; "processed batch {}", i);
+//! }
+//! // Everything that already logs through `log` is captured too.
+//! log::warn!(target: "my_app::db", "slow query");
+//!
+//! distlog::flush(); // before std::process::exit; the guard covers the rest
+//! drop(guard);
+//! ```
+//!
+//! # How it is built
+//!
+//! The hot path reads top to bottom: a macro's static
+//! [`Callsite`] (level check: one load, one branch) → the thread's ring
+//! (`pipeline::local`, `ring`: reserve, write typed values, one release
+//! store) → the sender thread (`pipeline::sender`: entries become
+//! [`record::Record`]s, packed into [`wire::Batch`]es, rkyv-encoded, sent
+//! with `DONTWAIT`). In steady state a log call allocates nothing, takes no
+//! lock and makes no system call.
+//!
+//! Records are never lost silently: when a ring is full the record is
+//! dropped (or the call waits, with [`Builder::block_when_full`]), and the
+//! count travels in every batch header and as a warning record.
+//!
+//! Before `std::process::exit`, call [`flush`]: an exit hook also flushes,
+//! but a program that exits from another thread while logging may lose
+//! the last records.
 #![warn(missing_docs)]
 
+mod builder;
+pub mod callsite;
+mod clock;
+pub mod directives;
+pub mod entry;
+mod facade;
+pub mod macros;
+mod panic_hook;
+mod pipeline;
 pub mod record;
 pub mod render;
+mod ring;
+mod task;
 pub mod wire;
+
+pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};
+pub use callsite::Callsite;
+pub use entry::{debug, display, Encode, EncodeList};
+
+use std::time::Duration;
+
+/// Starts configuring the pipeline; finish with [`Builder::install`].
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Hands everything logged so far (by any thread) to ZeroMQ, waiting up to
+/// 5 seconds. Returns false on timeout (broker down and buffers full) or when
+/// no pipeline is installed.
+pub fn flush() -> bool {
+    flush_timeout(Duration::from_secs(5))
+}
+
+/// [`flush`] with a timeout.
+pub fn flush_timeout(timeout: Duration) -> bool {
+    pipeline::PIPELINE.get().is_some_and(|p| p.flush(timeout))
+}
+
+/// Delivers what is queued (within the shutdown timeout) and stops the
+/// sender; records logged afterwards are dropped. Dropping the [`Guard`]
+/// does this. Returns true when everything queued was handed over.
+pub fn shutdown() -> bool {
+    pipeline::PIPELINE.get().is_some_and(|p| p.shutdown())
+}
+
+/// The pipeline's counters.
+pub fn stats() -> Stats {
+    builder::stats()
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::pipeline::local::emit_native;
+}

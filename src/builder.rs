@@ -1,0 +1,410 @@
+//! Setting up the pipeline: [`Builder`], [`Guard`], and the process hooks.
+
+use crate::callsite;
+use crate::directives::{Directives, DirectivesError};
+use crate::pipeline::sender::SenderThread;
+use crate::pipeline::{Config, Shared, PIPELINE};
+use crate::wire::Sender;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+/// The default broker endpoint (the original project's port).
+pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:5010";
+
+/// Configures and installs the process-wide pipeline. Start with
+/// [`builder()`](crate::builder).
+///
+/// Unless set here, the endpoint, system and level directives come from
+/// `DISTLOG_ENDPOINT` (default `tcp://127.0.0.1:5010`), `DISTLOG_SYSTEM`
+/// (`P`, `S` or `T`; default `P`) and `DISTLOG_LOG` (`RUST_LOG` syntax;
+/// default `info`).
+#[derive(Debug, Clone)]
+pub struct Builder {
+    endpoint: Option<String>,
+    system: Option<char>,
+    level: Option<String>,
+    buffer_per_thread: usize,
+    max_memory: usize,
+    max_pending: usize,
+    block_when_full: bool,
+    batch_records: usize,
+    idle_wait: Duration,
+    shutdown_timeout: Duration,
+    send_hwm: i32,
+    allow_tsc: bool,
+    log_facade: bool,
+    panic_hook: bool,
+    program: Option<String>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            endpoint: None,
+            system: None,
+            level: None,
+            buffer_per_thread: 128 * 1024,
+            max_memory: 4 * 1024 * 1024,
+            max_pending: 2 * 1024 * 1024,
+            block_when_full: false,
+            batch_records: 2048,
+            idle_wait: Duration::from_millis(1),
+            shutdown_timeout: Duration::from_secs(3),
+            send_hwm: 1000,
+            allow_tsc: true,
+            log_facade: true,
+            panic_hook: true,
+            program: None,
+        }
+    }
+}
+
+impl Builder {
+    /// The broker's endpoint: `tcp://host:port` or `ipc:///path`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The system letter of the topic: `'P'` production, `'S'` staging,
+    /// `'T'` test.
+    pub fn system(mut self, system: char) -> Self {
+        self.system = Some(system);
+        self
+    }
+
+    /// Level directives in `RUST_LOG` syntax, e.g. `"info,db=debug"`.
+    pub fn level(mut self, directives: impl Into<String>) -> Self {
+        self.level = Some(directives.into());
+        self
+    }
+
+    /// Ring size of each logging thread, in bytes (rounded up to a power of
+    /// two; default 128 KiB).
+    pub fn buffer_per_thread(mut self, bytes: usize) -> Self {
+        self.buffer_per_thread = bytes.clamp(4096, 1 << 30).next_power_of_two();
+        self
+    }
+
+    /// The most memory all rings together may take (default 4 MiB). Threads
+    /// that start logging once it is used up drop their records (counted)
+    /// until a thread exits and gives its ring back.
+    pub fn max_memory(mut self, bytes: usize) -> Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// The most encoded bytes the sender holds while ZeroMQ cannot take
+    /// them (default 2 MiB).
+    pub fn max_pending(mut self, bytes: usize) -> Self {
+        self.max_pending = bytes;
+        self
+    }
+
+    /// When a ring is full, wait for room instead of dropping the record.
+    /// Off by default: a hot loop must never stall because a broker is down.
+    pub fn block_when_full(mut self, block: bool) -> Self {
+        self.block_when_full = block;
+        self
+    }
+
+    /// The most records in one batch (default 2048).
+    pub fn batch_records(mut self, n: usize) -> Self {
+        self.batch_records = n.clamp(1, 1 << 20);
+        self
+    }
+
+    /// How long the sender sleeps when it finds nothing to do (default
+    /// 1 ms): the longest a record waits before it leaves an idle process.
+    pub fn idle_wait(mut self, wait: Duration) -> Self {
+        self.idle_wait = wait;
+        self
+    }
+
+    /// How long [`Guard`]'s drop, [`shutdown`](crate::shutdown) and the exit
+    /// hook wait to deliver what is queued (default 3 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// ZeroMQ send high-water mark, in batches (default 1000).
+    pub fn send_hwm(mut self, hwm: i32) -> Self {
+        self.send_hwm = hwm;
+        self
+    }
+
+    /// Allow the cycle counter as the hot-path clock where the CPU has an
+    /// invariant TSC (default true).
+    pub fn allow_tsc(mut self, allow: bool) -> Self {
+        self.allow_tsc = allow;
+        self
+    }
+
+    /// Install the `log` facade logger (default true).
+    pub fn log_facade(mut self, install: bool) -> Self {
+        self.log_facade = install;
+        self
+    }
+
+    /// Install a panic hook that records panics and flushes (default true).
+    pub fn panic_hook(mut self, install: bool) -> Self {
+        self.panic_hook = install;
+        self
+    }
+
+    /// The program name sent with every batch (default: the executable's
+    /// file name).
+    pub fn program(mut self, name: impl Into<String>) -> Self {
+        self.program = Some(name.into());
+        self
+    }
+
+    /// Starts the pipeline: connects the socket, starts the sender thread,
+    /// and installs the `log` logger, the panic hook and an exit hook that
+    /// flushes (each as configured). Once per process.
+    pub fn install(self) -> Result<Guard, InitError> {
+        if PIPELINE.get().is_some() {
+            return Err(InitError::new(ErrorKind::AlreadyInstalled));
+        }
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("DISTLOG_ENDPOINT").ok())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let system = match self.system {
+            Some(c) => c,
+            None => std::env::var("DISTLOG_SYSTEM")
+                .ok()
+                .and_then(|s| s.trim().chars().next())
+                .unwrap_or('P'),
+        };
+        if !matches!(system, 'P' | 'S' | 'T') {
+            return Err(InitError::new(ErrorKind::BadSystem(system)));
+        }
+        let spec = self
+            .level
+            .clone()
+            .or_else(|| std::env::var("DISTLOG_LOG").ok())
+            .unwrap_or_else(|| "info".to_owned());
+        let directives = Directives::parse(&spec).map_err(ErrorKind::Directives)?;
+
+        let context = zmq::Context::new();
+        let socket = context
+            .socket(zmq::PUSH)
+            .map_err(|e| ErrorKind::Socket(e.to_string()))?;
+        socket
+            .set_sndhwm(self.send_hwm)
+            .and_then(|_| socket.set_linger(0))
+            .and_then(|_| socket.set_reconnect_ivl_max(5000))
+            .map_err(|e| ErrorKind::Socket(e.to_string()))?;
+        socket
+            .connect(&endpoint)
+            .map_err(|e| ErrorKind::Endpoint(endpoint.clone(), e.to_string()))?;
+
+        if self.log_facade {
+            log::set_logger(&crate::facade::Facade).map_err(|_| ErrorKind::LoggerAlreadySet)?;
+            log::set_max_level(level_filter(directives.min_threshold()));
+        }
+
+        let program = self.program.clone().unwrap_or_else(program_name);
+        let host = host_name();
+        let config = Config {
+            system: system as u8,
+            directives: directives.clone(),
+            buffer_per_thread: self.buffer_per_thread,
+            max_memory: self.max_memory.max(self.buffer_per_thread),
+            max_pending: self.max_pending,
+            block_when_full: self.block_when_full,
+            batch_records: self.batch_records,
+            batch_bytes: 512 * 1024,
+            idle_wait: self.idle_wait,
+            shutdown_timeout: self.shutdown_timeout,
+            allow_tsc: self.allow_tsc,
+        };
+        let shared = Arc::new(Shared::new(config));
+        if PIPELINE.set(shared.clone()).is_err() {
+            return Err(InitError::new(ErrorKind::AlreadyInstalled));
+        }
+        let identity = Sender {
+            host,
+            pid: std::process::id(),
+            program,
+            start_ns: crate::clock::wall_ns(),
+            instance: random_u64() | 1,
+        };
+        // Calibrate the clock before any call site is enabled.
+        let sender = SenderThread::new(shared.clone(), socket, context, identity);
+        let handle = std::thread::Builder::new()
+            .name("distlog-sender".into())
+            .spawn(move || sender.run())
+            .map_err(|e| ErrorKind::Thread(e.to_string()))?;
+        let _ = shared.sender.set(handle.thread().clone());
+        callsite::set_directives(Some(directives));
+        if self.panic_hook {
+            crate::panic_hook::install();
+        }
+        static AT_EXIT: Once = Once::new();
+        AT_EXIT.call_once(|| {
+            // SAFETY: `at_exit` is a plain `extern "C" fn()` that never
+            // unwinds (it catches panics); registering it has no other
+            // precondition.
+            unsafe {
+                libc::atexit(at_exit);
+            }
+        });
+        Ok(Guard { _private: () })
+    }
+}
+
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        crate::shutdown();
+    });
+}
+
+fn level_filter(threshold: u8) -> log::LevelFilter {
+    match threshold {
+        0..=5 => log::LevelFilter::Trace,
+        6..=10 => log::LevelFilter::Debug,
+        11..=20 => log::LevelFilter::Info,
+        21..=30 => log::LevelFilter::Warn,
+        31..=40 => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    }
+}
+
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| std::env::args().next())
+        .unwrap_or_default()
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes
+    // at most that many and we stop at the first NUL.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// 64 random bits from the standard library's per-process random hash keys.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::clock::wall_ns());
+    h.finish()
+}
+
+/// Keeps the pipeline running; dropping it delivers what is queued (within
+/// the shutdown timeout) and stops the sender. Keep it in `main`.
+#[must_use = "dropping the guard shuts the pipeline down"]
+#[derive(Debug)]
+pub struct Guard {
+    _private: (),
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        crate::shutdown();
+    }
+}
+
+/// Why the pipeline could not be installed.
+#[derive(Debug)]
+pub struct InitError {
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    AlreadyInstalled,
+    BadSystem(char),
+    Directives(DirectivesError),
+    Socket(String),
+    Endpoint(String, String),
+    LoggerAlreadySet,
+    Thread(String),
+}
+
+impl InitError {
+    fn new(kind: ErrorKind) -> Self {
+        InitError { kind }
+    }
+}
+
+impl From<ErrorKind> for InitError {
+    fn from(kind: ErrorKind) -> Self {
+        InitError::new(kind)
+    }
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::AlreadyInstalled => f.write_str(
+                "distlog is already installed in this process; install it once, in main",
+            ),
+            ErrorKind::BadSystem(c) => write!(
+                f,
+                "system {c:?} is not one of 'P' (production), 'S' (staging), 'T' (test); \
+                 check DISTLOG_SYSTEM"
+            ),
+            ErrorKind::Directives(e) => write!(f, "{e}; check DISTLOG_LOG"),
+            ErrorKind::Socket(e) => write!(f, "cannot create the ZeroMQ socket: {e}"),
+            ErrorKind::Endpoint(ep, e) => write!(
+                f,
+                "cannot connect to {ep:?}: {e}; use tcp://HOST:PORT or ipc:///PATH \
+                 (check DISTLOG_ENDPOINT)"
+            ),
+            ErrorKind::LoggerAlreadySet => f.write_str(
+                "another `log` logger is already installed; remove it, or call \
+                 .log_facade(false) to use only distlog's macros",
+            ),
+            ErrorKind::Thread(e) => write!(f, "cannot start the sender thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Directives(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of the pipeline, from [`stats`](crate::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records handed to ZeroMQ.
+    pub sent: u64,
+    /// Records dropped before the wire (full buffers), as of the sender's
+    /// last pass (exact after [`flush`](crate::flush)).
+    pub dropped: u64,
+    /// Batches handed to ZeroMQ.
+    pub batches: u64,
+    /// Bytes handed to ZeroMQ.
+    pub bytes: u64,
+}
+
+pub(crate) fn stats() -> Stats {
+    PIPELINE.get().map_or(Stats::default(), |p| {
+        let c = &p.counters;
+        Stats {
+            sent: c.records_sent.load(Ordering::Relaxed),
+            dropped: c.dropped_seen.load(Ordering::Relaxed),
+            batches: c.batches_sent.load(Ordering::Relaxed),
+            bytes: c.bytes_sent.load(Ordering::Relaxed),
+        }
+    })
+}

@@ -1,0 +1,507 @@
+//! Hot-path entries: what a log call writes into its thread's ring.
+//!
+//! The log call does the least it can: it copies the timestamp, a pointer to
+//! the static call site and the typed argument values into the ring. The
+//! sender turns each entry into a wire [`Record`] (looking up the static
+//! metadata, converting the timestamp, naming the fields) off the hot path.
+//! An entry is native-endian and never leaves the process.
+//!
+//! ```text
+//! 0   u32  length of the entry in bytes, a multiple of 8
+//! 4   u8   entry kind: NATIVE (macro call site) or DYNAMIC (log facade)
+//! 5   u8   level
+//! 6   u8   record kind (b'L' / b'P')
+//! 7   u8   flags: TSC (timestamp is TSC ticks), TASK (task section follows),
+//!          ERROR (DYNAMIC only: an error string follows the fields)
+//! 8   u64  timestamp
+//! NATIVE:  16 u64 &'static Callsite; then its format args, then its fields
+//! DYNAMIC: 16 u32 line; 20 u32 field count; then target, module, file,
+//!          message (strings), then (key string, value) per field
+//! TASK:    u32 task_n, path string, u32 bound count, (key, value) pairs
+//! string:  u32 length, bytes          value: u8 tag, payload
+//! ```
+
+use crate::record::{Field, Record, Value};
+
+pub(crate) const NATIVE: u8 = 1;
+pub(crate) const DYNAMIC: u8 = 2;
+pub(crate) const FLAG_TSC: u8 = 1;
+pub(crate) const FLAG_TASK: u8 = 2;
+pub(crate) const FLAG_ERROR: u8 = 4;
+pub(crate) const HEADER: usize = 16;
+
+const TAG_NULL: u8 = 0;
+const TAG_BOOL: u8 = 1;
+const TAG_I64: u8 = 2;
+const TAG_U64: u8 = 3;
+const TAG_F64: u8 = 4;
+const TAG_STR: u8 = 5;
+
+/// Rounds up to a multiple of 8.
+#[inline(always)]
+pub(crate) const fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// Writes an entry into reserved ring space. Writes past the end are
+/// dropped (the length was computed from the same values, so they never
+/// happen); the cursor never panics.
+pub struct Cursor<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    pub(crate) fn new(buf: &'a mut [u8], pos: usize) -> Cursor<'a> {
+        Cursor { buf, pos }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos += bytes.len();
+    }
+
+    #[inline(always)]
+    pub(crate) fn put_u8(&mut self, v: u8) {
+        self.put(&[v]);
+    }
+
+    #[inline(always)]
+    pub(crate) fn put_u32(&mut self, v: u32) {
+        self.put(&v.to_ne_bytes());
+    }
+
+    #[inline(always)]
+    pub(crate) fn put_u64(&mut self, v: u64) {
+        self.put(&v.to_ne_bytes());
+    }
+
+    /// Writes a length-prefixed string.
+    #[inline(always)]
+    pub(crate) fn put_str(&mut self, s: &str) {
+        self.put_u32(s.len() as u32);
+        self.put(s.as_bytes());
+    }
+
+    /// Bytes written so far.
+    #[cfg(test)]
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Encoded size of a length-prefixed string.
+#[inline(always)]
+pub(crate) const fn str_len(s: &str) -> usize {
+    4 + s.len()
+}
+
+/// A value the native macros can record, typed, without formatting it.
+///
+/// Implemented for integers, floats, `bool`, `char`, strings and `Option`s
+/// of those. Anything else can be passed through [`display`](crate::display)
+/// or [`debug`](crate::debug), which format it on the spot.
+pub trait Encode {
+    /// Bytes [`Encode::encode`] writes.
+    fn encoded_len(&self) -> usize;
+    /// Writes the tagged value.
+    fn encode(&self, w: &mut Cursor<'_>);
+}
+
+macro_rules! encode_int {
+    ($tag:expr, $conv:ty; $($t:ty),*) => {$(
+        impl Encode for $t {
+            #[inline(always)]
+            fn encoded_len(&self) -> usize { 9 }
+            #[inline(always)]
+            fn encode(&self, w: &mut Cursor<'_>) {
+                w.put_u8($tag);
+                w.put_u64(*self as $conv as u64);
+            }
+        }
+    )*};
+}
+encode_int!(TAG_I64, i64; i8, i16, i32, i64, isize);
+encode_int!(TAG_U64, u64; u8, u16, u32, u64, usize);
+
+impl Encode for f64 {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        9
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        w.put_u8(TAG_F64);
+        w.put_u64(self.to_bits());
+    }
+}
+
+impl Encode for f32 {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        9
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        f64::from(*self).encode(w)
+    }
+}
+
+impl Encode for bool {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        2
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        w.put_u8(TAG_BOOL);
+        w.put_u8(*self as u8);
+    }
+}
+
+impl Encode for str {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        1 + str_len(self)
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        w.put_u8(TAG_STR);
+        w.put_str(self);
+    }
+}
+
+impl Encode for String {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        self.as_str().encoded_len()
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        self.as_str().encode(w)
+    }
+}
+
+impl Encode for char {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        1 + 4 + self.len_utf8()
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        let mut b = [0u8; 4];
+        self.encode_utf8(&mut b).encode(w)
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        (**self).encoded_len()
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        (**self).encode(w)
+    }
+}
+
+impl<T: Encode> Encode for Option<T> {
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        self.as_ref().map_or(1, Encode::encoded_len)
+    }
+    #[inline(always)]
+    fn encode(&self, w: &mut Cursor<'_>) {
+        match self {
+            Some(v) => v.encode(w),
+            None => w.put_u8(TAG_NULL),
+        }
+    }
+}
+
+impl Encode for Value {
+    fn encoded_len(&self) -> usize {
+        match self {
+            Value::Null => 1,
+            Value::Bool(_) => 2,
+            Value::I64(_) | Value::U64(_) | Value::F64(_) => 9,
+            Value::Str(s) => s.encoded_len(),
+        }
+    }
+    fn encode(&self, w: &mut Cursor<'_>) {
+        match self {
+            Value::Null => w.put_u8(TAG_NULL),
+            Value::Bool(b) => b.encode(w),
+            Value::I64(i) => i.encode(w),
+            Value::U64(u) => u.encode(w),
+            Value::F64(f) => f.encode(w),
+            Value::Str(s) => s.encode(w),
+        }
+    }
+}
+
+/// A tuple of [`Encode`] values: the macros pass arguments and fields as
+/// tuples so that encoding is straight-line code, with no dynamic dispatch.
+pub trait EncodeList {
+    /// Number of values.
+    const LEN: usize;
+    /// Total encoded bytes.
+    fn encoded_len(&self) -> usize;
+    /// Writes every value in order.
+    fn encode(&self, w: &mut Cursor<'_>);
+}
+
+macro_rules! encode_list {
+    ($($name:ident . $idx:tt),*) => {
+        impl<$($name: Encode),*> EncodeList for ($($name,)*) {
+            const LEN: usize = [$($idx),*].len();
+            #[inline(always)]
+            #[allow(unused_mut)]
+            fn encoded_len(&self) -> usize {
+                let mut n = 0;
+                $(n += self.$idx.encoded_len();)*
+                n
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn encode(&self, w: &mut Cursor<'_>) {
+                $(self.$idx.encode(w);)*
+            }
+        }
+    };
+}
+
+impl EncodeList for () {
+    const LEN: usize = 0;
+    #[inline(always)]
+    fn encoded_len(&self) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn encode(&self, _: &mut Cursor<'_>) {}
+}
+encode_list!(A.0);
+encode_list!(A.0, B.1);
+encode_list!(A.0, B.1, C.2);
+encode_list!(A.0, B.1, C.2, D.3);
+encode_list!(A.0, B.1, C.2, D.3, E.4);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11, M.12);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11, M.12, N.13);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11, M.12, N.13, O.14);
+encode_list!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7, I.8, J.9, K.10, L.11, M.12, N.13, O.14, P.15);
+
+/// Writes the common entry header.
+#[inline(always)]
+pub(crate) fn put_header(
+    w: &mut Cursor<'_>,
+    len: usize,
+    entry_kind: u8,
+    level: u8,
+    kind: u8,
+    flags: u8,
+    ts: u64,
+) {
+    w.put_u32(len as u32);
+    w.put_u8(entry_kind);
+    w.put_u8(level);
+    w.put_u8(kind);
+    w.put_u8(flags);
+    w.put_u64(ts);
+}
+
+/// Reads an entry back; every read is bounds-checked and a short entry reads
+/// as `None`, never out of bounds.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], pos: usize) -> Reader<'a> {
+        Reader { buf, pos }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_ne_bytes(b.try_into().unwrap_or([0; 4])))
+    }
+
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+    }
+
+    pub(crate) fn str(&mut self) -> Option<&'a str> {
+        let n = self.u32()? as usize;
+        // The producer wrote a `&str`; a failure here means a bug, not input.
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+
+    pub(crate) fn value(&mut self) -> Option<Value> {
+        Some(match self.u8()? {
+            TAG_NULL => Value::Null,
+            TAG_BOOL => Value::Bool(self.u8()? != 0),
+            TAG_I64 => Value::I64(self.u64()? as i64),
+            TAG_U64 => Value::U64(self.u64()?),
+            TAG_F64 => Value::F64(f64::from_bits(self.u64()?)),
+            TAG_STR => Value::Str(self.str()?.to_owned()),
+            _ => return None,
+        })
+    }
+
+    /// Reads a task section into `rec`.
+    pub(crate) fn task(&mut self, rec: &mut Record) -> Option<()> {
+        rec.task_n = self.u32()?;
+        rec.task.push_str(self.str()?);
+        let n = self.u32()?;
+        for _ in 0..n {
+            let key = self.str()?.to_owned();
+            let value = self.value()?;
+            rec.fields.push(Field { key, value });
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip() {
+        let vals = (
+            -5i32,
+            7u16,
+            1.5f64,
+            true,
+            "héllo",
+            Some('x'),
+            None::<u8>,
+            String::from("s"),
+        );
+        let len = EncodeList::encoded_len(&vals);
+        let mut buf = vec![0u8; len];
+        let mut w = Cursor::new(&mut buf, 0);
+        EncodeList::encode(&vals, &mut w);
+        assert_eq!(w.pos(), len);
+        let mut r = Reader::new(&buf, 0);
+        let got: Vec<Value> = std::iter::from_fn(|| r.value()).collect();
+        assert_eq!(
+            got,
+            [
+                Value::I64(-5),
+                Value::U64(7),
+                Value::F64(1.5),
+                Value::Bool(true),
+                Value::Str("héllo".into()),
+                Value::Str("x".into()),
+                Value::Null,
+                Value::Str("s".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn short_buffers_never_panic() {
+        let mut buf = [0u8; 4];
+        let mut w = Cursor::new(&mut buf, 0);
+        "longer than four".encode(&mut w);
+        let mut r = Reader::new(&[TAG_STR, 200, 0, 0, 0, b'a'], 0);
+        assert_eq!(r.value(), None);
+    }
+}
+
+/// Formats a value with `Display` for the native macros: see
+/// [`display`](crate::display).
+#[derive(Debug, Clone, Copy)]
+pub struct Formatted<T>(T);
+
+/// Records `value` as a string formatted with `Display` (formatted on the
+/// spot, into the ring: no allocation).
+pub fn display<T: std::fmt::Display>(value: T) -> Formatted<T> {
+    Formatted(value)
+}
+
+/// Records `value` as a string formatted with `Debug`.
+pub fn debug<T: std::fmt::Debug>(value: T) -> Formatted<DebugAsDisplay<T>> {
+    Formatted(DebugAsDisplay(value))
+}
+
+/// Adapts `Debug` to `Display`, for [`debug`].
+#[derive(Debug, Clone, Copy)]
+pub struct DebugAsDisplay<T>(T);
+
+impl<T: std::fmt::Debug> std::fmt::Display for DebugAsDisplay<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+struct Counter(usize);
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// Writes at most `left` bytes, cutting at a character boundary.
+struct Bounded<'c, 'a> {
+    w: &'c mut Cursor<'a>,
+    left: usize,
+}
+
+impl std::fmt::Write for Bounded<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut n = s.len().min(self.left);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.w.put(&s.as_bytes()[..n]);
+        self.left -= n;
+        Ok(())
+    }
+}
+
+impl<T: std::fmt::Display> Encode for Formatted<T> {
+    fn encoded_len(&self) -> usize {
+        let mut c = Counter(0);
+        let _ = std::fmt::write(&mut c, format_args!("{}", self.0));
+        1 + 4 + c.0
+    }
+
+    fn encode(&self, w: &mut Cursor<'_>) {
+        // The length was measured by a first formatting pass; a `Display`
+        // that prints differently the second time is cut or padded to it.
+        let n = self.encoded_len() - 5;
+        w.put_u8(TAG_STR);
+        w.put_u32(n as u32);
+        let mut b = Bounded { w, left: n };
+        let _ = std::fmt::write(&mut b, format_args!("{}", self.0));
+        for _ in 0..b.left {
+            b.w.put(b" ");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The `log` facade: records from every crate that logs through `log`.
+//!
+//! The message (`format_args!` output) and key/values (the `kv` feature) are
+//! written into a per-thread scratch buffer that is reused for every call,
+//! then copied into the ring in one piece: no allocation once the buffer has
+//! grown to the largest record the thread logs. Key/values keep their type
+//! (`i64`, `u64`, `f64`, `bool`, `str`); other values are formatted with
+//! `Display`.
+
+use crate::entry::{self, Cursor};
+use crate::pipeline::{local, PIPELINE};
+use crate::record::level;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+
+/// The `log::Log` implementation installed by [`Builder::install`](crate::Builder::install).
+pub(crate) struct Facade;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl log::Log for Facade {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        PIPELINE.get().is_some_and(|p| {
+            p.config
+                .directives
+                .enabled(metadata.target(), level::from_log(metadata.level()))
+        })
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            emit_dynamic(record);
+        }
+    }
+
+    fn flush(&self) {
+        crate::flush();
+    }
+}
+
+/// Appends to the scratch buffer; also the `fmt::Write` target.
+pub(crate) struct Body<'a>(&'a mut Vec<u8>);
+
+impl Body<'_> {
+    pub(crate) fn str(&mut self, s: &str) {
+        self.0.extend_from_slice(&(s.len() as u32).to_ne_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// A length-prefixed string produced by `f` (formatting in place).
+    pub(crate) fn formatted(&mut self, f: impl FnOnce(&mut Self)) {
+        let at = self.0.len();
+        self.0.extend_from_slice(&[0; 4]);
+        f(self);
+        let len = (self.0.len() - at - 4) as u32;
+        self.0[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    pub(crate) fn value(&mut self, v: &log::kv::Value<'_>) {
+        let mut tmp = [0u8; 16];
+        let mut put = |enc: &dyn entry::Encode, out: &mut Vec<u8>| {
+            let n = enc.encoded_len();
+            let mut c = Cursor::new(&mut tmp[..n.min(16)], 0);
+            enc.encode(&mut c);
+            out.extend_from_slice(&tmp[..n.min(16)]);
+        };
+        if let Some(s) = v.to_borrowed_str() {
+            self.0.push(5); // string tag, see entry.rs
+            self.str(s);
+        } else if let Some(b) = v.to_bool() {
+            put(&b, self.0);
+        } else if let Some(i) = v.to_i64() {
+            put(&i, self.0);
+        } else if let Some(u) = v.to_u64() {
+            put(&u, self.0);
+        } else if let Some(f) = v.to_f64() {
+            put(&f, self.0);
+        } else {
+            self.0.push(5);
+            self.formatted(|b| {
+                let _ = write!(b, "{v}");
+            });
+        }
+    }
+}
+
+impl std::fmt::Write for Body<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+pub(crate) struct Kvs<'a, 'b> {
+    body: &'a mut Body<'b>,
+    n: u32,
+}
+
+impl Kvs<'_, '_> {
+    /// Adds one field.
+    pub(crate) fn pair(&mut self, key: &str, value: &log::kv::Value<'_>) {
+        self.body.str(key);
+        self.body.value(value);
+        self.n += 1;
+    }
+}
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Kvs<'_, '_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.pair(key.as_str(), &value);
+        Ok(())
+    }
+}
+
+/// Encodes a `log::Record` as a DYNAMIC entry.
+fn emit_dynamic(record: &log::Record<'_>) {
+    let parts = Parts {
+        level: level::from_log(record.level()),
+        kind: b'L',
+        target: record.target(),
+        module: record.module_path().unwrap_or(""),
+        file: record.file().unwrap_or(""),
+        line: record.line().unwrap_or(0),
+        error: None,
+    };
+    emit_parts(
+        &parts,
+        |body| match record.args().as_str() {
+            Some(s) => body.str(s),
+            None => body.formatted(|b| {
+                let _ = b.write_fmt(*record.args());
+            }),
+        },
+        |kvs| {
+            let _ = record.key_values().visit(kvs);
+        },
+    );
+}
+
+/// The fixed parts of a dynamic record.
+pub(crate) struct Parts<'a> {
+    pub level: u8,
+    pub kind: u8,
+    pub target: &'a str,
+    pub module: &'a str,
+    pub file: &'a str,
+    pub line: u32,
+    pub error: Option<&'a str>,
+}
+
+/// Encodes a DYNAMIC entry: `message` writes the message (with
+/// [`Body::str`] or [`Body::formatted`]), `fields` adds key/values.
+pub(crate) fn emit_parts(
+    parts: &Parts<'_>,
+    message: impl FnOnce(&mut Body<'_>),
+    fields: impl FnOnce(&mut Kvs<'_, '_>),
+) {
+    let (ts, is_tsc) = crate::clock::raw_now();
+    let _ = SCRATCH.try_with(|scratch| {
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            return; // logging from inside a `Display` of a record: skip
+        };
+        scratch.clear();
+        let mut body = Body(&mut scratch);
+        body.0.extend_from_slice(&parts.line.to_ne_bytes());
+        body.0.extend_from_slice(&[0; 4]); // field count, below
+        body.str(parts.target);
+        body.str(parts.module);
+        body.str(parts.file);
+        message(&mut body);
+        let mut kvs = Kvs {
+            body: &mut body,
+            n: 0,
+        };
+        fields(&mut kvs);
+        let n = kvs.n;
+        if let Some(err) = parts.error {
+            body.str(err);
+        }
+        scratch[4..8].copy_from_slice(&n.to_ne_bytes());
+
+        let task_len = local::task_section_len();
+        let len = entry::align8(entry::HEADER + scratch.len() + task_len);
+        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+        if task_len > 0 {
+            flags |= entry::FLAG_TASK;
+        }
+        if parts.error.is_some() {
+            flags |= entry::FLAG_ERROR;
+        }
+        local::with_entry(len, |buf| {
+            let mut w = Cursor::new(buf, 0);
+            entry::put_header(
+                &mut w,
+                len,
+                entry::DYNAMIC,
+                parts.level,
+                parts.kind,
+                flags,
+                ts,
+            );
+            buf[entry::HEADER..entry::HEADER + scratch.len()].copy_from_slice(&scratch);
+            if task_len > 0 {
+                let mut w = Cursor::new(buf, entry::HEADER + scratch.len());
+                crate::task::write_current_section(&mut w);
+            }
+        });
+    });
+}

@@ -1,0 +1,158 @@
+//! The logging thread's side: its ring, reached through a thread-local.
+//!
+//! Steady state for one call: a thread-local access, a `RefCell` borrow
+//! flag, the reserve (local arithmetic; the shared `tail` is read only when
+//! the cached one says the ring may be full), the writes, and one release
+//! store. No allocation, lock or system call. The first call on a thread
+//! takes a ring from the pool (a lock, maybe an allocation), and a thread
+//! that exits closes its ring so the sender recycles it.
+
+use super::{Shared, PIPELINE};
+use crate::entry::{self, Cursor};
+use crate::ring::Producer;
+use crate::task;
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+
+struct Local {
+    producer: Option<Producer>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local { producer: None }) };
+}
+
+/// Reserves `len` bytes in this thread's ring, lets `write` fill them and
+/// publishes the entry; drops and counts the record when that cannot be done
+/// without blocking (unless the pipeline blocks when full).
+#[inline(always)]
+pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
+    let Some(shared) = PIPELINE.get() else {
+        return;
+    };
+    let ok = LOCAL
+        .try_with(|cell| {
+            let Ok(mut local) = cell.try_borrow_mut() else {
+                return false; // re-entrant call from inside a log call
+            };
+            let producer = match &mut local.producer {
+                Some(p) => p,
+                slot @ None => match register(shared, slot) {
+                    Some(p) => p,
+                    None => return false,
+                },
+            };
+            if len > producer.ring().capacity() / 2 {
+                return false;
+            }
+            match producer.reserve(len) {
+                Some(buf) => {
+                    write(buf);
+                    producer.commit(len);
+                    nudge(shared, producer);
+                    true
+                }
+                None => full(shared, producer, len, write),
+            }
+        })
+        .unwrap_or(false);
+    if !ok {
+        count_unringed_drop(shared);
+    }
+}
+
+#[cold]
+fn count_unringed_drop(shared: &Shared) {
+    shared
+        .counters
+        .dropped_unringed
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+#[cold]
+#[inline(never)]
+fn register<'a>(shared: &Shared, slot: &'a mut Option<Producer>) -> Option<&'a mut Producer> {
+    let ring = shared.take_ring()?;
+    Some(slot.insert(Producer::new(ring)))
+}
+
+/// Wakes a sleeping sender once the ring is half full, so bursts do not wait
+/// for its idle timer.
+#[inline(always)]
+fn nudge(shared: &Shared, producer: &Producer) {
+    let ring = producer.ring();
+    if ring.pending() > ring.capacity() / 2 {
+        shared.wake_sender();
+    }
+}
+
+/// The ring is full: drop and count, or wait for the sender to make room.
+#[cold]
+#[inline(never)]
+fn full(
+    shared: &Shared,
+    producer: &mut Producer,
+    len: usize,
+    write: impl FnOnce(&mut [u8]),
+) -> bool {
+    if shared.config.block_when_full {
+        let backoff = crossbeam_utils::Backoff::new();
+        while !shared.stopping.load(Ordering::Acquire) {
+            shared.wake_sender();
+            if let Some(buf) = producer.reserve(len) {
+                write(buf);
+                producer.commit(len);
+                return true;
+            }
+            if backoff.is_completed() {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            } else {
+                backoff.snooze();
+            }
+        }
+    }
+    producer.ring().dropped.fetch_add(1, Ordering::Relaxed);
+    shared.wake_sender();
+    true // counted in the ring, not as an unringed drop
+}
+
+/// Size of the task section for the current task, 0 outside a task.
+#[inline(always)]
+pub(crate) fn task_section_len() -> usize {
+    task::current_section_len()
+}
+
+/// Emits a native-macro record. Used by the macros through `__private`.
+#[inline(always)]
+pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
+    callsite: &'static crate::Callsite,
+    args: &A,
+    fields: &F,
+) {
+    let (ts, is_tsc) = crate::clock::raw_now();
+    let task_len = task_section_len();
+    let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
+    let len = entry::align8(body + task_len);
+    let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+    if task_len > 0 {
+        flags |= entry::FLAG_TASK;
+    }
+    with_entry(len, |buf| {
+        let mut w = Cursor::new(buf, 0);
+        entry::put_header(
+            &mut w,
+            len,
+            entry::NATIVE,
+            callsite.level,
+            callsite.kind,
+            flags,
+            ts,
+        );
+        w.put_u64(callsite as *const crate::Callsite as u64);
+        args.encode(&mut w);
+        fields.encode(&mut w);
+        if task_len > 0 {
+            task::write_current_section(&mut w);
+        }
+    });
+}

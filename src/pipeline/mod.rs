@@ -1,0 +1,199 @@
+//! The pipeline: per-thread rings, drained by one background sender.
+//!
+//! Read top to bottom, the hot path is: a macro call site ([`crate::callsite`])
+//! checks its cached interest, [`local`] reserves space in the calling
+//! thread's ring ([`crate::ring`]) and writes an entry ([`crate::entry`]),
+//! and [`sender`] turns entries into batches ([`crate::wire`]) and sends them
+//! over a ZeroMQ PUSH socket.
+//!
+//! Memory is bounded: each thread that logs takes one ring of
+//! `buffer_per_thread` bytes from a pool of at most `max_memory` bytes, and
+//! gives it back when it exits; the sender keeps at most `max_pending`
+//! bytes of encoded batches that ZeroMQ would not take yet (broker down or
+//! slow). When those are full the sender stops draining the rings, so the
+//! rings fill, and then a log call drops its record and counts it (the
+//! default) or waits for space (`block_when_full`).
+
+pub(crate) mod local;
+pub(crate) mod sender;
+
+use crate::directives::Directives;
+use crate::ring::{new_storage, Ring, Storage};
+use crossbeam_queue::SegQueue;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// Settings of a pipeline, filled in by [`Builder`](crate::Builder).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub system: u8,
+    pub directives: Directives,
+    pub buffer_per_thread: usize,
+    pub max_memory: usize,
+    pub max_pending: usize,
+    pub block_when_full: bool,
+    pub batch_records: usize,
+    pub batch_bytes: usize,
+    pub idle_wait: Duration,
+    pub shutdown_timeout: Duration,
+    pub allow_tsc: bool,
+}
+
+/// Counters of a pipeline, as [`Stats`](crate::Stats) reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub records_sent: AtomicU64,
+    pub batches_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Drops by threads that had no ring (pool exhausted, or re-entrant or
+    /// late calls); ring drops are counted in each ring.
+    pub dropped_unringed: AtomicU64,
+    /// The running total of drops, as the sender last counted it.
+    pub dropped_seen: AtomicU64,
+    /// Drops from retired rings, folded in when the ring is recycled.
+    pub dropped_retired: AtomicU64,
+}
+
+/// State shared by the logging threads and the sender.
+pub(crate) struct Shared {
+    pub config: Config,
+    /// Rings of threads that started logging, not yet seen by the sender.
+    pub new_rings: SegQueue<Arc<Ring>>,
+    /// Storage of retired rings, ready for reuse.
+    pub pool: Mutex<Vec<Storage>>,
+    pub rings_allocated: AtomicUsize,
+    pub max_rings: usize,
+    pub counters: Counters,
+    pub sender: OnceLock<Thread>,
+    pub sender_sleeping: AtomicBool,
+    pub stopping: AtomicBool,
+    pub flush_requested: AtomicU64,
+    pub flush_done: Mutex<FlushState>,
+    pub flush_cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FlushState {
+    pub done: u64,
+    pub stopped: bool,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Shared {
+        let max_rings = (config.max_memory / config.buffer_per_thread).max(1);
+        Shared {
+            config,
+            new_rings: SegQueue::new(),
+            pool: Mutex::new(Vec::new()),
+            rings_allocated: AtomicUsize::new(0),
+            max_rings,
+            counters: Counters::default(),
+            sender: OnceLock::new(),
+            sender_sleeping: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            flush_requested: AtomicU64::new(0),
+            flush_done: Mutex::new(FlushState::default()),
+            flush_cv: Condvar::new(),
+        }
+    }
+
+    /// A ring for a thread that starts logging: recycled, or new while the
+    /// memory bound allows. Called once per thread, off the steady state.
+    pub(crate) fn take_ring(&self) -> Option<Arc<Ring>> {
+        let storage = match self.pool.lock().pop() {
+            Some(s) => s,
+            None => {
+                let n = self.rings_allocated.fetch_add(1, Ordering::Relaxed);
+                if n >= self.max_rings {
+                    self.rings_allocated.fetch_sub(1, Ordering::Relaxed);
+                    return None;
+                }
+                new_storage(self.config.buffer_per_thread)
+            }
+        };
+        let thread = std::thread::current();
+        let ring = Arc::new(Ring::new(
+            storage,
+            os_thread_id(),
+            thread.name().unwrap_or("").to_owned(),
+        ));
+        self.new_rings.push(ring.clone());
+        Some(ring)
+    }
+
+    /// Wakes the sender if it is asleep.
+    pub(crate) fn wake_sender(&self) {
+        if self.sender_sleeping.load(Ordering::Relaxed) {
+            if let Some(t) = self.sender.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Asks the sender to drain everything logged so far and hand it to
+    /// ZeroMQ; waits up to `timeout`. True when done in time.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let ticket = self.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(t) = self.sender.get() {
+            t.unpark();
+        }
+        let deadline = Instant::now() + timeout;
+        let mut state = self.flush_done.lock();
+        while state.done < ticket && !state.stopped {
+            if self.flush_cv.wait_until(&mut state, deadline).timed_out() {
+                return state.done >= ticket;
+            }
+        }
+        state.done >= ticket
+    }
+
+    /// Stops the sender after it has delivered what it can within the
+    /// shutdown timeout. Idempotent; true when everything was delivered.
+    pub(crate) fn shutdown(&self) -> bool {
+        let delivered = self.flush(self.config.shutdown_timeout);
+        self.stopping.store(true, Ordering::Release);
+        if let Some(t) = self.sender.get() {
+            t.unpark();
+        }
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        let mut state = self.flush_done.lock();
+        while !state.stopped {
+            if self.flush_cv.wait_until(&mut state, deadline).timed_out() {
+                return false;
+            }
+        }
+        delivered
+    }
+
+    /// Records dropped so far by every thread.
+    pub(crate) fn dropped_total(&self, live_rings: &[Arc<Ring>]) -> u64 {
+        self.counters.dropped_unringed.load(Ordering::Relaxed)
+            + self.counters.dropped_retired.load(Ordering::Relaxed)
+            + live_rings
+                .iter()
+                .map(|r| r.dropped.load(Ordering::Relaxed))
+                .sum::<u64>()
+    }
+}
+
+/// The kernel's id of the calling thread (Python: `thread`).
+fn os_thread_id() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        unsafe { libc::gettid() as u64 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::thread::current().id().hash(&mut h);
+        h.finish()
+    }
+}
+
+/// The process-wide pipeline, once installed.
+pub(crate) static PIPELINE: OnceLock<Arc<Shared>> = OnceLock::new();

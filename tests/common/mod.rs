@@ -1,0 +1,113 @@
+//! A test broker stand-in: a PULL socket that decodes every batch.
+#![allow(dead_code)]
+
+pub mod delivery;
+
+use distlog::record::Record;
+use distlog::wire::{OwnedBatch, Sender, Topic};
+use std::time::{Duration, Instant};
+
+/// One received batch, decoded to owned records.
+pub struct Received {
+    pub topic: Topic,
+    pub sender: Sender,
+    pub first_seq: u64,
+    pub dropped: u64,
+    pub records: Vec<Record>,
+}
+
+pub struct Receiver {
+    _ctx: zmq::Context,
+    socket: zmq::Socket,
+    pub endpoint: String,
+}
+
+impl Receiver {
+    /// Binds on a free loopback tcp port.
+    pub fn tcp() -> Receiver {
+        Self::bind("tcp://127.0.0.1:*")
+    }
+
+    /// Binds on a fresh ipc path.
+    pub fn ipc() -> Receiver {
+        let dir = std::env::temp_dir().join(format!("distlog-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::bind(&format!("ipc://{}/sock", dir.display()))
+    }
+
+    pub fn bind(endpoint: &str) -> Receiver {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::PULL).unwrap();
+        socket.set_rcvhwm(100_000).unwrap();
+        socket.bind(endpoint).unwrap();
+        let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+        Receiver {
+            _ctx: ctx,
+            socket,
+            endpoint,
+        }
+    }
+
+    /// Receives one batch, or None after `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<Received> {
+        self.socket
+            .set_rcvtimeo(timeout.as_millis() as i32)
+            .unwrap();
+        let frames = self.socket.recv_multipart(0).ok()?;
+        assert_eq!(frames.len(), 2, "a message has two frames");
+        let topic = Topic::parse(&frames[0]).expect("valid topic");
+        let batch = OwnedBatch::from_body(&frames[1]).expect("valid batch");
+        let owned: distlog::wire::Batch =
+            rkyv::deserialize::<_, rkyv::rancor::Error>(batch.get()).unwrap();
+        Some(Received {
+            topic,
+            sender: owned.sender,
+            first_seq: owned.first_seq,
+            dropped: owned.dropped,
+            records: owned.records,
+        })
+    }
+
+    /// Receives until `done` says so or nothing arrives for `quiet`.
+    pub fn collect_until(
+        &self,
+        quiet: Duration,
+        deadline: Duration,
+        mut done: impl FnMut(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while start.elapsed() < deadline {
+            match self.recv(quiet) {
+                Some(r) => {
+                    out.push(r);
+                    if done(&out) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Value of an integer field.
+pub fn field_u64(r: &Record, key: &str) -> Option<u64> {
+    r.fields
+        .iter()
+        .find(|f| f.key == key)
+        .and_then(|f| match f.value {
+            distlog::record::Value::U64(u) => Some(u),
+            distlog::record::Value::I64(i) => u64::try_from(i).ok(),
+            _ => None,
+        })
+}
+
+/// Records not emitted by distlog itself (its drop warnings).
+pub fn app_records(batches: &[Received]) -> impl Iterator<Item = &Record> {
+    batches
+        .iter()
+        .flat_map(|b| b.records.iter())
+        .filter(|r| r.target != "distlog")
+}
