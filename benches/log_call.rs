@@ -1,1 +1,146 @@
-fn main() {}
+//! The cost of one log call, measured as the C++ anchors (NanoLog, Quill)
+//! publish theirs: bursts of 20 calls timed together, a pause between
+//! bursts so the sender drains, per-call time = burst time / 20.
+//!
+//! Every record is delivered: the pipeline blocks instead of dropping, and
+//! an in-process receiver counts what arrives; the bench fails if the
+//! counts differ.
+//!
+//! `cargo bench --bench log_call`; quick check: `cargo test --benches`.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+const BURST: u64 = 20;
+fn pause() -> Duration {
+    static P: OnceLock<Duration> = OnceLock::new();
+    *P.get_or_init(|| {
+        let us = std::env::var("DISTLOG_BENCH_PAUSE_US")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        Duration::from_micros(us.unwrap_or(10))
+    })
+}
+
+struct Setup {
+    received: Arc<AtomicU64>,
+}
+
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        std::thread::spawn(move || {
+            let _ctx = ctx;
+            loop {
+                let Ok(frames) = pull.recv_multipart(0) else {
+                    return;
+                };
+                let batch = distlog::wire::OwnedBatch::from_body(&frames[1]).unwrap();
+                let n = batch
+                    .get()
+                    .records()
+                    .iter()
+                    .filter(|r| r.target.as_str() != "distlog")
+                    .count();
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+        std::mem::forget(
+            distlog::builder()
+                .endpoint(endpoint)
+                .level("info")
+                .block_when_full(true)
+                .log_facade(true)
+                .install()
+                .unwrap(),
+        );
+        Setup { received }
+    })
+}
+
+/// Runs `iters` calls of `f` in timed bursts; returns the time inside bursts.
+fn bursts(iters: u64, mut f: impl FnMut(u64)) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = BURST.min(iters - done);
+        let start = Instant::now();
+        for i in 0..n {
+            f(done + i);
+        }
+        total += start.elapsed();
+        done += n;
+        let paused = Instant::now();
+        while paused.elapsed() < pause() {
+            std::hint::spin_loop();
+        }
+    }
+    total
+}
+
+fn log_call(c: &mut Criterion) {
+    let s = setup();
+    let mut logged = 0u64;
+    let mut g = c.benchmark_group("log_call");
+    g.bench_function("native_3kv", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(
+                iters,
+                |i| distlog::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i),
+            )
+        })
+    });
+    g.bench_function("native_0kv", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(iters, |i| distlog::info!("request {} done", i))
+        })
+    });
+    g.bench_function("facade_3kv", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(
+                iters,
+                |i| log::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i),
+            )
+        })
+    });
+    g.bench_function("native_disabled", |b| {
+        b.iter(|| distlog::debug!(user_id = 1u64; "not wanted {}", 2u64))
+    });
+    g.bench_function("facade_disabled", |b| {
+        b.iter(|| log::debug!(user_id = 1u64; "not wanted {}", 2u64))
+    });
+    g.finish();
+
+    assert!(distlog::flush_timeout(Duration::from_secs(30)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.received.load(Ordering::Relaxed) < logged && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = distlog::stats();
+    println!(
+        "delivered {} of {} records, dropped {}",
+        s.received.load(Ordering::Relaxed),
+        logged,
+        stats.dropped
+    );
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(
+        s.received.load(Ordering::Relaxed),
+        logged,
+        "every record delivered"
+    );
+}
+
+criterion_group!(benches, log_call);
+criterion_main!(benches);

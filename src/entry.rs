@@ -358,6 +358,27 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(n)?).ok()
     }
 
+    /// Reads a value into `slot`, reusing its string's capacity.
+    pub(crate) fn value_into(&mut self, slot: &mut Value) -> Option<()> {
+        match self.u8()? {
+            TAG_STR => {
+                let s = self.str()?;
+                match slot {
+                    Value::Str(old) => {
+                        old.clear();
+                        old.push_str(s);
+                    }
+                    other => *other = Value::Str(s.to_owned()),
+                }
+            }
+            _ => {
+                self.pos -= 1;
+                *slot = self.value()?;
+            }
+        }
+        Some(())
+    }
+
     pub(crate) fn value(&mut self) -> Option<Value> {
         Some(match self.u8()? {
             TAG_NULL => Value::Null,
@@ -370,17 +391,46 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Reads a task section into `rec`.
-    pub(crate) fn task(&mut self, rec: &mut Record) -> Option<()> {
+    /// Reads a task section into `rec`, its bound fields after the first
+    /// `used` fields. Returns the new number of fields used.
+    pub(crate) fn task(&mut self, rec: &mut Record, mut used: usize) -> Option<usize> {
         rec.task_n = self.u32()?;
         rec.task.push_str(self.str()?);
         let n = self.u32()?;
         for _ in 0..n {
-            let key = self.str()?.to_owned();
-            let value = self.value()?;
-            rec.fields.push(Field { key, value });
+            let key = self.str()?;
+            self.field_into(&mut rec.fields, used, key)?;
+            used += 1;
         }
-        Some(())
+        Some(used)
+    }
+
+    /// Reads a value into field slot `i` named `key`, reusing the slot's
+    /// strings when the record was used before.
+    pub(crate) fn field_into(
+        &mut self,
+        fields: &mut Vec<Field>,
+        i: usize,
+        key: &str,
+    ) -> Option<()> {
+        if i == fields.len() {
+            fields.push(Field {
+                key: String::new(),
+                value: Value::Null,
+            });
+        }
+        let f = &mut fields[i];
+        f.key.clear();
+        f.key.push_str(key);
+        self.value_into(&mut f.value)
+    }
+
+    /// Reads a value into argument slot `i`.
+    pub(crate) fn arg_into(&mut self, args: &mut Vec<Value>, i: usize) -> Option<()> {
+        if i == args.len() {
+            args.push(Value::Null);
+        }
+        self.value_into(&mut args[i])
     }
 }
 

@@ -191,6 +191,19 @@ impl Producer {
         Some(unsafe { std::slice::from_raw_parts_mut(self.ring.base.add(idx), len) })
     }
 
+    /// Bytes in use as of the last time the producer read the consumer's
+    /// position: an upper bound, computed without touching shared memory.
+    #[inline(always)]
+    pub(crate) fn used_upper_bound(&self) -> usize {
+        self.head - self.cached_tail
+    }
+
+    /// Re-reads the consumer's position (a shared cache line).
+    #[inline]
+    pub(crate) fn refresh_tail(&mut self) {
+        self.cached_tail = self.ring.tail.load(Ordering::Acquire);
+    }
+
     /// Publishes the `len` bytes reserved last (an entry whose first `u32`
     /// must be `len`).
     #[inline]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{app_records, Receiver};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const N: u64 = 5_000;
@@ -42,6 +42,10 @@ fn run_child(mode: &str) -> Vec<common::Received> {
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env("DISTLOG_TEST_CHILD", &receiver.endpoint)
         .env("DISTLOG_TEST_MODE", mode)
+        // The child's own harness output (a failed test, for the panic)
+        // must not read as this run's result.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status.success(), mode != "panic", "child exit status");

@@ -79,10 +79,16 @@ fn register<'a>(shared: &Shared, slot: &'a mut Option<Producer>) -> Option<&'a m
 /// Wakes a sleeping sender once the ring is half full, so bursts do not wait
 /// for its idle timer.
 #[inline(always)]
-fn nudge(shared: &Shared, producer: &Producer) {
-    let ring = producer.ring();
-    if ring.pending() > ring.capacity() / 2 {
-        shared.wake_sender();
+fn nudge(shared: &Shared, producer: &mut Producer) {
+    // The cached bound costs no shared read; only when it passes half the
+    // ring is the consumer's position read again, and the sender woken if
+    // the ring really is half full.
+    let half = producer.ring().capacity() / 2;
+    if producer.used_upper_bound() > half {
+        producer.refresh_tail();
+        if producer.used_upper_bound() > half {
+            shared.wake_sender();
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct SenderThread {
     /// Cleared records, reused so that steady state allocates little.
     spare: Vec<Record>,
     pending: VecDeque<(Topic, AlignedVec, u64)>,
+    /// Encode buffers that were sent, for reuse.
+    buffers: Vec<AlignedVec>,
     pending_bytes: usize,
     dropped_reported: u64,
     last_drop_warning: Instant,
@@ -73,6 +75,7 @@ impl SenderThread {
             open_bytes: 0,
             spare: Vec::new(),
             pending: VecDeque::new(),
+            buffers: Vec::new(),
             pending_bytes: 0,
             dropped_reported: 0,
             last_drop_warning: Instant::now() - Duration::from_secs(10),
@@ -197,7 +200,8 @@ impl SenderThread {
         let n = batch.records.len() as u64;
         self.next_seq += n;
         batch.dropped = self.dropped_reported;
-        let mut buf = AlignedVec::with_capacity(self.open_bytes + 1024);
+        let mut buf = self.buffers.pop().unwrap_or_default();
+        buf.clear();
         wire::encode_batch(batch, &mut buf);
         for mut r in batch.records.drain(..) {
             clear_record(&mut r);
@@ -231,7 +235,11 @@ impl SenderThread {
                 c.dropped_unringed.fetch_add(*n, Ordering::Relaxed);
             }
             self.pending_bytes -= body.len();
-            self.pending.pop_front();
+            if let Some((_, buf, _)) = self.pending.pop_front() {
+                if self.buffers.len() < 4 {
+                    self.buffers.push(buf);
+                }
+            }
         }
     }
 
@@ -278,6 +286,8 @@ impl SenderThread {
         rec.kind = kind::LOG;
         rec.target.push_str("distlog");
         rec.module.push_str(module_path!());
+        rec.args.clear();
+        rec.fields.clear();
         rec.message = format!(
             "distlog dropped {new} records ({total} in all): its buffers were full \
              (broker down or slower than the application)"
@@ -399,8 +409,9 @@ fn clear_record(r: &mut Record) {
     ] {
         s.clear();
     }
-    args.clear();
-    fields.clear();
+    // `args` and `fields` keep their slots: decoding overwrites them in
+    // place (reusing their strings) and truncates to what it wrote.
+    let _ = (args, fields);
 }
 
 /// Turns a ring entry into a record. `None` only for a malformed entry,
@@ -412,6 +423,7 @@ fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> O
     rec.kind = r.u8()?;
     let flags = r.u8()?;
     let ts = r.u64()?;
+    let used;
     rec.time_ns = cal.to_wall_ns(ts, flags & entry::FLAG_TSC != 0);
     rec.thread_id = ring.thread_id;
     rec.thread_name.push_str(&ring.thread_name);
@@ -427,16 +439,14 @@ fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> O
             rec.file.push_str(cs.file);
             rec.line = cs.line;
             rec.format.push_str(cs.format);
-            for _ in 0..cs.args {
-                rec.args.push(r.value()?);
+            for i in 0..cs.args as usize {
+                r.arg_into(&mut rec.args, i)?;
             }
-            for name in cs.fields {
-                let value = r.value()?;
-                rec.fields.push(Field {
-                    key: (*name).to_owned(),
-                    value,
-                });
+            rec.args.truncate(cs.args as usize);
+            for (i, name) in cs.fields.iter().enumerate() {
+                r.field_into(&mut rec.fields, i, name)?;
             }
+            used = cs.fields.len();
         }
         entry::DYNAMIC => {
             rec.line = r.u32()?;
@@ -445,19 +455,23 @@ fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> O
             rec.module.push_str(r.str()?);
             rec.file.push_str(r.str()?);
             rec.message.push_str(r.str()?);
-            for _ in 0..n {
-                let key = r.str()?.to_owned();
-                let value = r.value()?;
-                rec.fields.push(Field { key, value });
+            rec.args.clear();
+            for i in 0..n as usize {
+                let key = r.str()?;
+                r.field_into(&mut rec.fields, i, key)?;
             }
+            used = n as usize;
             if flags & entry::FLAG_ERROR != 0 {
                 rec.error.push_str(r.str()?);
             }
         }
         _ => return None,
     }
-    if flags & entry::FLAG_TASK != 0 {
-        r.task(rec)?;
-    }
+    let used = if flags & entry::FLAG_TASK != 0 {
+        r.task(rec, used)?
+    } else {
+        used
+    };
+    rec.fields.truncate(used);
     Some(())
 }
