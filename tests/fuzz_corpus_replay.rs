@@ -1,0 +1,28 @@
+//! Replays the fuzz corpus (`fuzz/corpus/batch_decode`) through the batch
+//! decoder, so a regression on any saved input fails `cargo test` too.
+
+use std::path::Path;
+
+#[test]
+fn batch_decode_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/batch_decode");
+    let mut valid = 0;
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        n += 1;
+        // Every prefix of every input: truncation must be an error, never a panic.
+        for cut in 0..bytes.len() {
+            assert!(distlog::wire::OwnedBatch::from_body(&bytes[..cut]).is_err());
+        }
+        if let Ok(batch) = distlog::wire::OwnedBatch::from_body(&bytes) {
+            valid += 1;
+            let b = batch.get();
+            for (i, r) in b.records().iter().enumerate() {
+                assert_eq!(r.seq.to_native(), b.first_seq.to_native() + i as u64);
+                assert_eq!(r.rendered_message(), "took 1.5 ms");
+            }
+        }
+    }
+    assert!(n >= 3 && valid >= 3, "the seed corpus is present ({n} files, {valid} valid)");
+}
