@@ -24,5 +24,8 @@ fn batch_decode_corpus_replays() {
             }
         }
     }
-    assert!(n >= 3 && valid >= 3, "the seed corpus is present ({n} files, {valid} valid)");
+    assert!(
+        n >= 3 && valid >= 3,
+        "the seed corpus is present ({n} files, {valid} valid)"
+    );
 }
