@@ -80,7 +80,7 @@ impl Directives {
                 },
             }
         }
-        d.targets.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        d.targets.sort_by_key(|t| std::cmp::Reverse(t.0.len()));
         Ok(d)
     }
 
