@@ -80,6 +80,12 @@ impl<'a> Cursor<'a> {
         self.put(&v.to_ne_bytes());
     }
 
+    /// Writes raw bytes.
+    #[inline(always)]
+    pub(crate) fn put_bytes(&mut self, b: &[u8]) {
+        self.put(b);
+    }
+
     /// Writes a length-prefixed string.
     #[inline(always)]
     pub(crate) fn put_str(&mut self, s: &str) {

@@ -185,31 +185,33 @@ pub(crate) fn emit_parts(
         }
         scratch[4..8].copy_from_slice(&n.to_ne_bytes());
 
-        let task_len = local::task_section_len();
-        let len = entry::align8(entry::HEADER + scratch.len() + task_len);
-        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
-        if task_len > 0 {
-            flags |= entry::FLAG_TASK;
-        }
-        if parts.error.is_some() {
-            flags |= entry::FLAG_ERROR;
-        }
-        local::with_entry(len, |buf| {
-            let mut w = Cursor::new(buf, 0);
-            entry::put_header(
-                &mut w,
-                len,
-                entry::DYNAMIC,
-                parts.level,
-                parts.kind,
-                flags,
-                ts,
-            );
-            buf[entry::HEADER..entry::HEADER + scratch.len()].copy_from_slice(&scratch);
-            if task_len > 0 {
-                let mut w = Cursor::new(buf, entry::HEADER + scratch.len());
-                crate::task::write_current_section(&mut w);
+        crate::task::with_current(|section| {
+            let task_len = section.map_or(0, |s| s.len());
+            let len = entry::align8(entry::HEADER + scratch.len() + task_len);
+            let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+            if section.is_some() {
+                flags |= entry::FLAG_TASK;
             }
+            if parts.error.is_some() {
+                flags |= entry::FLAG_ERROR;
+            }
+            local::with_entry(len, |buf| {
+                let mut w = Cursor::new(buf, 0);
+                entry::put_header(
+                    &mut w,
+                    len,
+                    entry::DYNAMIC,
+                    parts.level,
+                    parts.kind,
+                    flags,
+                    ts,
+                );
+                buf[entry::HEADER..entry::HEADER + scratch.len()].copy_from_slice(&scratch);
+                if let Some(section) = section {
+                    let mut w = Cursor::new(buf, entry::HEADER + scratch.len());
+                    section.write(&mut w);
+                }
+            });
         });
     });
 }

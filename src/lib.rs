@@ -59,12 +59,13 @@ mod pipeline;
 pub mod record;
 pub mod render;
 mod ring;
-mod task;
+pub mod task;
 pub mod wire;
 
 pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};
 pub use callsite::Callsite;
 pub use entry::{debug, display, Encode, EncodeList};
+pub use task::{current as current_task, import_task, task, to, Entered, Task, TaskGuard};
 
 use std::time::Duration;
 

@@ -122,12 +122,6 @@ fn full(
     true // counted in the ring, not as an unringed drop
 }
 
-/// Size of the task section for the current task, 0 outside a task.
-#[inline(always)]
-pub(crate) fn task_section_len() -> usize {
-    task::current_section_len()
-}
-
 /// Emits a native-macro record. Used by the macros through `__private`.
 #[inline(always)]
 pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
@@ -136,29 +130,31 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
     fields: &F,
 ) {
     let (ts, is_tsc) = crate::clock::raw_now();
-    let task_len = task_section_len();
-    let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
-    let len = entry::align8(body + task_len);
-    let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
-    if task_len > 0 {
-        flags |= entry::FLAG_TASK;
-    }
-    with_entry(len, |buf| {
-        let mut w = Cursor::new(buf, 0);
-        entry::put_header(
-            &mut w,
-            len,
-            entry::NATIVE,
-            callsite.level,
-            callsite.kind,
-            flags,
-            ts,
-        );
-        w.put_u64(callsite as *const crate::Callsite as u64);
-        args.encode(&mut w);
-        fields.encode(&mut w);
-        if task_len > 0 {
-            task::write_current_section(&mut w);
+    task::with_current(|section| {
+        let task_len = section.map_or(0, |s| s.len());
+        let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
+        let len = entry::align8(body + task_len);
+        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+        if section.is_some() {
+            flags |= entry::FLAG_TASK;
         }
-    });
+        with_entry(len, |buf| {
+            let mut w = Cursor::new(buf, 0);
+            entry::put_header(
+                &mut w,
+                len,
+                entry::NATIVE,
+                callsite.level,
+                callsite.kind,
+                flags,
+                ts,
+            );
+            w.put_u64(callsite as *const crate::Callsite as u64);
+            args.encode(&mut w);
+            fields.encode(&mut w);
+            if let Some(section) = section {
+                section.write(&mut w);
+            }
+        });
+    })
 }
