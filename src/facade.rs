@@ -99,6 +99,15 @@ pub(crate) struct Kvs<'a, 'b> {
 }
 
 impl Kvs<'_, '_> {
+    /// Adds one field with a natively encoded value.
+    pub(crate) fn pair_encoded(&mut self, key: &str, value: &dyn entry::Encode) {
+        self.body.str(key);
+        let at = self.body.0.len();
+        self.body.0.resize(at + value.encoded_len(), 0);
+        value.encode(&mut Cursor::new(&mut self.body.0[at..], 0));
+        self.n += 1;
+    }
+
     /// Adds one field.
     pub(crate) fn pair(&mut self, key: &str, value: &log::kv::Value<'_>) {
         self.body.str(key);
