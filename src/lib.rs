@@ -53,7 +53,6 @@ mod clock;
 pub mod directives;
 pub mod entry;
 mod facade;
-pub mod filter;
 pub mod macros;
 pub mod metric;
 mod panic_hook;
