@@ -61,6 +61,7 @@ pub mod record;
 pub mod render;
 mod ring;
 pub mod task;
+pub mod traceparent;
 pub mod wire;
 
 pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};
