@@ -31,9 +31,11 @@
 //! The current task is per thread: [`Task::enter`] makes a task current on
 //! another thread.
 //!
+//! Futures carry a task with [`InTask::in_task`]; W3C trace context with
+//! [`crate::traceparent`].
+//!
 //! Not finished yet (see the task-tree issue): entering a task allocates
-//! (its path and handle); W3C `traceparent` conversion, the future wrapper
-//! and the `tracing` layer are still to come.
+//! (its path and handle), and the `tracing` layer is still to come.
 
 use crate::entry::{Cursor, Encode};
 use crate::facade::{emit_parts, Parts};
@@ -137,7 +139,7 @@ impl Section<'_> {
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {
     let mut f = Some(f);
     let r = STACK.try_with(|stack| match stack.try_borrow() {
-        Ok(stack) => match stack.last() {
+        Ok(stack) => match stack.last().filter(|t| !t.path.is_empty()) {
             Some(inner) => {
                 let section = Section {
                     inner,
@@ -414,5 +416,75 @@ mod tests {
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
         assert_ne!(a, new_uuid());
+    }
+}
+
+/// A future that runs with a task current on whatever thread polls it: see
+/// [`InTask::in_task`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct WithTask<F> {
+    inner: F,
+    task: Task,
+}
+
+impl<F: std::future::Future> std::future::Future for WithTask<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of
+        // `WithTask`, and `WithTask` has no `Drop` or `Unpin` impl that
+        // could move it; `task` is not pinned and only read.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.task.enter();
+        // SAFETY: see above; `this.inner` stays where the pin put it.
+        unsafe { std::pin::Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// Carries a task into a future, like `tracing::Instrument`: the task is
+/// current during every poll, on whichever thread the executor runs it, so
+/// it survives `.await` points and thread hops.
+///
+/// ```
+/// use distlog::task::InTask;
+/// async fn handler() {
+///     distlog::info!("inside the request's task");
+/// }
+/// let request = distlog::task("request", &[]);
+/// let fut = handler().in_task(&request);
+/// # drop(fut);
+/// ```
+pub trait InTask: Sized {
+    /// Wraps `self` so that `task` is current while it runs.
+    fn in_task(self, task: &Task) -> WithTask<Self>;
+
+    /// Wraps `self` with the calling thread's current task, if any.
+    fn in_current_task(self) -> WithTask<Self> {
+        match current() {
+            Some(task) => self.in_task(&task),
+            None => self.in_task(&Task::detached()),
+        }
+    }
+}
+
+impl<F: std::future::Future> InTask for F {
+    fn in_task(self, task: &Task) -> WithTask<Self> {
+        WithTask {
+            inner: self,
+            task: task.clone(),
+        }
+    }
+}
+
+impl Task {
+    /// A handle for "no task": records logged under it carry no task.
+    fn detached() -> Task {
+        Task {
+            inner: TaskInner::new(String::new(), "", &[]),
+        }
     }
 }

@@ -1,0 +1,85 @@
+//! A task carried into futures survives `.await` points and executor thread
+//! hops on tokio's multi-threaded runtime: every record gets the right path
+//! and consecutive counters.
+mod common;
+
+use common::{app_records, Receiver};
+use distlog::task::InTask;
+use std::collections::HashMap;
+use std::time::Duration;
+
+const JOBS: usize = 8;
+const STEPS: u64 = 20;
+
+async fn job(i: usize) {
+    for step in 0..STEPS {
+        distlog::info!(job = i, step = step; "step");
+        tokio::task::yield_now().await;
+        if step % 5 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+#[test]
+fn tasks_keep_their_context_across_await_and_threads() {
+    let receiver = Receiver::tcp();
+    let _guard = distlog::builder()
+        .endpoint(receiver.endpoint.clone())
+        .block_when_full(true)
+        .install()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut paths = vec![];
+    rt.block_on(async {
+        let mut handles = vec![];
+        for i in 0..JOBS {
+            let t = distlog::task("job", &[("job_no", &(i as u64))]);
+            paths.push(t.path().to_owned());
+            handles.push(tokio::spawn(job(i).in_task(&t)));
+            // The guard ends the task once the job is done.
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(t);
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    });
+    assert!(distlog::flush());
+    let batches =
+        receiver.collect_until(Duration::from_secs(2), Duration::from_secs(30), |_| false);
+    let mut per_path: HashMap<String, Vec<(u32, u64)>> = HashMap::new();
+    let mut threads = std::collections::HashSet::new();
+    for r in app_records(&batches).filter(|r| r.format == "step") {
+        let step = common::field_u64(r, "step").unwrap();
+        let job = common::field_u64(r, "job").unwrap() as usize;
+        assert_eq!(r.task, paths[job], "record of job {job} in the wrong task");
+        assert_eq!(
+            common::field_u64(r, "job_no"),
+            Some(job as u64),
+            "bound field"
+        );
+        per_path
+            .entry(r.task.clone())
+            .or_default()
+            .push((r.task_n, step));
+        threads.insert(r.thread_id);
+    }
+    assert_eq!(per_path.len(), JOBS);
+    for (path, mut recs) in per_path {
+        recs.sort();
+        // Counter 1 is the start record; the steps take 2..=STEPS+1 in order.
+        let want: Vec<(u32, u64)> = (0..STEPS).map(|s| (s as u32 + 2, s)).collect();
+        assert_eq!(recs, want, "task {path}");
+    }
+    assert!(
+        threads.len() >= 2,
+        "the runtime ran the jobs on several threads"
+    );
+}
