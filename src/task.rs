@@ -56,6 +56,9 @@ struct TaskInner {
     /// the entry format. Replaced whole by `bind`; replaced blobs are kept
     /// until the task is dropped, so a reader's slice stays valid.
     bound: AtomicPtr<Vec<u8>>,
+    // Boxed on purpose: a reader may be between loading the pointer and
+    // reading the `Vec` header behind it, so the header must not move.
+    #[allow(clippy::vec_box)]
     retired: Mutex<Vec<Box<Vec<u8>>>>,
     start: Instant,
 }
