@@ -53,6 +53,7 @@ mod clock;
 pub mod directives;
 pub mod entry;
 mod facade;
+pub mod filter;
 pub mod macros;
 pub mod metric;
 mod panic_hook;
