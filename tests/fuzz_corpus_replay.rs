@@ -29,3 +29,20 @@ fn batch_decode_corpus_replays() {
         "the seed corpus is present ({n} files, {valid} valid)"
     );
 }
+
+#[test]
+fn filter_parse_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/filter_parse");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        n += 1;
+        let f = distlog::filter::Filter::parse(&src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        distlog::filter::Filter::parse(f.source()).unwrap();
+        // Every prefix parses or fails cleanly.
+        for cut in (0..src.len()).filter(|&c| src.is_char_boundary(c)) {
+            let _ = distlog::filter::Filter::parse(&src[..cut]);
+        }
+    }
+    assert!(n >= 5, "the seed corpus is present");
+}
