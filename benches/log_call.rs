@@ -114,6 +114,29 @@ fn log_call(c: &mut Criterion) {
             )
         })
     });
+    // Entering and leaving a subtask logs two records (start and end);
+    // compare with two plain log calls.
+    let root = distlog::task("bench root", &[]);
+    g.bench_function("task_enter_leave", |b| {
+        b.iter_custom(|iters| {
+            logged += 2 * iters;
+            bursts(iters, |_| {
+                let t = distlog::to("step", &[]);
+                drop(t);
+            })
+        })
+    });
+    g.bench_function("two_native_0kv_in_task", |b| {
+        b.iter_custom(|iters| {
+            logged += 2 * iters;
+            bursts(iters, |i| {
+                distlog::info!("request {} done", i);
+                distlog::info!("request {} done", i);
+            })
+        })
+    });
+    drop(root);
+    logged += 2; // the root's start and end records
     g.bench_function("native_disabled", |b| {
         b.iter(|| distlog::debug!(user_id = 1u64; "not wanted {}", 2u64))
     });
