@@ -63,6 +63,8 @@ pub mod render;
 mod ring;
 pub mod task;
 pub mod traceparent;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 pub mod wire;
 
 pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};

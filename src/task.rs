@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Shared state of one task.
-struct TaskInner {
+pub(crate) struct TaskInner {
     path: String,
     message: String,
     records: AtomicU32,
@@ -75,7 +75,11 @@ impl Drop for TaskInner {
 }
 
 impl TaskInner {
-    fn new(path: String, message: &str, fields: &[(&str, &dyn Encode)]) -> Arc<TaskInner> {
+    pub(crate) fn new(
+        path: String,
+        message: &str,
+        fields: &[(&str, &dyn Encode)],
+    ) -> Arc<TaskInner> {
         let mut blob = Vec::new();
         blob.extend_from_slice(&(fields.len() as u32).to_ne_bytes());
         for (k, v) in fields {
@@ -98,7 +102,7 @@ impl TaskInner {
         unsafe { &*self.bound.load(Ordering::Acquire) }
     }
 
-    fn child_path(&self) -> String {
+    pub(crate) fn child_path(&self) -> String {
         let n = self.children.fetch_add(1, Ordering::Relaxed) + 1;
         format!("{}/{n}", self.path)
     }
@@ -164,7 +168,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {
 /// with [`Task::enter`].
 #[derive(Clone)]
 pub struct Task {
-    inner: Arc<TaskInner>,
+    pub(crate) inner: Arc<TaskInner>,
 }
 
 impl std::fmt::Debug for Task {
@@ -227,11 +231,11 @@ impl Drop for Entered {
     }
 }
 
-fn push(inner: Arc<TaskInner>) {
+pub(crate) fn push(inner: Arc<TaskInner>) {
     let _ = STACK.try_with(|s| s.borrow_mut().push(inner));
 }
 
-fn pop() {
+pub(crate) fn pop() {
     let _ = STACK.try_with(|s| s.borrow_mut().pop());
 }
 
@@ -285,13 +289,28 @@ impl TaskGuard {
         duration_ns: Option<u64>,
         error: Option<&str>,
     ) {
+        log_status(self.file, self.line, lvl, msg, status, duration_ns, error);
+    }
+}
+
+/// Logs a task status record (start or end) for the current task.
+pub(crate) fn log_status(
+    file: &str,
+    line: u32,
+    lvl: u8,
+    msg: &str,
+    status: &str,
+    duration_ns: Option<u64>,
+    error: Option<&str>,
+) {
+    {
         let parts = Parts {
             level: lvl,
             kind: b'L',
             target: "task",
             module: "",
-            file: self.file,
-            line: self.line,
+            file,
+            line,
             error,
         };
         emit_parts(
@@ -305,7 +324,9 @@ impl TaskGuard {
             },
         );
     }
+}
 
+impl TaskGuard {
     /// The message of the success record (default: the task's message).
     pub fn success(mut self, msg: impl Into<String>) {
         self.success = Some(msg.into());
@@ -389,7 +410,7 @@ pub fn current() -> Option<Task> {
 }
 
 /// A random version-4 UUID, hyphenated.
-fn new_uuid() -> String {
+pub(crate) fn new_uuid() -> String {
     let hi = crate::builder::random_u64();
     let lo = crate::builder::random_u64();
     let mut b = [0u8; 16];
