@@ -58,6 +58,7 @@ pub mod macros;
 pub mod metric;
 mod panic_hook;
 mod pipeline;
+pub mod python;
 pub mod record;
 pub mod render;
 mod ring;

@@ -101,6 +101,19 @@ fn take(
         Ok(t) => t,
         Err(e) => return Ok(Err(e.reason())),
     };
+    if topic.encoding == wire::ENCODING_JSON {
+        // A Python client's record: stored as a one-record batch.
+        let (sender, record) = match distlog::python::decode_json(body) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e.reason())),
+        };
+        let body = distlog::python::to_batch(sender, record);
+        store.append(Topic::batch(topic.system, topic.kind).bytes(), &body)?;
+        c.batches += 1;
+        c.records += 1;
+        c.bytes += body.len() as u64;
+        return Ok(Ok(()));
+    }
     if topic.encoding != wire::ENCODING_BATCH {
         return Ok(Err("unsupported_encoding"));
     }

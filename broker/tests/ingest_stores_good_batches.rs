@@ -71,6 +71,16 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
                 .send_multipart([&b"TLR"[..], &batch(0, 3)[..40]], 0)
                 .unwrap(),
             3 => push.send_multipart([&b"PLJ"[..], &b"{}"[..]], 0).unwrap(),
+            4 if i == 4 => {
+                // One real Python record (JSON), stored as a batch.
+                let py = br#"{"name": "py.app", "levelno": 30, "created": 1700000000.0,
+                    "message": "from python", "hostname": "py-1", "process": 5,
+                    "context": {"key": "2@1b4e28ba-2fa1-11d2-883f-0016d3cca427"}}"#;
+                push.send_multipart([&b"PLJ"[..], &py[..]], 0).unwrap();
+            }
+            4 if i == 9 => push
+                .send_multipart([&b"PLP"[..], &b"\x80\x03N."[..]], 0)
+                .unwrap(),
             _ => push
                 .send_multipart([&b"TLR"[..], &b"DLB\x01\x00\x00\x00\x00"[..], &b"x"[..]], 0)
                 .unwrap(),
@@ -101,23 +111,25 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
         .find(|l| l.contains("stopped:"))
         .expect(&stderr);
     assert!(
-        summary.contains(&format!("records={good_records}")),
+        summary.contains(&format!("records={}", good_records + 1)),
         "{summary}"
     );
-    assert!(summary.contains("batches=50"), "{summary}");
+    assert!(summary.contains("batches=51"), "{summary}");
     assert!(summary.contains("gap_records=7"), "{summary}");
     assert!(summary.contains("client_dropped=5"), "{summary}");
     for reason in [
-        "\"bad_frame_count\": 20",
+        "\"bad_frame_count\": 18",
         "\"bad_topic\": 10",
         "\"bad_length\": 10",
-        "\"unsupported_encoding\": 10",
+        "\"missing_field\": 10",
+        "\"unsupported_encoding\": 1",
     ] {
         assert!(summary.contains(reason), "{reason} in {summary}");
     }
 
     // Everything stored reads back, in order.
     let count = |dir: &std::path::Path| -> (u64, usize) {
+        let mut python = 0;
         let mut n = 0;
         let mut torn = 0;
         let mut expect = 0;
@@ -125,6 +137,16 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
             torn += reader.torn;
             for b in reader.batches() {
                 let b = b.unwrap();
+                if b.batch.sender.instance == 0 {
+                    // The Python record.
+                    assert_eq!(b.topic.bytes(), *b"PLR");
+                    let r = &b.batch.records()[0];
+                    assert_eq!(r.message.as_str(), "from python");
+                    assert_eq!(r.key().unwrap(), "2@1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+                    assert_eq!(b.batch.sender.host.as_str(), "py-1");
+                    python += 1;
+                    continue;
+                }
                 assert_eq!(b.topic.bytes(), *b"TLR");
                 for r in b.batch.records() {
                     if r.seq.to_native() != expect {
@@ -138,6 +160,7 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
                 }
             }
         }
+        assert_eq!(python, 1, "the Python record was stored once");
         (n, torn)
     };
     assert_eq!(count(&dir), (good_records, 0));

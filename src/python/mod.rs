@@ -1,0 +1,96 @@
+//! The original Python clients' records (PyPI `distlog` 0.1.dev0): one
+//! `logging.LogRecord.__dict__` per message, plus `hostname` and `context`.
+//!
+//! [`decode_json`] reads the JSON form (`xLJ`) into a [`Sender`] and a
+//! [`Record`]; [`to_batch`] wraps one into a one-record batch (sender
+//! `instance` 0: no sequence tracking), so the broker stores and filters
+//! Python and Rust records alike. The pickle form (`xLP`) is not decoded
+//! yet.
+//!
+//! ```
+//! let body = br#"{"name": "app.db", "msg": "slow %s", "args": null, "levelno": 30,
+//!   "levelname": "WARNING", "created": 1700000000.25, "message": "slow query",
+//!   "hostname": "web-1", "process": 77, "processName": "MainProcess",
+//!   "context": {"key": "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2", "user": "alice"}}"#;
+//! let (sender, rec) = distlog::python::decode_json(body).unwrap();
+//! assert_eq!(sender.host, "web-1");
+//! assert_eq!(rec.key().unwrap(), "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2");
+//! assert_eq!(rec.message, "slow query");
+//! ```
+
+mod json;
+
+pub use json::decode_json;
+
+use crate::record::Record;
+use crate::wire::{encode_batch_to_vec, Batch, Sender};
+use rkyv::util::AlignedVec;
+use std::fmt;
+
+/// The largest Python record body accepted (1 MiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Why a Python record was rejected. [`IngestError::reason`] is a stable
+/// label for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestError {
+    kind: ErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ErrorKind {
+    TooLarge(usize),
+    Syntax(String),
+    NotObject,
+    MissingField(&'static str),
+    BadType(&'static str),
+}
+
+impl IngestError {
+    fn new(kind: ErrorKind) -> Self {
+        IngestError { kind }
+    }
+
+    /// `too_large`, `json_syntax`, `json_not_object`, `missing_field` or
+    /// `bad_type`.
+    pub fn reason(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::TooLarge(_) => "too_large",
+            ErrorKind::Syntax(_) => "json_syntax",
+            ErrorKind::NotObject => "json_not_object",
+            ErrorKind::MissingField(_) => "missing_field",
+            ErrorKind::BadType(_) => "bad_type",
+        }
+    }
+}
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::TooLarge(n) => write!(
+                f,
+                "Python record of {n} bytes exceeds the {MAX_BODY}-byte limit"
+            ),
+            ErrorKind::Syntax(e) => write!(f, "Python JSON record does not parse: {e}"),
+            ErrorKind::NotObject => {
+                f.write_str("Python JSON record is not an object (expected a LogRecord dict)")
+            }
+            ErrorKind::MissingField(k) => {
+                write!(f, "Python record lacks the {k:?} field every LogRecord has")
+            }
+            ErrorKind::BadType(k) => write!(f, "Python record field {k:?} has the wrong type"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+/// Wraps one converted record into an encoded one-record batch.
+pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
+    encode_batch_to_vec(&Batch {
+        sender,
+        first_seq: 0,
+        dropped: 0,
+        records: vec![record],
+    })
+}
