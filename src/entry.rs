@@ -35,7 +35,7 @@ const TAG_BOOL: u8 = 1;
 const TAG_I64: u8 = 2;
 const TAG_U64: u8 = 3;
 const TAG_F64: u8 = 4;
-const TAG_STR: u8 = 5;
+pub(crate) const TAG_STR: u8 = 5;
 
 /// Rounds up to a multiple of 8.
 #[inline(always)]

@@ -58,27 +58,27 @@ impl Body<'_> {
         self.0[at..at + 4].copy_from_slice(&len.to_ne_bytes());
     }
 
+    /// Appends a tagged value, encoded in place.
+    pub(crate) fn encoded(&mut self, value: &dyn entry::Encode) {
+        let at = self.0.len();
+        self.0.resize(at + value.encoded_len(), 0);
+        value.encode(&mut Cursor::new(&mut self.0[at..], 0));
+    }
+
+    /// Appends a `log` key/value value, keeping its type where it has one.
     pub(crate) fn value(&mut self, v: &log::kv::Value<'_>) {
-        let mut tmp = [0u8; 16];
-        let mut put = |enc: &dyn entry::Encode, out: &mut Vec<u8>| {
-            let n = enc.encoded_len();
-            let mut c = Cursor::new(&mut tmp[..n.min(16)], 0);
-            enc.encode(&mut c);
-            out.extend_from_slice(&tmp[..n.min(16)]);
-        };
         if let Some(s) = v.to_borrowed_str() {
-            self.0.push(5); // string tag, see entry.rs
-            self.str(s);
+            self.encoded(&s);
         } else if let Some(b) = v.to_bool() {
-            put(&b, self.0);
+            self.encoded(&b);
         } else if let Some(i) = v.to_i64() {
-            put(&i, self.0);
+            self.encoded(&i);
         } else if let Some(u) = v.to_u64() {
-            put(&u, self.0);
+            self.encoded(&u);
         } else if let Some(f) = v.to_f64() {
-            put(&f, self.0);
+            self.encoded(&f);
         } else {
-            self.0.push(5);
+            self.0.push(entry::TAG_STR);
             self.formatted(|b| {
                 let _ = write!(b, "{v}");
             });
@@ -102,9 +102,7 @@ impl Kvs<'_, '_> {
     /// Adds one field with a natively encoded value.
     pub(crate) fn pair_encoded(&mut self, key: &str, value: &dyn entry::Encode) {
         self.body.str(key);
-        let at = self.body.0.len();
-        self.body.0.resize(at + value.encoded_len(), 0);
-        value.encode(&mut Cursor::new(&mut self.body.0[at..], 0));
+        self.body.encoded(value);
         self.n += 1;
     }
 
