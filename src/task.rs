@@ -144,24 +144,22 @@ impl Section<'_> {
 /// Runs `f` with the thread's current task (if any).
 #[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {
+    // `f` runs exactly once: inside `try_with`, or after it when the
+    // thread-local is gone (thread teardown).
     let mut f = Some(f);
-    let r = STACK.try_with(|stack| match stack.try_borrow() {
-        Ok(stack) => match stack.last().filter(|t| !t.path.is_empty()) {
-            Some(inner) => {
-                let section = Section {
-                    inner,
-                    bound: inner.bound(),
-                };
-                (f.take().unwrap())(Some(&section))
-            }
-            None => (f.take().unwrap())(None),
-        },
-        Err(_) => (f.take().unwrap())(None),
+    let r = STACK.try_with(|stack| {
+        let stack = stack.try_borrow().ok();
+        let section = stack
+            .as_ref()
+            .and_then(|s| s.last())
+            .filter(|t| !t.path.is_empty())
+            .map(|inner| Section {
+                inner,
+                bound: inner.bound(),
+            });
+        (f.take().unwrap())(section.as_ref())
     });
-    match r {
-        Ok(r) => r,
-        Err(_) => (f.take().unwrap())(None),
-    }
+    r.unwrap_or_else(|_| (f.take().unwrap())(None))
 }
 
 /// A handle to a task: clone it to make the task current on another thread
