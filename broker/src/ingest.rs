@@ -101,9 +101,9 @@ fn take(
         Ok(t) => t,
         Err(e) => return Ok(Err(e.reason())),
     };
-    if topic.encoding == wire::ENCODING_JSON {
+    if topic.encoding == wire::ENCODING_JSON || topic.encoding == wire::ENCODING_PICKLE {
         // A Python client's record: stored as a one-record batch.
-        let (sender, record) = match distlog::python::decode_json(body) {
+        let (sender, record) = match distlog::python::decode(topic.encoding, body) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e.reason())),
         };
@@ -113,9 +113,6 @@ fn take(
         c.records += 1;
         c.bytes += body.len() as u64;
         return Ok(Ok(()));
-    }
-    if topic.encoding != wire::ENCODING_BATCH {
-        return Ok(Err("unsupported_encoding"));
     }
     let batch = match wire::OwnedBatch::from_body(body) {
         Ok(b) => b,

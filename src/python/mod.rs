@@ -44,6 +44,7 @@ enum ErrorKind {
     NotObject,
     MissingField(&'static str),
     BadType(&'static str),
+    Unsupported,
 }
 
 impl IngestError {
@@ -60,6 +61,7 @@ impl IngestError {
             ErrorKind::NotObject => "json_not_object",
             ErrorKind::MissingField(_) => "missing_field",
             ErrorKind::BadType(_) => "bad_type",
+            ErrorKind::Unsupported => "unsupported_encoding",
         }
     }
 }
@@ -79,11 +81,21 @@ impl fmt::Display for IngestError {
                 write!(f, "Python record lacks the {k:?} field every LogRecord has")
             }
             ErrorKind::BadType(k) => write!(f, "Python record field {k:?} has the wrong type"),
+            ErrorKind::Unsupported => f.write_str("this Python record encoding is not decoded"),
         }
     }
 }
 
 impl std::error::Error for IngestError {}
+
+/// Decodes one Python record frame by its topic's encoding letter:
+/// [`crate::wire::ENCODING_JSON`] or [`crate::wire::ENCODING_PICKLE`].
+pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError> {
+    match encoding {
+        crate::wire::ENCODING_JSON => decode_json(body),
+        _ => Err(IngestError::new(ErrorKind::Unsupported)),
+    }
+}
 
 /// Wraps one converted record into an encoded one-record batch.
 pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
