@@ -1,6 +1,10 @@
-//! Rendering deferred messages: a static format string plus typed arguments.
+//! Rendering records for readers: deferred messages (a static format string
+//! plus typed arguments), whole records as JSON objects with the Python
+//! clients' field names ([`json_record`]) and as human-readable lines
+//! ([`text_line`]).
 
-use crate::record::ValueRef;
+use crate::record::{ArchivedRecord, ArchivedValue, ValueRef};
+use crate::wire::ArchivedSender;
 use std::fmt::Write;
 
 /// Renders `format` with `args` into `out`.
@@ -47,6 +51,613 @@ pub fn render_format<'a>(
         }
     }
     out.push_str(&format[literal_start..]);
+}
+
+// ---------------------------------------------------------------------------
+// Whole records: JSON lines and text lines, shared by `distlog tail`/`query`
+// and the broker's `jsonl` and `console` processors.
+// ---------------------------------------------------------------------------
+
+/// An `io::Write` that appends to a `String`. serde_json writes escaped
+/// strings in chunks that end at ASCII characters, so every chunk is valid
+/// UTF-8; anything else is refused rather than appended.
+struct StrWriter<'a>(&'a mut String);
+
+impl std::io::Write for StrWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let s = std::str::from_utf8(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.0.push_str(s);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `s` as a JSON string (quoted and escaped by serde_json).
+pub fn json_str(s: &str, out: &mut String) {
+    let _ = serde_json::to_writer(StrWriter(out), s);
+}
+
+/// Appends a value as JSON: numbers as numbers (non-finite floats as
+/// `null`, as JSON has no NaN), strings escaped.
+pub fn json_value(v: ValueRef<'_>, out: &mut String) {
+    match v {
+        ValueRef::Null => out.push_str("null"),
+        ValueRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        ValueRef::I64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        ValueRef::U64(u) => {
+            let _ = write!(out, "{u}");
+        }
+        ValueRef::F64(f) => {
+            let _ = serde_json::to_writer(StrWriter(out), &f);
+        }
+        ValueRef::Str(s) => json_str(s, out),
+    }
+}
+
+/// Appends `time_ns` (nanoseconds since the Unix epoch) as RFC 3339 UTC
+/// with microseconds, e.g. `2023-11-14T22:13:20.000001Z`.
+pub fn rfc3339(time_ns: u64, out: &mut String) {
+    let secs = time_ns / 1_000_000_000;
+    let micros = (time_ns % 1_000_000_000) / 1_000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01
+/// (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Nesting depth of a task path: the number of `/` in it (0 for a root task
+/// and for records outside a task). `distlog tail` indents by it.
+pub fn task_depth(task: &str) -> usize {
+    memchr::memchr_iter(b'/', task.as_bytes()).count()
+}
+
+/// Appends the record's message as a reader sees it: the message, or the
+/// deferred format rendered with its arguments.
+pub fn message(rec: &ArchivedRecord, out: &mut String) {
+    if rec.format.is_empty() {
+        out.push_str(rec.message.as_str());
+    } else {
+        render_format(
+            rec.format.as_str(),
+            rec.args.iter().map(ValueRef::from),
+            out,
+        );
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// Appends one record as one JSON object (no newline).
+///
+/// Field names are those of the original Python clients' records (a
+/// `logging.LogRecord.__dict__`) where one exists: `name` (target), `msg`
+/// (the format string, or the raw message), `args` (deferred arguments, or
+/// `null`), `levelname`, `levelno`, `message` (rendered), `created` (float
+/// seconds), `msecs`, `hostname`, `process`, `processName`, `thread`,
+/// `threadName`, `pathname`, `filename`, `lineno`, `funcName`, `module`,
+/// `exc_text` (`null` when none), and `context`: `null` outside a task, else
+/// `{"key": "<n>@<path>", ...}` with the record's fields (bound task fields
+/// included). distlog's own additions: `time_ns` (exact), `system` and `kind`
+/// (topic letters), `seq`, `task` (the path, `null` outside a task) and
+/// `fields` (every key/value field; a repeated key keeps its first value).
+///
+/// ```
+/// use distlog::record::{Record, Value, Field};
+/// use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+///
+/// let batch = Batch {
+///     records: vec![Record {
+///         time_ns: 1_700_000_000_250_000_000,
+///         level: 30,
+///         target: "db".into(),
+///         format: "slow {}".into(),
+///         args: vec![Value::Str("query".into())],
+///         ..Record::default()
+///     }],
+///     ..Batch::default()
+/// };
+/// let bytes = encode_batch_to_vec(&batch);
+/// let view = access_batch(&bytes).unwrap();
+/// let mut line = String::new();
+/// distlog::render::json_record(b'P', &view.sender, &view.records()[0], &mut line);
+/// let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+/// assert_eq!(v["message"], "slow query");
+/// assert_eq!(v["levelname"], "WARNING");
+/// assert_eq!(v["created"], 1700000000.25);
+/// ```
+pub fn json_record(system: u8, sender: &ArchivedSender, rec: &ArchivedRecord, out: &mut String) {
+    let time_ns = rec.time_ns.to_native();
+    out.push_str("{\"name\":");
+    json_str(rec.target.as_str(), out);
+    out.push_str(",\"msg\":");
+    if !rec.format.is_empty() {
+        json_str(rec.format.as_str(), out);
+    } else if let Some(ArchivedValue::Str(m)) = rec.field("msg") {
+        json_str(m.as_str(), out);
+    } else {
+        json_str(rec.message.as_str(), out);
+    }
+    out.push_str(",\"args\":");
+    if rec.format.is_empty() {
+        out.push_str("null");
+    } else {
+        out.push('[');
+        for (i, a) in rec.args.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_value(ValueRef::from(a), out);
+        }
+        out.push(']');
+    }
+    let _ = write!(
+        out,
+        ",\"levelname\":\"{}\",\"levelno\":{},\"message\":",
+        crate::record::level::name(rec.level),
+        rec.level
+    );
+    if rec.format.is_empty() {
+        json_str(rec.message.as_str(), out);
+    } else {
+        let mut m = String::with_capacity(rec.format.len() + 16);
+        message(rec, &mut m);
+        json_str(&m, out);
+    }
+    let secs = time_ns / 1_000_000_000;
+    let frac = time_ns % 1_000_000_000;
+    out.push_str(",\"created\":");
+    json_value(ValueRef::F64(secs as f64 + frac as f64 / 1e9), out);
+    out.push_str(",\"msecs\":");
+    json_value(ValueRef::F64(frac as f64 / 1e6), out);
+    let _ = write!(out, ",\"time_ns\":{time_ns},\"hostname\":");
+    json_str(sender.host.as_str(), out);
+    let _ = write!(out, ",\"process\":{},\"processName\":", sender.pid);
+    json_str(sender.program.as_str(), out);
+    let _ = write!(out, ",\"thread\":{},\"threadName\":", rec.thread_id);
+    json_str(rec.thread_name.as_str(), out);
+    out.push_str(",\"pathname\":");
+    json_str(rec.file.as_str(), out);
+    out.push_str(",\"filename\":");
+    json_str(file_name(rec.file.as_str()), out);
+    let _ = write!(out, ",\"lineno\":{},\"funcName\":", rec.line);
+    json_str(rec.func.as_str(), out);
+    out.push_str(",\"module\":");
+    json_str(rec.module.as_str(), out);
+    out.push_str(",\"exc_text\":");
+    if rec.error.is_empty() {
+        out.push_str("null");
+    } else {
+        json_str(rec.error.as_str(), out);
+    }
+    out.push_str(",\"context\":");
+    if rec.task.is_empty() {
+        out.push_str("null");
+    } else {
+        let _ = write!(out, "{{\"key\":\"{}@", rec.task_n);
+        // The path goes through the escaper (it is untrusted text), minus
+        // the quotes the escaper adds around it.
+        let at = out.len();
+        json_str(rec.task.as_str(), out);
+        out.remove(at);
+        json_fields(rec, out, false);
+        out.push('}');
+    }
+    let _ = write!(
+        out,
+        ",\"system\":\"{}\",\"kind\":\"{}\",\"seq\":{},\"task\":",
+        printable(system),
+        printable(rec.kind),
+        rec.seq
+    );
+    if rec.task.is_empty() {
+        out.push_str("null");
+    } else {
+        json_str(rec.task.as_str(), out);
+    }
+    out.push_str(",\"fields\":{");
+    json_fields(rec, out, true);
+    out.push_str("}}");
+}
+
+/// A topic letter as a JSON-safe character (`?` for anything unexpected).
+fn printable(b: u8) -> char {
+    if b.is_ascii_alphanumeric() {
+        b as char
+    } else {
+        '?'
+    }
+}
+
+/// Appends `"k":v` pairs; `first` says whether the object is empty so far.
+/// A key seen before is skipped (the first value wins, as in filters).
+fn json_fields(rec: &ArchivedRecord, out: &mut String, mut first: bool) {
+    for (i, f) in rec.fields.iter().enumerate() {
+        let key = f.key.as_str();
+        if key == "key" && !first {
+            continue; // inside `context`, `key` is the task key
+        }
+        if rec.fields[..i].iter().any(|g| g.key.as_str() == key) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json_str(key, out);
+        out.push(':');
+        json_value(ValueRef::from(&f.value), out);
+    }
+}
+
+/// ANSI colour of a level: red for error and worse, yellow for warnings,
+/// green for info, blue for debug, dim for trace.
+fn level_colour(level: u8) -> &'static str {
+    match level {
+        0..=9 => "\x1b[2m",
+        10..=19 => "\x1b[34m",
+        20..=29 => "\x1b[32m",
+        30..=39 => "\x1b[33m",
+        _ => "\x1b[1;31m",
+    }
+}
+
+/// Appends one record as one human-readable line (no newline):
+///
+/// ```text
+/// 2023-11-14T22:13:20.250000Z WARNING  web-1/4242 3@1b4e…/2 db: slow query rows=1
+/// ```
+///
+/// time (RFC 3339 UTC, microseconds), level (coloured when `colour`),
+/// host/pid, the task key (when in a task), target, message, then the
+/// fields as `key=value` (strings quoted when they contain spaces, quotes or
+/// control characters) and `error="..."` when the record carries one.
+/// Control characters in the message are escaped, so a record is always
+/// one line.
+pub fn text_line(
+    system: u8,
+    sender: &ArchivedSender,
+    rec: &ArchivedRecord,
+    colour: bool,
+    out: &mut String,
+) {
+    let _ = system;
+    if colour {
+        out.push_str("\x1b[2m");
+    }
+    rfc3339(rec.time_ns.to_native(), out);
+    if colour {
+        out.push_str("\x1b[0m");
+    }
+    out.push(' ');
+    let name = crate::record::level::name(rec.level);
+    if colour {
+        out.push_str(level_colour(rec.level));
+    }
+    let _ = write!(out, "{name:<8}");
+    if colour {
+        out.push_str("\x1b[0m");
+    }
+    out.push(' ');
+    push_escaped(sender.host.as_str(), out);
+    let _ = write!(out, "/{} ", sender.pid);
+    if !rec.task.is_empty() {
+        if colour {
+            out.push_str("\x1b[36m");
+        }
+        let _ = write!(out, "{}@", rec.task_n);
+        push_escaped(rec.task.as_str(), out);
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+        out.push(' ');
+    }
+    if !rec.target.is_empty() {
+        push_escaped(rec.target.as_str(), out);
+        out.push_str(": ");
+    }
+    if rec.format.is_empty() {
+        push_escaped(rec.message.as_str(), out);
+    } else {
+        let mut m = String::with_capacity(rec.format.len() + 16);
+        message(rec, &mut m);
+        push_escaped(&m, out);
+    }
+    for f in rec.fields.iter() {
+        out.push(' ');
+        if colour {
+            out.push_str("\x1b[2m");
+        }
+        push_escaped(f.key.as_str(), out);
+        out.push('=');
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+        text_value(ValueRef::from(&f.value), out);
+    }
+    if !rec.error.is_empty() {
+        out.push_str(if colour { " \x1b[31merror=" } else { " error=" });
+        text_value(ValueRef::Str(rec.error.as_str()), out);
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+    }
+}
+
+/// A field value in a text line: bare when it is one plain word, else
+/// quoted with escapes.
+fn text_value(v: ValueRef<'_>, out: &mut String) {
+    match v {
+        ValueRef::Str(s)
+            if s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=') =>
+        {
+            let _ = write!(out, "{s:?}");
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+/// Appends `s` with control characters (newlines included) escaped.
+fn push_escaped(s: &str, out: &mut String) {
+    if !s.bytes().any(|b| b.is_ascii_control()) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        if c.is_ascii_control() {
+            let _ = write!(out, "{}", c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+    use crate::record::{Field, Record, Value};
+    use crate::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+
+    fn with_record<R>(rec: Record, f: impl FnOnce(&ArchivedSender, &ArchivedRecord) -> R) -> R {
+        let batch = Batch {
+            sender: Sender {
+                host: "web-1".into(),
+                pid: 4242,
+                program: "api".into(),
+                start_ns: 1,
+                instance: 9,
+            },
+            first_seq: rec.seq,
+            dropped: 0,
+            records: vec![rec],
+        };
+        let bytes = encode_batch_to_vec(&batch);
+        let view = access_batch(&bytes).unwrap();
+        f(&view.sender, &view.records()[0])
+    }
+
+    fn json(rec: Record) -> serde_json::Value {
+        with_record(rec, |s, r| {
+            let mut line = String::new();
+            json_record(b'P', s, r, &mut line);
+            assert!(!line.contains('\n'), "{line}");
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        })
+    }
+
+    fn text(rec: Record, colour: bool) -> String {
+        with_record(rec, |s, r| {
+            let mut line = String::new();
+            text_line(b'P', s, r, colour, &mut line);
+            line
+        })
+    }
+
+    #[test]
+    fn json_escapes_hostile_text() {
+        let nasty = "quote \" backslash \\ newline \n tab \t nul \0 bell \x07 é 🦀";
+        let v = json(Record {
+            time_ns: 1_700_000_000_000_000_000,
+            level: 40,
+            target: nasty.into(),
+            message: nasty.into(),
+            error: "Traceback\n  boom".into(),
+            fields: vec![Field {
+                key: nasty.into(),
+                value: Value::Str(nasty.into()),
+            }],
+            task: "a\"b/1".into(),
+            task_n: 2,
+            ..Record::default()
+        });
+        assert_eq!(v["name"], nasty);
+        assert_eq!(v["message"], nasty);
+        assert_eq!(v["msg"], nasty);
+        assert_eq!(v["exc_text"], "Traceback\n  boom");
+        assert_eq!(v["fields"][nasty], nasty);
+        assert_eq!(v["context"]["key"], "2@a\"b/1");
+        assert_eq!(v["levelname"], "ERROR");
+        assert_eq!(v["args"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn json_python_record_with_context() {
+        // What the broker stores for a Python client's JSON record.
+        let (sender, rec) = crate::python::decode_json(
+            br#"{"name": "shop.cart", "msg": "added %s", "args": ["x"], "levelname": "INFO",
+            "levelno": 20, "pathname": "/app/cart.py", "filename": "cart.py", "module": "cart",
+            "exc_text": null, "lineno": 41, "funcName": "add", "created": 1700000000.5,
+            "msecs": 500.0, "thread": 140001, "threadName": "MainThread",
+            "processName": "MainProcess", "process": 4321, "message": "added x",
+            "hostname": "shop-1", "order_id": 17,
+            "context": {"key": "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2", "user": "bob"}}"#,
+        )
+        .unwrap();
+        let batch = Batch {
+            sender,
+            records: vec![rec],
+            ..Batch::default()
+        };
+        let bytes = encode_batch_to_vec(&batch);
+        let view = access_batch(&bytes).unwrap();
+        let mut line = String::new();
+        json_record(b'P', &view.sender, &view.records()[0], &mut line);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["name"], "shop.cart");
+        assert_eq!(v["msg"], "added %s");
+        assert_eq!(v["message"], "added x");
+        assert_eq!(v["levelname"], "INFO");
+        assert_eq!(v["levelno"], 20);
+        assert_eq!(v["created"], 1700000000.5);
+        assert_eq!(v["msecs"], 500.0);
+        assert_eq!(v["hostname"], "shop-1");
+        assert_eq!(v["process"], 4321);
+        assert_eq!(v["processName"], "MainProcess");
+        assert_eq!(v["thread"], 140001);
+        assert_eq!(v["threadName"], "MainThread");
+        assert_eq!(v["pathname"], "/app/cart.py");
+        assert_eq!(v["filename"], "cart.py");
+        assert_eq!(v["lineno"], 41);
+        assert_eq!(v["funcName"], "add");
+        assert_eq!(v["module"], "cart");
+        assert_eq!(v["exc_text"], serde_json::Value::Null);
+        assert_eq!(
+            v["context"]["key"],
+            "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2"
+        );
+        assert_eq!(v["context"]["user"], "bob");
+        assert_eq!(v["fields"]["order_id"], 17);
+        assert_eq!(v["task"], "1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2");
+        assert_eq!(v["system"], "P");
+        assert_eq!(v["kind"], "L");
+    }
+
+    #[test]
+    fn json_deferred_format_and_typed_values() {
+        let v = json(Record {
+            time_ns: 1_700_000_000_000_001_000,
+            seq: 7,
+            level: 30,
+            kind: b'L',
+            format: "slow {} took {} ms ({})".into(),
+            args: vec![
+                Value::Str("query".into()),
+                Value::F64(12.5),
+                Value::Bool(true),
+            ],
+            fields: vec![
+                Field {
+                    key: "n".into(),
+                    value: Value::U64(u64::MAX),
+                },
+                Field {
+                    key: "x".into(),
+                    value: Value::F64(f64::NAN),
+                },
+                Field {
+                    key: "n".into(),
+                    value: Value::I64(-1),
+                },
+            ],
+            ..Record::default()
+        });
+        assert_eq!(v["message"], "slow query took 12.5 ms (true)");
+        assert_eq!(v["msg"], "slow {} took {} ms ({})");
+        assert_eq!(v["args"], serde_json::json!(["query", 12.5, true]));
+        assert_eq!(v["fields"]["n"], u64::MAX);
+        assert_eq!(v["fields"]["x"], serde_json::Value::Null);
+        assert_eq!(v["context"], serde_json::Value::Null);
+        assert_eq!(v["task"], serde_json::Value::Null);
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["time_ns"], 1_700_000_000_000_001_000u64);
+    }
+
+    #[test]
+    fn text_line_plain_and_coloured() {
+        let rec = Record {
+            time_ns: 1_700_000_000_250_000_000,
+            level: 30,
+            target: "app::db".into(),
+            format: "slow {}".into(),
+            args: vec![Value::Str("query".into())],
+            fields: vec![
+                Field {
+                    key: "rows".into(),
+                    value: Value::U64(1),
+                },
+                Field {
+                    key: "sql".into(),
+                    value: Value::Str("select 1".into()),
+                },
+            ],
+            task: "1b4e28ba-2fa1-11d2-883f-0016d3cca427/2/1".into(),
+            task_n: 3,
+            ..Record::default()
+        };
+        assert_eq!(
+            text(rec.clone(), false),
+            "2023-11-14T22:13:20.250000Z WARNING  web-1/4242 \
+             3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2/1 app::db: slow query rows=1 sql=\"select 1\""
+        );
+        let coloured = text(rec, true);
+        assert!(coloured.contains("\x1b[33mWARNING"), "{coloured:?}");
+        let plain = text(
+            Record {
+                message: "two\nlines".into(),
+                error: "boom".into(),
+                ..Record::default()
+            },
+            false,
+        );
+        assert_eq!(
+            plain,
+            "1970-01-01T00:00:00.000000Z TRACE    web-1/4242 two\\nlines error=boom"
+        );
+    }
+
+    #[test]
+    fn depth_and_dates() {
+        assert_eq!(task_depth(""), 0);
+        assert_eq!(task_depth("1b4e28ba"), 0);
+        assert_eq!(task_depth("1b4e28ba/2/1"), 2);
+        let mut s = String::new();
+        rfc3339(951_782_400_000_000_000, &mut s);
+        assert_eq!(s, "2000-02-29T00:00:00.000000Z");
+        s.clear();
+        rfc3339(u64::MAX, &mut s);
+        assert_eq!(s, "2554-07-21T23:34:33.709551Z");
+    }
 }
 
 #[cfg(test)]
