@@ -155,6 +155,21 @@ use program::Program;
 use std::fmt;
 use std::sync::Arc;
 
+/// Parses an RFC 3339 timestamp, exactly as the filter's `time`
+/// comparisons accept it (a bare `YYYY-MM-DD` is midnight UTC; an offset is
+/// required), to nanoseconds since the Unix epoch. The error says what was
+/// expected.
+///
+/// ```
+/// assert_eq!(
+///     distlog::filter::parse_rfc3339("2023-11-14T22:13:20Z"),
+///     Ok(1_700_000_000_000_000_000)
+/// );
+/// ```
+pub fn parse_rfc3339(s: &str) -> Result<i128, &'static str> {
+    rfc3339::parse(s)
+}
+
 /// What a filter looks at: one archived record, its batch's sender, and the
 /// system byte of the topic it arrived with (`T`, `S` or `P`).
 #[derive(Debug, Clone, Copy)]
