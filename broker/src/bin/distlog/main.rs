@@ -1,0 +1,152 @@
+//! `distlog`: make sense of what distlogd received.
+//!
+//! ```text
+//! distlog tail    [--broker ENDPOINT] [--filter EXPR] [--format text|jsonl] [--topic PREFIX]
+//! distlog query   --data-dir DIR [--filter EXPR] [--since T] [--until T] [--format text|jsonl] [--count] [--limit N]
+//! distlog tree    TASK_ID --data-dir DIR [--format text|jsonl]
+//! distlog stats   --data-dir DIR
+//! distlog loadgen --endpoint ENDPOINT --records N [--threads T] [--fields K]
+//! ```
+//!
+//! Errors are one line on stderr (`distlog: error: ...`) and exit status 1;
+//! a closed stdout (`distlog query | head`) ends the command quietly.
+
+mod loadgen;
+mod out;
+mod query;
+mod scan;
+mod stats;
+mod tail;
+mod time;
+mod tree;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Make sense of distributed logs: follow them live, query the store,
+/// rebuild the tree of one request across every service it touched.
+#[derive(Parser, Debug)]
+#[command(name = "distlog", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format of records.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One human-readable line per record (coloured on a terminal).
+    Text,
+    /// One JSON object per line, with the Python clients' field names
+    /// (`name`, `levelname`, `message`, `created`, `hostname`, `process`,
+    /// `thread`, `context.key`, ...).
+    Jsonl,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Follow live records from a broker's publish socket, like `tail -f`.
+    ///
+    /// Connects a SUB socket to the broker's publish endpoint and prints
+    /// every record that passes the filter, as it arrives, indented by task
+    /// depth so that trees show while they happen. Lines are coloured when
+    /// stdout is a terminal. Stops on Ctrl-C or when stdout closes.
+    ///
+    /// Example: distlog tail --filter 'level >= warn or task under "1b4e28ba-2fa1-11d2-883f-0016d3cca427"'
+    Tail(tail::Args),
+    /// Scan the store with a filter and a time range, in stored order.
+    ///
+    /// Reads the segments of a data directory zero-copy (every batch is
+    /// validated), skipping segments whose time span lies outside
+    /// --since/--until without reading them, on all cores.
+    ///
+    /// Examples:
+    ///   distlog query --data-dir /var/lib/distlog --since 10m --filter 'level >= error'
+    ///   distlog query --data-dir DIR --count --filter 'host == "web-1"'
+    ///   distlog query --data-dir DIR --format jsonl --since 2024-05-01T00:00:00Z --until 2024-05-02
+    Query(query::Args),
+    /// Rebuild the whole task tree under a task id, from every process.
+    ///
+    /// TASK_ID is a root task's UUID, any sub-path (`<uuid>/2/1`), or a key
+    /// (`3@<uuid>/2`). Every task shows its message, status (succeeded,
+    /// FAILED, running), duration, host/pid and program, its records in
+    /// order and its subtasks in order. Missing records and missing tasks
+    /// (records that never arrived) are shown as gaps.
+    Tree(tree::Args),
+    /// Summarise a store: records, bytes, time range, counts per level and
+    /// per host.
+    Stats(stats::Args),
+    /// Generate load through the real client pipeline, to size a node.
+    ///
+    /// Logs N records (split over T threads) with the native macro and K
+    /// key/value fields each, times every log call with an HdrHistogram,
+    /// flushes, and prints one JSON line last: sent, dropped, delivered,
+    /// secs, records_per_sec, p50_ns, p99_ns, p999_ns, max_ns.
+    Loadgen(loadgen::Args),
+}
+
+/// What a subcommand can fail with: one line for stderr.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Compiles `--filter` (or matches everything), with the error's position
+/// on one line.
+pub fn compile_filter(src: Option<&str>) -> Result<distlog::filter::Filter, CliError> {
+    match src {
+        None => Ok(distlog::filter::Filter::always()),
+        Some(s) => distlog::filter::Filter::parse(s).map_err(|e| {
+            CliError(format!(
+                "bad filter at line {}, column {}: {}",
+                e.line(),
+                e.column(),
+                e.message()
+            ))
+        }),
+    }
+}
+
+/// Checks that a data directory exists and is a directory.
+pub fn check_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(CliError(format!("{} is not a directory", dir.display()))),
+        Err(e) => Err(CliError(format!(
+            "cannot read data dir {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+/// The `--data-dir` argument shared by store commands.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataDir {
+    /// The broker's data directory (where its segments are).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tail(a) => tail::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Tree(a) => tree::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::Loadgen(a) => loadgen::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.0 == out::BROKEN_PIPE => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distlog: error: {}", e.0);
+            ExitCode::FAILURE
+        }
+    }
+}

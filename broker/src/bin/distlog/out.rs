@@ -1,0 +1,52 @@
+//! Standard output: buffered, colour only on a terminal, and a closed pipe
+//! ends the command quietly.
+
+use crate::CliError;
+use std::io::{self, BufWriter, IsTerminal, Stdout, Write};
+
+/// The message of the error that stands for "stdout was closed": `main`
+/// exits 0 on it without printing anything.
+pub const BROKEN_PIPE: &str = "\0stdout closed";
+
+/// Maps a write error: a closed pipe is not an error worth a message.
+pub fn io_err(e: io::Error) -> CliError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        CliError(BROKEN_PIPE.to_owned())
+    } else {
+        CliError(format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// Buffered stdout.
+pub struct Out {
+    w: BufWriter<Stdout>,
+    /// Whether stdout is a terminal (colour on).
+    pub colour: bool,
+}
+
+impl Out {
+    /// Stdout with a 256 KiB buffer.
+    pub fn new() -> Out {
+        let stdout = io::stdout();
+        Out {
+            colour: stdout.is_terminal(),
+            w: BufWriter::with_capacity(256 * 1024, stdout),
+        }
+    }
+
+    /// Writes `s`.
+    pub fn write(&mut self, s: &str) -> Result<(), CliError> {
+        self.w.write_all(s.as_bytes()).map_err(io_err)
+    }
+
+    /// Writes `s` and a newline.
+    pub fn line(&mut self, s: &str) -> Result<(), CliError> {
+        self.write(s)?;
+        self.write("\n")
+    }
+
+    /// Flushes the buffer.
+    pub fn flush(&mut self) -> Result<(), CliError> {
+        self.w.flush().map_err(io_err)
+    }
+}

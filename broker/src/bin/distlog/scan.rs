@@ -1,0 +1,245 @@
+//! Reading the store: which segments a time range needs, and a parallel
+//! scan that hands results back in stored order.
+//!
+//! Segment files are named `seg-<first ns>-<n>.dls`, `<first ns>` being when
+//! the broker opened the segment; a segment holds what arrived between its
+//! own first ns and the next segment's. A record's time is its sender's
+//! clock when it was logged, which is normally a little before it arrived,
+//! so a segment is skipped (never opened) only when its whole arrival span
+//! lies more than [`SLACK_NS`] outside the asked range; the records of the
+//! segments that are read are then checked one by one.
+
+use crate::CliError;
+use crossbeam_channel::bounded;
+use distlog::filter::{Filter, RecordView};
+use distlog::record::ArchivedRecord;
+use distlog::wire::ArchivedSender;
+use distlogd::store::Reader;
+use parking_lot::{Condvar, Mutex};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// How far a record's time may lie before its arrival (client buffering,
+/// clock skew between hosts) and still be found by a time-bounded query:
+/// five minutes.
+pub const SLACK_NS: u64 = 300 * 1_000_000_000;
+
+/// A segment file and the span of arrival times it covers.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// The file.
+    pub path: PathBuf,
+    /// When the broker opened it (from the name); 0 when the name has none.
+    pub first_ns: u64,
+    /// When the next segment was opened: this one ends before. `None` for
+    /// the newest one.
+    pub next_ns: Option<u64>,
+}
+
+/// The first-ns of a segment's file name.
+fn first_ns(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("seg-")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Every segment of `dir`, oldest first, with its span.
+pub fn list(dir: &Path) -> Result<Vec<Segment>, CliError> {
+    crate::check_dir(dir)?;
+    let paths = distlogd::store::segments(dir)
+        .map_err(|e| CliError(format!("cannot list {}: {e}", dir.display())))?;
+    let firsts: Vec<Option<u64>> = paths.iter().map(|p| first_ns(p)).collect();
+    Ok(paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Segment {
+            path,
+            first_ns: firsts[i].unwrap_or(0),
+            next_ns: firsts.get(i + 1).copied().flatten(),
+        })
+        .collect())
+}
+
+/// The segments that may hold records timed in `[since, until)`.
+pub fn select(segments: Vec<Segment>, since: u64, until: u64) -> Vec<Segment> {
+    segments
+        .into_iter()
+        .filter(|s| {
+            let ends_before = s
+                .next_ns
+                .is_some_and(|next| next.saturating_add(SLACK_NS) < since);
+            let starts_after = s.first_ns > until.saturating_add(SLACK_NS);
+            !ends_before && !starts_after
+        })
+        .collect()
+}
+
+/// Calls `f` for every record of `reader` timed in `[since, until)` that
+/// passes `filter`, in stored order, until `f` returns false. Returns the
+/// number of stored batches that failed validation (skipped).
+pub fn records(
+    reader: &Reader,
+    since: u64,
+    until: u64,
+    filter: &Filter,
+    mut f: impl FnMut(u8, &ArchivedSender, &ArchivedRecord) -> bool,
+) -> u64 {
+    let always = filter.is_always();
+    let timed = since > 0 || until < u64::MAX;
+    let mut invalid = 0;
+    for b in reader.batches() {
+        let Ok(b) = b else {
+            invalid += 1;
+            continue;
+        };
+        let system = b.topic.system;
+        let sender = &b.batch.sender;
+        for r in b.batch.records() {
+            if timed {
+                let t = r.time_ns.to_native();
+                if t < since || t >= until {
+                    continue;
+                }
+            }
+            if !always && !filter.matches(&RecordView::new(system, sender, r)) {
+                continue;
+            }
+            if !f(system, sender, r) {
+                return invalid;
+            }
+        }
+    }
+    invalid
+}
+
+/// How many threads to scan with: the machine's cores, at most `segments`.
+pub fn threads(requested: Option<usize>, segments: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    requested.unwrap_or(cores).clamp(1, segments.max(1))
+}
+
+/// Runs `work` on every segment, on `threads` threads, and hands the
+/// results to `sink` in segment order (so output keeps stored order),
+/// until `sink` returns false. Workers run at most a few segments ahead of
+/// the sink, so memory stays bounded. A segment that vanished since it was
+/// listed (retention) is skipped.
+pub fn scan<T, W, S>(
+    segments: &[Segment],
+    threads: usize,
+    work: W,
+    mut sink: S,
+) -> Result<(), CliError>
+where
+    T: Send,
+    W: Fn(&Reader) -> T + Sync,
+    S: FnMut(T) -> Result<bool, CliError>,
+{
+    let n = segments.len();
+    let window = threads + 1;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let emitted = Mutex::new(0usize);
+    let moved = Condvar::new();
+    let (tx, rx) = bounded::<(usize, Result<Option<T>, CliError>)>(threads * 2);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, emitted, moved, work) = (&next, &stop, &emitted, &moved, &work);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                {
+                    let mut e = emitted.lock();
+                    while i >= *e + window && !stop.load(Ordering::Relaxed) {
+                        moved.wait(&mut e);
+                    }
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let path = &segments[i].path;
+                let result = match Reader::open(path) {
+                    Ok(reader) => Ok(Some(work(&reader))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(CliError(format!("cannot read {}: {e}", path.display()))),
+                };
+                if tx.send((i, result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut want = 0usize;
+        let mut outcome = Ok(());
+        'recv: while want < n {
+            let Ok((i, r)) = rx.recv() else { break };
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&want) {
+                want += 1;
+                *emitted.lock() = want;
+                moved.notify_all();
+                let go_on = match r {
+                    Ok(Some(t)) => sink(t),
+                    Ok(None) => Ok(true),
+                    Err(e) => Err(e),
+                };
+                match go_on {
+                    Ok(true) => {}
+                    Ok(false) => break 'recv,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break 'recv;
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        {
+            let _e = emitted.lock();
+            moved.notify_all();
+        }
+        drop(rx);
+        outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(first: u64, next: Option<u64>) -> Segment {
+        Segment {
+            path: PathBuf::from(format!("seg-{first:020}-000000.dls")),
+            first_ns: first,
+            next_ns: next,
+        }
+    }
+
+    #[test]
+    fn names_and_selection() {
+        assert_eq!(
+            first_ns(Path::new("/d/seg-00000000000000000042-000007.dls")),
+            Some(42)
+        );
+        assert_eq!(first_ns(Path::new("/d/other")), None);
+        let s = 1_000 * SLACK_NS;
+        let segs = vec![seg(0, Some(s)), seg(s, Some(2 * s)), seg(2 * s, None)];
+        let firsts = |v: Vec<Segment>| v.iter().map(|s| s.first_ns).collect::<Vec<_>>();
+        assert_eq!(firsts(select(segs.clone(), 0, u64::MAX)), [0, s, 2 * s]);
+        // Only the newest can hold records after 3s.
+        assert_eq!(firsts(select(segs.clone(), 3 * s, u64::MAX)), [2 * s]);
+        // Records near a boundary may sit in the segment before or after it.
+        assert_eq!(
+            firsts(select(segs.clone(), s + 1, 2 * s - 1)),
+            [0, s, 2 * s]
+        );
+        let slack = 2 * SLACK_NS;
+        assert_eq!(firsts(select(segs.clone(), s + slack, 2 * s - slack)), [s]);
+        assert_eq!(firsts(select(segs.clone(), 0, s / 2)), [0]);
+        assert_eq!(firsts(select(segs, 0, s - 1)), [0, s]);
+    }
+}

@@ -1,0 +1,162 @@
+//! `distlog stats`: what a store holds.
+
+use crate::out::Out;
+use crate::scan;
+use crate::{CliError, DataDir};
+use distlog::filter::Filter;
+use std::collections::BTreeMap;
+
+/// Arguments of `distlog stats`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    dir: DataDir,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Scan threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Default)]
+struct Totals {
+    records: u64,
+    batches: u64,
+    invalid: u64,
+    first_ns: Option<u64>,
+    last_ns: Option<u64>,
+    levels: BTreeMap<u8, u64>,
+    hosts: BTreeMap<String, u64>,
+    perf: u64,
+}
+
+impl Totals {
+    fn merge(&mut self, o: Totals) {
+        self.records += o.records;
+        self.batches += o.batches;
+        self.invalid += o.invalid;
+        self.perf += o.perf;
+        self.first_ns = [self.first_ns, o.first_ns].into_iter().flatten().min();
+        self.last_ns = [self.last_ns, o.last_ns].into_iter().flatten().max();
+        for (k, v) in o.levels {
+            *self.levels.entry(k).or_default() += v;
+        }
+        for (k, v) in o.hosts {
+            *self.hosts.entry(k).or_default() += v;
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let segments = scan::list(&a.dir.data_dir)?;
+    let bytes: u64 = segments
+        .iter()
+        .filter_map(|s| std::fs::metadata(&s.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let threads = scan::threads(a.threads, segments.len());
+    let mut all = Totals::default();
+    let always = Filter::always();
+    scan::scan(
+        &segments,
+        threads,
+        |reader| {
+            let mut t = Totals::default();
+            // Hosts are counted per batch (one sender), levels per record.
+            let mut host_counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for b in reader.batches().flatten() {
+                t.batches += 1;
+                *host_counts.entry(b.batch.sender.host.as_str()).or_default() +=
+                    b.batch.len() as u64;
+            }
+            t.hosts = host_counts
+                .into_iter()
+                .map(|(h, n)| (h.to_owned(), n))
+                .collect();
+            let invalid = scan::records(reader, 0, u64::MAX, &always, |_, _, r| {
+                t.records += 1;
+                let time = r.time_ns.to_native();
+                t.first_ns = Some(t.first_ns.map_or(time, |f| f.min(time)));
+                t.last_ns = Some(t.last_ns.map_or(time, |l| l.max(time)));
+                *t.levels.entry(r.level).or_default() += 1;
+                if r.kind == distlog::record::kind::PERF {
+                    t.perf += 1;
+                }
+                true
+            });
+            t.invalid = invalid;
+            t
+        },
+        |t| {
+            all.merge(t);
+            Ok(true)
+        },
+    )?;
+    let time = |ns: Option<u64>| {
+        ns.map(|ns| {
+            let mut s = String::new();
+            distlog::render::rfc3339(ns, &mut s);
+            s
+        })
+    };
+    let mut out = Out::new();
+    if a.json {
+        let levels: serde_json::Map<String, serde_json::Value> = all
+            .levels
+            .iter()
+            .map(|(l, n)| (level_label(*l), (*n).into()))
+            .collect();
+        let v = serde_json::json!({
+            "segments": segments.len(),
+            "bytes": bytes,
+            "batches": all.batches,
+            "invalid_batches": all.invalid,
+            "records": all.records,
+            "perf_records": all.perf,
+            "first": time(all.first_ns),
+            "last": time(all.last_ns),
+            "levels": levels,
+            "hosts": all.hosts,
+        });
+        out.line(&v.to_string())?;
+    } else {
+        out.line(&format!("segments  {}", segments.len()))?;
+        out.line(&format!("bytes     {bytes}"))?;
+        out.line(&format!("batches   {}", all.batches))?;
+        out.line(&format!("records   {} ({} perf)", all.records, all.perf))?;
+        if all.invalid > 0 {
+            out.line(&format!("invalid   {} batches (skipped)", all.invalid))?;
+        }
+        out.line(&format!(
+            "first     {}",
+            time(all.first_ns).unwrap_or_else(|| "-".into())
+        ))?;
+        out.line(&format!(
+            "last      {}",
+            time(all.last_ns).unwrap_or_else(|| "-".into())
+        ))?;
+        out.line("levels")?;
+        for (l, n) in &all.levels {
+            out.line(&format!("  {:<10} {n}", level_label(*l)))?;
+        }
+        out.line("hosts")?;
+        let mut hosts: Vec<_> = all.hosts.iter().collect();
+        hosts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (h, n) in hosts {
+            let h = if h.is_empty() { "(none)" } else { h.as_str() };
+            out.line(&format!("  {h:<20} {n}"))?;
+        }
+    }
+    out.flush()
+}
+
+/// `INFO`, or `INFO(25)` for a level between the standard ones.
+fn level_label(l: u8) -> String {
+    let name = distlog::record::level::name(l);
+    if matches!(l, 5 | 10 | 20 | 30 | 40 | 50) {
+        name.to_owned()
+    } else {
+        format!("{name}({l})")
+    }
+}

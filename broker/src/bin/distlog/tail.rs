@@ -1,0 +1,161 @@
+//! `distlog tail`: live records from a broker's publish socket.
+//!
+//! The broker publishes two-frame messages `[topic, body]`: the 3-byte topic
+//! (`PLR`: system, kind, encoding) and a distlog batch body exactly as on the
+//! ingest wire. Subscriptions are topic prefixes. Every batch is validated
+//! before it is read (the socket is untrusted); other encodings are skipped.
+
+use crate::out::Out;
+use crate::{compile_filter, CliError, Format};
+use distlog::filter::RecordView;
+use distlog::wire::{OwnedBatch, Topic, ENCODING_BATCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The broker's default publish endpoint.
+pub const DEFAULT_BROKER: &str = "tcp://127.0.0.1:5011";
+
+/// The largest published message taken (bigger ones are dropped by ZeroMQ).
+const MAX_MESSAGE: i64 = 64 * 1024 * 1024;
+
+/// Arguments of `distlog tail`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The broker's publish endpoint (distlogd --publish).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_BROKER)]
+    broker: String,
+    /// Only records that pass this filter, e.g. 'level >= warn'.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Subscribe to topics starting with PREFIX only: `P` production, `PL`
+    /// production log records, `T` test... (default: everything).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    topic: String,
+    /// Give up when the broker cannot be reached within SECS (0: wait
+    /// forever).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    connect_timeout: f64,
+    /// Do not indent lines by task depth.
+    #[arg(long)]
+    no_indent: bool,
+}
+
+/// Waits until the socket's monitor reports a connection, or the timeout.
+fn wait_connected(
+    ctx: &zmq::Context,
+    monitor: &str,
+    timeout: Option<Duration>,
+    stop: &AtomicBool,
+) -> Result<bool, CliError> {
+    let mon = ctx.socket(zmq::PAIR)?;
+    mon.connect(monitor)?;
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+        if mon.poll(zmq::POLLIN, 100)? == 0 {
+            continue;
+        }
+        let frames = mon.recv_multipart(0)?;
+        let event = frames
+            .first()
+            .filter(|f| f.len() >= 2)
+            .map(|f| u16::from_le_bytes([f[0], f[1]]));
+        if event == Some(zmq::SocketEvent::CONNECTED.to_raw()) {
+            return Ok(true);
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let filter = compile_filter(a.filter.as_deref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let ctx = zmq::Context::new();
+    let sub = ctx.socket(zmq::SUB)?;
+    sub.set_maxmsgsize(MAX_MESSAGE)?;
+    sub.set_rcvhwm(10_000)?;
+    sub.set_linger(0)?;
+    let monitor = format!("inproc://distlog-tail-monitor-{}", std::process::id());
+    sub.monitor(&monitor, zmq::SocketEvent::CONNECTED as i32)?;
+    sub.connect(&a.broker)
+        .map_err(|e| CliError(format!("cannot connect to {}: {e}", a.broker)))?;
+    sub.set_subscribe(a.topic.as_bytes())?;
+    let timeout = (a.connect_timeout > 0.0).then(|| Duration::from_secs_f64(a.connect_timeout));
+    if !wait_connected(&ctx, &monitor, timeout, &stop)? {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        return Err(CliError(format!(
+            "broker unreachable: no connection to {} within {}s (is distlogd running with --publish {}?)",
+            a.broker, a.connect_timeout, a.broker
+        )));
+    }
+    let mut out = Out::new();
+    let colour = out.colour;
+    let mut line = String::new();
+    let mut rejected = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if sub.poll(zmq::POLLIN, 200)? == 0 {
+            continue;
+        }
+        let frames = sub.recv_multipart(0)?;
+        let [topic, body] = frames.as_slice() else {
+            rejected += 1;
+            continue;
+        };
+        let Ok(topic) = Topic::parse(topic) else {
+            rejected += 1;
+            continue;
+        };
+        if topic.encoding != ENCODING_BATCH {
+            continue;
+        }
+        let batch = match OwnedBatch::from_body(body) {
+            Ok(b) => b,
+            Err(e) => {
+                rejected += 1;
+                if rejected == 1 {
+                    eprintln!("distlog: warning: skipped a published batch: {e}");
+                }
+                continue;
+            }
+        };
+        let batch = batch.get();
+        line.clear();
+        for r in batch.records() {
+            if !filter.matches(&RecordView::new(topic.system, &batch.sender, r)) {
+                continue;
+            }
+            if !a.no_indent && a.format == Format::Text {
+                for _ in 0..distlog::render::task_depth(r.task.as_str()) {
+                    line.push_str("  ");
+                }
+            }
+            match a.format {
+                Format::Text => {
+                    distlog::render::text_line(topic.system, &batch.sender, r, colour, &mut line)
+                }
+                Format::Jsonl => {
+                    distlog::render::json_record(topic.system, &batch.sender, r, &mut line)
+                }
+            }
+            line.push('\n');
+        }
+        if !line.is_empty() {
+            out.write(&line)?;
+            out.flush()?;
+        }
+    }
+    out.flush()
+}
