@@ -122,7 +122,7 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
         "\"bad_topic\": 10",
         "\"bad_length\": 10",
         "\"missing_field\": 10",
-        "\"unsupported_encoding\": 1",
+        "\"pickle_not_dict\": 1",
     ] {
         assert!(summary.contains(reason), "{reason} in {summary}");
     }

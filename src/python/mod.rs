@@ -4,8 +4,10 @@
 //! [`decode_json`] reads the JSON form (`xLJ`) into a [`Sender`] and a
 //! [`Record`]; [`to_batch`] wraps one into a one-record batch (sender
 //! `instance` 0: no sequence tracking), so the broker stores and filters
-//! Python and Rust records alike. The pickle form (`xLP`) is not decoded
-//! yet.
+//! Python and Rust records alike. [`decode_pickle`] reads the pickle form
+//! (`xLP`) as plain data only, never importing or calling anything, and
+//! maps it the same way (see the [`pickle`] module for how Python types
+//! map and which bounds apply).
 //!
 //! ```
 //! let body = br#"{"name": "app.db", "msg": "slow %s", "args": null, "levelno": 30,
@@ -19,8 +21,11 @@
 //! ```
 
 mod json;
+mod logrecord;
+pub mod pickle;
 
 pub use json::decode_json;
+pub use pickle::decode_pickle;
 
 use crate::record::Record;
 use crate::wire::{encode_batch_to_vec, Batch, Sender};
@@ -45,6 +50,11 @@ enum ErrorKind {
     MissingField(&'static str),
     BadType(&'static str),
     Unsupported,
+    PickleSyntax(String),
+    PickleForbidden(&'static str, usize),
+    PickleUnsupported(String),
+    PickleLimit(&'static str),
+    PickleNotDict,
 }
 
 impl IngestError {
@@ -52,8 +62,11 @@ impl IngestError {
         IngestError { kind }
     }
 
-    /// `too_large`, `json_syntax`, `json_not_object`, `missing_field` or
-    /// `bad_type`.
+    /// `too_large`, `json_syntax`, `json_not_object`, `missing_field`,
+    /// `bad_type`, `unsupported_encoding`, `pickle_syntax` (malformed or
+    /// truncated), `pickle_forbidden` (an opcode that would import, construct
+    /// or call), `pickle_unsupported` (a harmless opcode or protocol not
+    /// read), `pickle_limit` (a bound exceeded) or `pickle_not_dict`.
     pub fn reason(&self) -> &'static str {
         match self.kind {
             ErrorKind::TooLarge(_) => "too_large",
@@ -62,6 +75,11 @@ impl IngestError {
             ErrorKind::MissingField(_) => "missing_field",
             ErrorKind::BadType(_) => "bad_type",
             ErrorKind::Unsupported => "unsupported_encoding",
+            ErrorKind::PickleSyntax(_) => "pickle_syntax",
+            ErrorKind::PickleForbidden(..) => "pickle_forbidden",
+            ErrorKind::PickleUnsupported(_) => "pickle_unsupported",
+            ErrorKind::PickleLimit(_) => "pickle_limit",
+            ErrorKind::PickleNotDict => "pickle_not_dict",
         }
     }
 }
@@ -82,6 +100,21 @@ impl fmt::Display for IngestError {
             }
             ErrorKind::BadType(k) => write!(f, "Python record field {k:?} has the wrong type"),
             ErrorKind::Unsupported => f.write_str("this Python record encoding is not decoded"),
+            ErrorKind::PickleSyntax(e) => write!(f, "Python pickle record is malformed {e}"),
+            ErrorKind::PickleForbidden(op, at) => write!(
+                f,
+                "Python pickle record uses {op} at byte {at}, which would import, construct \
+                 or call; only plain data is accepted"
+            ),
+            ErrorKind::PickleUnsupported(what) => {
+                write!(f, "Python pickle record uses {what}, which is not read")
+            }
+            ErrorKind::PickleLimit(what) => {
+                write!(f, "Python pickle record exceeds the limit on {what}")
+            }
+            ErrorKind::PickleNotDict => {
+                f.write_str("Python pickle record is not a dict (expected a LogRecord dict)")
+            }
         }
     }
 }
@@ -93,6 +126,7 @@ impl std::error::Error for IngestError {}
 pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError> {
     match encoding {
         crate::wire::ENCODING_JSON => decode_json(body),
+        crate::wire::ENCODING_PICKLE => decode_pickle(body),
         _ => Err(IngestError::new(ErrorKind::Unsupported)),
     }
 }
