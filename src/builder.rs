@@ -284,7 +284,7 @@ fn program_name() -> String {
         .unwrap_or_default()
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes
     // at most that many and we stop at the first NUL.

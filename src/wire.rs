@@ -63,6 +63,20 @@ pub struct Sender {
     pub instance: u64,
 }
 
+impl Sender {
+    /// This process as a sender: its host name and pid, `program`, started
+    /// now, with a fresh random instance id.
+    pub fn this_process(program: &str) -> Sender {
+        Sender {
+            host: crate::builder::host_name(),
+            pid: std::process::id(),
+            program: program.to_owned(),
+            start_ns: crate::clock::wall_ns(),
+            instance: crate::builder::random_u64() | 1,
+        }
+    }
+}
+
 /// A batch of records from one sender.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 #[rkyv(derive(Debug))]

@@ -1,14 +1,37 @@
-//! `distlogd`, the distlog broker, as a library: ingest and the embedded
-//! store. The binary (`src/main.rs`) wires them to the command line.
+//! `distlogd`, the distlog broker, as a library; the binary
+//! (`src/main.rs`) wires it to the command line, and the `distlog` tool
+//! (`src/bin/distlog`) reads what it stores.
 //!
-//! This is the first slice of the broker: it accepts distlog's batch frames
-//! on PULL sockets, validates them, tracks sequence gaps and client drops
-//! per sender, and stores every good batch unchanged in the segment store.
-//! The Python clients' JSON frames (`xLJ`) are converted to one-record
-//! batches and stored the same way. Rules, filters, the other processors,
-//! the Python pickle frames (counted as `unsupported_encoding` for now),
-//! metrics and config files come next.
+//! - [`config`]: the YAML config, checked with line and column errors.
+//! - [`ingest`]: PULL sockets; workers validate, decode (distlog batches,
+//!   the Python clients' JSON and pickle) and route.
+//! - [`rules`]: compiled filters deciding which processors get which
+//!   records.
+//! - [`dispatch`]: in-order delivery, sequence-gap tracking, reloads, the
+//!   broker's own metrics as records.
+//! - [`processor`]: store, jsonl, console, publish, forward, each on its own
+//!   thread behind a bounded queue.
+//! - [`store`]: the segment store format, writer, reader, retention.
+//! - [`metrics`]: counters, Prometheus text endpoint.
+//!
+//! ```no_run
+//! let checked = distlogd::config::Config::parse("listen: [tcp://127.0.0.1:5010]")?;
+//! let broker = distlogd::Broker::start(&checked)?;
+//! // ... on SIGTERM:
+//! let counters = broker.stop();
+//! println!("{} records", counters.records);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
+mod broker;
+pub mod config;
+pub mod dispatch;
 pub mod ingest;
+pub mod metrics;
+pub mod processor;
+pub mod rules;
 pub mod store;
+mod warn;
+
+pub use broker::Broker;

@@ -1,24 +1,105 @@
 //! `distlogd`: the distlog broker.
 //!
-//! ```text
-//! distlogd [--listen ENDPOINT]... [--data-dir DIR]
-//! ```
-//!
-//! With no flags it listens on tcp://127.0.0.1:5010 and stores under
-//! ./distlog-data. SIGTERM or SIGINT: stop taking input, store everything
-//! received, sync, print the counters, exit 0.
+//! With no flags it listens on tcp://127.0.0.1:5010 and stores everything
+//! under ./distlog-data. SIGTERM or SIGINT: stop taking input, hand
+//! everything received to the processors, flush, print the counters, exit
+//! 0. SIGHUP: reload the config file (a bad one is rejected, the old one
+//! kept).
 
+use clap::Parser;
+use distlogd::config::{Checked, Config, ProcessorConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-const USAGE: &str = "usage: distlogd [--listen ENDPOINT]... [--data-dir DIR]
-  --listen ENDPOINT  PULL endpoint to bind (repeatable; default tcp://127.0.0.1:5010)
-  --data-dir DIR     where the store keeps its segments (default ./distlog-data)";
+/// The distlog broker: takes records from many processes, filters them
+/// with compiled rules, and routes them to processors (store, files,
+/// terminal, live subscribers, other brokers).
+#[derive(Parser, Debug)]
+#[command(name = "distlogd", version)]
+struct Args {
+    /// YAML config with rules and processors (see distlogd.example.yaml).
+    /// Without one: listen on tcp://127.0.0.1:5010, store under
+    /// ./distlog-data. SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Check a config file, print what is wrong (with line and column), and
+    /// exit: 0 when it is valid.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+
+    /// PULL endpoint to bind (repeatable); replaces the config's `listen`.
+    #[arg(long, value_name = "ENDPOINT")]
+    listen: Vec<String>,
+
+    /// Directory of store processors that do not name their own `dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Also publish every record on this PUB endpoint (for `distlog tail`).
+    #[arg(long, value_name = "ENDPOINT")]
+    publish: Option<String>,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9110).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+}
+
+impl Args {
+    /// Reads the config (or the embedded default) and applies the flags.
+    fn load(&self) -> Result<Checked, String> {
+        let checked = match &self.config {
+            Some(p) => Config::load(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            None => Config::parse("").map_err(|e| e.to_string())?,
+        };
+        let mut c = checked.config;
+        if !self.listen.is_empty() {
+            c.listen = self.listen.clone();
+        }
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(a) = &self.metrics {
+            c.metrics.listen = Some(a.clone());
+        }
+        if let Some(ep) = &self.publish {
+            let name = "publish-flag".to_owned();
+            let p: ProcessorConfig =
+                serde_yaml_ng::from_str(&format!("{{type: publish, endpoint: {ep:?}}}"))
+                    .map_err(|e| format!("--publish {ep}: {e}"))?;
+            c.processors.insert(name.clone(), p);
+            for r in &mut c.rules {
+                r.processors.push(name.clone());
+            }
+            c.default.push(name);
+        }
+        c.recheck().map_err(|e| e.to_string())
+    }
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let args = Args::parse();
+    if let Some(p) = &args.check_config {
+        return match Config::load(p) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} processors, {} rules)",
+                    p.display(),
+                    c.config.processors.len(),
+                    c.config.rules.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("distlogd: error: {e}");
@@ -27,52 +108,62 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let mut listen = Vec::new();
-    let mut data_dir = PathBuf::from("distlog-data");
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match a.as_str() {
-            "--listen" => listen.push(value("--listen")?),
-            "--data-dir" => data_dir = PathBuf::from(value("--data-dir")?),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    if listen.is_empty() {
-        listen.push(distlog::DEFAULT_ENDPOINT.to_owned());
-    }
+fn run(args: &Args) -> Result<(), String> {
+    let checked = args.load()?;
     let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
     }
-    let mut store = distlogd::store::Writer::open(&data_dir, 64 * 1024 * 1024)
-        .map_err(|e| format!("{e} (data dir {})", data_dir.display()))?;
-    let ctx = zmq::Context::new();
-    let mut sockets = Vec::new();
-    for ep in &listen {
-        let s = ctx.socket(zmq::PULL).map_err(|e| e.to_string())?;
-        s.set_maxmsgsize(distlogd::ingest::MAX_MESSAGE)
-            .map_err(|e| e.to_string())?;
-        s.set_rcvhwm(10_000).map_err(|e| e.to_string())?;
-        s.bind(ep)
-            .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
-        sockets.push(s);
-    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| e.to_string())?;
+    let broker = distlogd::Broker::start(&checked)?;
+    let c = &checked.config;
     eprintln!(
-        "distlogd: listening on {}, storing under {}",
-        listen.join(", "),
-        data_dir.display()
+        "distlogd: listening on {}; processors: {}{}",
+        c.listen.join(", "),
+        c.processors
+            .iter()
+            .map(|(n, p)| format!("{n} ({})", p.kind()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        c.metrics
+            .listen
+            .as_ref()
+            .map(|a| format!("; metrics on http://{a}/metrics"))
+            .unwrap_or_default()
     );
-    let c = distlogd::ingest::run(&sockets, &mut store, &stop)
-        .map_err(|e| format!("store failed: {e}"))?;
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::AcqRel) {
+            if args.config.is_none() {
+                eprintln!("distlogd: SIGHUP: no --config file to reload");
+                continue;
+            }
+            let result = args.load().inspect_err(|_| {
+                let failed = &broker.metrics().reloads_failed;
+                failed.fetch_add(1, Ordering::Relaxed);
+            });
+            match result.and_then(|c| broker.reload(c)) {
+                Ok(()) => eprintln!("distlogd: config reloaded"),
+                Err(e) => eprintln!("distlogd: error: reload rejected, the old config stays: {e}"),
+            }
+        }
+    }
+    let s = broker.stop();
     eprintln!(
-        "distlogd: stopped: messages={} batches={} records={} bytes={} gap_records={} client_dropped={} rejected={:?}",
-        c.messages, c.batches, c.records, c.bytes, c.gap_records, c.client_dropped, c.rejected
+        "distlogd: stopped: messages={} batches={} records={} bytes={} gap_records={} client_dropped={} rejected={:?} processors={:?}",
+        s.messages,
+        s.batches,
+        s.records,
+        s.bytes,
+        s.gap_records,
+        s.client_dropped,
+        s.rejected,
+        s.processors
+            .iter()
+            .map(|(k, v)| (k.as_str(), format!("written={} dropped={}", v.written, v.dropped)))
+            .collect::<std::collections::BTreeMap<_, _>>()
     );
     Ok(())
 }

@@ -20,11 +20,19 @@
 //!
 //! # Durability (fsync policy)
 //!
-//! Every batch is written (one `write`) before the next message is taken,
-//! so a crash of the broker loses nothing it stored; a crash of the
-//! machine loses at most what was written since the last `fsync`, which
-//! happens at least once a second, on rotation, and at shutdown.
-//! Segments rotate at 64 MiB (configurable).
+//! Every batch is written (one `write`) as the store processor takes it,
+//! so a crash of the broker loses nothing the store took (what was still
+//! queued in front of it is lost; SIGTERM drains the queue first). A crash
+//! of the machine loses what was written since the last `fsync`, and the
+//! policy ([`SyncPolicy`], config `fsync`) decides when that is:
+//! `always` after every batch; `interval` (the default) at most
+//! `fsync_interval` (1 s) after a write, on rotation and at shutdown;
+//! `never` only on rotation and at shutdown.
+//!
+//! Segments rotate by size (64 MiB) and age (1 h); retention deletes the
+//! oldest segments by age and total size ([`Retention`]), never the one
+//! being written. A failed write (disk full) is cut back so the segment
+//! stays readable, and reported; the batch counts as dropped by the store.
 //!
 //! ```
 //! use distlog::wire::{encode_batch_to_vec, Batch};
@@ -45,10 +53,12 @@
 //! ```
 
 mod reader;
+mod retention;
 mod writer;
 
 pub use reader::{Reader, StoredBatch};
-pub use writer::{recover, Writer};
+pub use retention::{apply as apply_retention, Retention};
+pub use writer::{recover, Options, SyncPolicy, Writer};
 
 pub(crate) const MAGIC: [u8; 8] = *b"DLSEG\0\0\x01";
 pub(crate) const ENTRY_HEADER: usize = 8;

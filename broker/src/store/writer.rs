@@ -2,26 +2,74 @@
 
 use super::{segments, ENTRY_HEADER, MAGIC, TOPIC_PAD};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Appends batches to the newest segment, rotating by size.
+/// When the writer forces data to disk (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// After every append.
+    Always,
+    /// When a write finds the last sync older than this, on [`Writer::tick`],
+    /// on rotation and on [`Writer::sync`].
+    Interval(Duration),
+    /// Only on rotation and [`Writer::sync`].
+    Never,
+}
+
+/// How a [`Writer`] rotates and syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Rotate before a segment would exceed this many bytes.
+    pub max_segment: u64,
+    /// Rotate a non-empty segment this old (checked on append and tick).
+    pub max_age: Duration,
+    /// When to fsync.
+    pub sync: SyncPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_segment: 64 << 20,
+            max_age: Duration::from_secs(3600),
+            sync: SyncPolicy::Interval(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Appends batches to the newest segment, rotating by size and age.
 pub struct Writer {
     dir: PathBuf,
     file: File,
+    path: PathBuf,
     written: u64,
-    max_segment: u64,
+    opts: Options,
+    opened: Instant,
     last_sync: Instant,
+    dirty: bool,
     entry: Vec<u8>,
     n: u64,
 }
 
 impl Writer {
+    /// Opens `dir` (created if missing, mode 0750) for appending, rotating
+    /// at `max_segment` bytes, with the default age and sync policy.
+    pub fn open(dir: &Path, max_segment: u64) -> io::Result<Writer> {
+        Writer::open_with(
+            dir,
+            Options {
+                max_segment,
+                ..Options::default()
+            },
+        )
+    }
+
     /// Opens `dir` (created if missing, mode 0750) for appending; after
     /// [`recover`], new batches go to a new segment.
-    pub fn open(dir: &Path, max_segment: u64) -> io::Result<Writer> {
+    pub fn open_with(dir: &Path, opts: Options) -> io::Result<Writer> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .create(dir)
@@ -32,16 +80,32 @@ impl Writer {
                 )
             })?;
         recover(dir)?;
-        let (file, n) = new_segment(dir, 0)?;
+        let (file, path) = new_segment(dir, 0)?;
         Ok(Writer {
             dir: dir.to_owned(),
             file,
+            path,
             written: MAGIC.len() as u64,
-            max_segment: max_segment.max(4096),
+            opts: Options {
+                max_segment: opts.max_segment.max(4096),
+                ..opts
+            },
+            opened: Instant::now(),
             last_sync: Instant::now(),
+            dirty: false,
             entry: Vec::new(),
-            n,
+            n: 0,
         })
+    }
+
+    /// The segment being written.
+    pub fn current(&self) -> &Path {
+        &self.path
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Appends one batch body under its topic.
@@ -57,13 +121,40 @@ impl Writer {
         self.entry.resize(ENTRY_HEADER + padded, 0);
         let crc = crc32fast::hash(&self.entry[ENTRY_HEADER..]);
         self.entry[4..8].copy_from_slice(&crc.to_le_bytes());
-        if self.written + self.entry.len() as u64 > self.max_segment {
+        let non_empty = self.written > MAGIC.len() as u64;
+        if non_empty
+            && (self.written + self.entry.len() as u64 > self.opts.max_segment
+                || self.opened.elapsed() >= self.opts.max_age)
+        {
             self.rotate()?;
         }
-        self.file.write_all(&self.entry)?;
+        if let Err(e) = self.file.write_all(&self.entry) {
+            // A short write (disk full) leaves a torn entry: cut it so the
+            // segment stays readable, and report.
+            let _ = self.file.set_len(self.written);
+            let _ = self.file.seek(SeekFrom::Start(self.written));
+            return Err(e);
+        }
         self.written += self.entry.len() as u64;
-        if self.last_sync.elapsed() >= Duration::from_secs(1) {
-            self.sync()?;
+        self.dirty = true;
+        match self.opts.sync {
+            SyncPolicy::Always => self.sync()?,
+            SyncPolicy::Interval(every) if self.last_sync.elapsed() >= every => self.sync()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Periodic upkeep: rotates an old segment, syncs under the interval
+    /// policy.
+    pub fn tick(&mut self) -> io::Result<()> {
+        if self.written > MAGIC.len() as u64 && self.opened.elapsed() >= self.opts.max_age {
+            self.rotate()?;
+        }
+        if let SyncPolicy::Interval(every) = self.opts.sync {
+            if self.dirty && self.last_sync.elapsed() >= every {
+                self.sync()?;
+            }
         }
         Ok(())
     }
@@ -71,20 +162,23 @@ impl Writer {
     /// Forces what was written to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         self.last_sync = Instant::now();
+        self.dirty = false;
         self.file.sync_data()
     }
 
     fn rotate(&mut self) -> io::Result<()> {
         self.sync()?;
-        let (file, n) = new_segment(&self.dir, self.n + 1)?;
+        self.n += 1;
+        let (file, path) = new_segment(&self.dir, self.n)?;
         self.file = file;
-        self.n = n;
+        self.path = path;
+        self.opened = Instant::now();
         self.written = MAGIC.len() as u64;
         Ok(())
     }
 }
 
-fn new_segment(dir: &Path, n: u64) -> io::Result<(File, u64)> {
+fn new_segment(dir: &Path, n: u64) -> io::Result<(File, PathBuf)> {
     let ns = distlog_now_ns();
     let path = dir.join(format!("seg-{ns:020}-{n:06}.dls"));
     let mut file = OpenOptions::new()
@@ -94,7 +188,7 @@ fn new_segment(dir: &Path, n: u64) -> io::Result<(File, u64)> {
         .open(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
     file.write_all(&MAGIC)?;
-    Ok((file, n))
+    Ok((file, path))
 }
 
 fn distlog_now_ns() -> u64 {

@@ -1,0 +1,114 @@
+//! A running broker: sockets, the ingest thread, workers, the dispatcher
+//! and the processors, wired together.
+//!
+//! ```text
+//! PULL sockets ─ ingest ─┬─ worker 0 ─┬─ dispatcher ─┬─ store   (own thread, bounded queue)
+//!   (recv only)          └─ worker 1 ─┘  (in order)  ├─ publish
+//!                        validate, decode, filter    └─ ...
+//! ```
+
+use crate::config::Checked;
+use crate::dispatch::{Control, Dispatcher};
+use crate::metrics::{Metrics, Snapshot};
+use crossbeam_channel::bounded;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Messages waiting per worker, in and out.
+const WORKER_QUEUE: usize = 64;
+
+/// A running broker.
+pub struct Broker {
+    stop: Arc<AtomicBool>,
+    control: crossbeam_channel::Sender<Control>,
+    metrics: Arc<Metrics>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Broker {
+    /// Binds the ingest endpoints, starts the processors and the threads.
+    pub fn start(checked: &Checked) -> Result<Broker, String> {
+        let c = &checked.config;
+        let zmq = zmq::Context::new();
+        let metrics = Arc::new(Metrics::default());
+        let mut sockets = Vec::new();
+        for ep in &c.listen {
+            let s = zmq.socket(zmq::PULL).map_err(|e| e.to_string())?;
+            s.set_maxmsgsize(c.max_message.min(i64::MAX as u64) as i64)
+                .map_err(|e| e.to_string())?;
+            s.set_rcvhwm(10_000).map_err(|e| e.to_string())?;
+            s.set_linger(0).map_err(|e| e.to_string())?;
+            s.bind(ep)
+                .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
+            sockets.push(s);
+        }
+        if let Some(addr) = &c.metrics.listen {
+            crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
+        }
+        let dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
+        let rules = dispatcher.rules();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let mut to_workers = Vec::new();
+        let mut from_workers = Vec::new();
+        for i in 0..c.workers {
+            let (in_tx, in_rx) = bounded(WORKER_QUEUE);
+            let (out_tx, out_rx) = bounded(WORKER_QUEUE);
+            to_workers.push(in_tx);
+            from_workers.push(out_rx);
+            let (rules, metrics) = (rules.clone(), metrics.clone());
+            threads.push(spawn(&format!("worker-{i}"), move || {
+                crate::ingest::work(in_rx, out_tx, &rules, &metrics)
+            })?);
+        }
+        let (control, control_rx) = bounded(4);
+        threads.push(spawn("dispatch", move || {
+            dispatcher.run(from_workers, control_rx)
+        })?);
+        let ingest_stop = stop.clone();
+        threads.push(spawn("ingest", move || {
+            crate::ingest::receive(sockets, to_workers, &ingest_stop)
+        })?);
+        Ok(Broker {
+            stop,
+            control,
+            metrics,
+            threads,
+        })
+    }
+
+    /// The broker's counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Applies a new config (see [`Dispatcher`]'s reload); on error the old
+    /// one keeps running.
+    pub fn reload(&self, checked: Checked) -> Result<(), String> {
+        let (tx, rx) = bounded(1);
+        self.control
+            .send(Control::Reload(Box::new(checked), tx))
+            .map_err(|_| "the broker is stopping".to_owned())?;
+        rx.recv_timeout(Duration::from_secs(60))
+            .map_err(|_| "reload did not finish within 60 s".to_owned())?
+    }
+
+    /// Stops taking input, hands everything received to the processors,
+    /// waits until they have flushed, and returns the final counters.
+    pub fn stop(self) -> Snapshot {
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads.into_iter().rev() {
+            let _ = t.join();
+        }
+        self.metrics.snapshot()
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map_err(|e| format!("cannot start thread {name}: {e}"))
+}

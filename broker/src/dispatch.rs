@@ -1,0 +1,319 @@
+//! The dispatcher: takes the workers' results back in receive order,
+//! tracks each sender's sequence numbers, hands records to processors,
+//! applies config reloads, and routes the broker's own metrics.
+
+use crate::config::{Checked, Config};
+use crate::ingest::Decoded;
+use crate::metrics::Metrics;
+use crate::processor::{Delivery, Handle, Selection};
+use crate::rules::RuleSet;
+use crate::warn::RateLimited;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use distlog::wire::{encode_batch_to_vec, OwnedBatch, Sender, Topic};
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Most senders tracked for sequence gaps; past this the ones not heard
+/// from for longest are forgotten (hostile input cannot grow the table).
+pub const MAX_SENDERS: usize = 100_000;
+
+/// Requests to the dispatcher from the main thread.
+pub enum Control {
+    /// Apply a new, already checked config; the result is sent back.
+    Reload(Box<Checked>, crossbeam_channel::Sender<Result<(), String>>),
+}
+
+#[derive(Debug)]
+struct SenderState {
+    next_seq: u64,
+    dropped: u64,
+    seen: Instant,
+}
+
+/// The dispatcher's state.
+pub struct Dispatcher {
+    config: Config,
+    zmq: zmq::Context,
+    metrics: Arc<Metrics>,
+    rules: Arc<RwLock<Arc<RuleSet>>>,
+    handles: BTreeMap<String, Handle>,
+    senders: HashMap<(String, u32, u64), SenderState>,
+    me: Sender,
+    perf_seq: u64,
+    last_perf: Instant,
+}
+
+static REJECTS: RateLimited = RateLimited::new(Duration::from_secs(10));
+
+impl Dispatcher {
+    /// Starts every processor of `checked`; the rules are published in
+    /// `rules` for the workers.
+    pub fn start(
+        checked: &Checked,
+        zmq: zmq::Context,
+        metrics: Arc<Metrics>,
+    ) -> Result<Dispatcher, String> {
+        let rules = Arc::new(RwLock::new(Arc::new(RuleSet::new(checked, 1)?)));
+        let mut d = Dispatcher {
+            config: checked.config.clone(),
+            zmq,
+            metrics,
+            rules,
+            handles: BTreeMap::new(),
+            senders: HashMap::new(),
+            me: Sender::this_process("distlogd"),
+            perf_seq: 0,
+            last_perf: Instant::now(),
+        };
+        for (name, cfg) in &checked.config.processors {
+            let h = Handle::start(name, cfg, &d.config, &d.zmq, d.metrics.processor(name))
+                .map_err(|e| e.to_string())?;
+            d.handles.insert(name.clone(), h);
+        }
+        Ok(d)
+    }
+
+    /// The rules the workers route with.
+    pub fn rules(&self) -> Arc<RwLock<Arc<RuleSet>>> {
+        self.rules.clone()
+    }
+
+    /// Runs until every worker's output is closed and drained, then closes
+    /// every processor (each takes what is queued and flushes).
+    pub fn run(mut self, inputs: Vec<Receiver<Decoded>>, control: Receiver<Control>) {
+        let mut k = 0;
+        loop {
+            while let Ok(c) = control.try_recv() {
+                match c {
+                    Control::Reload(checked, reply) => {
+                        let _ = reply.send(self.reload(&checked));
+                    }
+                }
+            }
+            self.maybe_route_metrics();
+            match inputs[k].recv_timeout(Duration::from_millis(100)) {
+                Ok(d) => {
+                    self.take(d);
+                    k = (k + 1) % inputs.len();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Results come round-robin: once the next one in order can
+                // never come, none after it can.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        for (_, h) in std::mem::take(&mut self.handles) {
+            h.close();
+        }
+    }
+
+    fn take(&mut self, d: Decoded) {
+        let metrics = self.metrics.clone();
+        let m = &*metrics;
+        let (topic, batch, routed, rules, bytes) = match d {
+            Decoded::Rejected(reason) => {
+                m.reject(reason);
+                REJECTS.warn(|| {
+                    let total: u64 = m.rejected.lock().values().sum();
+                    format!("rejected a message ({reason}); {total} rejected so far")
+                });
+                return;
+            }
+            Decoded::Batch {
+                topic,
+                batch,
+                routed,
+                rules,
+                bytes,
+            } => (topic, batch, routed, rules, bytes),
+        };
+        let b = batch.get();
+        let n = b.len() as u64;
+        m.batches.fetch_add(1, Ordering::Relaxed);
+        m.records.fetch_add(n, Ordering::Relaxed);
+        m.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        m.unmatched
+            .fetch_add(routed.unmatched as u64, Ordering::Relaxed);
+        self.track(
+            b.sender.host.as_str(),
+            b.sender.pid.to_native(),
+            b.sender.instance.to_native(),
+            b.first_seq.to_native(),
+            n,
+            b.dropped.to_native(),
+        );
+        if routed.rule_hits.iter().any(|&h| h > 0) {
+            let mut rm = m.rule_matches.lock();
+            for (r, &h) in rules.rules.iter().zip(&routed.rule_hits) {
+                if h > 0 {
+                    *rm.entry(r.name.clone()).or_default() += h as u64;
+                }
+            }
+        }
+        self.deliver(topic, &batch, routed.routes, &rules);
+    }
+
+    fn deliver(
+        &self,
+        topic: Topic,
+        batch: &Arc<OwnedBatch>,
+        routes: Vec<(usize, Selection)>,
+        rules: &RuleSet,
+    ) {
+        for (p, selection) in routes {
+            let name = &rules.processors[p];
+            let d = Delivery {
+                topic,
+                batch: batch.clone(),
+                selection,
+            };
+            match self.handles.get(name) {
+                Some(h) => {
+                    h.send(d);
+                }
+                // Routed under rules a reload has just replaced, to a
+                // processor that is gone.
+                None => {
+                    self.metrics
+                        .processor(name)
+                        .dropped
+                        .fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Sequence gaps and client drops, per sender (host, pid, instance).
+    fn track(&mut self, host: &str, pid: u32, instance: u64, first: u64, n: u64, dropped: u64) {
+        if instance == 0 {
+            return; // Python records: no sequence numbers.
+        }
+        let m = &*self.metrics;
+        if self.senders.len() >= MAX_SENDERS {
+            // Forget the half heard from least recently.
+            let mut seen: Vec<Instant> = self.senders.values().map(|s| s.seen).collect();
+            seen.sort_unstable();
+            let cut = seen[seen.len() / 2];
+            self.senders.retain(|_, s| s.seen > cut);
+        }
+        let now = Instant::now();
+        let state = self
+            .senders
+            .entry((host.to_owned(), pid, instance))
+            .or_insert(SenderState {
+                next_seq: 0,
+                dropped: 0,
+                seen: now,
+            });
+        state.seen = now;
+        if first > state.next_seq {
+            m.gap_records
+                .fetch_add(first - state.next_seq, Ordering::Relaxed);
+        }
+        state.next_seq = state.next_seq.max(first.saturating_add(n));
+        if dropped > state.dropped {
+            m.client_dropped
+                .fetch_add(dropped - state.dropped, Ordering::Relaxed);
+            state.dropped = dropped;
+        }
+        m.senders
+            .store(self.senders.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Every `metrics.interval`, the counters as kind-`P` records through
+    /// the broker's own rules.
+    fn maybe_route_metrics(&mut self) {
+        let every = self.config.metrics.interval;
+        if every.is_zero() || self.last_perf.elapsed() < every {
+            return;
+        }
+        self.last_perf = Instant::now();
+        let b = self.metrics.perf_batch(&self.me, self.perf_seq);
+        self.perf_seq += b.records.len() as u64;
+        let Ok(batch) = OwnedBatch::from_aligned(encode_batch_to_vec(&b)) else {
+            return;
+        };
+        let topic = Topic::batch(
+            self.config.metrics.system as u8,
+            distlog::record::kind::PERF,
+        );
+        let rules = self.rules.read().clone();
+        let routed = rules.route(topic.system, batch.get());
+        self.deliver(topic, &Arc::new(batch), routed.routes, &rules);
+    }
+
+    /// Applies a new config: processors whose settings did not change keep
+    /// running (and their queues); changed and removed ones are drained and
+    /// closed before new ones start (a store's directory is never written
+    /// by two writers). If a new processor fails to start, the old config
+    /// is restored and the error returned.
+    fn reload(&mut self, checked: &Checked) -> Result<(), String> {
+        let m = &self.metrics;
+        let generation = self.rules.read().generation + 1;
+        let rules = match RuleSet::new(checked, generation) {
+            Ok(r) => r,
+            Err(e) => {
+                m.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let new = &checked.config;
+        let mut closed = Vec::new();
+        let names: Vec<String> = self.handles.keys().cloned().collect();
+        for name in names {
+            if new.processors.get(&name) != self.handles.get(&name).map(|h| h.config()) {
+                let h = self.handles.remove(&name).expect("listed above");
+                closed.push((name, h.config().clone()));
+                h.close();
+            }
+        }
+        let mut started = Vec::new();
+        for (name, cfg) in &new.processors {
+            if self.handles.contains_key(name) {
+                continue;
+            }
+            match Handle::start(name, cfg, new, &self.zmq, m.processor(name)) {
+                Ok(h) => {
+                    self.handles.insert(name.clone(), h);
+                    started.push(name.clone());
+                }
+                Err(e) => {
+                    // Roll back: stop what started, restart what was closed.
+                    for n in started {
+                        if let Some(h) = self.handles.remove(&n) {
+                            h.close();
+                        }
+                    }
+                    for (n, cfg) in closed {
+                        match Handle::start(&n, &cfg, &self.config, &self.zmq, m.processor(&n)) {
+                            Ok(h) => {
+                                self.handles.insert(n, h);
+                            }
+                            Err(e2) => eprintln!(
+                                "distlogd: error: processor {n:?} could not be restarted after a failed reload: {e2}"
+                            ),
+                        }
+                    }
+                    m.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    return Err(e.to_string());
+                }
+            }
+        }
+        if new.listen != self.config.listen
+            || new.workers != self.config.workers
+            || new.max_message != self.config.max_message
+            || new.metrics.listen != self.config.metrics.listen
+        {
+            eprintln!(
+                "distlogd: note: changes to listen, workers, max_message and metrics.listen take effect at restart"
+            );
+        }
+        self.config = new.clone();
+        *self.rules.write() = Arc::new(rules);
+        m.reloads.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

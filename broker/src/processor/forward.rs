@@ -1,0 +1,80 @@
+//! `forward`: PUSH batches on to another distlogd, unchanged, for fan-in
+//! from many nodes. The sender identity and sequence numbers inside each
+//! batch travel with it, so the central broker tracks gaps per original
+//! sender.
+//!
+//! While the other broker is away, ZeroMQ keeps up to `hwm` messages; past
+//! that, the processor waits (retrying every 100 ms), its queue fills, and
+//! its overflow policy (default `drop`, counted) decides. When the broker
+//! stops, a forward processor that still cannot send gives up after 5
+//! seconds and counts the rest as dropped.
+
+use super::{Context, Delivery, Processor};
+use crate::config::ForwardConfig;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The PUSH socket.
+pub struct Forward {
+    socket: zmq::Socket,
+    closing: Arc<AtomicBool>,
+}
+
+fn zmq_err(what: &str, e: zmq::Error) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+impl Forward {
+    /// Connects (ZeroMQ connects in the background and reconnects by
+    /// itself).
+    pub fn connect(c: &ForwardConfig, ctx: &Context<'_>) -> io::Result<Forward> {
+        let socket = ctx
+            .zmq
+            .socket(zmq::PUSH)
+            .map_err(|e| zmq_err("socket", e))?;
+        socket.set_sndhwm(c.hwm).map_err(|e| zmq_err("sndhwm", e))?;
+        socket.set_linger(5000).map_err(|e| zmq_err("linger", e))?;
+        socket
+            .set_sndtimeo(100)
+            .map_err(|e| zmq_err("sndtimeo", e))?;
+        socket
+            .connect(&c.endpoint)
+            .map_err(|e| zmq_err(&format!("cannot connect to {}", c.endpoint), e))?;
+        Ok(Forward {
+            socket,
+            closing: ctx.closing.clone(),
+        })
+    }
+}
+
+impl Processor for Forward {
+    fn process(&mut self, d: &Delivery) -> io::Result<()> {
+        let topic = d.topic.bytes();
+        for body in d.bodies() {
+            let mut give_up: Option<Instant> = None;
+            loop {
+                match self.socket.send_multipart([&topic[..], &body[..]], 0) {
+                    Ok(()) => break,
+                    Err(zmq::Error::EAGAIN) => {
+                        if self.closing.load(Ordering::Acquire) {
+                            let t = *give_up.get_or_insert_with(Instant::now);
+                            if t.elapsed() > Duration::from_secs(5) {
+                                return Err(io::Error::other(
+                                    "the other broker did not take the batch before shutdown",
+                                ));
+                            }
+                        }
+                    }
+                    Err(e) => return Err(zmq_err("send", e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

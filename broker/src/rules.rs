@@ -1,0 +1,236 @@
+//! Rules compiled for routing: which records of a batch go to which
+//! processors.
+//!
+//! A record goes to every processor of every rule whose filter it passes,
+//! once per processor, and to the `default` processors when it passes
+//! none. Filters run on the archived records, zero-copy. When every filter
+//! is `true` (the embedded default) no record is looked at.
+
+use crate::config::Checked;
+use crate::processor::Selection;
+use distlog::filter::{Filter, RecordView};
+use distlog::wire::ArchivedBatch;
+
+/// Most processors a config may route to (a record's targets are a 64-bit
+/// mask).
+pub const MAX_PROCESSORS: usize = 64;
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Its name, for metrics.
+    pub name: String,
+    /// Its filter.
+    pub filter: Filter,
+    /// Bit `i` set: processor `i` of [`RuleSet::processors`].
+    pub targets: u64,
+}
+
+/// The rules of one config generation.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Bumped on every reload.
+    pub generation: u64,
+    /// The rules, in order.
+    pub rules: Vec<Rule>,
+    /// Targets of records that match no rule.
+    pub default: u64,
+    /// Processor names, indexed by target bit.
+    pub processors: Vec<String>,
+    all_always: bool,
+}
+
+/// Where one batch's records go.
+#[derive(Debug, Default)]
+pub struct Routed {
+    /// `(processor index, records)` for every processor that gets some.
+    pub routes: Vec<(usize, Selection)>,
+    /// Records matched, per rule.
+    pub rule_hits: Vec<u32>,
+    /// Records that matched no rule.
+    pub unmatched: u32,
+}
+
+impl RuleSet {
+    /// Compiles the rules of a checked config.
+    pub fn new(checked: &Checked, generation: u64) -> Result<RuleSet, String> {
+        let c = &checked.config;
+        let processors: Vec<String> = c.processors.keys().cloned().collect();
+        if processors.len() > MAX_PROCESSORS {
+            return Err(format!(
+                "{} processors configured; at most {MAX_PROCESSORS}",
+                processors.len()
+            ));
+        }
+        let mask = |names: &[String]| {
+            names.iter().fold(0u64, |m, n| {
+                m | processors
+                    .iter()
+                    .position(|p| p == n)
+                    .map_or(0, |i| 1u64 << i)
+            })
+        };
+        let rules: Vec<Rule> = c
+            .rules
+            .iter()
+            .zip(&checked.filters)
+            .enumerate()
+            .map(|(i, (r, f))| Rule {
+                name: r.name.clone().unwrap_or_else(|| format!("rule{i}")),
+                filter: f.clone(),
+                targets: mask(&r.processors),
+            })
+            .collect();
+        let all_always = !rules.is_empty() && rules.iter().all(|r| r.filter.is_always());
+        Ok(RuleSet {
+            generation,
+            default: mask(&c.default),
+            all_always,
+            rules,
+            processors,
+        })
+    }
+
+    /// Routes the records of `batch`, which arrived under `system`.
+    pub fn route(&self, system: u8, batch: &ArchivedBatch) -> Routed {
+        let n = batch.len() as u32;
+        let mut out = Routed {
+            rule_hits: vec![0; self.rules.len()],
+            ..Routed::default()
+        };
+        if n == 0 {
+            return out;
+        }
+        if self.rules.is_empty() || self.all_always {
+            let targets = if self.rules.is_empty() {
+                out.unmatched = n;
+                self.default
+            } else {
+                out.rule_hits.iter_mut().for_each(|h| *h = n);
+                self.rules.iter().fold(0, |m, r| m | r.targets)
+            };
+            out.routes = bits(targets).map(|p| (p, Selection::All)).collect();
+            return out;
+        }
+        let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
+        for (i, rec) in batch.records().iter().enumerate() {
+            let view = RecordView::new(system, &batch.sender, rec);
+            let mut targets = 0u64;
+            let mut matched = false;
+            for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
+                if r.filter.matches(&view) {
+                    targets |= r.targets;
+                    *hits += 1;
+                    matched = true;
+                }
+            }
+            if !matched {
+                targets = self.default;
+                out.unmatched += 1;
+            }
+            for p in bits(targets) {
+                picked[p].push(i as u32);
+            }
+        }
+        out.routes = picked
+            .into_iter()
+            .enumerate()
+            .filter(|(_, ix)| !ix.is_empty())
+            .map(|(p, ix)| {
+                let sel = if ix.len() as u32 == n {
+                    Selection::All
+                } else {
+                    Selection::Some(ix.into())
+                };
+                (p, sel)
+            })
+            .collect();
+        out
+    }
+}
+
+fn bits(mut m: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if m == 0 {
+            return None;
+        }
+        let i = m.trailing_zeros() as usize;
+        m &= m - 1;
+        Some(i)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use distlog::record::Record;
+    use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch};
+
+    fn batch(levels: &[u8]) -> OwnedBatch {
+        let b = Batch {
+            records: levels
+                .iter()
+                .enumerate()
+                .map(|(i, &level)| Record {
+                    seq: i as u64,
+                    level,
+                    ..Record::default()
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        OwnedBatch::from_body(&encode_batch_to_vec(&b)).unwrap()
+    }
+
+    const SRC: &str = "processors:
+  store: {type: store}
+  errors: {type: console}
+  warns: {type: console}
+  rest: {type: console}
+rules:
+  - name: errors
+    filter: level >= error
+    processors: [errors, store]
+  - name: warns
+    filter: level >= warn
+    processors: [warns, store]
+default: [rest]
+";
+
+    #[test]
+    fn records_go_to_each_matching_rules_processors_once_and_the_rest_to_default() {
+        let rs = RuleSet::new(&Config::parse(SRC).unwrap(), 1).unwrap();
+        let b = batch(&[20, 40, 30, 10, 50]);
+        let routed = rs.route(b'T', b.get());
+        let by_name = |name: &str| {
+            let i = rs.processors.iter().position(|p| p == name).unwrap();
+            routed
+                .routes
+                .iter()
+                .find(|(p, _)| *p == i)
+                .map(|(_, s)| s.clone())
+        };
+        let some = |v: &[u32]| Some(Selection::Some(v.into()));
+        assert_eq!(by_name("errors"), some(&[1, 4]));
+        assert_eq!(by_name("warns"), some(&[1, 2, 4]));
+        assert_eq!(by_name("store"), some(&[1, 2, 4]), "once, not twice");
+        assert_eq!(by_name("rest"), some(&[0, 3]));
+        assert_eq!(routed.rule_hits, vec![2, 3]);
+        assert_eq!(routed.unmatched, 2);
+
+        let all_errors = batch(&[40, 50]);
+        let routed = rs.route(b'T', all_errors.get());
+        assert!(routed.routes.iter().all(|(_, s)| *s == Selection::All));
+        assert_eq!(routed.routes.len(), 3);
+    }
+
+    #[test]
+    fn embedded_default_routes_whole_batches_without_looking() {
+        let rs = RuleSet::new(&Config::parse("").unwrap(), 1).unwrap();
+        let b = batch(&[20, 40]);
+        let routed = rs.route(b'P', b.get());
+        assert_eq!(routed.routes, vec![(0, Selection::All)]);
+        assert_eq!(routed.unmatched, 2);
+    }
+}
