@@ -1,0 +1,146 @@
+//! The broker's pipeline in process, on batches of 512 records like the
+//! client sends (3 fields each, mixed levels and targets):
+//!
+//! - `decode_route/*`: one worker's job per message: validate the batch
+//!   (bytecheck), then route its records, with the embedded default (no
+//!   filter runs) and with three rules of one to three clauses each;
+//! - `broker/*`: a whole running broker (ingest thread, 2 workers,
+//!   dispatcher) fed over ZeroMQ `inproc` by this thread, routing every
+//!   record to a `publish` processor nobody subscribes to (a sink that
+//!   discards): records/s through the broker's own machinery.
+//!
+//! `cargo bench -p distlogd --bench pipeline -- --warm-up-time 1 --measurement-time 3`;
+//! quick check: `cargo test -p distlogd --benches`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use distlog::record::{level, Field, Record, Value};
+use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlogd::config::Config;
+use distlogd::ingest::{decode, Decoded};
+use distlogd::rules::RuleSet;
+use std::hint::black_box;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PER_BATCH: u64 = 512;
+
+fn batch(first: u64) -> Vec<u8> {
+    let b = Batch {
+        sender: Sender {
+            host: "web-1".into(),
+            pid: 7,
+            program: "bench".into(),
+            start_ns: 1,
+            instance: 3,
+        },
+        first_seq: first,
+        dropped: 0,
+        records: (first..first + PER_BATCH)
+            .map(|s| Record {
+                seq: s,
+                time_ns: 1_700_000_000_000_000_000 + s,
+                level: [level::INFO, level::WARN, level::ERROR, level::DEBUG][(s % 4) as usize],
+                kind: b'L',
+                target: if s % 3 == 0 { "db::pool" } else { "http" }.into(),
+                module: "bench".into(),
+                file: "bench.rs".into(),
+                line: 42,
+                format: "served {} in {} ms".into(),
+                args: vec![Value::Str("/home".into()), Value::F64(3.5)],
+                fields: vec![
+                    Field {
+                        key: "user_id".into(),
+                        value: Value::U64(s),
+                    },
+                    Field {
+                        key: "ok".into(),
+                        value: Value::Bool(true),
+                    },
+                    Field {
+                        key: "route".into(),
+                        value: Value::Str("/orders".into()),
+                    },
+                ],
+                ..Record::default()
+            })
+            .collect(),
+    };
+    encode_batch_to_vec(&b).to_vec()
+}
+
+const RULES: &str = r#"
+processors:
+  store: { type: store }
+  errors: { type: console }
+  db: { type: console }
+rules:
+  - filter: level >= error
+    processors: [errors, store]
+  - filter: target starts_with "db::" and level >= warn
+    processors: [db]
+  - filter: level >= info and target == "http" and field.user_id > 100
+    processors: [store]
+"#;
+
+fn bench(c: &mut Criterion) {
+    let frames = vec![b"PLR".to_vec(), batch(0)];
+    let mut g = c.benchmark_group("decode_route");
+    g.throughput(Throughput::Elements(PER_BATCH));
+    for (name, src) in [("embedded", ""), ("three_rules", RULES)] {
+        let rules = Arc::new(RuleSet::new(&Config::parse(src).unwrap(), 1).unwrap());
+        match decode(&frames, &rules) {
+            Decoded::Batch { routed, .. } => assert!(!routed.routes.is_empty()),
+            Decoded::Rejected(r) => panic!("bench batch rejected: {r}"),
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(decode(black_box(&frames), &rules)))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("broker");
+    g.throughput(Throughput::Elements(PER_BATCH * 64));
+    let port = |_| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let endpoint = format!("tcp://127.0.0.1:{}", port(()));
+    let config = format!(
+        "listen: [{endpoint}]\nmetrics: {{interval: 0s}}\nprocessors:\n  sink: {{type: publish, endpoint: \"tcp://127.0.0.1:{}\", queue: {{overflow: block}}}}\ndefault: [sink]\n",
+        port(())
+    );
+    let broker = distlogd::Broker::start(&Config::parse(&config).unwrap()).unwrap();
+    let ctx = zmq::Context::new();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.connect(&endpoint).unwrap();
+    let bodies: Vec<Vec<u8>> = (0..64).map(|i| batch(i * PER_BATCH)).collect();
+    let sink = broker.metrics().processor("sink");
+    g.bench_function("tcp_2_workers_to_sink", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let target = sink.written.load(Ordering::Relaxed) + iters * 64 * PER_BATCH;
+            for _ in 0..iters {
+                for body in &bodies {
+                    push.send_multipart([&b"PLR"[..], &body[..]], 0).unwrap();
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while sink.written.load(Ordering::Relaxed) < target {
+                assert!(Instant::now() < deadline, "sink stalled");
+                std::thread::yield_now();
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+    let s = broker.stop();
+    assert_eq!(s.rejected.values().sum::<u64>(), 0);
+    assert_eq!(
+        s.processors["sink"].dropped, 0,
+        "every record reached the sink"
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
