@@ -61,10 +61,14 @@ fn wait_connected(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(false);
         }
-        if mon.poll(zmq::POLLIN, 100)? == 0 {
-            continue;
+        match mon.poll(zmq::POLLIN, 100) {
+            Ok(0) | Err(zmq::Error::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
-        let frames = mon.recv_multipart(0)?;
+        let Ok(frames) = mon.recv_multipart(0) else {
+            continue;
+        };
         let event = frames
             .first()
             .filter(|f| f.len() >= 2)
@@ -106,10 +110,17 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut line = String::new();
     let mut rejected = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if sub.poll(zmq::POLLIN, 200)? == 0 {
-            continue;
+        // A signal interrupts the wait (EINTR): the loop then sees `stop`.
+        match sub.poll(zmq::POLLIN, 200) {
+            Ok(0) | Err(zmq::Error::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
         }
-        let frames = sub.recv_multipart(0)?;
+        let frames = match sub.recv_multipart(0) {
+            Ok(f) => f,
+            Err(zmq::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let [topic, body] = frames.as_slice() else {
             rejected += 1;
             continue;
