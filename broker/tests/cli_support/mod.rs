@@ -124,7 +124,7 @@ pub fn count(store: &Path, extra: &[&str]) -> u64 {
         store.as_os_str(),
         "--count".as_ref(),
     ];
-    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(s)));
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
     let out = distlog_ok(args);
     out.trim()
         .parse()
