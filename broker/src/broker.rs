@@ -38,7 +38,7 @@ impl Broker {
             let s = zmq.socket(zmq::PULL).map_err(|e| e.to_string())?;
             s.set_maxmsgsize(c.max_message.min(i64::MAX as u64) as i64)
                 .map_err(|e| e.to_string())?;
-            s.set_rcvhwm(10_000).map_err(|e| e.to_string())?;
+            s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
             s.set_linger(0).map_err(|e| e.to_string())?;
             s.bind(ep)
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;

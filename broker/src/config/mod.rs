@@ -56,6 +56,11 @@ pub struct Config {
     /// by ZeroMQ before they take memory. Default 16 MiB.
     #[serde(default = "default_max_message", with = "units::size")]
     pub max_message: u64,
+    /// Messages ZeroMQ queues per ingest socket before it stops reading
+    /// from clients (ZMQ_RCVHWM, default 1000): with `max_message`, the
+    /// bound on memory taken by input not yet decoded.
+    #[serde(default = "default_ingest_hwm")]
+    pub ingest_hwm: i32,
     /// Threads that validate, decode and filter (default: 2).
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -305,7 +310,7 @@ pub struct PublishConfig {
     /// Endpoint to bind, e.g. `tcp://127.0.0.1:5011`.
     pub endpoint: String,
     /// Messages ZeroMQ keeps per slow subscriber before dropping for it
-    /// (ZMQ_SNDHWM, default 10000).
+    /// (ZMQ_SNDHWM, default 1000; a message is one batch, up to 512 KiB from distlog clients).
     #[serde(default = "default_hwm")]
     pub hwm: i32,
     /// The queue.
@@ -320,7 +325,7 @@ pub struct ForwardConfig {
     /// The other broker's ingest endpoint, e.g. `tcp://central:5010`.
     pub endpoint: String,
     /// Messages ZeroMQ keeps while the other broker is away (ZMQ_SNDHWM,
-    /// default 10000).
+    /// default 1000).
     #[serde(default = "default_hwm")]
     pub hwm: i32,
     /// The queue.
@@ -336,6 +341,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_max_message() -> u64 {
     16 << 20
+}
+fn default_ingest_hwm() -> i32 {
+    1000
 }
 fn default_workers() -> usize {
     2
@@ -380,7 +388,7 @@ fn default_colour() -> Colour {
     Colour::Auto
 }
 fn default_hwm() -> i32 {
-    10_000
+    1000
 }
 
 /// A config error, with where it is when known.
@@ -474,6 +482,9 @@ impl Config {
         };
         if self.listen.is_empty() {
             return Err(err("listen", "listen: give at least one endpoint".into()));
+        }
+        if self.ingest_hwm < 1 {
+            return Err(err("ingest_hwm", "ingest_hwm: at least 1".into()));
         }
         if self.workers == 0 || self.workers > 64 {
             return Err(err("workers", "workers: between 1 and 64".into()));
