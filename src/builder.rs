@@ -37,6 +37,7 @@ pub struct Builder {
     log_facade: bool,
     panic_hook: bool,
     program: Option<String>,
+    curve: Option<(String, crate::curve::KeyPair)>,
 }
 
 impl Default for Builder {
@@ -57,11 +58,22 @@ impl Default for Builder {
             log_facade: true,
             panic_hook: true,
             program: None,
+            curve: None,
         }
     }
 }
 
 impl Builder {
+    /// Encrypts and authenticates the connection with CURVE: the broker's
+    /// public key (Z85) and this client's key pair, whose public key must
+    /// be on the broker's allow-list. Without this call,
+    /// `DISTLOG_CURVE_SERVER_KEY` and `DISTLOG_CURVE_KEY_FILE` (a
+    /// `distlog keygen` file) are read when set.
+    pub fn curve(mut self, server_public: impl Into<String>, keys: crate::curve::KeyPair) -> Self {
+        self.curve = Some((server_public.into(), keys));
+        self
+    }
+
     /// The broker's endpoint: `tcp://host:port` or `ipc:///path`.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
@@ -166,6 +178,35 @@ impl Builder {
     /// and installs the `log` logger, the panic hook and an exit hook that
     /// flushes (each as configured). Once per process.
     pub fn install(self) -> Result<Guard, InitError> {
+        self.install_inner()
+    }
+
+    /// The CURVE server key and client keys, from the builder or the
+    /// environment.
+    fn curve_settings(&self) -> Result<Option<([u8; 32], crate::curve::KeyPair)>, InitError> {
+        let curve_err =
+            |e: crate::curve::CurveError| InitError::new(ErrorKind::Curve(e.to_string()));
+        if let Some((server, keys)) = &self.curve {
+            let server = crate::curve::decode_key(server).map_err(curve_err)?;
+            return Ok(Some((server, keys.clone())));
+        }
+        let server = std::env::var("DISTLOG_CURVE_SERVER_KEY").ok();
+        let file = std::env::var("DISTLOG_CURVE_KEY_FILE").ok();
+        match (server, file) {
+            (None, None) => Ok(None),
+            (Some(server), Some(file)) => {
+                let server = crate::curve::decode_key(&server).map_err(curve_err)?;
+                let keys =
+                    crate::curve::KeyPair::load(std::path::Path::new(&file)).map_err(curve_err)?;
+                Ok(Some((server, keys)))
+            }
+            _ => Err(InitError::new(ErrorKind::Curve(
+                "set both DISTLOG_CURVE_SERVER_KEY and DISTLOG_CURVE_KEY_FILE, or neither".into(),
+            ))),
+        }
+    }
+
+    fn install_inner(self) -> Result<Guard, InitError> {
         if PIPELINE.get().is_some() {
             return Err(InitError::new(ErrorKind::AlreadyInstalled));
         }
@@ -200,6 +241,10 @@ impl Builder {
             .and_then(|_| socket.set_linger(0))
             .and_then(|_| socket.set_reconnect_ivl_max(5000))
             .map_err(|e| ErrorKind::Socket(e.to_string()))?;
+        if let Some((server, keys)) = self.curve_settings()? {
+            crate::curve::set_client(&socket, &server, &keys)
+                .map_err(|e| ErrorKind::Curve(e.to_string()))?;
+        }
         socket
             .connect(&endpoint)
             .map_err(|e| ErrorKind::Endpoint(endpoint.clone(), e.to_string()))?;
@@ -333,6 +378,7 @@ enum ErrorKind {
     Endpoint(String, String),
     LoggerAlreadySet,
     Thread(String),
+    Curve(String),
 }
 
 impl InitError {
@@ -370,6 +416,7 @@ impl fmt::Display for InitError {
                  .log_facade(false) to use only distlog's macros",
             ),
             ErrorKind::Thread(e) => write!(f, "cannot start the sender thread: {e}"),
+            ErrorKind::Curve(e) => write!(f, "CURVE: {e}"),
         }
     }
 }

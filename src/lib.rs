@@ -50,6 +50,7 @@
 mod builder;
 pub mod callsite;
 mod clock;
+pub mod curve;
 pub mod directives;
 pub mod entry;
 mod facade;

@@ -22,6 +22,7 @@ const WORKER_QUEUE: usize = 64;
 /// A running broker.
 pub struct Broker {
     stop: Arc<AtomicBool>,
+    allow: Option<crate::zap::Allow>,
     control: crossbeam_channel::Sender<Control>,
     metrics: Arc<Metrics>,
     threads: Vec<JoinHandle<()>>,
@@ -33,6 +34,22 @@ impl Broker {
         let c = &checked.config;
         let zmq = zmq::Context::new();
         let metrics = Arc::new(Metrics::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let curve = c.curve.as_ref().map(|cc| cc.load()).transpose()?;
+        let allow = match &curve {
+            Some(cv) => {
+                let allow: crate::zap::Allow = Arc::new(parking_lot::RwLock::new(cv.allow.clone()));
+                threads.push(crate::zap::start(
+                    &zmq,
+                    allow.clone(),
+                    metrics.clone(),
+                    stop.clone(),
+                )?);
+                Some(allow)
+            }
+            None => None,
+        };
         let mut sockets = Vec::new();
         for ep in &c.listen {
             let s = zmq.socket(zmq::PULL).map_err(|e| e.to_string())?;
@@ -40,6 +57,10 @@ impl Broker {
                 .map_err(|e| e.to_string())?;
             s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
             s.set_linger(0).map_err(|e| e.to_string())?;
+            if let Some(cv) = &curve {
+                distlog::curve::set_server(&s, &cv.keys, crate::zap::DOMAIN)
+                    .map_err(|e| e.to_string())?;
+            }
             s.bind(ep)
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
             sockets.push(s);
@@ -49,8 +70,6 @@ impl Broker {
         }
         let dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
         let rules = dispatcher.rules();
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
         let mut to_workers = Vec::new();
         let mut from_workers = Vec::new();
         for i in 0..c.workers {
@@ -73,6 +92,7 @@ impl Broker {
         })?);
         Ok(Broker {
             stop,
+            allow,
             control,
             metrics,
             threads,
@@ -87,6 +107,10 @@ impl Broker {
     /// Applies a new config (see [`Dispatcher`]'s reload); on error the old
     /// one keeps running.
     pub fn reload(&self, checked: Checked) -> Result<(), String> {
+        // The allow-list changes at once; keys and endpoints at restart.
+        if let (Some(allow), Some(cc)) = (&self.allow, &checked.config.curve) {
+            *allow.write() = cc.load()?.allow;
+        }
         let (tx, rx) = bounded(1);
         self.control
             .send(Control::Reload(Box::new(checked), tx))

@@ -33,5 +33,6 @@ pub mod processor;
 pub mod rules;
 pub mod store;
 mod warn;
+pub mod zap;
 
 pub use broker::Broker;

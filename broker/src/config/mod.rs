@@ -67,6 +67,9 @@ pub struct Config {
     /// The broker's own metrics.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// CURVE encryption and client authentication (default: off).
+    #[serde(default)]
+    pub curve: Option<CurveConfig>,
     /// Processors by name.
     #[serde(default)]
     pub processors: BTreeMap<String, ProcessorConfig>,
@@ -103,6 +106,81 @@ impl Default for MetricsConfig {
             system: default_system(),
         }
     }
+}
+
+/// CURVE on the broker's sockets: ingest always, publish unless
+/// `publish: false`. Clients must present a public key on the allow-list
+/// (or any key, with `allow_any: true`: encryption without
+/// authentication).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveConfig {
+    /// The broker's key file (`distlog keygen`); keep it mode 0600.
+    pub key_file: PathBuf,
+    /// Allowed client public keys (Z85).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// A file of allowed client public keys, one per line (`#` comments).
+    #[serde(default)]
+    pub allow_file: Option<PathBuf>,
+    /// Accept any client key (encryption only). Default false.
+    #[serde(default)]
+    pub allow_any: bool,
+    /// Also encrypt the publish sockets (default true).
+    #[serde(default = "default_true")]
+    pub publish: bool,
+}
+
+/// CURVE settings read and checked: the broker's keys and the allow-list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// The broker's key pair.
+    pub keys: distlog::curve::KeyPair,
+    /// Allowed client public keys; `None`: any.
+    pub allow: Option<std::collections::BTreeSet<[u8; 32]>>,
+    /// Encrypt publish sockets too.
+    pub publish: bool,
+}
+
+impl CurveConfig {
+    /// Reads the key file and the allow-list.
+    pub fn load(&self) -> Result<Curve, String> {
+        let keys = distlog::curve::KeyPair::load(&self.key_file).map_err(|e| e.to_string())?;
+        let mut text: Vec<(String, String)> = self
+            .allow
+            .iter()
+            .map(|k| (k.clone(), "curve.allow".to_owned()))
+            .collect();
+        if let Some(f) = &self.allow_file {
+            let body = std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read allow_file {}: {e}", f.display()))?;
+            for (i, line) in body.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if !line.is_empty() {
+                    text.push((line.to_owned(), format!("{} line {}", f.display(), i + 1)));
+                }
+            }
+        }
+        let mut allow = std::collections::BTreeSet::new();
+        for (k, at) in text {
+            allow.insert(distlog::curve::decode_key(&k).map_err(|e| format!("{at}: {e}"))?);
+        }
+        if allow.is_empty() && !self.allow_any {
+            return Err(
+                "curve: no client keys allowed; list them in `allow` or `allow_file`, or set `allow_any: true`"
+                    .into(),
+            );
+        }
+        Ok(Curve {
+            keys,
+            allow: (!self.allow_any).then_some(allow),
+            publish: self.publish,
+        })
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// One rule: a filter and the processors its records go to.
@@ -318,12 +396,25 @@ pub struct PublishConfig {
     pub queue: QueueConfig,
 }
 
+/// CURVE as a client of another broker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveClientConfig {
+    /// The other broker's public key (Z85).
+    pub server_key: String,
+    /// This broker's key file, whose public key the other one allows.
+    pub key_file: PathBuf,
+}
+
 /// The `forward` processor.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardConfig {
     /// The other broker's ingest endpoint, e.g. `tcp://central:5010`.
     pub endpoint: String,
+    /// CURVE to the other broker (default: plain).
+    #[serde(default)]
+    pub curve: Option<CurveClientConfig>,
     /// Messages ZeroMQ keeps while the other broker is away (ZMQ_SNDHWM,
     /// default 1000).
     #[serde(default = "default_hwm")]
@@ -518,6 +609,16 @@ impl Config {
                         format!("processor {name:?}: path must name a file"),
                     ));
                 }
+            }
+        }
+        if let Some(c) = &self.curve {
+            c.load().map_err(|e| err("curve", e))?;
+        }
+        for (name, p) in &self.processors {
+            if let ProcessorConfig::Forward(ForwardConfig { curve: Some(c), .. }) = p {
+                distlog::curve::decode_key(&c.server_key)
+                    .and_then(|_| distlog::curve::KeyPair::load(&c.key_file))
+                    .map_err(|e| err(name, format!("processor {name:?}: curve: {e}")))?;
             }
         }
         let mut filters = Vec::with_capacity(self.rules.len());

@@ -39,6 +39,11 @@ impl Forward {
         socket
             .set_sndtimeo(100)
             .map_err(|e| zmq_err("sndtimeo", e))?;
+        if let Some(cc) = &c.curve {
+            let server = distlog::curve::decode_key(&cc.server_key).map_err(io::Error::other)?;
+            let keys = distlog::curve::KeyPair::load(&cc.key_file).map_err(io::Error::other)?;
+            distlog::curve::set_client(&socket, &server, &keys).map_err(io::Error::other)?;
+        }
         socket
             .connect(&c.endpoint)
             .map_err(|e| zmq_err(&format!("cannot connect to {}", c.endpoint), e))?;

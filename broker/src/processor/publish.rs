@@ -26,6 +26,11 @@ impl Publish {
         let socket = ctx.zmq.socket(zmq::PUB).map_err(|e| zmq_err("socket", e))?;
         socket.set_sndhwm(c.hwm).map_err(|e| zmq_err("sndhwm", e))?;
         socket.set_linger(0).map_err(|e| zmq_err("linger", e))?;
+        if let Some(cc) = ctx.config.curve.as_ref().filter(|c| c.publish) {
+            let keys = cc.load().map_err(io::Error::other)?.keys;
+            distlog::curve::set_server(&socket, &keys, crate::zap::DOMAIN)
+                .map_err(io::Error::other)?;
+        }
         socket
             .bind(&c.endpoint)
             .map_err(|e| zmq_err(&format!("cannot bind {}", c.endpoint), e))?;
