@@ -10,10 +10,13 @@
 //! at most 100 ms (a few ppm: well under a microsecond); NTP steps are picked
 //! up at the next refresh. Elsewhere the log call reads the system clock.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 static USE_TSC: AtomicBool = AtomicBool::new(false);
+/// The latest measured tick rate (`f64` bits, ns per tick), for durations
+/// taken on the hot path ([`elapsed_ns`]).
+static NS_PER_TICK: AtomicU64 = AtomicU64::new(0);
 
 /// Wall-clock nanoseconds since the Unix epoch (0 before 1970).
 pub fn wall_ns() -> u64 {
@@ -45,6 +48,22 @@ fn tsc() -> u64 {
     #[cfg(not(target_arch = "x86_64"))]
     {
         0
+    }
+}
+
+/// Nanoseconds between two [`raw_now`] readings (task durations: the start
+/// and end records' own timestamps, so no extra clock read). If the clock
+/// source changed in between (a pipeline installed), the end is read again
+/// from the system clock, or the duration is 0 when that cannot help.
+pub(crate) fn elapsed_ns(start: (u64, bool), end: (u64, bool)) -> u64 {
+    match (start.1, end.1) {
+        (false, false) => end.0.saturating_sub(start.0),
+        (true, true) => {
+            let rate = f64::from_bits(NS_PER_TICK.load(Ordering::Relaxed));
+            (end.0.saturating_sub(start.0) as f64 * rate) as u64
+        }
+        (false, true) => wall_ns().saturating_sub(start.0),
+        (true, false) => 0,
     }
 }
 
@@ -106,6 +125,7 @@ impl Calibration {
         let dns = ns.saturating_sub(self.origin_ns);
         if dt > 0 && dns > 0 {
             self.ns_per_tick = dns as f64 / dt as f64;
+            NS_PER_TICK.store(self.ns_per_tick.to_bits(), Ordering::Relaxed);
         }
         self.ref_tsc = t;
         self.ref_ns = ns;

@@ -12,9 +12,11 @@
 //! 5   u8   level
 //! 6   u8   record kind (b'L' / b'P')
 //! 7   u8   flags: TSC (timestamp is TSC ticks), TASK (task section follows),
-//!          ERROR (DYNAMIC only: an error string follows the fields)
+//!          ERROR (an error string follows the fields), SITE (NATIVE only:
+//!          line, file and message follow the call-site pointer)
 //! 8   u64  timestamp
-//! NATIVE:  16 u64 &'static Callsite; then its format args, then its fields
+//! NATIVE:  16 u64 &'static Callsite; [SITE: u32 line, file string, message
+//!          string]; then its format args, then its fields
 //! DYNAMIC: 16 u32 line; 20 u32 field count; then target, module, file,
 //!          message (strings), then (key string, value) per field
 //! TASK:    u32 task_n, path string, u32 bound count, (key, value) pairs
@@ -28,6 +30,10 @@ pub(crate) const DYNAMIC: u8 = 2;
 pub(crate) const FLAG_TSC: u8 = 1;
 pub(crate) const FLAG_TASK: u8 = 2;
 pub(crate) const FLAG_ERROR: u8 = 4;
+/// NATIVE only: the record's line, file and message are in the entry, not
+/// in the call site (task status records: static metadata and typed fields
+/// from the call site, the location and message of the task's caller).
+pub(crate) const FLAG_SITE: u8 = 8;
 pub(crate) const HEADER: usize = 16;
 
 const TAG_NULL: u8 = 0;
@@ -91,6 +97,18 @@ impl<'a> Cursor<'a> {
     pub(crate) fn put_str(&mut self, s: &str) {
         self.put_u32(s.len() as u32);
         self.put(s.as_bytes());
+    }
+
+    /// Writes a length-prefixed string of exactly `n` bytes formatted from
+    /// `value` (`n` from [`display_len`]): cut at a character boundary, or
+    /// padded with spaces, if it prints differently the second time.
+    pub(crate) fn put_display(&mut self, value: &dyn std::fmt::Display, n: usize) {
+        self.put_u32(n as u32);
+        let mut b = Bounded { w: self, left: n };
+        let _ = std::fmt::write(&mut b, format_args!("{value}"));
+        for _ in 0..b.left {
+            b.w.put(b" ");
+        }
     }
 
     /// Bytes written so far.
@@ -541,11 +559,17 @@ impl std::fmt::Write for Bounded<'_, '_> {
     }
 }
 
+/// Bytes `value` prints with `Display` (a formatting pass that writes
+/// nothing).
+pub(crate) fn display_len(value: &dyn std::fmt::Display) -> usize {
+    let mut c = Counter(0);
+    let _ = std::fmt::write(&mut c, format_args!("{value}"));
+    c.0
+}
+
 impl<T: std::fmt::Display> Encode for Formatted<T> {
     fn encoded_len(&self) -> usize {
-        let mut c = Counter(0);
-        let _ = std::fmt::write(&mut c, format_args!("{}", self.0));
-        1 + 4 + c.0
+        1 + 4 + display_len(&self.0)
     }
 
     fn encode(&self, w: &mut Cursor<'_>) {
@@ -553,11 +577,6 @@ impl<T: std::fmt::Display> Encode for Formatted<T> {
         // that prints differently the second time is cut or padded to it.
         let n = self.encoded_len() - 5;
         w.put_u8(TAG_STR);
-        w.put_u32(n as u32);
-        let mut b = Bounded { w, left: n };
-        let _ = std::fmt::write(&mut b, format_args!("{}", self.0));
-        for _ in 0..b.left {
-            b.w.put(b" ");
-        }
+        w.put_display(&self.0, n);
     }
 }

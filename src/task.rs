@@ -34,33 +34,71 @@
 //! Futures carry a task with [`InTask::in_task`]; W3C trace context with
 //! [`crate::traceparent`].
 //!
-//! Not finished yet (see the task-tree issue): entering a task allocates
-//! (its path and handle), and the `tracing` layer is still to come.
+//! Entering and leaving a task allocates nothing in steady state. A task's
+//! shared state (its frame: path, message, counters, bound fields) comes
+//! from a per-thread pool of at most [`POOL_FRAMES`] frames and goes back to
+//! the pool of the thread that ends the task, unless a [`Task`] handle still
+//! holds it (then it is freed when the last handle drops). A frame keeps the
+//! capacity of its buffers: [`PATH_CAPACITY`] bytes of path,
+//! [`MESSAGE_CAPACITY`] of message and [`BOUND_CAPACITY`] of bound fields to
+//! start with, grown (an allocation) the first time a longer one comes, and
+//! kept at the larger size. The start and end records are written in the
+//! native entry encoding: static call sites, typed `task_status` and
+//! `duration_ns`, the failure's error formatted straight into the ring.
+//! [`Task::bind`] reuses blobs of the frame's earlier uses once no reader can
+//! hold them; [`Task::foreign_id`] returns a new `String`.
 
+use crate::callsite::Callsite;
 use crate::entry::{Cursor, Encode};
-use crate::facade::{emit_parts, Parts};
-use crate::record::level;
+use crate::pipeline::local;
+use crate::record::{kind, level};
 use parking_lot::Mutex;
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
 
-/// Shared state of one task.
+/// Frames a thread keeps for reuse.
+pub const POOL_FRAMES: usize = 64;
+/// Path bytes a new frame holds without growing: a UUID and 10 levels of
+/// subtask numbers up to 9999.
+pub const PATH_CAPACITY: usize = 96;
+/// Message bytes a new frame holds without growing.
+pub const MESSAGE_CAPACITY: usize = 64;
+/// Bound-field bytes a new frame holds without growing.
+pub const BOUND_CAPACITY: usize = 128;
+/// Bound-field blobs a frame keeps for [`Task::bind`] to refill.
+const SPARE_BLOBS: usize = 4;
+
+/// Shared state of one task (a frame, reused through the thread's pool).
 pub(crate) struct TaskInner {
     path: String,
     message: String,
     records: AtomicU32,
     children: AtomicU32,
     /// Encoded bound fields: u32 count, then (string key, value) pairs, in
-    /// the entry format. Replaced whole by `bind`; replaced blobs are kept
-    /// until the task is dropped, so a reader's slice stays valid.
+    /// the entry format. Replaced whole by `bind`; a replaced blob stays
+    /// allocated while anything can still reach the frame, so a reader's
+    /// slice stays valid.
     bound: AtomicPtr<Vec<u8>>,
-    // Boxed on purpose: a reader may be between loading the pointer and
-    // reading the `Vec` header behind it, so the header must not move.
-    #[allow(clippy::vec_box)]
-    retired: Mutex<Vec<Box<Vec<u8>>>>,
-    start: Instant,
+    blobs: Mutex<Blobs>,
+    /// Raw clock reading at the start ([`crate::clock::raw_now`]): the start
+    /// record's timestamp, and the origin of the end record's duration.
+    start: (u64, bool),
+}
+
+/// Bound-field blobs that are not the current one.
+// Boxed on purpose: a reader may be between loading the pointer and reading
+// the `Vec` header behind it, so the header must not move.
+#[allow(clippy::vec_box)]
+#[derive(Default)]
+struct Blobs {
+    /// Replaced by `bind` during this use of the frame: readers may hold
+    /// them.
+    retired: Vec<Box<Vec<u8>>>,
+    /// Retired during an earlier use of the frame, reclaimed when it was
+    /// reused with exclusive access: no reader can hold them.
+    spare: Vec<Box<Vec<u8>>>,
 }
 
 impl Drop for TaskInner {
@@ -74,37 +112,123 @@ impl Drop for TaskInner {
     }
 }
 
+thread_local! {
+    static STACK: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl TaskInner {
-    pub(crate) fn new(
-        path: String,
-        message: &str,
-        fields: &[(&str, &dyn Encode)],
-    ) -> Arc<TaskInner> {
-        let mut blob = Vec::new();
-        blob.extend_from_slice(&(fields.len() as u32).to_ne_bytes());
-        for (k, v) in fields {
-            append_pair(&mut blob, k, *v);
-        }
+    fn fresh() -> Arc<TaskInner> {
         Arc::new(TaskInner {
-            path,
-            message: message.to_owned(),
+            path: String::with_capacity(PATH_CAPACITY),
+            message: String::with_capacity(MESSAGE_CAPACITY),
             records: AtomicU32::new(0),
             children: AtomicU32::new(0),
-            bound: AtomicPtr::new(Box::into_raw(Box::new(blob))),
-            retired: Mutex::new(Vec::new()),
-            start: Instant::now(),
+            bound: AtomicPtr::new(Box::into_raw(Box::new(Vec::with_capacity(BOUND_CAPACITY)))),
+            blobs: Mutex::new(Blobs::default()),
+            start: (0, false),
         })
+    }
+
+    /// Fills a frame nobody else can reach for a new task.
+    fn reset(
+        &mut self,
+        message: &str,
+        fields: &[(&str, &dyn Encode)],
+        path: impl FnOnce(&mut String),
+    ) {
+        self.path.clear();
+        path(&mut self.path);
+        self.message.clear();
+        self.message.push_str(message);
+        *self.records.get_mut() = 0;
+        *self.children.get_mut() = 0;
+        let blobs = self.blobs.get_mut();
+        // `&mut self`: no reader can hold a retired blob any more.
+        while let Some(b) = blobs.retired.pop() {
+            if blobs.spare.len() < SPARE_BLOBS {
+                blobs.spare.push(b);
+            }
+        }
+        // SAFETY: `bound` holds a pointer from `Box::into_raw`, owned by
+        // this frame, and `&mut self` means no reader holds it.
+        let blob = unsafe { &mut **self.bound.get_mut() };
+        blob.clear();
+        blob.extend_from_slice(&(fields.len() as u32).to_ne_bytes());
+        for (k, v) in fields {
+            append_pair(blob, k, *v);
+        }
+        self.start = crate::clock::raw_now();
     }
 
     fn bound(&self) -> &[u8] {
         // SAFETY: the pointer comes from `Box::into_raw` and is never freed
-        // while `self` lives (replaced blobs go to `retired`).
+        // or reused while `self` can be reached through a shared reference
+        // (replaced blobs go to `retired`).
         unsafe { &*self.bound.load(Ordering::Acquire) }
     }
 
-    pub(crate) fn child_path(&self) -> String {
+    /// Appends the path of a new subtask: this task's path, `/`, the next
+    /// subtask number.
+    pub(crate) fn write_child_path(&self, out: &mut String) {
         let n = self.children.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("{}/{n}", self.path)
+        out.push_str(&self.path);
+        out.push('/');
+        push_decimal(out, n);
+    }
+}
+
+/// A frame for a new task, from the thread's pool when it has one.
+pub(crate) fn new_frame(
+    message: &str,
+    fields: &[(&str, &dyn Encode)],
+    path: impl FnOnce(&mut String),
+) -> Arc<TaskInner> {
+    let pooled = POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+        .ok()
+        .flatten();
+    let mut frame = pooled.unwrap_or_else(TaskInner::fresh);
+    match Arc::get_mut(&mut frame) {
+        Some(inner) => inner.reset(message, fields, path),
+        None => {
+            // Pooled frames are unique; this is only for safety's sake.
+            frame = TaskInner::fresh();
+            if let Some(inner) = Arc::get_mut(&mut frame) {
+                inner.reset(message, fields, path);
+            }
+        }
+    }
+    frame
+}
+
+/// Gives a frame back to the thread's pool if nothing else holds it.
+pub(crate) fn recycle(mut frame: Arc<TaskInner>) {
+    if Arc::get_mut(&mut frame).is_none() {
+        return; // a handle elsewhere: freed when the last one drops
+    }
+    let _ = POOL.try_with(move |p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < POOL_FRAMES {
+                p.push(frame);
+            }
+        }
+    });
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
     }
 }
 
@@ -116,17 +240,21 @@ fn append_pair(blob: &mut Vec<u8>, key: &str, value: &dyn Encode) {
     value.encode(&mut Cursor::new(&mut blob[at..], 0));
 }
 
-thread_local! {
-    static STACK: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
-}
-
 /// The current task as the hot path writes it into an entry.
 pub(crate) struct Section<'a> {
     inner: &'a TaskInner,
     bound: &'a [u8],
 }
 
-impl Section<'_> {
+impl<'a> Section<'a> {
+    /// The section of a given task.
+    pub(crate) fn of(inner: &'a TaskInner) -> Section<'a> {
+        Section {
+            inner,
+            bound: inner.bound(),
+        }
+    }
+
     /// Bytes the section takes in an entry.
     pub(crate) fn len(&self) -> usize {
         4 + 4 + self.inner.path.len() + self.bound.len()
@@ -153,13 +281,100 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {
             .as_ref()
             .and_then(|s| s.last())
             .filter(|t| !t.path.is_empty())
-            .map(|inner| Section {
-                inner,
-                bound: inner.bound(),
-            });
+            .map(|inner| Section::of(inner));
         (f.take().unwrap())(section.as_ref())
     });
     r.unwrap_or_else(|_| (f.take().unwrap())(None))
+}
+
+static STARTED: Callsite = Callsite::new(
+    level::INFO,
+    kind::LOG,
+    "task",
+    "",
+    file!(),
+    line!(),
+    "",
+    0,
+    &["task_status"],
+);
+static SUCCEEDED: Callsite = Callsite::new(
+    level::INFO,
+    kind::LOG,
+    "task",
+    "",
+    file!(),
+    line!(),
+    "",
+    0,
+    &["task_status", "duration_ns"],
+);
+static FAILED: Callsite = Callsite::new(
+    level::ERROR,
+    kind::LOG,
+    "task",
+    "",
+    file!(),
+    line!(),
+    "",
+    0,
+    &["task_status", "duration_ns"],
+);
+
+/// Logs a task's start record (its message, `task_status = "started"`).
+pub(crate) fn log_started(inner: &TaskInner, file: &str, line: u32) {
+    local::emit_status(
+        inner.start,
+        &STARTED,
+        file,
+        line,
+        "",
+        &inner.message,
+        &(&"started",),
+        None,
+        &Section::of(inner),
+    );
+}
+
+/// How a task ended.
+pub(crate) enum End<'a> {
+    /// Success, with this message (default: the task's).
+    Succeeded(Option<&'a str>),
+    /// Failure, with this error text.
+    Failed(&'a dyn std::fmt::Display),
+}
+
+/// Logs a task's end record: success (INFO, the message given or the
+/// task's) or failure (ERROR, `FAILED <message>` and the error), with
+/// `task_status` and `duration_ns`.
+pub(crate) fn log_ended(inner: &TaskInner, file: &str, line: u32, end: End<'_>) {
+    let now = crate::clock::raw_now();
+    let duration = crate::clock::elapsed_ns(inner.start, now);
+    let section = Section::of(inner);
+    match end {
+        End::Succeeded(msg) => local::emit_status(
+            now,
+            &SUCCEEDED,
+            file,
+            line,
+            "",
+            msg.unwrap_or(&inner.message),
+            &(&"succeeded", &duration),
+            None,
+            &section,
+        ),
+        End::Failed(err) => local::emit_status(
+            now,
+            &FAILED,
+            file,
+            line,
+            "FAILED ",
+            &inner.message,
+            &(&"failed", &duration),
+            Some(err),
+            &section,
+        ),
+    }
 }
 
 /// A handle to a task: clone it to make the task current on another thread
@@ -192,27 +407,31 @@ impl Task {
     }
 
     /// Binds a field: every record of the task from now on carries it.
+    /// Allocates only when the frame has no spare blob left from its earlier
+    /// uses (or the fields outgrow it).
     pub fn bind(&self, key: &str, value: impl Encode) {
+        // Under the lock no other `bind` can replace the blob we copy.
+        let mut blobs = self.inner.blobs.lock();
         let old = self.inner.bound();
         let count = u32::from_ne_bytes(old[..4].try_into().unwrap_or([0; 4]));
-        let mut blob = Vec::with_capacity(old.len() + 32);
+        let mut blob = blobs.spare.pop().unwrap_or_default();
+        blob.clear();
         blob.extend_from_slice(&(count + 1).to_ne_bytes());
         blob.extend_from_slice(&old[4..]);
         append_pair(&mut blob, key, &value);
-        let new = Box::into_raw(Box::new(blob));
-        let prev = self.inner.bound.swap(new, Ordering::AcqRel);
+        let prev = self.inner.bound.swap(Box::into_raw(blob), Ordering::AcqRel);
         // SAFETY: `prev` came from `Box::into_raw`; it is kept alive (not
-        // freed) until the task drops, because readers may hold it.
-        self.inner
-            .retired
-            .lock()
-            .push(unsafe { Box::from_raw(prev) });
+        // freed or refilled) while the frame can be reached, because readers
+        // may hold it; `reset` reclaims it with exclusive access.
+        blobs.retired.push(unsafe { Box::from_raw(prev) });
     }
 
     /// An id for a subtask in another process: pass it there and call
     /// [`import_task`] with it. Each call reserves a new subtask number.
     pub fn foreign_id(&self) -> String {
-        self.inner.child_path()
+        let mut id = String::with_capacity(self.inner.path.len() + 11);
+        self.inner.write_child_path(&mut id);
+        id
     }
 }
 
@@ -240,9 +459,8 @@ pub(crate) fn pop() {
 /// A running task: logs its start when created and its end when dropped.
 #[must_use = "the task ends when the guard drops"]
 pub struct TaskGuard {
-    task: Task,
-    success: Option<String>,
-    failure: Option<String>,
+    /// Taken exactly once, by `end`.
+    task: ManuallyDrop<Task>,
     file: &'static str,
     line: u32,
 }
@@ -250,7 +468,7 @@ pub struct TaskGuard {
 impl std::fmt::Debug for TaskGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskGuard")
-            .field("task", &self.task)
+            .field("task", &*self.task)
             .finish()
     }
 }
@@ -264,82 +482,52 @@ impl std::ops::Deref for TaskGuard {
 
 impl TaskGuard {
     #[track_caller]
-    fn start(path: String, msg: &str, fields: &[(&str, &dyn Encode)]) -> TaskGuard {
-        let inner = TaskInner::new(path, msg, fields);
-        push(inner.clone());
+    fn start(msg: &str, fields: &[(&str, &dyn Encode)], path: impl FnOnce(&mut String)) -> Self {
         let loc = std::panic::Location::caller();
-        let guard = TaskGuard {
-            task: Task { inner },
-            success: None,
-            failure: None,
+        let inner = new_frame(msg, fields, path);
+        push(inner.clone());
+        log_started(&inner, loc.file(), loc.line());
+        TaskGuard {
+            task: ManuallyDrop::new(Task { inner }),
             file: loc.file(),
             line: loc.line(),
+        }
+    }
+
+    /// Logs the end record, leaves the task and recycles its frame. Called
+    /// once: from `drop`, or from a method that took the guard into a
+    /// `ManuallyDrop` so that `drop` does not run.
+    fn end(&mut self, end: End<'_>) {
+        // SAFETY: `end` runs at most once per guard (see above) and `task`
+        // is not used after this.
+        let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        let end = match end {
+            End::Succeeded(_) if std::thread::panicking() => End::Failed(&"panicked"),
+            end => end,
         };
-        guard.log_status(level::INFO, msg, "started", None, None);
-        guard
+        log_ended(&task.inner, self.file, self.line, end);
+        pop();
+        recycle(task.inner);
     }
 
-    fn log_status(
-        &self,
-        lvl: u8,
-        msg: &str,
-        status: &str,
-        duration_ns: Option<u64>,
-        error: Option<&str>,
-    ) {
-        log_status(self.file, self.line, lvl, msg, status, duration_ns, error);
-    }
-}
-
-/// Logs a task status record (start or end) for the current task.
-pub(crate) fn log_status(
-    file: &str,
-    line: u32,
-    lvl: u8,
-    msg: &str,
-    status: &str,
-    duration_ns: Option<u64>,
-    error: Option<&str>,
-) {
-    {
-        let parts = Parts {
-            level: lvl,
-            kind: b'L',
-            target: "task",
-            module: "",
-            file,
-            line,
-            error,
-        };
-        emit_parts(
-            &parts,
-            |b| b.str(msg),
-            |kvs| {
-                kvs.pair("task_status", &log::kv::Value::from(status));
-                if let Some(d) = duration_ns {
-                    kvs.pair("duration_ns", &log::kv::Value::from(d));
-                }
-            },
-        );
-    }
-}
-
-impl TaskGuard {
-    /// The message of the success record (default: the task's message).
-    pub fn success(mut self, msg: impl Into<String>) {
-        self.success = Some(msg.into());
+    /// Ends the task with a success record carrying `msg` (default: the
+    /// task's message).
+    pub fn success(self, msg: impl AsRef<str>) {
+        ManuallyDrop::new(self).end(End::Succeeded(Some(msg.as_ref())));
     }
 
     /// Ends the task as failed, with `err` as the error text.
-    pub fn fail(mut self, err: impl std::fmt::Display) {
-        self.failure = Some(err.to_string());
+    pub fn fail(self, err: impl std::fmt::Display) {
+        ManuallyDrop::new(self).end(End::Failed(&err));
     }
 
     /// Ends the task as the result says: success, or failure with the
     /// error's text. Returns the result.
-    pub fn finish<T, E: std::fmt::Display>(mut self, result: Result<T, E>) -> Result<T, E> {
-        if let Err(e) = &result {
-            self.failure = Some(e.to_string());
+    pub fn finish<T, E: std::fmt::Display>(self, result: Result<T, E>) -> Result<T, E> {
+        let mut this = ManuallyDrop::new(self);
+        match &result {
+            Ok(_) => this.end(End::Succeeded(None)),
+            Err(e) => this.end(End::Failed(e)),
         }
         result
     }
@@ -347,52 +535,47 @@ impl TaskGuard {
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let duration = self.task.inner.start.elapsed().as_nanos() as u64;
-        let failure = self
-            .failure
-            .take()
-            .or_else(|| std::thread::panicking().then(|| "panicked".to_owned()));
-        let message = &self.task.inner.message;
-        match failure {
-            Some(err) => self.log_status(
-                level::ERROR,
-                &format!("FAILED {message}"),
-                "failed",
-                Some(duration),
-                Some(&err),
-            ),
-            None => {
-                let msg = self.success.take().unwrap_or_else(|| message.clone());
-                self.log_status(level::INFO, &msg, "succeeded", Some(duration), None);
-            }
-        }
-        pop();
+        self.end(End::Succeeded(None));
     }
 }
 
 /// Starts a root task with a new random id (a version-4 UUID).
 #[track_caller]
 pub fn task(msg: &str, fields: &[(&str, &dyn Encode)]) -> TaskGuard {
-    TaskGuard::start(new_uuid(), msg, fields)
+    TaskGuard::start(msg, fields, write_uuid)
 }
 
 /// Starts a subtask of the thread's current task (a root task if there is
 /// none).
 #[track_caller]
 pub fn to(msg: &str, fields: &[(&str, &dyn Encode)]) -> TaskGuard {
-    let path = STACK
-        .try_with(|s| s.borrow().last().map(|t| t.child_path()))
-        .ok()
-        .flatten()
-        .unwrap_or_else(new_uuid);
-    TaskGuard::start(path, msg, fields)
+    TaskGuard::start(msg, fields, write_child_of_current)
+}
+
+/// Writes the path of a new subtask of the thread's current task, or of a
+/// new root when there is none.
+pub(crate) fn write_child_of_current(out: &mut String) {
+    let done = STACK
+        .try_with(
+            |s| match s.try_borrow().ok().as_ref().and_then(|s| s.last()) {
+                Some(parent) => {
+                    parent.write_child_path(out);
+                    true
+                }
+                None => false,
+            },
+        )
+        .unwrap_or(false);
+    if !done {
+        write_uuid(out);
+    }
 }
 
 /// Continues, in this process, a tree started in another: `id` is what
 /// [`Task::foreign_id`] returned there.
 #[track_caller]
 pub fn import_task(id: &str, msg: &str, fields: &[(&str, &dyn Encode)]) -> TaskGuard {
-    TaskGuard::start(id.trim().to_owned(), msg, fields)
+    TaskGuard::start(msg, fields, |p| p.push_str(id.trim()))
 }
 
 /// The thread's current task, to carry into another thread.
@@ -407,8 +590,9 @@ pub fn current() -> Option<Task> {
         .flatten()
 }
 
-/// A random version-4 UUID, hyphenated.
-pub(crate) fn new_uuid() -> String {
+/// Appends a random version-4 UUID, hyphenated.
+pub(crate) fn write_uuid(out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hi = crate::builder::random_u64();
     let lo = crate::builder::random_u64();
     let mut b = [0u8; 16];
@@ -416,15 +600,21 @@ pub(crate) fn new_uuid() -> String {
     b[8..].copy_from_slice(&lo.to_be_bytes());
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[(x >> 4) as usize] as char);
+        out.push(HEX[(x & 0x0f) as usize] as char);
+    }
+}
+
+/// A random version-4 UUID, hyphenated.
+#[cfg(test)]
+fn new_uuid() -> String {
+    let mut s = String::new();
+    write_uuid(&mut s);
+    s
 }
 
 #[cfg(test)]
@@ -505,8 +695,15 @@ impl<F: std::future::Future> InTask for F {
 impl Task {
     /// A handle for "no task": records logged under it carry no task.
     fn detached() -> Task {
-        Task {
-            inner: TaskInner::new(String::new(), "", &[]),
-        }
+        static DETACHED: OnceLock<Task> = OnceLock::new();
+        DETACHED
+            .get_or_init(|| {
+                let mut inner = TaskInner::fresh();
+                if let Some(i) = Arc::get_mut(&mut inner) {
+                    i.reset("", &[], |_| {});
+                }
+                Task { inner }
+            })
+            .clone()
     }
 }

@@ -24,10 +24,9 @@
 
 use crate::facade::{emit_parts, Body, Kvs, Parts};
 use crate::record::{level, Value};
-use crate::task::{self, Task, TaskInner};
+use crate::task::{self, End, Task};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id};
 use tracing_core::{Event, Level, Subscriber};
@@ -51,7 +50,6 @@ impl DistlogLayer {
 /// What the layer keeps in a span's extensions.
 struct SpanTask {
     task: Task,
-    start: Instant,
     failed: AtomicBool,
     error: parking_lot::Mutex<Option<String>>,
     file: &'static str,
@@ -141,28 +139,15 @@ impl Visit for FieldsOnly<'_, '_, '_> {
     }
 }
 
-/// Runs `f` with `t` as the thread's current task.
-fn within(t: &Task, f: impl FnOnce()) {
-    task::push(t.inner.clone());
-    f();
-    task::pop();
-}
-
 impl<S> Layer<S> for DistlogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let parent_path = span
+        let parent = span
             .parent()
-            .and_then(|p| {
-                p.extensions()
-                    .get::<SpanTask>()
-                    .map(|t| t.task.inner.child_path())
-            })
-            .or_else(|| task::current().map(|t| t.inner.child_path()));
-        let path = parent_path.unwrap_or_else(task::new_uuid);
+            .and_then(|p| p.extensions().get::<SpanTask>().map(|t| t.task.clone()));
         let mut fields = Owned::default();
         attrs.record(&mut fields);
         let refs: Vec<(&str, &dyn crate::Encode)> = fields
@@ -171,16 +156,15 @@ where
             .map(|(k, v)| (*k, v as &dyn crate::Encode))
             .collect();
         let meta = attrs.metadata();
-        let t = Task {
-            inner: TaskInner::new(path, meta.name(), &refs),
-        };
-        let (file, line) = (meta.file().unwrap_or(""), meta.line().unwrap_or(0));
-        within(&t, || {
-            task::log_status(file, line, level::INFO, meta.name(), "started", None, None)
+        let inner = task::new_frame(meta.name(), &refs, |p| match &parent {
+            Some(t) => t.inner.write_child_path(p),
+            None => task::write_child_of_current(p),
         });
+        let (file, line) = (meta.file().unwrap_or(""), meta.line().unwrap_or(0));
+        task::log_started(&inner, file, line);
+        let t = Task { inner };
         span.extensions_mut().insert(SpanTask {
             task: t,
-            start: Instant::now(),
             failed: AtomicBool::new(false),
             error: parking_lot::Mutex::new(None),
             file,
@@ -249,32 +233,12 @@ where
         let Some(t) = span.extensions_mut().remove::<SpanTask>() else {
             return;
         };
-        let duration = t.start.elapsed().as_nanos() as u64;
-        let name = span.name();
-        within(&t.task, || {
-            if t.failed.load(Ordering::Relaxed) {
-                let err = t.error.lock().take().unwrap_or_default();
-                let msg = format!("FAILED {name}");
-                task::log_status(
-                    t.file,
-                    t.line,
-                    level::ERROR,
-                    &msg,
-                    "failed",
-                    Some(duration),
-                    Some(&err),
-                );
-            } else {
-                task::log_status(
-                    t.file,
-                    t.line,
-                    level::INFO,
-                    name,
-                    "succeeded",
-                    Some(duration),
-                    None,
-                );
-            }
-        });
+        if t.failed.load(Ordering::Relaxed) {
+            let err = t.error.lock().take().unwrap_or_default();
+            task::log_ended(&t.task.inner, t.file, t.line, End::Failed(&err));
+        } else {
+            task::log_ended(&t.task.inner, t.file, t.line, End::Succeeded(None));
+        }
+        task::recycle(t.task.inner);
     }
 }

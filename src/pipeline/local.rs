@@ -158,3 +158,63 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
         });
     })
 }
+
+/// Emits a task status record (start or end) in the native encoding, with
+/// timestamp `(ts, is_tsc)` from [`crate::clock::raw_now`]: static metadata and typed `fields` from `callsite` (whose format is empty), the
+/// caller's `file` and `line`, the message `prefix` + `message`, an optional
+/// error formatted straight into the ring, and `section`, the task the
+/// record belongs to. Allocates nothing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn emit_status<F: entry::EncodeList>(
+    (ts, is_tsc): (u64, bool),
+    callsite: &'static crate::Callsite,
+    file: &str,
+    line: u32,
+    prefix: &str,
+    message: &str,
+    fields: &F,
+    error: Option<&dyn std::fmt::Display>,
+    section: &task::Section<'_>,
+) {
+    let error_len = error.map(entry::display_len);
+    let body = entry::HEADER
+        + 8
+        + 4
+        + entry::str_len(file)
+        + 4
+        + prefix.len()
+        + message.len()
+        + fields.encoded_len()
+        + error_len.map_or(0, |n| 4 + n);
+    let len = entry::align8(body + section.len());
+    let mut flags = entry::FLAG_SITE | entry::FLAG_TASK;
+    if is_tsc {
+        flags |= entry::FLAG_TSC;
+    }
+    if error.is_some() {
+        flags |= entry::FLAG_ERROR;
+    }
+    with_entry(len, |buf| {
+        let mut w = Cursor::new(buf, 0);
+        entry::put_header(
+            &mut w,
+            len,
+            entry::NATIVE,
+            callsite.level,
+            callsite.kind,
+            flags,
+            ts,
+        );
+        w.put_u64(callsite as *const crate::Callsite as u64);
+        w.put_u32(line);
+        w.put_str(file);
+        w.put_u32((prefix.len() + message.len()) as u32);
+        w.put_bytes(prefix.as_bytes());
+        w.put_bytes(message.as_bytes());
+        fields.encode(&mut w);
+        if let (Some(error), Some(n)) = (error, error_len) {
+            w.put_display(error, n);
+        }
+        section.write(&mut w);
+    });
+}

@@ -436,8 +436,14 @@ fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> O
             let cs: &'static Callsite = unsafe { &*ptr };
             rec.target.push_str(cs.target);
             rec.module.push_str(cs.module);
-            rec.file.push_str(cs.file);
-            rec.line = cs.line;
+            if flags & entry::FLAG_SITE != 0 {
+                rec.line = r.u32()?;
+                rec.file.push_str(r.str()?);
+                rec.message.push_str(r.str()?);
+            } else {
+                rec.file.push_str(cs.file);
+                rec.line = cs.line;
+            }
             rec.format.push_str(cs.format);
             for i in 0..cs.args as usize {
                 r.arg_into(&mut rec.args, i)?;
@@ -447,6 +453,9 @@ fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> O
                 r.field_into(&mut rec.fields, i, name)?;
             }
             used = cs.fields.len();
+            if flags & entry::FLAG_ERROR != 0 {
+                rec.error.push_str(r.str()?);
+            }
         }
         entry::DYNAMIC => {
             rec.line = r.u32()?;
