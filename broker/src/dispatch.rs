@@ -47,6 +47,7 @@ pub struct Dispatcher {
 }
 
 static REJECTS: RateLimited = RateLimited::new(Duration::from_secs(10));
+static GAPS: RateLimited = RateLimited::new(Duration::from_secs(10));
 
 impl Dispatcher {
     /// Starts every processor of `checked`; the rules are published in
@@ -210,8 +211,15 @@ impl Dispatcher {
             });
         state.seen = now;
         if first > state.next_seq {
-            m.gap_records
-                .fetch_add(first - state.next_seq, Ordering::Relaxed);
+            let missing = first - state.next_seq;
+            m.gap_records.fetch_add(missing, Ordering::Relaxed);
+            GAPS.warn(|| {
+                format!(
+                    "{missing} records from {host} pid {pid} never arrived (sequence {} to {}); lost in transit or before a broker restart",
+                    state.next_seq,
+                    first - 1
+                )
+            });
         }
         state.next_seq = state.next_seq.max(first.saturating_add(n));
         if dropped > state.dropped {
