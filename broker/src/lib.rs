@@ -29,6 +29,7 @@ pub mod config;
 pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
+pub mod pg;
 pub mod processor;
 pub mod rules;
 pub mod store;

@@ -33,7 +33,10 @@
 //! exist, paths that are not absolute where they must be) located by
 //! looking up the offending text.
 
+pub mod remote;
 pub mod units;
+
+pub use remote::{JetstreamConfig, JetstreamInputConfig, PostgresConfig};
 
 use distlog::filter::Filter;
 use serde::Deserialize;
@@ -79,6 +82,9 @@ pub struct Config {
     /// Processors for records that match no rule.
     #[serde(default)]
     pub default: Vec<String>,
+    /// JetStream durable consumers read like another ingest socket.
+    #[serde(default)]
+    pub jetstream_inputs: Vec<JetstreamInputConfig>,
 }
 
 /// The broker's own metrics.
@@ -249,6 +255,10 @@ pub enum ProcessorConfig {
     Publish(PublishConfig),
     /// PUSH to another distlogd.
     Forward(ForwardConfig),
+    /// Binary COPY into PostgreSQL.
+    Postgres(PostgresConfig),
+    /// Publish to a NATS JetStream stream.
+    Jetstream(JetstreamConfig),
 }
 
 impl ProcessorConfig {
@@ -260,6 +270,8 @@ impl ProcessorConfig {
             ProcessorConfig::Console(c) => c.queue,
             ProcessorConfig::Publish(c) => c.queue,
             ProcessorConfig::Forward(c) => c.queue,
+            ProcessorConfig::Postgres(c) => c.queue,
+            ProcessorConfig::Jetstream(c) => c.queue,
         }
     }
 
@@ -279,6 +291,8 @@ impl ProcessorConfig {
             ProcessorConfig::Console(_) => "console",
             ProcessorConfig::Publish(_) => "publish",
             ProcessorConfig::Forward(_) => "forward",
+            ProcessorConfig::Postgres(_) => "postgres",
+            ProcessorConfig::Jetstream(_) => "jetstream",
         }
     }
 }
@@ -602,6 +616,12 @@ impl Config {
                     ));
                 }
             }
+            let remote = match p {
+                ProcessorConfig::Postgres(c) => remote::check_postgres(name, c),
+                ProcessorConfig::Jetstream(c) => remote::check_jetstream(name, c),
+                _ => Ok(()),
+            };
+            remote.map_err(|m| err(name, m))?;
             if let ProcessorConfig::Jsonl(j) = p {
                 if j.path.file_name().is_none() {
                     return Err(err(
@@ -620,6 +640,9 @@ impl Config {
                     .and_then(|_| distlog::curve::KeyPair::load(&c.key_file))
                     .map_err(|e| err(name, format!("processor {name:?}: curve: {e}")))?;
             }
+        }
+        for (i, c) in self.jetstream_inputs.iter().enumerate() {
+            remote::check_input(i, c).map_err(|m| err("jetstream_inputs", m))?;
         }
         let mut filters = Vec::with_capacity(self.rules.len());
         let mut search_from = src.find("rules:").unwrap_or(0);

@@ -21,7 +21,9 @@
 
 mod console;
 mod forward;
+mod jetstream;
 mod jsonl;
+mod postgres;
 mod publish;
 mod store;
 
@@ -164,6 +166,9 @@ pub struct Context<'a> {
     /// Set when the processor is being closed: a processor waiting on
     /// something outside (a peer broker) gives up soon after.
     pub closing: Arc<AtomicBool>,
+    /// The processor's counters: one that buffers records past `process`
+    /// (postgres, jetstream) counts those it later drops here.
+    pub stats: Arc<Stats>,
 }
 
 /// Builds a processor from its config.
@@ -181,6 +186,10 @@ pub fn build(cfg: &ProcessorConfig, ctx: &Context<'_>) -> io::Result<Box<dyn Pro
         ProcessorConfig::Publish(c) => Box::new(publish::Publish::bind(c, ctx).map_err(with_name)?),
         ProcessorConfig::Forward(c) => {
             Box::new(forward::Forward::connect(c, ctx).map_err(with_name)?)
+        }
+        ProcessorConfig::Postgres(c) => Box::new(postgres::Postgres::start(c, ctx)),
+        ProcessorConfig::Jetstream(c) => {
+            Box::new(jetstream::Jetstream::start(c, ctx).map_err(with_name)?)
         }
     })
 }
@@ -230,6 +239,7 @@ impl Handle {
             config,
             zmq,
             closing: closing.clone(),
+            stats: stats.clone(),
         };
         let processor = build(cfg, &ctx)?;
         let q = cfg.queue();

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! distlog tail    [--broker ENDPOINT] [--filter EXPR] [--format text|jsonl] [--topic PREFIX]
-//! distlog query   --data-dir DIR [--filter EXPR] [--since T] [--until T] [--format text|jsonl] [--count] [--limit N]
-//! distlog tree    TASK_ID --data-dir DIR [--format text|jsonl]
+//! distlog query   --data-dir DIR|--database URL [--filter EXPR] [--since T] [--until T] [--format text|jsonl] [--count] [--limit N]
+//! distlog tree    TASK_ID --data-dir DIR|--database URL [--format text|jsonl]
 //! distlog stats   --data-dir DIR
 //! distlog loadgen --endpoint ENDPOINT --records N [--threads T] [--fields K]
 //! ```
@@ -13,6 +13,7 @@
 
 mod loadgen;
 mod out;
+mod pg;
 mod query;
 mod scan;
 mod stats;

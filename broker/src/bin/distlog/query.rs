@@ -2,13 +2,13 @@
 
 use crate::out::Out;
 use crate::scan;
-use crate::{compile_filter, CliError, DataDir, Format};
+use crate::{compile_filter, CliError, Format};
 
 /// Arguments of `distlog query`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    dir: DataDir,
+    src: crate::pg::Source,
     /// Only records that pass this filter (the filter language of distlogd's
     /// rules), e.g. 'level >= warn and host == "web-1"'.
     #[arg(long, value_name = "EXPR")]
@@ -56,9 +56,13 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .map(|t| crate::time::parse_time(t, now))
         .transpose()?
         .unwrap_or(u64::MAX);
-    let segments = scan::select(scan::list(&a.dir.data_dir)?, since, until);
-    let threads = scan::threads(a.threads, segments.len());
     let limit = a.limit.unwrap_or(u64::MAX);
+    if let Some(url) = &a.src.database {
+        let f = a.filter.as_deref();
+        return crate::pg::query(url, &filter, f, since, until, a.format, a.count, limit);
+    }
+    let segments = scan::select(scan::list(a.src.dir()?)?, since, until);
+    let threads = scan::threads(a.threads, segments.len());
     let mut out = Out::new();
     let colour = out.colour;
     let (count_only, format) = (a.count, a.format);

@@ -12,7 +12,7 @@
 
 use crate::out::Out;
 use crate::scan;
-use crate::{compile_filter, CliError, DataDir, Format};
+use crate::{compile_filter, CliError, Format};
 use distlog::record::{ArchivedRecord, ValueRef};
 use distlog::wire::ArchivedSender;
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(value_name = "TASK_ID")]
     task_id: String,
     #[command(flatten)]
-    dir: DataDir,
+    src: crate::pg::Source,
     /// Output format: an indented tree, or one JSON object per task
     /// (depth first, parents before children) with its records.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -241,34 +241,41 @@ pub fn run(a: Args) -> Result<(), CliError> {
         return Err(CliError("empty task id".into()));
     }
     let filter = compile_filter(Some(&filter_source(&root)))?;
-    let segments = scan::list(&a.dir.data_dir)?;
-    let threads = scan::threads(a.threads, segments.len());
     let mut recs: Vec<Rec> = Vec::new();
     let mut invalid = 0;
-    scan::scan(
-        &segments,
-        threads,
-        |reader| {
-            let mut v = Vec::new();
-            let bad = scan::records(reader, 0, u64::MAX, &filter, |system, sender, r| {
-                v.push(Rec::new(system, sender, r));
-                true
-            });
-            (v, bad)
-        },
-        |(v, bad)| {
-            recs.extend(v);
-            invalid += bad;
-            Ok(true)
-        },
-    )?;
+    if let Some(url) = &a.src.database {
+        invalid = crate::pg::subtree(url, &root, &filter, |system, sender, r| {
+            recs.push(Rec::new(system, sender, r));
+            true
+        })?;
+    } else {
+        let segments = scan::list(a.src.dir()?)?;
+        let threads = scan::threads(a.threads, segments.len());
+        scan::scan(
+            &segments,
+            threads,
+            |reader| {
+                let mut v = Vec::new();
+                let bad = scan::records(reader, 0, u64::MAX, &filter, |system, sender, r| {
+                    v.push(Rec::new(system, sender, r));
+                    true
+                });
+                (v, bad)
+            },
+            |(v, bad)| {
+                recs.extend(v);
+                invalid += bad;
+                Ok(true)
+            },
+        )?;
+    }
     if invalid > 0 {
         eprintln!("distlog: warning: {invalid} stored batches failed validation and were skipped");
     }
     if recs.is_empty() {
         return Err(CliError(format!(
             "no records of task {root} in {}",
-            a.dir.data_dir.display()
+            a.src.describe()
         )));
     }
     let tree = Tree::build(&root, recs);

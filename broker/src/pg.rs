@@ -1,0 +1,435 @@
+//! The PostgreSQL schema shared by the `postgres` processor (which writes
+//! it) and `distlog query/tree --database` (which reads it): migrations,
+//! the column list, a record as a COPY row, and a row back as a record.
+//! `docs/POSTGRES.md` describes it for people.
+
+use distlog::record::{ArchivedRecord, Field, Record, Value, ValueRef};
+use distlog::wire::{ArchivedSender, Sender};
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use std::borrow::Cow;
+use std::fmt::Write;
+use std::time::{Duration, SystemTime};
+
+/// The schema version this build writes and reads.
+pub const VERSION: i32 = 1;
+
+/// The version table.
+pub const VERSION_TABLE: &str = "distlog_schema";
+
+/// The table of log records (kind `L`).
+pub const LOG_TABLE: &str = "distlog_log";
+/// The table of performance records (kind `P`).
+pub const PERF_TABLE: &str = "distlog_perf";
+
+/// Advisory lock key serialising migrations between brokers.
+const MIGRATION_LOCK: i64 = 0x6469_7374_6c6f_6701;
+
+/// The columns, in COPY order, with their types.
+pub const COLUMNS: [(&str, &str); 22] = [
+    ("system", "text"),
+    ("time", "timestamptz"),
+    ("time_ns", "bigint"),
+    ("level", "smallint"),
+    ("target", "text"),
+    ("message", "text"),
+    ("fields", "jsonb"),
+    ("task", "text"),
+    ("task_n", "bigint"),
+    ("error", "text"),
+    ("host", "text"),
+    ("pid", "bigint"),
+    ("program", "text"),
+    ("instance", "bigint"),
+    ("start_ns", "bigint"),
+    ("seq", "bigint"),
+    ("thread_id", "bigint"),
+    ("thread_name", "text"),
+    ("module", "text"),
+    ("file", "text"),
+    ("line", "bigint"),
+    ("func", "text"),
+];
+
+/// Postgres types of [`COLUMNS`], for the binary COPY writer.
+pub fn column_types() -> Vec<Type> {
+    COLUMNS
+        .iter()
+        .map(|(_, t)| match *t {
+            "text" => Type::TEXT,
+            "timestamptz" => Type::TIMESTAMPTZ,
+            "bigint" => Type::INT8,
+            "smallint" => Type::INT2,
+            "jsonb" => Type::JSONB,
+            other => unreachable!("type {other}"),
+        })
+        .collect()
+}
+
+/// `col, col, ...` in COPY order.
+pub fn column_list() -> String {
+    COLUMNS
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The DDL of schema version 1, for one table.
+fn table_v1(t: &str) -> String {
+    let cols: Vec<String> = COLUMNS
+        .iter()
+        .map(|(c, ty)| match *c {
+            "fields" => format!("    {c} {ty}"),
+            _ => format!("    {c} {ty} NOT NULL"),
+        })
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {t} (\n{}\n);\n\
+         CREATE INDEX IF NOT EXISTS {t}_task_idx ON {t} (task text_pattern_ops) WHERE task <> '';\n\
+         CREATE INDEX IF NOT EXISTS {t}_errors_idx ON {t} (host, time) WHERE level >= 40;\n\
+         CREATE INDEX IF NOT EXISTS {t}_time_idx ON {t} USING brin (time);\n",
+        cols.join(",\n")
+    )
+}
+
+/// Migrations: index `i` takes the schema from version `i` to `i + 1`.
+pub fn migrations() -> Vec<String> {
+    vec![format!("{}{}", table_v1(LOG_TABLE), table_v1(PERF_TABLE))]
+}
+
+/// Creates or migrates the schema (in one transaction, under an advisory
+/// lock so that brokers starting together do not race). Refuses a
+/// database whose schema is newer than this build.
+pub fn migrate(client: &mut postgres::Client) -> Result<i32, postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (\
+             version integer PRIMARY KEY, \
+             applied timestamptz NOT NULL DEFAULT now())"
+    ))?;
+    let row = tx.query_one(
+        &format!("SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}"),
+        &[],
+    )?;
+    let current: i32 = row.get(0);
+    if current > VERSION {
+        // Leave the newer schema alone: a COPY with our columns could fail
+        // or misplace values.
+        tx.rollback()?;
+        return Ok(current);
+    }
+    for (i, sql) in migrations().iter().enumerate().skip(current as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            &format!("INSERT INTO {VERSION_TABLE} (version) VALUES ($1)"),
+            &[&(i as i32 + 1)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(VERSION)
+}
+
+/// A `jsonb` parameter from JSON text (binary format: version 1, text).
+#[derive(Debug)]
+pub struct Jsonb<'a>(pub &'a str);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
+}
+
+/// PostgreSQL text cannot hold NUL: it becomes U+FFFD.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// The table a record goes to.
+pub fn table_of(r: &ArchivedRecord) -> usize {
+    usize::from(r.kind == distlog::record::kind::PERF)
+}
+
+/// Appends the record's fields as a JSON object (first value of each name
+/// wins, as in the filter language); returns false when it has none.
+pub fn fields_json(r: &ArchivedRecord, out: &mut String) -> bool {
+    if r.fields.is_empty() {
+        return false;
+    }
+    out.push('{');
+    let mut first = true;
+    for (i, f) in r.fields.iter().enumerate() {
+        let k = f.key.as_str();
+        if r.fields[..i].iter().any(|g| g.key.as_str() == k) {
+            continue;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        distlog::render::json_str(&clean(k), out);
+        out.push(':');
+        match ValueRef::from(&f.value) {
+            ValueRef::Str(s) => distlog::render::json_str(&clean(s), out),
+            v => distlog::render::json_value(v, out),
+        }
+    }
+    out.push('}');
+    true
+}
+
+/// The record's message, rendered when deferred.
+pub fn message(r: &ArchivedRecord) -> String {
+    if r.format.is_empty() {
+        clean(r.message.as_str()).into_owned()
+    } else {
+        let mut m = String::new();
+        distlog::render::message(r, &mut m);
+        clean(&m).into_owned()
+    }
+}
+
+/// Nanoseconds since the epoch as a timestamp (microseconds are kept by
+/// PostgreSQL, truncated).
+pub fn timestamp(ns: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// Writes one record as a COPY row.
+pub fn write_row(
+    w: &mut postgres::binary_copy::BinaryCopyInWriter<'_>,
+    system: u8,
+    s: &ArchivedSender,
+    r: &ArchivedRecord,
+    scratch: &mut String,
+) -> Result<(), postgres::Error> {
+    scratch.clear();
+    let has_fields = fields_json(r, scratch);
+    let fields = has_fields.then_some(Jsonb(scratch.as_str()));
+    let sys = char::from(system).to_string();
+    let time_ns = r.time_ns.to_native();
+    let message = message(r);
+    let (target, task, error) = (
+        clean(r.target.as_str()),
+        clean(r.task.as_str()),
+        clean(r.error.as_str()),
+    );
+    let (host, program) = (clean(s.host.as_str()), clean(s.program.as_str()));
+    let (thread_name, module, file, func) = (
+        clean(r.thread_name.as_str()),
+        clean(r.module.as_str()),
+        clean(r.file.as_str()),
+        clean(r.func.as_str()),
+    );
+    w.write(&[
+        &sys,
+        &timestamp(time_ns),
+        &(time_ns as i64),
+        &i16::from(r.level),
+        &&*target,
+        &message,
+        &fields,
+        &&*task,
+        &i64::from(r.task_n.to_native()),
+        &&*error,
+        &&*host,
+        &i64::from(s.pid.to_native()),
+        &&*program,
+        &(s.instance.to_native() as i64),
+        &(s.start_ns.to_native() as i64),
+        &(r.seq.to_native() as i64),
+        &(r.thread_id.to_native() as i64),
+        &&*thread_name,
+        &&*module,
+        &&*file,
+        &i64::from(r.line.to_native()),
+        &&*func,
+    ])
+}
+
+/// `SELECT` list reading a row back (same order as [`COLUMNS`] minus
+/// `time`, which `time_ns` carries exactly).
+pub fn select_list() -> String {
+    COLUMNS
+        .iter()
+        .filter(|(c, _)| *c != "time")
+        .map(|(c, _)| if *c == "fields" { "fields::text" } else { c })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A row of [`select_list`] back as a system byte, sender and record
+/// (`kind` from the table it came from). Rows are untrusted: a value of an
+/// unexpected type is an error, never a panic.
+pub fn from_row(row: &postgres::Row, kind: u8) -> Result<(u8, Sender, Record), String> {
+    fn get<'a, T: postgres::types::FromSql<'a>>(
+        row: &'a postgres::Row,
+        i: usize,
+    ) -> Result<T, String> {
+        row.try_get(i).map_err(|e| format!("column {}: {e}", i + 1))
+    }
+    let system: &str = get(row, 0)?;
+    let fields: Option<&str> = get(row, 5)?;
+    let fields = match fields {
+        Some(f) => parse_fields(f)?,
+        None => Vec::new(),
+    };
+    let u = |v: i64| v as u64;
+    let sender = Sender {
+        host: get::<&str>(row, 9)?.to_owned(),
+        pid: u32::try_from(get::<i64>(row, 10)?).unwrap_or(0),
+        program: get::<&str>(row, 11)?.to_owned(),
+        instance: u(get(row, 12)?),
+        start_ns: u(get(row, 13)?),
+    };
+    let record = Record {
+        time_ns: u(get(row, 1)?),
+        level: u8::try_from(get::<i16>(row, 2)?).unwrap_or(0),
+        target: get::<&str>(row, 3)?.to_owned(),
+        message: get::<&str>(row, 4)?.to_owned(),
+        fields,
+        task: get::<&str>(row, 6)?.to_owned(),
+        task_n: u32::try_from(get::<i64>(row, 7)?).unwrap_or(0),
+        error: get::<&str>(row, 8)?.to_owned(),
+        seq: u(get(row, 14)?),
+        thread_id: u(get(row, 15)?),
+        thread_name: get::<&str>(row, 16)?.to_owned(),
+        module: get::<&str>(row, 17)?.to_owned(),
+        file: get::<&str>(row, 18)?.to_owned(),
+        line: u32::try_from(get::<i64>(row, 19)?).unwrap_or(0),
+        func: get::<&str>(row, 20)?.to_owned(),
+        kind,
+        ..Record::default()
+    };
+    Ok((system.bytes().next().unwrap_or(b'P'), sender, record))
+}
+
+/// The `fields` object back as typed fields (integers as `U64` when not
+/// negative, else `I64`; other numbers `F64`; arrays and objects, which
+/// distlog never writes, as their JSON text).
+pub fn parse_fields(json: &str) -> Result<Vec<Field>, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("fields: {e}"))?;
+    let serde_json::Value::Object(map) = v else {
+        return Err("fields: not an object".into());
+    };
+    Ok(map
+        .into_iter()
+        .map(|(key, v)| {
+            let value = match v {
+                serde_json::Value::Null => Value::Null,
+                serde_json::Value::Bool(b) => Value::Bool(b),
+                serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                    (Some(u), _, _) => Value::U64(u),
+                    (None, Some(i), _) => Value::I64(i),
+                    (None, None, Some(f)) => Value::F64(f),
+                    _ => Value::Null,
+                },
+                serde_json::Value::String(s) => Value::Str(s),
+                other => Value::Str(other.to_string()),
+            };
+            Field { key, value }
+        })
+        .collect())
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern (default escape `\`).
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A one-line description of a connection string without its password.
+pub fn describe(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(c) => {
+            let mut s = String::new();
+            for h in c.get_hosts() {
+                match h {
+                    postgres::config::Host::Tcp(h) => s.push_str(h),
+                    postgres::config::Host::Unix(p) => s.push_str(&p.to_string_lossy()),
+                }
+            }
+            if let Some(p) = c.get_ports().first() {
+                let _ = write!(s, ":{p}");
+            }
+            if let Some(d) = c.get_dbname() {
+                let _ = write!(s, "/{d}");
+            }
+            s
+        }
+        Err(_) => "(bad connection string)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch};
+
+    #[test]
+    fn fields_first_wins_nul_cleaned_and_typed_back() {
+        let b = Batch {
+            sender: Sender::default(),
+            first_seq: 0,
+            dropped: 0,
+            records: vec![Record {
+                fields: vec![
+                    Field {
+                        key: "a".into(),
+                        value: Value::I64(-3),
+                    },
+                    Field {
+                        key: "b\0".into(),
+                        value: Value::Str("x\0y".into()),
+                    },
+                    Field {
+                        key: "a".into(),
+                        value: Value::U64(9),
+                    },
+                    Field {
+                        key: "f".into(),
+                        value: Value::F64(1.5),
+                    },
+                ],
+                ..Record::default()
+            }],
+        };
+        let ob = OwnedBatch::from_body(&encode_batch_to_vec(&b)).unwrap();
+        let mut s = String::new();
+        assert!(fields_json(&ob.get().records()[0], &mut s));
+        assert!(!s.contains("\\u0000"), "{s}");
+        let back = parse_fields(&s).unwrap();
+        assert_eq!(back.len(), 3);
+        assert!(back
+            .iter()
+            .any(|f| f.key == "a" && f.value == Value::I64(-3)));
+        assert!(back
+            .iter()
+            .any(|f| f.key == "f" && f.value == Value::F64(1.5)));
+        assert!(parse_fields("[1]").is_err());
+        assert!(parse_fields("{").is_err());
+        assert_eq!(like_escape("a%b_c\\"), "a\\%b\\_c\\\\");
+    }
+}

@@ -1,0 +1,326 @@
+//! `postgres`: records into PostgreSQL by binary COPY (schema in
+//! [`crate::pg`] and `docs/POSTGRES.md`).
+//!
+//! Deliveries are kept (shared, not copied) in a bounded buffer: at most
+//! `buffer` records and `buffer_bytes` of batches. A write copies
+//! everything buffered in one transaction (a COPY per table), once `batch`
+//! records are waiting or the oldest has waited `flush_interval`. When
+//! the database is down the buffer fills while the processor reconnects
+//! every `retry`; a delivery that does not fit is dropped and counted
+//! (`process` returns an error for it, so the broker counts it). When the
+//! database is slow, writes take longer, the processor's queue fills, and
+//! its overflow policy decides. A batch the database rejects as bad data
+//! (SQLSTATE classes 22, 23, 54) is split, and only the deliveries it
+//! rejects again are dropped and counted: bad input never blocks the
+//! buffer. At shutdown it keeps trying for `shutdown_timeout`, then counts
+//! what is left as dropped.
+//!
+//! `Stats::written` counts records taken into the buffer; those later
+//! dropped are added to `Stats::dropped` as well.
+
+use super::{Context, Delivery, Processor, Stats};
+use crate::config::PostgresConfig;
+use crate::pg;
+use crate::warn::RateLimited;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::{Client, NoTls};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static WARN: RateLimited = RateLimited::new(Duration::from_secs(10));
+
+/// The processor.
+pub struct Postgres {
+    cfg: PostgresConfig,
+    name: String,
+    pg: postgres::Config,
+    client: Option<Client>,
+    next_attempt: Instant,
+    buffer: VecDeque<Delivery>,
+    records: usize,
+    bytes: u64,
+    oldest: Option<Instant>,
+    stats: Arc<Stats>,
+    scratch: String,
+}
+
+/// How a write failed.
+enum Failure {
+    /// The connection is gone or unusable: keep everything, reconnect.
+    Connection(String),
+    /// The database refused the data itself.
+    Data(String),
+}
+
+impl Postgres {
+    /// Takes the settings; connects (and creates or migrates the schema)
+    /// on the first write, and again after every failure, so a broker
+    /// starts while its database is down.
+    pub fn start(c: &PostgresConfig, ctx: &Context<'_>) -> Postgres {
+        let mut pg: postgres::Config = c.url.parse().unwrap_or_default();
+        pg.connect_timeout(c.connect_timeout);
+        pg.keepalives(true);
+        if pg.get_application_name().is_none() {
+            pg.application_name("distlogd");
+        }
+        let mut p = Postgres {
+            cfg: c.clone(),
+            name: ctx.name.to_owned(),
+            pg,
+            client: None,
+            next_attempt: Instant::now(),
+            buffer: VecDeque::new(),
+            records: 0,
+            bytes: 0,
+            oldest: None,
+            stats: ctx.stats.clone(),
+            scratch: String::new(),
+        };
+        // Connect now when the database is there, so that schema errors
+        // show at start; a database that is away is retried later.
+        let _ = p.connected();
+        p
+    }
+
+    fn warn(&self, what: &str) {
+        WARN.warn(|| {
+            format!(
+                "processor {:?} (postgres {}): {what}; {} records buffered",
+                self.name,
+                pg::describe(&self.cfg.url),
+                self.records
+            )
+        });
+    }
+
+    /// The connection, (re)connecting when the retry time has come.
+    fn connected(&mut self) -> Option<&mut Client> {
+        if self.client.as_ref().is_some_and(|c| c.is_closed()) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            if Instant::now() < self.next_attempt {
+                return None;
+            }
+            self.next_attempt = Instant::now() + self.cfg.retry;
+            match self.pg.connect(NoTls) {
+                Ok(mut c) => match pg::migrate(&mut c) {
+                    Ok(v) if v == pg::VERSION => self.client = Some(c),
+                    Ok(v) => {
+                        self.warn(&format!(
+                            "the database's schema is version {v}, newer than this distlogd's {}; not writing",
+                            pg::VERSION
+                        ));
+                        return None;
+                    }
+                    Err(e) => {
+                        self.warn(&format!("cannot create the schema: {}", detail(&e)));
+                        return None;
+                    }
+                },
+                Err(e) => {
+                    self.warn(&format!("cannot connect: {}", detail(&e)));
+                    return None;
+                }
+            }
+        }
+        self.client.as_mut()
+    }
+
+    /// Copies `deliveries` in one transaction.
+    fn copy(
+        client: &mut Client,
+        deliveries: &[&Delivery],
+        scratch: &mut String,
+    ) -> Result<(), postgres::Error> {
+        let types = pg::column_types();
+        let cols = pg::column_list();
+        let mut tx = client.transaction()?;
+        for (t, table) in [pg::LOG_TABLE, pg::PERF_TABLE].iter().enumerate() {
+            let any = deliveries
+                .iter()
+                .any(|d| d.records().any(|r| pg::table_of(r) == t));
+            if !any {
+                continue;
+            }
+            let sink = tx.copy_in(&format!("COPY {table} ({cols}) FROM STDIN BINARY"))?;
+            let mut w = BinaryCopyInWriter::new(sink, &types);
+            for d in deliveries {
+                let b = d.batch.get();
+                for r in d.records().filter(|r| pg::table_of(r) == t) {
+                    pg::write_row(&mut w, d.topic.system, &b.sender, r, scratch)?;
+                }
+            }
+            w.finish()?;
+        }
+        tx.commit()
+    }
+
+    /// Tries to write everything buffered. Returns whether the buffer is
+    /// empty afterwards.
+    fn write(&mut self) -> bool {
+        if self.buffer.is_empty() {
+            return true;
+        }
+        if self.connected().is_none() {
+            return false;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        let all: Vec<&Delivery> = self.buffer.iter().collect();
+        let result = Self::copy(client, &all, &mut self.scratch);
+        match result.map_err(classify) {
+            Ok(()) => {
+                self.clear();
+                true
+            }
+            Err(Failure::Connection(e)) => {
+                self.client = None;
+                self.warn(&format!("write failed, will retry: {e}"));
+                false
+            }
+            Err(Failure::Data(e)) => {
+                self.warn(&format!(
+                    "the database rejected a batch ({e}); retrying delivery by delivery"
+                ));
+                self.write_one_by_one()
+            }
+        }
+    }
+
+    /// After a data error: each delivery in its own transaction; the ones
+    /// rejected again are dropped and counted.
+    fn write_one_by_one(&mut self) -> bool {
+        while let Some(d) = self.buffer.front() {
+            let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) else {
+                self.client = None;
+                return false;
+            };
+            match Self::copy(client, &[d], &mut self.scratch).map_err(classify) {
+                Ok(()) => {}
+                Err(Failure::Connection(_)) => {
+                    self.client = None;
+                    return false;
+                }
+                Err(Failure::Data(e)) => {
+                    let n = d.len() as u64;
+                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    self.warn(&format!("dropped {n} records the database rejected: {e}"));
+                }
+            }
+            self.pop();
+        }
+        self.oldest = None;
+        true
+    }
+
+    fn pop(&mut self) {
+        if let Some(d) = self.buffer.pop_front() {
+            self.records -= d.len();
+            self.bytes -= d.batch.body().len() as u64;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buffer.clear();
+        self.records = 0;
+        self.bytes = 0;
+        self.oldest = None;
+    }
+
+    fn fits(&self, d: &Delivery) -> bool {
+        self.buffer.is_empty()
+            || (self.records + d.len() <= self.cfg.buffer
+                && self.bytes + d.batch.body().len() as u64 <= self.cfg.buffer_bytes)
+    }
+
+    fn due(&self) -> bool {
+        self.records >= self.cfg.batch
+            || self
+                .oldest
+                .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval)
+    }
+}
+
+/// The error with the server's detail when there is one.
+fn detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Bad data (retrying the same rows cannot help) or a connection problem.
+fn classify(e: postgres::Error) -> Failure {
+    match e.code().map(|c| c.code()) {
+        Some(code)
+            if code.starts_with("22") || code.starts_with("23") || code.starts_with("54") =>
+        {
+            Failure::Data(detail(&e))
+        }
+        _ => Failure::Connection(detail(&e)),
+    }
+}
+
+impl Processor for Postgres {
+    fn process(&mut self, d: &Delivery) -> io::Result<()> {
+        if d.is_empty() {
+            return Ok(());
+        }
+        if !self.fits(d) {
+            // Full: one write attempt (the database may be back).
+            self.write();
+            if !self.fits(d) {
+                return Err(io::Error::other(format!(
+                    "buffer full ({} records) while the database is unavailable",
+                    self.records
+                )));
+            }
+        }
+        self.records += d.len();
+        self.bytes += d.batch.body().len() as u64;
+        self.buffer.push_back(d.clone());
+        self.oldest.get_or_insert_with(Instant::now);
+        if self.due() {
+            self.write();
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        if self.due() || self.client.is_none() {
+            self.write();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + self.cfg.shutdown_timeout;
+        loop {
+            if self.write() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(
+                self.cfg
+                    .retry
+                    .min(Duration::from_millis(200))
+                    .max(Duration::from_millis(10)),
+            );
+            self.next_attempt = self.next_attempt.min(Instant::now());
+        }
+        let lost = self.records as u64;
+        self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+        self.clear();
+        Err(io::Error::other(format!(
+            "the database did not take the last {lost} records before shutdown; counted as dropped"
+        )))
+    }
+}
