@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# End to end on this machine: records/s from `distlog loadgen` (the real
+# client pipeline, 2 logging threads) through a release `distlogd` to its
+# store, over tcp loopback and over ipc, with the broker's CPU and RSS read
+# from /proc; then the raw ZeroMQ ceiling (one 128-byte message per send)
+# from the zmq_ceiling bench, as the reference batching must beat.
+#
+#   benches/peers/e2e.sh
+#   E2E_RECORDS=5000000 E2E_THREADS=2 E2E_FIELDS=3 E2E_BLOCK=1 benches/peers/e2e.sh
+#
+# records/s here = records stored / (loadgen start .. the broker's store
+# processor has written the last of them), polled from the broker's
+# Prometheus endpoint every 10 ms. E2E_BLOCK=1 (default) runs loadgen with
+# --block (the client waits instead of dropping), so every record is
+# stored; E2E_BLOCK=0 uses the client's default drop-and-count and the
+# summary says how many were dropped.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+records=${E2E_RECORDS:-5000000}
+threads=${E2E_THREADS:-2}
+fields=${E2E_FIELDS:-3}
+block=${E2E_BLOCK:-1}
+stamp=$(date +%Y%m%d-%H%M%S)
+out=target/peers/e2e-$stamp
+mkdir -p "$out"
+results=$PWD/$out/results.jsonl
+: > "$results"
+
+echo "building release distlogd and distlog..." >&2
+cargo build --release -p distlogd >&2
+bin=$PWD/target/release
+tmp=$(mktemp -d)
+broker=
+cleanup() {
+    if [ -n "$broker" ]; then kill "$broker" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+written() {
+    curl -s "http://127.0.0.1:$1/metrics" |
+        awk -F' ' '/^distlogd_processor_written_records_total\{processor="store"\}/ {print $2}'
+}
+
+run() {
+    local transport=$1 endpoint=$2
+    local data=$tmp/data-$transport
+    local mport=$((20000 + RANDOM % 20000))
+    "$bin/distlogd" --listen "$endpoint" --data-dir "$data" --metrics "127.0.0.1:$mport" \
+        2> "$out/distlogd-$transport.err" &
+    broker=$!
+    for _ in $(seq 100); do
+        [ -n "$(written "$mport")" ] && break
+        sleep 0.05
+    done
+    local rss0 cpu0 t0 t1 cpu1 n expected
+    rss0=$(kb "$broker" VmRSS)
+    cpu0=$(cpu_ticks "$broker")
+    t0=$(date +%s.%N)
+    local blockflag=()
+    [ "$block" = 1 ] && blockflag=(--block)
+    "$bin/distlog" loadgen --endpoint "$endpoint" --records "$records" --threads "$threads" \
+        --fields "$fields" "${blockflag[@]}" > "$out/loadgen-$transport.out"
+    local summary
+    summary=$(tail -1 "$out/loadgen-$transport.out")
+    expected=$(echo "$summary" | jq '.sent - .dropped')
+    local deadline=$((SECONDS + 300))
+    while :; do
+        n=$(written "$mport")
+        [ "${n:-0}" -ge "$expected" ] && break
+        [ $SECONDS -ge $deadline ] && { echo "timeout: stored $n of $expected" >&2; break; }
+        sleep 0.01
+    done
+    t1=$(date +%s.%N)
+    cpu1=$(cpu_ticks "$broker")
+    local hwm rss1
+    hwm=$(kb "$broker" VmHWM)
+    rss1=$(kb "$broker" VmRSS)
+    kill -TERM "$broker"
+    wait "$broker" || true
+    broker=
+    local stored
+    stored=$("$bin/distlog" query --data-dir "$data" --count)
+    jq -nc --arg transport "$transport" --argjson summary "$summary" \
+        --argjson stored "$stored" --argjson t0 "$t0" --argjson t1 "$t1" \
+        --argjson cpu "$(( cpu1 - cpu0 ))" --argjson hz "$hz" \
+        --argjson rss0 "$rss0" --argjson rss1 "$rss1" --argjson hwm "$hwm" \
+        --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '{
+            bench: "e2e", transport: $transport, threads: $summary.threads,
+            fields: $summary.fields, sent: $summary.sent, dropped: $summary.dropped,
+            stored: $stored, secs: ($t1 - $t0),
+            stored_per_sec: ($stored / ($t1 - $t0)),
+            client_records_per_sec: $summary.records_per_sec,
+            log_call_p50_ns: $summary.p50_ns, log_call_p99_ns: $summary.p99_ns,
+            log_call_p999_ns: $summary.p999_ns, log_call_max_ns: $summary.max_ns,
+            broker_cpu_pct: (100 * $cpu / $hz / ($t1 - $t0)),
+            broker_rss_start_kib: $rss0, broker_rss_end_kib: $rss1, broker_rss_peak_kib: $hwm,
+            loadavg: $load }' | tee -a "$results" >&2
+}
+
+run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+run ipc "ipc://$tmp/ingest.sock"
+
+echo "raw ZeroMQ ceiling..." >&2
+PEERS_OUT=$results cargo bench -q -p distlog-peers --bench zmq_ceiling > "$out/zmq_ceiling.log" 2>&1
+grep ZMQ_RESULT "$out/zmq_ceiling.log" >&2
+
+{
+    echo "### End to end: loadgen ($threads threads, $fields fields, $records records$([ "$block" = 1 ] && echo ', --block')) -> distlogd -> store"
+    echo
+    echo "| transport | stored / sent | stored records/s | vs raw ZeroMQ (1 msg/send, same transport) | broker CPU | broker RSS start / peak | log call p50 / p99 / p99.9 / max (ns) | load avg |"
+    echo "|---|---|---|---|---|---|---|---|"
+    jq -rs '
+        (map(select(.bench == "zmq_ceiling" and .frames == 1)) | map({(.transport): .median_msgs_per_sec}) | add) as $z
+        | .[] | select(.bench == "e2e")
+        | "| \(.transport) | \(.stored) / \(.sent) | \(.stored_per_sec / 1e6 * 100 | round / 100) M/s | \(if $z[.transport] then "\(.stored_per_sec / $z[.transport] * 10 | round / 10)x of \($z[.transport] / 1e6 * 100 | round / 100) M/s" else "?" end) | \(.broker_cpu_pct | round)% | \(.broker_rss_start_kib / 1024 | round) / \(.broker_rss_peak_kib / 1024 | round) MiB | \(.log_call_p50_ns) / \(.log_call_p99_ns) / \(.log_call_p999_ns) / \(.log_call_max_ns) | \(.loadavg) |"' "$results"
+    echo
+    echo "### Raw ZeroMQ ceiling: one 128-byte message per send, PUSH -> PULL"
+    echo
+    echo "| transport | frames | messages/s (median of 3) | min | max |"
+    echo "|---|---|---|---|---|"
+    jq -r 'select(.bench == "zmq_ceiling") | "| \(.transport) | \(.frames) | \(.median_msgs_per_sec / 1e6 * 100 | round / 100) M | \(.min_msgs_per_sec / 1e6 * 100 | round / 100) M | \(.max_msgs_per_sec / 1e6 * 100 | round / 100) M |"' "$results"
+} > "$out/table.md"
+cat "$out/table.md"
+echo "results: $out" >&2
