@@ -1,0 +1,34 @@
+//! The Python record decoders never panic, and whatever they accept becomes
+//! a one-record batch that validates and reads back. The first input byte
+//! picks the decoder: `J` JSON, `P` pickle, anything else both (on the
+//! rest of the input).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let encodings: &[u8] = match which {
+        b'J' => b"J",
+        b'P' => b"P",
+        _ => b"JP",
+    };
+    for &enc in encodings {
+        let Ok((sender, record)) = distlog::python::decode(enc, body) else {
+            continue;
+        };
+        let _ = record.key();
+        if enc == b'P' {
+            // Accepted pickles are plain data all the way down.
+            assert!(distlog::python::pickle::to_json(body).unwrap().is_object());
+        }
+        let message = record.message.clone();
+        let batch = distlog::python::to_batch(sender, record);
+        let owned = distlog::wire::OwnedBatch::from_body(&batch).unwrap();
+        let b = owned.get();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.records()[0].rendered_message(), message);
+    }
+});
