@@ -28,7 +28,11 @@ use std::process::ExitCode;
 /// Make sense of distributed logs: follow them live, query the store,
 /// rebuild the tree of one request across every service it touched.
 #[derive(Parser, Debug)]
-#[command(name = "distlog", version, about, long_about = None)]
+#[command(
+    name = "distlog",
+    version,
+    about = "Make sense of distributed logs: follow them live (tail), query the store (query, stats), rebuild one request's task tree across every service (tree), and generate load (loadgen)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +58,9 @@ enum Command {
     /// depth so that trees show while they happen. Lines are coloured when
     /// stdout is a terminal. Stops on Ctrl-C or when stdout closes.
     ///
-    /// Example: distlog tail --filter 'level >= warn or task under "1b4e28ba-2fa1-11d2-883f-0016d3cca427"'
+    /// Example:
+    ///   distlog tail --filter 'level >= warn or task under "1b4e28ba-2fa1-11d2-883f-0016d3cca427"'
+    #[command(verbatim_doc_comment)]
     Tail(tail::Args),
     /// Scan the store with a filter and a time range, in stored order.
     ///
@@ -66,6 +72,7 @@ enum Command {
     ///   distlog query --data-dir /var/lib/distlog --since 10m --filter 'level >= error'
     ///   distlog query --data-dir DIR --count --filter 'host == "web-1"'
     ///   distlog query --data-dir DIR --format jsonl --since 2024-05-01T00:00:00Z --until 2024-05-02
+    #[command(verbatim_doc_comment)]
     Query(query::Args),
     /// Rebuild the whole task tree under a task id, from every process.
     ///
@@ -74,6 +81,10 @@ enum Command {
     /// FAILED, running), duration, host/pid and program, its records in
     /// order and its subtasks in order. Missing records and missing tasks
     /// (records that never arrived) are shown as gaps.
+    ///
+    /// Example:
+    ///   distlog tree 1b4e28ba-2fa1-11d2-883f-0016d3cca427 --data-dir /var/lib/distlog
+    #[command(verbatim_doc_comment)]
     Tree(tree::Args),
     /// Summarise a store: records, bytes, time range, counts per level and
     /// per host.
@@ -84,6 +95,10 @@ enum Command {
     /// key/value fields each, times every log call with an HdrHistogram,
     /// flushes, and prints one JSON line last: sent, dropped, delivered,
     /// secs, records_per_sec, p50_ns, p99_ns, p999_ns, max_ns.
+    ///
+    /// Example:
+    ///   distlog loadgen --endpoint tcp://127.0.0.1:5010 --records 1000000 --threads 2 --fields 4
+    #[command(verbatim_doc_comment)]
     Loadgen(loadgen::Args),
 }
 
