@@ -68,8 +68,12 @@ impl Broker {
         if let Some(addr) = &c.metrics.listen {
             crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
         }
-        let dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
+        let mut dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
         let rules = dispatcher.rules();
+        let (side_tx, side_rx) = bounded(WORKER_QUEUE);
+        if !c.jetstream_inputs.is_empty() {
+            dispatcher.set_side_input(side_rx);
+        }
         let mut to_workers = Vec::new();
         let mut from_workers = Vec::new();
         for i in 0..c.workers {
@@ -90,6 +94,21 @@ impl Broker {
         threads.push(spawn("ingest", move || {
             crate::ingest::receive(sockets, to_workers, &ingest_stop)
         })?);
+        // Last, so that they stop first (and acknowledge what they handed
+        // on) while the dispatcher still runs.
+        for (i, jc) in c.jetstream_inputs.iter().enumerate() {
+            let (jc, tx, rules, m, stop) = (
+                jc.clone(),
+                side_tx.clone(),
+                rules.clone(),
+                metrics.clone(),
+                stop.clone(),
+            );
+            threads.push(spawn(&format!("jetstream-{i}"), move || {
+                crate::jetstream_input::run(jc, tx, rules, m, stop)
+            })?);
+        }
+        drop(side_tx);
         Ok(Broker {
             stop,
             allow,

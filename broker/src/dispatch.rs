@@ -44,6 +44,8 @@ pub struct Dispatcher {
     me: Sender,
     perf_seq: u64,
     last_perf: Instant,
+    /// Batches from inputs other than the ZeroMQ sockets (JetStream).
+    side: Option<Receiver<crate::jetstream_input::Handoff>>,
 }
 
 static REJECTS: RateLimited = RateLimited::new(Duration::from_secs(10));
@@ -68,6 +70,7 @@ impl Dispatcher {
             me: Sender::this_process("distlogd"),
             perf_seq: 0,
             last_perf: Instant::now(),
+            side: None,
         };
         for (name, cfg) in &checked.config.processors {
             let h = Handle::start(name, cfg, &d.config, &d.zmq, d.metrics.processor(name))
@@ -75,6 +78,12 @@ impl Dispatcher {
             d.handles.insert(name.clone(), h);
         }
         Ok(d)
+    }
+
+    /// Also takes already decoded batches from `rx` (JetStream inputs),
+    /// calling each one's callback once it is handed to the processors.
+    pub fn set_side_input(&mut self, rx: Receiver<crate::jetstream_input::Handoff>) {
+        self.side = Some(rx);
     }
 
     /// The rules the workers route with.
@@ -95,6 +104,25 @@ impl Dispatcher {
                 }
             }
             self.maybe_route_metrics();
+            if let Some(side) = self.side.clone() {
+                let mut sel = crossbeam_channel::Select::new();
+                let zmq_input = sel.recv(&inputs[k]);
+                sel.recv(&side);
+                let Ok(op) = sel.select_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                if op.index() == zmq_input {
+                    let Ok(d) = op.recv(&inputs[k]) else { break };
+                    self.take(d);
+                    k = (k + 1) % inputs.len();
+                } else if let Ok((d, handed)) = op.recv(&side) {
+                    self.take(d);
+                    handed();
+                } else {
+                    self.side = None;
+                }
+                continue;
+            }
             match inputs[k].recv_timeout(Duration::from_millis(100)) {
                 Ok(d) => {
                     self.take(d);
@@ -104,6 +132,12 @@ impl Dispatcher {
                 // Results come round-robin: once the next one in order can
                 // never come, none after it can.
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if let Some(side) = self.side.take() {
+            while let Ok((d, handed)) = side.try_recv() {
+                self.take(d);
+                handed();
             }
         }
         for (_, h) in std::mem::take(&mut self.handles) {

@@ -28,6 +28,7 @@ mod broker;
 pub mod config;
 pub mod dispatch;
 pub mod ingest;
+pub mod jetstream_input;
 pub mod metrics;
 pub mod pg;
 pub mod processor;
