@@ -45,6 +45,11 @@ fn write(dir: &Path, name: &str, yaml: String) -> String {
 
 /// Messages in the `DISTLOG` stream.
 fn stream_messages(url: &str) -> u64 {
+    stream_messages_opt(url).expect("the DISTLOG stream")
+}
+
+/// Messages in the `DISTLOG` stream, None when it does not exist (yet).
+fn stream_messages_opt(url: &str) -> Option<u64> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -55,6 +60,26 @@ fn stream_messages(url: &str) -> u64 {
         let js = async_nats::jetstream::new(c);
         let mut s = js.get_stream("DISTLOG").await?;
         Ok::<_, async_nats::Error>(s.info().await?.state.messages)
+    })
+    .ok()
+}
+
+/// Publishes raw messages to the stream, waiting for each acknowledgement.
+fn publish_raw(url: &str, msgs: &[(&str, &[u8])]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(c);
+        for (subject, body) in msgs {
+            js.publish(subject.to_string(), body.to_vec().into())
+                .await?
+                .await?;
+        }
+        Ok::<_, async_nats::Error>(())
     })
     .unwrap()
 }
@@ -127,6 +152,19 @@ fn edge_to_stream_to_central_store_counts_equal() {
         total += n;
     }
     drop(push);
+    // Hostile messages on the stream: counted as rejected at the centre,
+    // acknowledged, and the good ones around them still arrive.
+    servers::wait_for("the stream", 30, || {
+        stream_messages_opt(&nats.url()).is_some()
+    });
+    publish_raw(
+        &nats.url(),
+        &[
+            ("distlog.T.L.evil", b"not a batch"),
+            ("distlog.TT.L.evil", b"bad topic"),
+            ("distlog.T.L.evil", b""),
+        ],
+    );
 
     servers::wait_for("the central store to have every record", 60, || {
         count(&central_store) == total
@@ -151,6 +189,26 @@ fn edge_to_stream_to_central_store_counts_equal() {
         "{central_err}"
     );
     assert_eq!(count(&central_store), total);
+    let rejected = central_err
+        .lines()
+        .rev()
+        .find(|l| l.contains("distlogd: stopped"))
+        .and_then(|l| l.split("rejected=").nth(1))
+        .unwrap_or_default();
+    let n_rejected: u64 = rejected
+        .split(" processors=")
+        .next()
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|kv| {
+            kv.rsplit(": ")
+                .next()?
+                .trim_end_matches('}')
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(n_rejected, 3, "{central_err}");
     let tree = distlog(&["tree", root, "--data-dir", central_store.to_str().unwrap()]);
     assert!(tree.contains("3 tasks: 2 succeeded, 1 failed"), "{tree}");
     let _ = std::fs::remove_dir_all(&dir);
