@@ -135,6 +135,12 @@ fn log_call(c: &mut Criterion) {
             })
         })
     });
+    // The same comparison, paired: bursts of each alternate, so both see the
+    // same machine load, and the medians of per-burst times drop bursts in
+    // which the thread was preempted (2 shared cores).
+    if std::env::args().any(|a| a.contains("task")) || std::env::args().count() <= 2 {
+        logged += paired_task_vs_native();
+    }
     drop(root);
     logged += 2; // the root's start and end records
     g.bench_function("native_disabled", |b| {
@@ -163,6 +169,45 @@ fn log_call(c: &mut Criterion) {
         logged,
         "every record delivered"
     );
+}
+
+/// Alternates timed bursts of task enter+leave and of two native calls in
+/// the task; prints per-call medians and their ratio. Returns the records
+/// logged.
+fn paired_task_vs_native() -> u64 {
+    const ROUNDS: usize = 20_000;
+    let mut a = Vec::with_capacity(ROUNDS);
+    let mut b = Vec::with_capacity(ROUNDS);
+    let burst = |f: &mut dyn FnMut(u64)| {
+        let start = Instant::now();
+        for i in 0..BURST {
+            f(i);
+        }
+        let t = start.elapsed().as_nanos() as f64 / BURST as f64;
+        let paused = Instant::now();
+        while paused.elapsed() < pause() {
+            std::hint::spin_loop();
+        }
+        t
+    };
+    for _ in 0..ROUNDS {
+        a.push(burst(&mut |_| drop(distlog::to("step", &[]))));
+        b.push(burst(&mut |i| {
+            distlog::info!("request {} done", i);
+            distlog::info!("request {} done", i);
+        }));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    println!(
+        "paired medians over {ROUNDS} bursts of {BURST}: task_enter_leave {ma:.1} ns, \
+         two_native_0kv_in_task {mb:.1} ns, ratio {:.2}",
+        ma / mb
+    );
+    4 * BURST * ROUNDS as u64
 }
 
 criterion_group!(benches, log_call);

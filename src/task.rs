@@ -114,7 +114,9 @@ impl Drop for TaskInner {
 
 thread_local! {
     static STACK: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
-    static POOL: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
+    /// Free frames, each as two handles (count 2): one for the guard, one
+    /// for the stack, so entering and leaving touch no reference count.
+    static POOL: RefCell<Vec<(Arc<TaskInner>, Arc<TaskInner>)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl TaskInner {
@@ -141,7 +143,8 @@ impl TaskInner {
         path(&mut self.path);
         self.message.clear();
         self.message.push_str(message);
-        *self.records.get_mut() = 0;
+        // The start record, logged next by `log_started`, is record 1.
+        *self.records.get_mut() = 1;
         *self.children.get_mut() = 0;
         let blobs = self.blobs.get_mut();
         // `&mut self`: no reader can hold a retired blob any more.
@@ -178,39 +181,62 @@ impl TaskInner {
     }
 }
 
-/// A frame for a new task, from the thread's pool when it has one.
+/// A frame for a new task, from the thread's pool when it has one, as two
+/// handles (the only two): one for the guard, one for the thread's stack.
+/// [`log_started`] must log its start record next.
 pub(crate) fn new_frame(
     message: &str,
     fields: &[(&str, &dyn Encode)],
     path: impl FnOnce(&mut String),
-) -> Arc<TaskInner> {
+) -> (Arc<TaskInner>, Arc<TaskInner>) {
     let pooled = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
         .ok()
         .flatten();
-    let mut frame = pooled.unwrap_or_else(TaskInner::fresh);
-    match Arc::get_mut(&mut frame) {
-        Some(inner) => inner.reset(message, fields, path),
-        None => {
-            // Pooled frames are unique; this is only for safety's sake.
-            frame = TaskInner::fresh();
-            if let Some(inner) = Arc::get_mut(&mut frame) {
-                inner.reset(message, fields, path);
-            }
-        }
-    }
-    frame
+    let (a, b) = pooled.unwrap_or_else(|| {
+        let a = TaskInner::fresh();
+        let b = a.clone();
+        (a, b)
+    });
+    // SAFETY: `a` and `b` are the only references to their `TaskInner`: a
+    // fresh pair is, and `recycle` pools a pair only after seeing the count
+    // at 2 with both in hand (with an acquire fence after the last release
+    // decrement by another thread), and the pool hands each pair out once.
+    // This crate never creates a `Weak`. So nothing else can read the frame
+    // while we write it. `Arc::as_ptr` derives the pointer without going
+    // through a shared reference.
+    let inner = unsafe { &mut *(Arc::as_ptr(&a) as *mut TaskInner) };
+    inner.reset(message, fields, path);
+    (a, b)
 }
 
-/// Gives a frame back to the thread's pool if nothing else holds it.
-pub(crate) fn recycle(mut frame: Arc<TaskInner>) {
-    if Arc::get_mut(&mut frame).is_none() {
-        return; // a handle elsewhere: freed when the last one drops
-    }
+/// Gives a frame back to the thread's pool if nothing but `a` and `b` (two
+/// handles to it; `b` may be another frame's, or none) holds it.
+pub(crate) fn recycle(a: Arc<TaskInner>, b: Option<Arc<TaskInner>>) {
+    let (a, b) = match b {
+        Some(b) if Arc::ptr_eq(&a, &b) => {
+            if Arc::strong_count(&a) != 2 {
+                return; // a handle elsewhere: freed when the last one drops
+            }
+            (a, b)
+        }
+        other => {
+            drop(other);
+            if Arc::strong_count(&a) != 1 {
+                return;
+            }
+            let b = a.clone();
+            (a, b)
+        }
+    };
+    // Pairs with the release decrement of the handle dropped last on
+    // another thread: everything it did to the frame happens before the
+    // frame's reuse. (No `Weak` exists; see `new_frame`.)
+    std::sync::atomic::fence(Ordering::Acquire);
     let _ = POOL.try_with(move |p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             if p.len() < POOL_FRAMES {
-                p.push(frame);
+                p.push((a, b));
             }
         }
     });
@@ -244,6 +270,8 @@ fn append_pair(blob: &mut Vec<u8>, key: &str, value: &dyn Encode) {
 pub(crate) struct Section<'a> {
     inner: &'a TaskInner,
     bound: &'a [u8],
+    /// Whether this is the start record, counted by `reset` already.
+    first: bool,
 }
 
 impl<'a> Section<'a> {
@@ -252,6 +280,7 @@ impl<'a> Section<'a> {
         Section {
             inner,
             bound: inner.bound(),
+            first: false,
         }
     }
 
@@ -262,7 +291,11 @@ impl<'a> Section<'a> {
 
     /// Writes the section, taking the record's counter `n`.
     pub(crate) fn write(&self, w: &mut Cursor<'_>) {
-        let n = self.inner.records.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = if self.first {
+            1
+        } else {
+            self.inner.records.fetch_add(1, Ordering::Relaxed) + 1
+        };
         w.put_u32(n);
         w.put_str(&self.inner.path);
         w.put_bytes(self.bound);
@@ -321,7 +354,8 @@ static FAILED: Callsite = Callsite::new(
     &["task_status", "duration_ns"],
 );
 
-/// Logs a task's start record (its message, `task_status = "started"`).
+/// Logs a task's start record (its message, `task_status = "started"`):
+/// right after [`new_frame`], which counted it.
 pub(crate) fn log_started(inner: &TaskInner, file: &str, line: u32) {
     local::emit_status(
         inner.start,
@@ -332,7 +366,10 @@ pub(crate) fn log_started(inner: &TaskInner, file: &str, line: u32) {
         &inner.message,
         &(&"started",),
         None,
-        &Section::of(inner),
+        &Section {
+            first: true,
+            ..Section::of(inner)
+        },
     );
 }
 
@@ -453,7 +490,12 @@ pub(crate) fn push(inner: Arc<TaskInner>) {
 }
 
 pub(crate) fn pop() {
-    let _ = STACK.try_with(|s| s.borrow_mut().pop());
+    drop(pop_owned());
+}
+
+/// Pops the thread's current task, returning the stack's handle.
+fn pop_owned() -> Option<Arc<TaskInner>> {
+    STACK.try_with(|s| s.borrow_mut().pop()).ok().flatten()
 }
 
 /// A running task: logs its start when created and its end when dropped.
@@ -484,8 +526,8 @@ impl TaskGuard {
     #[track_caller]
     fn start(msg: &str, fields: &[(&str, &dyn Encode)], path: impl FnOnce(&mut String)) -> Self {
         let loc = std::panic::Location::caller();
-        let inner = new_frame(msg, fields, path);
-        push(inner.clone());
+        let (inner, on_stack) = new_frame(msg, fields, path);
+        push(on_stack);
         log_started(&inner, loc.file(), loc.line());
         TaskGuard {
             task: ManuallyDrop::new(Task { inner }),
@@ -506,8 +548,8 @@ impl TaskGuard {
             end => end,
         };
         log_ended(&task.inner, self.file, self.line, end);
-        pop();
-        recycle(task.inner);
+        let popped = pop_owned();
+        recycle(task.inner, popped);
     }
 
     /// Ends the task with a success record carrying `msg` (default: the
@@ -697,12 +739,8 @@ impl Task {
     fn detached() -> Task {
         static DETACHED: OnceLock<Task> = OnceLock::new();
         DETACHED
-            .get_or_init(|| {
-                let mut inner = TaskInner::fresh();
-                if let Some(i) = Arc::get_mut(&mut inner) {
-                    i.reset("", &[], |_| {});
-                }
-                Task { inner }
+            .get_or_init(|| Task {
+                inner: new_frame("", &[], |_| {}).0,
             })
             .clone()
     }

@@ -156,7 +156,7 @@ where
             .map(|(k, v)| (*k, v as &dyn crate::Encode))
             .collect();
         let meta = attrs.metadata();
-        let inner = task::new_frame(meta.name(), &refs, |p| match &parent {
+        let (inner, _) = task::new_frame(meta.name(), &refs, |p| match &parent {
             Some(t) => t.inner.write_child_path(p),
             None => task::write_child_of_current(p),
         });
@@ -239,6 +239,6 @@ where
         } else {
             task::log_ended(&t.task.inner, t.file, t.line, End::Succeeded(None));
         }
-        task::recycle(t.task.inner);
+        task::recycle(t.task.inner, None);
     }
 }
