@@ -159,3 +159,29 @@ fn only_allowed_keys_get_in() {
         "nothing from a refused client: {msgs:?}"
     );
 }
+
+#[test]
+fn keygen_writes_a_private_key_file_the_library_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("keygen");
+    let path = tmp.path().join("k.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_distlog"))
+        .args(["keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let keys = KeyPair::load(&path).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&encode_key(&keys.public)), "{stderr}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Never overwrites a key.
+    let again = Command::new(env!("CARGO_BIN_EXE_distlog"))
+        .args(["keygen", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(KeyPair::load(&path).unwrap(), keys);
+}

@@ -11,6 +11,7 @@
 //! Errors are one line on stderr (`distlog: error: ...`) and exit status 1;
 //! a closed stdout (`distlog query | head`) ends the command quietly.
 
+mod keygen;
 mod loadgen;
 mod out;
 mod pg;
@@ -62,6 +63,17 @@ enum Command {
     ///   distlog tail --filter 'level >= warn or task under "1b4e28ba-2fa1-11d2-883f-0016d3cca427"'
     #[command(verbatim_doc_comment)]
     Tail(tail::Args),
+    /// Make a CURVE key pair (for a broker, a client or a subscriber).
+    ///
+    /// Prints `public = ...` and `secret = ...` (Z85), or writes them to a
+    /// new file with mode 0600. Give the public key to the other side: a
+    /// broker lists allowed client keys under `curve.allow`; clients need
+    /// the broker's public key.
+    ///
+    /// Example:
+    ///   distlog keygen --out /etc/distlog/broker.key
+    #[command(verbatim_doc_comment)]
+    Keygen(keygen::Args),
     /// Scan the store with a filter and a time range, in stored order.
     ///
     /// Reads the segments of a data directory zero-copy (every batch is
@@ -152,6 +164,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tail(a) => tail::run(a),
+        Command::Keygen(a) => keygen::run(a),
         Command::Query(a) => query::run(a),
         Command::Tree(a) => tree::run(a),
         Command::Stats(a) => stats::run(a),

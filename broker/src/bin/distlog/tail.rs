@@ -42,6 +42,13 @@ pub struct Args {
     /// Do not indent lines by task depth.
     #[arg(long)]
     no_indent: bool,
+    /// The broker's CURVE public key (Z85), when its publish socket is
+    /// encrypted; needs --curve-key-file.
+    #[arg(long, value_name = "KEY", requires = "curve_key_file")]
+    curve_server_key: Option<String>,
+    /// This subscriber's key pair (`distlog keygen`), allowed by the broker.
+    #[arg(long, value_name = "FILE", requires = "curve_server_key")]
+    curve_key_file: Option<std::path::PathBuf>,
 }
 
 /// Waits until the socket's monitor reports a connection, or the timeout.
@@ -90,6 +97,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     sub.set_maxmsgsize(MAX_MESSAGE)?;
     sub.set_rcvhwm(10_000)?;
     sub.set_linger(0)?;
+    if let (Some(server), Some(file)) = (&a.curve_server_key, &a.curve_key_file) {
+        let curve = |e: distlog::curve::CurveError| CliError(format!("CURVE: {e}"));
+        let server = distlog::curve::decode_key(server).map_err(curve)?;
+        let keys = distlog::curve::KeyPair::load(file).map_err(curve)?;
+        distlog::curve::set_client(&sub, &server, &keys).map_err(curve)?;
+    }
     let monitor = format!("inproc://distlog-tail-monitor-{}", std::process::id());
     sub.monitor(&monitor, zmq::SocketEvent::CONNECTED as i32)?;
     sub.connect(&a.broker)
