@@ -20,17 +20,22 @@ export PEERS_OUT="$PWD/$out/results.jsonl"
 benches=${PEERS_ONLY:-"peer_distlog peer_tracing peer_slog peer_ftlog peer_fast_log peer_ticklog peer_quicklog peer_low_latency_log zmq_ceiling"}
 crit=(--warm-up-time "${CRIT_WARMUP:-1}" --measurement-time "${CRIT_MEASURE:-2}")
 
+# Build once, then run the binaries themselves: going through `cargo bench`
+# for each would rebuild mid-run whenever someone changes the tree.
 echo "building the bench binaries (bench profile)..." >&2
-cargo bench -p distlog-peers --no-run >&2
+cargo bench -p distlog-peers --no-run --message-format=json 2> "$out/build.log" |
+    jq -r 'select(.reason == "compiler-artifact" and .target.kind == ["bench"] and .executable != null)
+           | "\(.target.name) \(.executable)"' > "$out/executables"
+exe() { awk -v b="$1" '$1 == b {print $2}' "$out/executables"; }
 
 for b in $benches; do
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     printf '{"bench":"load","binary":"%s","loadavg":"%s"}\n' "$b" "$load" >> "$PEERS_OUT"
     echo "== $b (load $load)" >&2
     if [ "$b" = zmq_ceiling ]; then
-        cargo bench -q -p distlog-peers --bench "$b" > "$out/$b.log" 2>&1
+        "$(exe "$b")" --bench > "$out/$b.log" 2>&1
     else
-        cargo bench -q -p distlog-peers --bench "$b" -- "${crit[@]}" > "$out/$b.log" 2>&1
+        "$(exe "$b")" --bench "${crit[@]}" > "$out/$b.log" 2>&1
     fi
     grep -E '^(PEERS_|ZMQ_)' "$out/$b.log" >&2 || true
 done

@@ -1,5 +1,6 @@
 //! The raw ZeroMQ ceiling on this machine: one 128-byte message per send,
-//! PUSH (this thread) -> PULL (a receiver thread), default high-water marks,
+//! PUSH (this thread) -> PULL (a receiver thread), each socket in its own
+//! context (its own I/O thread), default high-water marks,
 //! blocking sends. Messages/s = messages / (first send .. last receive).
 //! Over tcp loopback and ipc, single-frame, plus the two-frame shape
 //! distlog's own messages have (`[3-byte topic, body]`). This is the rate
@@ -14,7 +15,10 @@ use std::time::Instant;
 
 const SIZE: usize = 128;
 
-fn run(ctx: &zmq::Context, endpoint: &str, frames: usize, n: u64) -> f64 {
+fn run(endpoint: &str, frames: usize, n: u64) -> f64 {
+    // Two contexts, so each side has its own I/O thread, as two processes
+    // would.
+    let (rx_ctx, tx_ctx) = (zmq::Context::new(), zmq::Context::new());
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let endpoint = if endpoint.starts_with("ipc://") {
         format!(
@@ -24,7 +28,7 @@ fn run(ctx: &zmq::Context, endpoint: &str, frames: usize, n: u64) -> f64 {
     } else {
         endpoint.to_owned()
     };
-    let pull = ctx.socket(zmq::PULL).unwrap();
+    let pull = rx_ctx.socket(zmq::PULL).unwrap();
     pull.bind(&endpoint).unwrap();
     let bound = pull.get_last_endpoint().unwrap().unwrap();
     let receiver = std::thread::spawn(move || {
@@ -38,7 +42,7 @@ fn run(ctx: &zmq::Context, endpoint: &str, frames: usize, n: u64) -> f64 {
         }
         Instant::now()
     });
-    let push = ctx.socket(zmq::PUSH).unwrap();
+    let push = tx_ctx.socket(zmq::PUSH).unwrap();
     push.connect(&bound).unwrap();
     let body = [b'x'; SIZE];
     // Let the connection come up before timing.
@@ -61,7 +65,6 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 2_000_000 } else { 10_000 });
     let reps = if full { 3 } else { 1 };
-    let ctx = zmq::Context::new();
     let dir = std::env::temp_dir().join(format!("distlog-zmq-ceiling-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ipc = format!("ipc://{}/s", dir.display());
@@ -71,7 +74,7 @@ fn main() {
         ("ipc", ipc.as_str(), 1),
         ("ipc", ipc.as_str(), 2),
     ] {
-        let mut rates: Vec<f64> = (0..reps).map(|_| run(&ctx, endpoint, frames, n)).collect();
+        let mut rates: Vec<f64> = (0..reps).map(|_| run(endpoint, frames, n)).collect();
         rates.sort_by(|a, b| a.total_cmp(b));
         let v = serde_json::json!({
             "bench": "zmq_ceiling",
