@@ -528,7 +528,7 @@ mod tests {
         w.write_all(b"\n").unwrap();
         w.write_all(b"request 3 done\n").unwrap();
         assert_eq!(c.lines.load(Ordering::Relaxed), 3);
-        assert_eq!(c.bytes.load(Ordering::Relaxed), 57);
+        assert_eq!(c.bytes.load(Ordering::Relaxed), 58);
     }
 
     #[test]
