@@ -12,8 +12,8 @@
 //! redelivered forever. A broker that stops or crashes before acknowledging
 //! gets the message again (after `ack_wait`): delivery is at least once.
 //!
-//! Memory: at most `fetch` messages per pull (each at most the server's
-//! max_payload, 1 MiB by default) are held at a time.
+//! Memory: at most `fetch` messages and 8 MiB per pull are held at a
+//! time.
 
 use crate::config::JetstreamInputConfig;
 use crate::ingest::{decode, Decoded};
@@ -30,6 +30,9 @@ use std::time::Duration;
 /// A decoded message for the dispatcher, and what to call once it has been
 /// handed to the processors.
 pub type Handoff = (Decoded, Box<dyn FnOnce() + Send>);
+
+/// Most bytes per pull.
+const FETCH_BYTES: usize = 8 << 20;
 
 static WARN: RateLimited = RateLimited::new(Duration::from_secs(10));
 
@@ -135,6 +138,7 @@ async fn consume(
         let mut batch = consumer
             .fetch()
             .max_messages(cfg.fetch)
+            .max_bytes(FETCH_BYTES)
             .expires(Duration::from_millis(500))
             .messages()
             .await

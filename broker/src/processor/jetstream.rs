@@ -274,6 +274,42 @@ impl Jetstream {
     }
 }
 
+/// A batch larger than the server takes, as batches of consecutive records
+/// that each fit (halving until they do), in order; and the number of
+/// records that alone are too large (dropped).
+fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
+    use distlog::wire::{encode_batch_to_vec, Batch};
+    let Ok(archived) = distlog::wire::access_batch(body) else {
+        return (Vec::new(), 0);
+    };
+    let Ok(batch) = rkyv::deserialize::<Batch, rkyv::rancor::Error>(archived) else {
+        return (Vec::new(), archived.records.len() as u64);
+    };
+    let (mut out, mut lost) = (Vec::new(), 0);
+    let mut stack = vec![batch];
+    while let Some(mut b) = stack.pop() {
+        let enc = encode_batch_to_vec(&b);
+        if enc.len() <= max {
+            out.push(enc.to_vec());
+            continue;
+        }
+        if b.records.len() <= 1 {
+            lost += b.records.len() as u64;
+            continue;
+        }
+        let mid = b.records.len() / 2;
+        let tail = Batch {
+            sender: b.sender.clone(),
+            first_seq: b.first_seq + mid as u64,
+            dropped: b.dropped,
+            records: b.records.split_off(mid),
+        };
+        stack.push(tail);
+        stack.push(b);
+    }
+    (out, lost)
+}
+
 /// The message id of a batch: sender identity and sequence range (none for
 /// Python records, which have no sequence numbers).
 fn message_id(kind: u8, b: &distlog::wire::ArchivedBatch) -> Option<String> {
@@ -304,20 +340,38 @@ impl Processor for Jetstream {
             token(&char::from(d.topic.system).to_string()),
             token(&char::from(d.topic.kind).to_string()),
         );
+        let max_payload = match self.js.client().server_info().max_payload {
+            0 => 1 << 20, // not connected yet: the server's default
+            n => n,
+        };
         for body in d.bodies() {
-            // Bodies are validated batches (as received, or re-encoded runs).
-            let (records, id) = match distlog::wire::access_batch(&body) {
-                Ok(b) => (b.records.len() as u64, message_id(d.topic.kind, b)),
-                Err(_) => continue,
+            let parts = if body.len() <= max_payload {
+                vec![body.into_owned()]
+            } else {
+                let (parts, lost) = split(&body, max_payload);
+                if lost > 0 {
+                    self.count_dropped(lost);
+                    self.warn(&format!(
+                        "dropped {lost} records each larger than the server's max_payload ({max_payload} bytes)"
+                    ));
+                }
+                parts
             };
-            self.in_flight.push_back(Pending {
-                subject: subject.clone(),
-                id,
-                payload: Bytes::copy_from_slice(&body),
-                records,
-                attempts: 0,
-                ack: None,
-            });
+            for body in parts {
+                // Bodies are validated batches (as received, or re-encoded).
+                let (records, id) = match distlog::wire::access_batch(&body) {
+                    Ok(b) => (b.records.len() as u64, message_id(d.topic.kind, b)),
+                    Err(_) => continue,
+                };
+                self.in_flight.push_back(Pending {
+                    subject: subject.clone(),
+                    id,
+                    payload: Bytes::from(body),
+                    records,
+                    attempts: 0,
+                    ack: None,
+                });
+            }
         }
         if !self.ensure_stream() {
             // Keep them; the next delivery or tick tries again, and the
@@ -370,6 +424,43 @@ impl Processor for Jetstream {
 #[cfg(test)]
 mod tests {
     use super::token;
+
+    #[test]
+    fn oversized_batches_split_in_order() {
+        use distlog::record::Record;
+        use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+        let b = Batch {
+            first_seq: 100,
+            records: (0..10)
+                .map(|i| Record {
+                    seq: 100 + i,
+                    message: if i == 7 {
+                        "x".repeat(5000)
+                    } else {
+                        format!("m{i}")
+                    },
+                    ..Record::default()
+                })
+                .collect(),
+            ..Batch::default()
+        };
+        let body = encode_batch_to_vec(&b);
+        let (parts, lost) = super::split(&body, 2048);
+        assert_eq!(lost, 1);
+        let seqs: Vec<u64> = parts
+            .iter()
+            .flat_map(|p| {
+                let a = access_batch(p).unwrap();
+                assert!(p.len() <= 2048);
+                assert_eq!(a.first_seq.to_native(), a.records[0].seq.to_native());
+                a.records
+                    .iter()
+                    .map(|r| r.seq.to_native())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(seqs, [100, 101, 102, 103, 104, 105, 106, 108, 109]);
+    }
 
     #[test]
     fn subject_tokens_are_safe() {
