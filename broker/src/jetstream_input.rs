@@ -12,8 +12,8 @@
 //! redelivered forever. A broker that stops or crashes before acknowledging
 //! gets the message again (after `ack_wait`): delivery is at least once.
 //!
-//! Memory: at most `fetch` messages and 8 MiB per pull are held at a
-//! time.
+//! Memory: the pull asks for at most `fetch` messages and 8 MiB at a time,
+//! and more only as the broker takes them.
 
 use crate::config::JetstreamInputConfig;
 use crate::ingest::{decode, Decoded};
@@ -23,7 +23,7 @@ use crate::warn::RateLimited;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
 use futures_util::StreamExt;
 use parking_lot::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,56 +134,55 @@ async fn consume(
         )
         .await
         .map_err(|e| format!("cannot create the consumer: {e}"))?;
-    while !stop.load(Ordering::Acquire) {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(cfg.fetch)
-            .max_bytes(FETCH_BYTES)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .map_err(|e| format!("fetch: {e}"))?;
-        let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
-        let mut held = Vec::new();
-        while let Some(m) = batch.next().await {
-            let m = m.map_err(|e| format!("fetch: {e}"))?;
-            metrics.messages.fetch_add(1, Ordering::Relaxed);
-            let frames = [topic_of(m.subject.as_str()), m.payload.to_vec()];
-            let d = decode(&frames, &rules.read().clone());
-            let done = done_tx.clone();
-            let handoff: Handoff = (
-                d,
-                Box::new(move || {
-                    let _ = done.send(());
-                }),
-            );
-            // The dispatcher takes these as fast as it hands batches to
-            // the processors; it goes away only when the broker stops.
-            if out.send(handoff).is_err() {
-                return Ok(());
-            }
-            held.push(m);
+    // A continuous pull: the client keeps a pull request open and asks
+    // for more as messages are consumed, at most `fetch` messages and
+    // FETCH_BYTES at a time.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(cfg.fetch)
+        .max_bytes_per_batch(FETCH_BYTES)
+        .messages()
+        .await
+        .map_err(|e| format!("pull: {e}"))?;
+    let rt = tokio::runtime::Handle::current();
+    // Messages handed on whose acknowledgement has not been sent yet.
+    let outstanding = Arc::new(AtomicUsize::new(0));
+    let result = loop {
+        if stop.load(Ordering::Acquire) {
+            break Ok(());
         }
-        drop(done_tx);
-        // Acknowledge once every message of the pull has been handed on.
-        let mut handed = 0;
-        while handed < held.len() {
-            match done_rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(()) => handed += 1,
-                Err(_) => return Err("the dispatcher did not take the messages".into()),
-            }
+        let m = match tokio::time::timeout(Duration::from_millis(200), messages.next()).await {
+            Err(_) => continue,
+            Ok(None) => break Err("the pull ended".to_owned()),
+            Ok(Some(Err(e))) => break Err(format!("pull: {e}")),
+            Ok(Some(Ok(m))) => m,
+        };
+        metrics.messages.fetch_add(1, Ordering::Relaxed);
+        let frames = [topic_of(m.subject.as_str()), m.payload.to_vec()];
+        let d = decode(&frames, &rules.read().clone());
+        let (rt, left) = (rt.clone(), outstanding.clone());
+        left.fetch_add(1, Ordering::AcqRel);
+        // Acknowledged once the dispatcher has handed it to the processors.
+        let handed: Box<dyn FnOnce() + Send> = Box::new(move || {
+            rt.spawn(async move {
+                let _ = m.ack().await;
+                left.fetch_sub(1, Ordering::AcqRel);
+            });
+        });
+        if out.send((d, handed)).is_err() {
+            break Ok(()); // the broker is stopping
         }
-        for m in &held {
-            m.ack().await.map_err(|e| format!("ack: {e}"))?;
+    };
+    // Let the acknowledgements of what was handed on go out (the
+    // dispatcher still runs: it stops after the inputs).
+    for _ in 0..100 {
+        if outstanding.load(Ordering::Acquire) == 0 {
+            break;
         }
-        if !held.is_empty() {
-            client
-                .flush()
-                .await
-                .map_err(|e| format!("flush acks: {e}"))?;
-        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+    result
 }
 
 #[cfg(test)]
