@@ -6,14 +6,16 @@
 
 mod cli_support;
 
-use cli_support::{free_port, Broker, TempDir};
+use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::record::{level, Record};
 use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch, Sender};
 use distlogd::store::Reader;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// A batch from sender `instance`: records `first..first+n`, the level and
 /// target cycling so rules pick some of them.
@@ -85,23 +87,6 @@ fn stored(dir: &Path) -> Vec<(u64, String)> {
     v
 }
 
-fn http_get(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
     let tmp = TempDir::new("rules");
@@ -124,16 +109,7 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
         .unwrap();
     assert!(check.status.success(), "{check:?}");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .arg("--config")
-        .arg(&config_path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let broker = Broker {
-        child,
-        endpoint: endpoint.clone(),
-    };
+    let broker = Broker::with_config(&config_path, &endpoint);
 
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB).unwrap();
@@ -148,13 +124,13 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
     }
     // The subscriber is connected once the metrics endpoint answers and a
     // probe batch comes through.
-    wait_for("metrics endpoint", || {
+    wait_for("metrics endpoint", WAIT, || {
         std::net::TcpStream::connect(&metrics).is_ok()
     });
     // Probes: record 0 of sender 9 is an INFO db record, so it is only
     // published (never stored, never in the errors file).
     let mut probes = 0;
-    wait_for("subscription", || {
+    wait_for("subscription", WAIT, || {
         push[0]
             .send_multipart([&b"TLR"[..], &batch(9, 0, 1)], 0)
             .unwrap();
@@ -213,13 +189,13 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
     }
 
     // Metrics.
-    wait_for("metrics count", || {
-        http_get(&metrics).contains(&format!(
+    wait_for("metrics count", WAIT, || {
+        metrics_text(&metrics).contains(&format!(
             "distlogd_records_total {}\n",
             2 * total + probes + 1
         ))
     });
-    let m = http_get(&metrics);
+    let m = metrics_text(&metrics);
     assert!(
         m.starts_with("HTTP/1.0 200") || m.starts_with("HTTP/1.1 200"),
         "{m}"
@@ -245,8 +221,8 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
     .unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(broker.child.id() as i32, libc::SIGHUP) };
-    wait_for("failed reload counted", || {
-        http_get(&metrics).contains("distlogd_reloads_failed_total 1\n")
+    wait_for("failed reload counted", WAIT, || {
+        metrics_text(&metrics).contains("distlogd_reloads_failed_total 1\n")
     });
     push[0]
         .send_multipart([&b"TLR"[..], &batch(1, total, 4)], 0)
@@ -257,22 +233,22 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
         config.replace("processors: [errors, store]", "processors: [errors]"),
     )
     .unwrap();
-    wait_for("first post-reload batch taken", || {
-        http_get(&metrics).contains(&format!(
+    wait_for("first post-reload batch taken", WAIT, || {
+        metrics_text(&metrics).contains(&format!(
             "distlogd_records_total {}\n",
             2 * total + probes + 1 + 4
         ))
     });
     // SAFETY: as above.
     unsafe { libc::kill(broker.child.id() as i32, libc::SIGHUP) };
-    wait_for("reload applied", || {
-        http_get(&metrics).contains("distlogd_reloads_total 1\n")
+    wait_for("reload applied", WAIT, || {
+        metrics_text(&metrics).contains("distlogd_reloads_total 1\n")
     });
     push[0]
         .send_multipart([&b"TLR"[..], &batch(1, total + 4, 4)], 0)
         .unwrap();
-    wait_for("last batch taken", || {
-        http_get(&metrics).contains(&format!(
+    wait_for("last batch taken", WAIT, || {
+        metrics_text(&metrics).contains(&format!(
             "distlogd_records_total {}\n",
             2 * total + probes + 1 + 8
         ))

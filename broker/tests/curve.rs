@@ -5,14 +5,16 @@
 
 mod cli_support;
 
-use cli_support::{free_port, Broker, TempDir};
+use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::curve::{encode_key, KeyPair};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(20);
 
 fn batch(instance: u64, msg: &str) -> Vec<u8> {
     encode_batch_to_vec(&Batch {
@@ -27,22 +29,6 @@ fn batch(instance: u64, msg: &str) -> Vec<u8> {
         ..Batch::default()
     })
     .to_vec()
-}
-
-fn metrics_text(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -64,17 +50,8 @@ fn only_allowed_keys_get_in() {
         d = dir.display()
     );
     std::fs::write(dir.join("c.yaml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .arg("--config")
-        .arg(dir.join("c.yaml"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let broker = Broker {
-        child,
-        endpoint: endpoint.clone(),
-    };
-    wait_for("broker up", || {
+    let broker = Broker::with_config(&dir.join("c.yaml"), &endpoint);
+    wait_for("broker up", WAIT, || {
         std::net::TcpStream::connect(&metrics).is_ok()
     });
 
@@ -108,7 +85,7 @@ fn only_allowed_keys_get_in() {
     let ok_sock = push(Some(&allowed));
     let mut sent = 0;
     // The subscriber may join late: send until it sees one.
-    wait_for("an encrypted subscriber receives", || {
+    wait_for("an encrypted subscriber receives", WAIT, || {
         ok_sock
             .send_multipart([&b"TLR"[..], &batch(1, &format!("allowed {sent}"))], 0)
             .unwrap();
@@ -125,10 +102,10 @@ fn only_allowed_keys_get_in() {
         .unwrap();
     distlog::info!("from the library over CURVE");
     assert!(distlog::flush());
-    wait_for("denials counted", || {
+    wait_for("denials counted", WAIT, || {
         metrics_text(&metrics).contains("distlogd_rejected_total{reason=\"curve_denied\"}")
     });
-    wait_for("library record taken", || {
+    wait_for("library record taken", WAIT, || {
         metrics_text(&metrics).contains(&format!("distlogd_records_total {}\n", sent + 1))
             || metrics_text(&metrics).contains(&format!("distlogd_records_total {}\n", sent + 2))
     });

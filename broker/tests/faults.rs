@@ -6,7 +6,7 @@
 
 mod cli_support;
 
-use cli_support::{free_port, Broker, TempDir};
+use cli_support::{free_port, wait_for, Broker, TempDir};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
@@ -14,7 +14,10 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// How long a condition may take to come true.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn loadgen(endpoint: &str, records: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_distlog"))
@@ -64,14 +67,6 @@ fn store_bytes(store: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Starts distlogd and waits until it listens (its signal handlers are
 /// installed before it binds).
 fn start_broker(endpoint: &str, args: &[&str]) -> Broker {
@@ -82,7 +77,7 @@ fn start_broker(endpoint: &str, args: &[&str]) -> Broker {
         .spawn()
         .unwrap();
     let addr = endpoint.trim_start_matches("tcp://").to_owned();
-    wait_for("the broker to listen", || {
+    wait_for("the broker to listen", WAIT, || {
         std::net::TcpStream::connect(&addr).is_ok()
     });
     Broker {
@@ -99,7 +94,7 @@ fn broker_restart_mid_stream_loss_is_bounded_and_visible_as_gaps() {
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let first = start_broker(&endpoint, &["--data-dir", store_arg]);
     let client = loadgen(&endpoint, 1_500_000);
-    wait_for("records stored", || store_bytes(&store) > 2 << 20);
+    wait_for("records stored", WAIT, || store_bytes(&store) > 2 << 20);
     let _ = first.stop();
     let stored_by_first = stored_seqs(&store).0.len();
     std::thread::sleep(Duration::from_millis(300));
@@ -136,7 +131,7 @@ fn kill_9_under_load_store_reads_up_to_a_cut_torn_tail() {
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let mut broker = start_broker(&endpoint, &["--data-dir", store_arg]);
     let mut client = loadgen(&endpoint, 3_000_000);
-    wait_for("records stored", || store_bytes(&store) > 4 << 20);
+    wait_for("records stored", WAIT, || store_bytes(&store) > 4 << 20);
     broker.child.kill().unwrap(); // SIGKILL
     broker.child.wait().unwrap();
     let _ = client.kill();
@@ -167,17 +162,8 @@ fn unwritable_store_is_reported_and_other_processors_keep_working() {
         d = dir.display()
     );
     std::fs::write(dir.join("c.yaml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .arg("--config")
-        .arg(dir.join("c.yaml"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let broker = Broker {
-        child,
-        endpoint: endpoint.clone(),
-    };
-    wait_for("broker up", || {
+    let broker = Broker::with_config(&dir.join("c.yaml"), &endpoint);
+    wait_for("broker up", WAIT, || {
         std::net::TcpStream::connect(&metrics).is_ok()
     });
     // The store's directory disappears: it can no longer create segments.
@@ -212,7 +198,7 @@ fn unwritable_store_is_reported_and_other_processors_keep_working() {
             .unwrap_or(0)
     };
     // The jsonl file flushes on its tick (1 s).
-    wait_for("jsonl has every record", || {
+    wait_for("jsonl has every record", WAIT, || {
         lines() == 20 * n_batches as usize
     });
     let stderr = broker.stop();
@@ -243,17 +229,8 @@ fn a_subscriber_that_stops_reading_does_not_grow_the_broker() {
         "listen: [{endpoint}]\ningest_hwm: 20\nmetrics: {{interval: 0s}}\nprocessors:\n  live: {{type: publish, endpoint: \"{publish}\", hwm: 50}}\ndefault: [live]\n"
     );
     std::fs::write(dir.join("c.yaml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .arg("--config")
-        .arg(dir.join("c.yaml"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let broker = Broker {
-        child,
-        endpoint: endpoint.clone(),
-    };
+    let broker = Broker::with_config(&dir.join("c.yaml"), &endpoint);
+    let pid = broker.child.id();
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB).unwrap();
     sub.set_rcvhwm(10).unwrap();

@@ -87,6 +87,42 @@ impl Drop for Broker {
     }
 }
 
+impl Broker {
+    /// distlogd with `--config FILE`, whose `listen` is `endpoint`.
+    pub fn with_config(config: &Path, endpoint: &str) -> Broker {
+        let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
+            .arg("--config")
+            .arg(config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Broker {
+            child,
+            endpoint: endpoint.to_owned(),
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it holds; fails the test after `within`.
+pub fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The broker's Prometheus text from `GET /metrics` on `addr`.
+pub fn metrics_text(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// Runs `distlog` with `args`.
 pub fn distlog<I, S>(args: I) -> Output
 where
