@@ -6,7 +6,7 @@
 
 mod cli_support;
 
-use cli_support::{free_port, wait_for, Broker, TempDir};
+use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
@@ -225,8 +225,9 @@ fn a_subscriber_that_stops_reading_does_not_grow_the_broker() {
     let dir = tmp.path();
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let publish = format!("tcp://127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
     let config = format!(
-        "listen: [{endpoint}]\ningest_hwm: 20\nmetrics: {{interval: 0s}}\nprocessors:\n  live: {{type: publish, endpoint: \"{publish}\", hwm: 50}}\ndefault: [live]\n"
+        "listen: [{endpoint}]\ningest_hwm: 20\nmetrics: {{listen: \"{metrics}\", interval: 0s}}\nprocessors:\n  live: {{type: publish, endpoint: \"{publish}\", hwm: 50}}\ndefault: [live]\n"
     );
     std::fs::write(dir.join("c.yaml"), config).unwrap();
     let broker = Broker::with_config(&dir.join("c.yaml"), &endpoint);
@@ -268,8 +269,12 @@ fn a_subscriber_that_stops_reading_does_not_grow_the_broker() {
             peak = peak.max(rss());
         }
     }
-    std::thread::sleep(Duration::from_secs(1));
-    peak = peak.max(rss());
+    // Stop only once the broker has taken in everything sent (a loaded
+    // machine may still hold the last batches in ZeroMQ's queues).
+    wait_for("the broker received every record", WAIT, || {
+        peak = peak.max(rss());
+        metrics_text(&metrics).contains("distlogd_records_total 300000\n")
+    });
     let stderr = broker.stop();
     let summary = stderr.lines().find(|l| l.contains("stopped:")).unwrap();
     assert!(summary.contains("records=300000"), "{summary}");
