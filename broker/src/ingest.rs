@@ -37,22 +37,41 @@ pub enum Decoded {
     Rejected(&'static str),
 }
 
-/// Receives until `stop` is set, then takes what ZeroMQ already holds and
-/// returns (dropping the senders, which lets the workers finish).
+/// After `stop`, how long the ingest sockets must stay quiet before the
+/// receiver returns: messages already on their way (in kernel buffers or
+/// ZeroMQ's I/O thread) still arrive and are kept.
+const DRAIN_QUIET_MS: i64 = 100;
+
+/// The longest the drain after `stop` may take, so a client that never
+/// pauses cannot hold the broker open.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Receives until `stop` is set, then drains: keeps taking messages until
+/// the sockets have been quiet for [`DRAIN_QUIET_MS`] (at most
+/// [`DRAIN_MAX`]), and returns, dropping the senders, which lets the
+/// workers finish.
 pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Vec<Vec<u8>>>>, stop: &AtomicBool) {
     let mut next = 0usize;
-    let mut stopping = false;
+    let mut stopping: Option<std::time::Instant> = None;
     loop {
-        if !stopping && stop.load(Ordering::Relaxed) {
-            stopping = true;
+        if stopping.is_none() && stop.load(Ordering::Relaxed) {
+            stopping = Some(std::time::Instant::now());
+        }
+        if stopping.is_some_and(|t| t.elapsed() >= DRAIN_MAX) {
+            return;
         }
         let mut items: Vec<zmq::PollItem<'_>> = sockets
             .iter()
             .map(|s| s.as_poll_item(zmq::POLLIN))
             .collect();
-        let ready = zmq::poll(&mut items, if stopping { 0 } else { 100 }).unwrap_or(0);
+        let timeout = if stopping.is_some() {
+            DRAIN_QUIET_MS
+        } else {
+            100
+        };
+        let ready = zmq::poll(&mut items, timeout).unwrap_or(0);
         if ready == 0 {
-            if stopping {
+            if stopping.is_some() {
                 return;
             }
             continue;
