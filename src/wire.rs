@@ -199,20 +199,27 @@ impl fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
+/// A buffer a batch body can be encoded into: [`AlignedVec`] (to read the
+/// archive in place afterwards) or a plain `Vec<u8>` (to hand to ZeroMQ
+/// without a copy; the receiver aligns it).
+pub trait BodyBuf: rkyv::ser::Writer<rancor::Panic> + std::ops::DerefMut<Target = [u8]> {}
+
+impl BodyBuf for AlignedVec {}
+impl BodyBuf for Vec<u8> {}
+
 /// Appends the encoded body of `batch` (prefix and archive) to `out`, which
 /// should be empty or end at an 8-byte boundary.
-pub fn encode_batch(batch: &Batch, out: &mut AlignedVec) {
-    debug_assert_eq!(out.len() % 8, 0);
+pub fn encode_batch<B: BodyBuf>(batch: &Batch, out: &mut B) {
     let start = out.len();
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&[0; 4]);
-    let mut vec = std::mem::take(out);
-    vec =
-        rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, vec).unwrap_or_else(|e| match e {});
-    let len = (vec.len() - start - PREFIX_LEN) as u32;
-    vec[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
-    *out = vec;
+    debug_assert_eq!(start % 8, 0);
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix[..3].copy_from_slice(&MAGIC);
+    prefix[3] = VERSION;
+    rkyv::ser::Writer::<rancor::Panic>::write(out, &prefix).unwrap_or_else(|e| match e {});
+    rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, &mut *out)
+        .unwrap_or_else(|e| match e {});
+    let len = (out.len() - start - PREFIX_LEN) as u32;
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
 }
 
 /// Encodes `batch` into a fresh buffer.

@@ -16,6 +16,7 @@
 
 pub(crate) mod local;
 pub(crate) mod sender;
+pub(crate) mod zero_copy;
 
 use crate::directives::Directives;
 use crate::ring::{new_storage, Ring, Storage};

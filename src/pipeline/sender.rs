@@ -14,6 +14,7 @@
 //! in `pending`, bounded by `max_pending` bytes; once that is full the
 //! sender stops draining, and the rings' own bound takes over.
 
+use super::zero_copy::{send_pooled, BufPool};
 use super::Shared;
 use crate::callsite::Callsite;
 use crate::clock::{wall_ns, Calibration};
@@ -21,7 +22,6 @@ use crate::entry::{self, Reader};
 use crate::record::{kind, level, Field, Record, Value};
 use crate::ring::Ring;
 use crate::wire::{self, Batch, Sender, Topic};
-use rkyv::util::AlignedVec;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,9 +42,11 @@ pub(crate) struct SenderThread {
     open_bytes: usize,
     /// Cleared records, reused so that steady state allocates little.
     spare: Vec<Record>,
-    pending: VecDeque<(Topic, AlignedVec, u64)>,
-    /// Encode buffers that were sent, for reuse.
-    buffers: Vec<AlignedVec>,
+    /// Encoded batches waiting for ZeroMQ. Each body is handed to ZeroMQ
+    /// as it is (no copy); ZeroMQ frees it once it is on the wire.
+    pending: VecDeque<(Topic, Vec<u8>, u64)>,
+    /// Bodies ZeroMQ has finished with, for the next batches.
+    pool: Arc<BufPool>,
     pending_bytes: usize,
     dropped_reported: u64,
     last_drop_warning: Instant,
@@ -75,7 +77,7 @@ impl SenderThread {
             open_bytes: 0,
             spare: Vec::new(),
             pending: VecDeque::new(),
-            buffers: Vec::new(),
+            pool: BufPool::new(8),
             pending_bytes: 0,
             dropped_reported: 0,
             last_drop_warning: Instant::now() - Duration::from_secs(10),
@@ -200,8 +202,8 @@ impl SenderThread {
         let n = batch.records.len() as u64;
         self.next_seq += n;
         batch.dropped = self.dropped_reported;
-        let mut buf = self.buffers.pop().unwrap_or_default();
-        buf.clear();
+        // Room for the whole batch up front: growing would copy it.
+        let mut buf = self.pool.take(self.open_bytes + self.open_bytes / 4 + 4096);
         wire::encode_batch(batch, &mut buf);
         for mut r in batch.records.drain(..) {
             clear_record(&mut r);
@@ -216,29 +218,31 @@ impl SenderThread {
 
     /// Hands queued batches to ZeroMQ until it refuses one.
     fn send_pending(&mut self) {
-        let Some(socket) = &self.socket else { return };
-        while let Some((topic, body, n)) = self.pending.front() {
+        let Some(socket) = &mut self.socket else {
+            return;
+        };
+        while let Some((topic, _, _)) = self.pending.front() {
             match socket.send(&topic.bytes()[..], zmq::SNDMORE | zmq::DONTWAIT) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return,
                 Err(_) => return, // socket unusable; keep the data, retry later
             }
+            let Some((_, body, n)) = self.pending.pop_front() else {
+                return;
+            };
+            let len = body.len();
+            self.pending_bytes -= len;
             // The first frame was accepted, so ZeroMQ takes the rest of the
-            // message regardless of the high-water mark.
-            let sent = socket.send(&body[..], zmq::DONTWAIT).is_ok();
+            // message regardless of the high-water mark. The body moves into
+            // ZeroMQ without a copy.
+            let sent = send_pooled(socket, body, &self.pool, zmq::DONTWAIT).is_ok();
             let c = &self.shared.counters;
             if sent {
-                c.records_sent.fetch_add(*n, Ordering::Relaxed);
+                c.records_sent.fetch_add(n, Ordering::Relaxed);
                 c.batches_sent.fetch_add(1, Ordering::Relaxed);
-                c.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+                c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
             } else {
-                c.dropped_unringed.fetch_add(*n, Ordering::Relaxed);
-            }
-            self.pending_bytes -= body.len();
-            if let Some((_, buf, _)) = self.pending.pop_front() {
-                if self.buffers.len() < 4 {
-                    self.buffers.push(buf);
-                }
+                c.dropped_unringed.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
