@@ -31,6 +31,38 @@ struct SenderState {
     next_seq: u64,
     dropped: u64,
     seen: Instant,
+    /// Gaps counted and not yet filled, `[start, end)`, oldest first; at
+    /// most [`MAX_OPEN_GAPS`] (older ones are forgotten, staying counted).
+    open: Vec<(u64, u64)>,
+}
+
+/// Most unfilled gaps remembered per sender.
+const MAX_OPEN_GAPS: usize = 8;
+
+impl SenderState {
+    /// Takes `[first, end)` out of the open gaps; returns how many of its
+    /// records were in one (arrived late rather than twice).
+    fn fill(&mut self, first: u64, end: u64) -> u64 {
+        let mut filled = 0;
+        let mut kept = Vec::with_capacity(self.open.len() + 1);
+        for &(s, e) in &self.open {
+            let (lo, hi) = (s.max(first), e.min(end));
+            if lo >= hi {
+                kept.push((s, e));
+                continue;
+            }
+            filled += hi - lo;
+            if s < lo {
+                kept.push((s, lo));
+            }
+            if hi < e {
+                kept.push((hi, e));
+            }
+        }
+        kept.truncate(MAX_OPEN_GAPS);
+        self.open = kept;
+        filled
+    }
 }
 
 /// The dispatcher's state.
@@ -242,6 +274,7 @@ impl Dispatcher {
                 next_seq: 0,
                 dropped: 0,
                 seen: now,
+                open: Vec::new(),
             });
         state.seen = now;
         if first > state.next_seq {
@@ -249,13 +282,24 @@ impl Dispatcher {
             m.gap_records.fetch_add(missing, Ordering::Relaxed);
             GAPS.warn(|| {
                 format!(
-                    "{missing} records from {host} pid {pid} never arrived (sequence {} to {}); lost in transit or before a broker restart",
+                    "{missing} records from {host} pid {pid} missing (sequence {} to {}): lost in transit or before a broker restart, unless they still arrive late",
                     state.next_seq,
                     first - 1
                 )
             });
         }
-        state.next_seq = state.next_seq.max(first.saturating_add(n));
+        let end = first.saturating_add(n);
+        if first < state.next_seq && !state.open.is_empty() {
+            let late = state.fill(first, end.min(state.next_seq));
+            m.late_records.fetch_add(late, Ordering::Relaxed);
+        }
+        if first > state.next_seq {
+            if state.open.len() == MAX_OPEN_GAPS {
+                state.open.remove(0);
+            }
+            state.open.push((state.next_seq, first));
+        }
+        state.next_seq = state.next_seq.max(end);
         if dropped > state.dropped {
             m.client_dropped
                 .fetch_add(dropped - state.dropped, Ordering::Relaxed);
@@ -357,5 +401,36 @@ impl Dispatcher {
         *self.rules.write() = Arc::new(rules);
         m.reloads.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(open: &[(u64, u64)]) -> SenderState {
+        SenderState {
+            next_seq: 100,
+            dropped: 0,
+            seen: Instant::now(),
+            open: open.to_vec(),
+        }
+    }
+
+    #[test]
+    fn late_batches_fill_open_gaps_and_duplicates_do_not() {
+        let mut s = state(&[(10, 20), (40, 50)]);
+        // A duplicate of records before any gap fills nothing.
+        assert_eq!(s.fill(0, 10), 0);
+        // Part of the first gap, from its middle: the gap splits.
+        assert_eq!(s.fill(12, 15), 3);
+        assert_eq!(s.open, vec![(10, 12), (15, 20), (40, 50)]);
+        // One batch spanning the rest of the first gap and half the second.
+        assert_eq!(s.fill(10, 45), 2 + 5 + 5);
+        assert_eq!(s.open, vec![(45, 50)]);
+        // The same records again: already filled.
+        assert_eq!(s.fill(10, 45), 0);
+        assert_eq!(s.fill(45, 50), 5);
+        assert!(s.open.is_empty());
     }
 }

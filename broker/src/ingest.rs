@@ -50,7 +50,7 @@ const DRAIN_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 /// the sockets have been quiet for [`DRAIN_QUIET_MS`] (at most
 /// [`DRAIN_MAX`]), and returns, dropping the senders, which lets the
 /// workers finish.
-pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Vec<Vec<u8>>>>, stop: &AtomicBool) {
+pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Frames>>, stop: &AtomicBool) {
     let mut next = 0usize;
     let mut stopping: Option<std::time::Instant> = None;
     loop {
@@ -83,7 +83,7 @@ pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Vec<Vec<u8>>>>, st
             // A bounded burst per socket, so one busy socket cannot starve
             // the others.
             for _ in 0..256 {
-                let Ok(frames) = sockets[i].recv_multipart(zmq::DONTWAIT) else {
+                let Some(frames) = recv_frames(&sockets[i]) else {
                     break;
                 };
                 if workers[next].send(frames).is_err() {
@@ -95,39 +95,69 @@ pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Vec<Vec<u8>>>>, st
     }
 }
 
+/// The frames of one message, as ZeroMQ delivered them (not copied).
+pub type Frames = Vec<zmq::Message>;
+
+/// The most frames of a message kept; a message with more is still read to
+/// its end (and rejected for its frame count), but the rest are not kept.
+const MAX_FRAMES: usize = 3;
+
+/// Receives one whole message without waiting, or `None` if there is none.
+fn recv_frames(socket: &zmq::Socket) -> Option<Frames> {
+    let mut frames = Vec::with_capacity(2);
+    let mut msg = socket.recv_msg(zmq::DONTWAIT).ok()?;
+    loop {
+        let more = msg.get_more();
+        if frames.len() < MAX_FRAMES {
+            frames.push(msg);
+        }
+        if !more {
+            return Some(frames);
+        }
+        // The rest of a message arrives with its first frame.
+        msg = match socket.recv_msg(zmq::DONTWAIT) {
+            Ok(m) => m,
+            Err(_) => return Some(frames),
+        };
+    }
+}
+
 /// A worker: decodes and routes messages until its input closes.
 pub fn work(
-    input: Receiver<Vec<Vec<u8>>>,
+    input: Receiver<Frames>,
     output: Sender<Decoded>,
     rules: &RwLock<Arc<RuleSet>>,
     metrics: &Metrics,
 ) {
     for frames in input {
         metrics.messages.fetch_add(1, Ordering::Relaxed);
-        let d = decode(&frames, &rules.read().clone());
+        let d = decode(frames, &rules.read().clone());
         if output.send(d).is_err() {
             return;
         }
     }
 }
 
-/// Checks one message and routes its records.
-pub fn decode(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
-    let [topic, body] = frames else {
+/// Checks one message and routes its records. A batch body is validated
+/// and kept in ZeroMQ's own buffer when it is aligned (see
+/// [`OwnedBatch::from_message`]).
+pub fn decode(frames: Frames, rules: &Arc<RuleSet>) -> Decoded {
+    let Ok::<[zmq::Message; 2], _>([topic, body]) = frames.try_into() else {
         return Decoded::Rejected("bad_frame_count");
     };
-    let topic = match Topic::parse(topic) {
+    let topic = match Topic::parse(&topic) {
         Ok(t) => t,
         Err(e) => return Decoded::Rejected(e.reason()),
     };
+    let bytes = body.len();
     let batch = if topic.encoding == wire::ENCODING_BATCH {
-        match OwnedBatch::from_body(body) {
+        match OwnedBatch::from_message(body) {
             Ok(b) => b,
             Err(e) => return Decoded::Rejected(e.reason()),
         }
     } else {
         // A Python client's record (JSON or pickle): one-record batch.
-        let (sender, record) = match distlog::python::decode(topic.encoding, body) {
+        let (sender, record) = match distlog::python::decode(topic.encoding, &body) {
             Ok(r) => r,
             Err(e) => return Decoded::Rejected(e.reason()),
         };
@@ -143,6 +173,6 @@ pub fn decode(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
         batch: Arc::new(batch),
         routed,
         rules: rules.clone(),
-        bytes: body.len(),
+        bytes,
     }
 }

@@ -158,8 +158,11 @@ async fn consume(
             Ok(Some(Ok(m))) => m,
         };
         metrics.messages.fetch_add(1, Ordering::Relaxed);
-        let frames = [topic_of(m.subject.as_str()), m.payload.to_vec()];
-        let d = decode(&frames, &rules.read().clone());
+        let frames = vec![
+            zmq::Message::from(topic_of(m.subject.as_str())),
+            zmq::Message::from(m.payload.to_vec()),
+        ];
+        let d = decode(frames, &rules.read().clone());
         let (rt, left) = (rt.clone(), outstanding.clone());
         left.fetch_add(1, Ordering::AcqRel);
         // Acknowledged once the dispatcher has handed it to the processors.

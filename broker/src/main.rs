@@ -152,12 +152,13 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let s = broker.stop();
     eprintln!(
-        "distlogd: stopped: messages={} batches={} records={} bytes={} gap_records={} client_dropped={} rejected={:?} processors={:?}",
+        "distlogd: stopped: messages={} batches={} records={} bytes={} gap_records={} late_records={} client_dropped={} rejected={:?} processors={:?}",
         s.messages,
         s.batches,
         s.records,
         s.bytes,
         s.gap_records,
+        s.late_records,
         s.client_dropped,
         s.rejected,
         s.processors

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub bytes: AtomicU64,
     /// Records missing between batches of one sender (sequence gaps).
     pub gap_records: AtomicU64,
+    /// Records that arrived after a gap had been counted for them
+    /// (redelivered or reordered in transit, as an at-least-once input
+    /// may): still missing = `gap_records - late_records`.
+    pub late_records: AtomicU64,
     /// Sum over senders of the latest drop count each reported.
     pub client_dropped: AtomicU64,
     /// Senders being tracked for gaps.
@@ -55,6 +59,8 @@ pub struct Snapshot {
     pub bytes: u64,
     /// See [`Metrics::gap_records`].
     pub gap_records: u64,
+    /// See [`Metrics::late_records`].
+    pub late_records: u64,
     /// See [`Metrics::client_dropped`].
     pub client_dropped: u64,
     /// See [`Metrics::unmatched`].
@@ -104,6 +110,7 @@ impl Metrics {
             records: get(&self.records),
             bytes: get(&self.bytes),
             gap_records: get(&self.gap_records),
+            late_records: get(&self.late_records),
             client_dropped: get(&self.client_dropped),
             unmatched: get(&self.unmatched),
             rejected: self.rejected.lock().clone(),
@@ -156,6 +163,12 @@ impl Metrics {
             "counter",
             "Records missing in senders' sequence numbers.",
             s.gap_records,
+        );
+        one(
+            "late_records_total",
+            "counter",
+            "Records that filled a sequence gap after it was counted (still missing: gap minus late).",
+            s.late_records,
         );
         one(
             "client_dropped_records",
@@ -281,6 +294,7 @@ impl Metrics {
         push("records", "counter", s.records, None);
         push("bytes", "counter", s.bytes, None);
         push("gap_records", "counter", s.gap_records, None);
+        push("late_records", "counter", s.late_records, None);
         push("client_dropped", "counter", s.client_dropped, None);
         for (r, v) in &s.rejected {
             push("rejected", "counter", *v, Some(("reason", r)));

