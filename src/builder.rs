@@ -264,7 +264,10 @@ impl Builder {
             max_pending: self.max_pending,
             block_when_full: self.block_when_full,
             batch_records: self.batch_records,
-            batch_bytes: 512 * 1024,
+            // Small enough that a broker's queues, which count messages,
+            // stay modest in bytes (its ingest_hwm x this); large enough
+            // that per-message costs vanish (a few hundred records).
+            batch_bytes: 128 * 1024,
             idle_wait: self.idle_wait,
             shutdown_timeout: self.shutdown_timeout,
             allow_tsc: self.allow_tsc,

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Messages waiting per worker, in and out.
-const WORKER_QUEUE: usize = 64;
+/// Messages waiting per worker, in and out. Batches are held in ZeroMQ's
+/// buffers until stored, so this bounds memory too (a client's batch is up
+/// to 128 KiB by default): enough to keep the workers busy, no more.
+const WORKER_QUEUE: usize = 16;
 
 /// A running broker.
 pub struct Broker {
