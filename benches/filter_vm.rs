@@ -26,39 +26,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distlog::filter::{Filter, RecordView};
 use distlog::record::{level, ArchivedRecord, Field, Record, Value};
 use distlog::wire::{access_batch, encode_batch_to_vec, ArchivedSender, Batch, Sender};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator; counting has no effect on it.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocs_in, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -319,13 +291,11 @@ fn bench(c: &mut Criterion) {
     // Steady state allocates nothing (the first pass may grow the
     // thread's message buffer).
     vm_pass(&filter, &archived.sender, archived.records());
-    COUNTING.with(|c| c.set(true));
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..10 {
-        black_box(vm_pass(&filter, &archived.sender, archived.records()));
-    }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    COUNTING.with(|c| c.set(false));
+    let allocs = allocs_in(|| {
+        for _ in 0..10 {
+            black_box(vm_pass(&filter, &archived.sender, archived.records()));
+        }
+    });
     assert_eq!(allocs, 0, "the VM allocated in steady state");
     eprintln!("filter_vm: 0 allocations in {} evaluations", 10 * N);
 

@@ -1,6 +1,7 @@
 //! A test broker stand-in: a PULL socket that decodes every batch.
 #![allow(dead_code)]
 
+pub mod counting_alloc;
 pub mod delivery;
 
 use distlog::record::Record;
