@@ -109,7 +109,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let checked = args.load()?;
+    // Handlers first, so a SIGTERM while the config loads or the sockets
+    // bind still means a clean stop (exit 0), not death by signal.
     let stop = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -117,6 +118,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| e.to_string())?;
+    let checked = args.load()?;
     let broker = distlogd::Broker::start(&checked)?;
     let c = &checked.config;
     eprintln!(
