@@ -107,9 +107,13 @@ enum Command {
     /// key/value fields each, times every log call with an HdrHistogram,
     /// flushes, and prints one JSON line last: sent, dropped, delivered,
     /// secs, records_per_sec, p50_ns, p99_ns, p999_ns, max_ns.
+    /// Flat out by default (the calls then measure back-pressure);
+    /// --rate R paces the threads to R records/s in all, to read a call's
+    /// latency under a sustained load the pipeline keeps up with.
     ///
-    /// Example:
+    /// Examples:
     ///   distlog loadgen --endpoint tcp://127.0.0.1:5010 --records 1000000 --threads 2 --fields 4
+    ///   distlog loadgen --records 5000000 --threads 2 --fields 3 --rate 500000
     #[command(verbatim_doc_comment)]
     Loadgen(loadgen::Args),
 }
