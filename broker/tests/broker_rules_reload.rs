@@ -4,15 +4,15 @@
 //! is rejected while the broker keeps serving, a good one changes the
 //! routing, and SIGTERM stores everything.
 
-mod cli_support;
+mod support;
 
-use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::record::{level, Record};
 use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch, Sender};
 use distlogd::store::Reader;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{free_port, metrics_text, wait_for, Broker, TempDir};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
@@ -220,7 +220,7 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
     )
     .unwrap();
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(broker.child.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(broker.id() as i32, libc::SIGHUP) };
     wait_for("failed reload counted", WAIT, || {
         metrics_text(&metrics).contains("distlogd_reloads_failed_total 1\n")
     });
@@ -240,7 +240,7 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
         ))
     });
     // SAFETY: as above.
-    unsafe { libc::kill(broker.child.id() as i32, libc::SIGHUP) };
+    unsafe { libc::kill(broker.id() as i32, libc::SIGHUP) };
     wait_for("reload applied", WAIT, || {
         metrics_text(&metrics).contains("distlogd_reloads_total 1\n")
     });
@@ -253,7 +253,8 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
             2 * total + probes + 1 + 8
         ))
     });
-    let stderr = broker.stop();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
     assert!(stderr.contains("reload rejected"), "{stderr}");
     assert!(
         stderr.contains("nonsense"),

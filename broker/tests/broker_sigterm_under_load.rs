@@ -2,18 +2,19 @@
 //! everything the broker received is stored (count in = count stored), in
 //! order per sender, and the broker exits 0.
 
-mod cli_support;
+mod support;
 
-use cli_support::{Broker, TempDir};
 use distlogd::store::Reader;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{free_port, Broker, TempDir};
 
 #[test]
 fn sigterm_under_load_loses_nothing_received() {
     let tmp = TempDir::new("sigterm-load");
-    let broker = Broker::start(tmp.path());
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let broker = Broker::start(&endpoint, &tmp.path().join("store"), &[]);
     let clients: Vec<_> = (0..2)
         .map(|_| {
             Command::new(env!("CARGO_BIN_EXE_distlog"))
@@ -43,7 +44,8 @@ fn sigterm_under_load_loses_nothing_received() {
         assert!(Instant::now() < deadline, "the clients never got going");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let stderr = broker.stop();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
     for mut c in clients {
         let _ = c.kill();
         let _ = c.wait();

@@ -2,16 +2,17 @@
 //! and `stats` on what was stored: counts, filters, limits, time bounds,
 //! segment skipping, and errors.
 
-mod cli_support;
+mod support;
 
-use cli_support::*;
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use support::*;
 
 #[test]
 fn loadgen_to_broker_then_query() {
     let tmp = TempDir::new("loadgen");
-    let broker = Broker::start(tmp.path());
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let broker = Broker::start(&endpoint, &tmp.path().join("store"), &[]);
     let store = tmp.path().join("store");
     // Big enough buffers that a modest run drops nothing.
     let out = distlog_ok([
@@ -46,7 +47,8 @@ fn loadgen_to_broker_then_query() {
     assert_eq!(sent, 20000);
     assert_eq!(dropped, 0, "{summary}");
     assert!(summary["p50_ns"].as_u64().unwrap() <= summary["p99_ns"].as_u64().unwrap());
-    broker.stop();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
 
     assert_eq!(count(&store, &[]), sent - dropped);
     // Each thread logs k0 = 0..10000: 2 x 100 records below 100.

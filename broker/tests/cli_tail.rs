@@ -6,15 +6,15 @@
 //! The publisher is a socket the test binds itself, speaking the broker's
 //! publish format: `[topic (3 bytes), batch body]`.
 
-mod cli_support;
+mod support;
 
-use cli_support::*;
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+use support::*;
 
 fn batch(first_seq: u64, recs: &[(u8, &str, &str)]) -> Vec<u8> {
     let b = Batch {

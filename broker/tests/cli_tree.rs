@@ -5,10 +5,10 @@
 //! marked. And a tree whose records arrived out of order with a missing
 //! middle still renders, with the gaps shown.
 
-mod cli_support;
+mod support;
 
-use cli_support::*;
 use std::process::Command;
+use support::*;
 
 const ROLE: &str = "DISTLOG_CLI_TREE_ROLE";
 const ID: &str = "DISTLOG_CLI_TREE_ID";
@@ -134,7 +134,8 @@ fn split(line: &str) -> (String, &str) {
 #[test]
 fn three_processes_and_python_in_one_tree() {
     let tmp = TempDir::new("tree");
-    let broker = Broker::start(tmp.path());
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let broker = Broker::start(&endpoint, &tmp.path().join("store"), &[]);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -155,7 +156,8 @@ fn three_processes_and_python_in_one_tree() {
         .expect("root id")
         .to_owned();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    broker.stop();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
     let store = tmp.path().join("store");
     let store = store.to_str().unwrap();
 

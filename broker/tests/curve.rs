@@ -3,15 +3,15 @@
 //! and a plaintext client are refused (the refusals counted), and the
 //! publish socket serves only allowed, encrypting subscribers.
 
-mod cli_support;
+mod support;
 
-use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::curve::{encode_key, KeyPair};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
 use std::process::Command;
 use std::time::Duration;
+use support::{free_port, metrics_text, wait_for, Broker, TempDir};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
@@ -110,7 +110,8 @@ fn only_allowed_keys_get_in() {
             || metrics_text(&metrics).contains(&format!("distlogd_records_total {}\n", sent + 2))
     });
     drop(guard);
-    let _ = broker.stop();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
 
     let mut msgs = Vec::new();
     for (_, r) in Reader::open_dir(&dir.join("store")).unwrap() {

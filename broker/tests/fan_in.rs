@@ -6,35 +6,17 @@
 //! counts no gap), and `distlog tree` renders the spanning tree from the
 //! central store.
 
-mod common;
 mod servers;
+mod support;
 
-use common::{free_endpoint, scratch_dir, Broker};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-fn distlog(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_distlog"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "distlog {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn count(store: &Path) -> u64 {
-    distlog(&["query", "--count", "--data-dir", store.to_str().unwrap()])
-        .trim()
-        .parse()
-        .unwrap()
-}
+use std::time::Duration;
+use support::{
+    broker_counter, count, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir,
+};
 
 fn edge_config(dir: &Path, name: &str, central: &str) -> String {
     let path = dir.join(format!("{name}.yaml"));
@@ -76,8 +58,9 @@ fn delivered(mut c: Child) -> u64 {
 
 #[test]
 fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
-    let dir = scratch_dir("fan-in");
-    let central_ep = free_endpoint();
+    let tmp = TempDir::new("fan-in");
+    let dir = tmp.path();
+    let central_ep = format!("tcp://127.0.0.1:{}", free_port());
     let central_store = dir.join("central");
     let central_cfg = dir.join("central.yaml");
     std::fs::write(
@@ -90,16 +73,19 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
         &central_store,
         &["--config", central_cfg.to_str().unwrap()],
     );
-    let (ep_a, ep_b) = (free_endpoint(), free_endpoint());
+    let (ep_a, ep_b) = (
+        format!("tcp://127.0.0.1:{}", free_port()),
+        format!("tcp://127.0.0.1:{}", free_port()),
+    );
     let edge_a = Broker::start(
         &ep_a,
         &dir.join("edge-a"),
-        &["--config", &edge_config(&dir, "a", &central_ep)],
+        &["--config", &edge_config(dir, "a", &central_ep)],
     );
     let edge_b = Broker::start(
         &ep_b,
         &dir.join("edge-b"),
-        &["--config", &edge_config(&dir, "b", &central_ep)],
+        &["--config", &edge_config(dir, "b", &central_ep)],
     );
 
     // Clients of both edges at once.
@@ -124,9 +110,11 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
     drop((pa, pb));
     let total = delivered(la) + delivered(lb) + na + nb + 100;
 
-    servers::wait_for("the central store to have every record", 60, || {
-        count(&central_store) == total
-    });
+    wait_for(
+        "the central store to have every record",
+        Duration::from_secs(60),
+        || count(&central_store, &[]) == total,
+    );
     let (sa, ea) = edge_a.stop();
     let (sb, eb) = edge_b.stop();
     assert!(sa.success() && sb.success(), "{ea}\n{eb}");
@@ -134,29 +122,17 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
     assert!(status.success(), "{stderr}");
 
     // Complete at the centre, nothing lost on either hop.
-    assert_eq!(
-        servers::broker_counter(&stderr, "records"),
-        total,
-        "{stderr}"
-    );
-    assert_eq!(
-        servers::broker_counter(&stderr, "gap_records"),
-        0,
-        "{stderr}"
-    );
+    assert_eq!(broker_counter(&stderr, "records"), total, "{stderr}");
+    assert_eq!(broker_counter(&stderr, "gap_records"), 0, "{stderr}");
     for e in [&ea, &eb] {
-        assert_eq!(
-            servers::processor_counts(e, "up").1,
-            0,
-            "forward dropped: {e}"
-        );
+        assert_eq!(processor_counts(e, "up").1, 0, "forward dropped: {e}");
     }
-    let edges = count(&dir.join("edge-a")) + count(&dir.join("edge-b"));
+    let edges = count(&dir.join("edge-a"), &[]) + count(&dir.join("edge-b"), &[]);
     assert_eq!(edges, total);
 
     // Sender identity and sequence numbers preserved: per sender (host,
     // pid), the central store holds exactly 0..n, each once.
-    let jsonl = distlog(&[
+    let jsonl = distlog_ok([
         "query",
         "--data-dir",
         central_store.to_str().unwrap(),
@@ -189,7 +165,7 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
     assert_eq!(seqs[&("pay-1".to_owned(), 22)].len() as u64, nb + 50);
 
     // The spanning tree renders from the central store alone.
-    let tree = distlog(&["tree", root, "--data-dir", central_store.to_str().unwrap()]);
+    let tree = distlog_ok(["tree", root, "--data-dir", central_store.to_str().unwrap()]);
     let lines: Vec<&str> = tree.lines().collect();
     assert!(
         lines[0].starts_with(&format!("{root}  GET /orders/17  [succeeded")),
@@ -210,5 +186,4 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
         "{tree}"
     );
     assert!(tree.contains("3 tasks: 2 succeeded, 1 failed"), "{tree}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

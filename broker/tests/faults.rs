@@ -4,9 +4,8 @@
 //! reads), an unwritable store (a clear error, other processors keep
 //! working), and a subscriber that stops reading (the broker stays small).
 
-mod cli_support;
+mod support;
 
-use cli_support::{free_port, metrics_text, wait_for, Broker, TempDir};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
@@ -15,6 +14,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::{free_port, metrics_text, wait_for, Broker, TempDir};
 
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(60);
@@ -67,40 +67,38 @@ fn store_bytes(store: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts distlogd and waits until it listens (its signal handlers are
-/// installed before it binds).
-fn start_broker(endpoint: &str, args: &[&str]) -> Broker {
-    let child = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .args(["--listen", endpoint])
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts distlogd storing in `store` and waits until it listens (its
+/// signal handlers are installed before it binds).
+fn start_broker(endpoint: &str, store: &Path) -> Broker {
+    let broker = Broker::start(endpoint, store, &[]);
     let addr = endpoint.trim_start_matches("tcp://").to_owned();
     wait_for("the broker to listen", WAIT, || {
         std::net::TcpStream::connect(&addr).is_ok()
     });
-    Broker {
-        child,
-        endpoint: endpoint.to_owned(),
-    }
+    broker
+}
+
+/// SIGTERM, asserting the broker exits 0; its stderr.
+fn stop_ok(broker: Broker) -> String {
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
+    stderr
 }
 
 #[test]
 fn broker_restart_mid_stream_loss_is_bounded_and_visible_as_gaps() {
     let tmp = TempDir::new("restart");
     let store = tmp.path().join("store");
-    let store_arg = store.to_str().unwrap();
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
-    let first = start_broker(&endpoint, &["--data-dir", store_arg]);
+    let first = start_broker(&endpoint, &store);
     let client = loadgen(&endpoint, 1_500_000);
     wait_for("records stored", WAIT, || store_bytes(&store) > 2 << 20);
-    let _ = first.stop();
+    stop_ok(first);
     let stored_by_first = stored_seqs(&store).0.len();
     std::thread::sleep(Duration::from_millis(300));
-    let second = start_broker(&endpoint, &["--data-dir", store_arg]);
+    let second = start_broker(&endpoint, &store);
     let (sent, dropped) = summary(client);
-    let _ = second.stop();
+    stop_ok(second);
 
     let (seqs, torn) = stored_seqs(&store);
     assert_eq!(torn, 0);
@@ -127,13 +125,11 @@ fn broker_restart_mid_stream_loss_is_bounded_and_visible_as_gaps() {
 fn kill_9_under_load_store_reads_up_to_a_cut_torn_tail() {
     let tmp = TempDir::new("kill9");
     let store = tmp.path().join("store");
-    let store_arg = store.to_str().unwrap();
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
-    let mut broker = start_broker(&endpoint, &["--data-dir", store_arg]);
+    let broker = start_broker(&endpoint, &store);
     let mut client = loadgen(&endpoint, 3_000_000);
     wait_for("records stored", WAIT, || store_bytes(&store) > 4 << 20);
-    broker.child.kill().unwrap(); // SIGKILL
-    broker.child.wait().unwrap();
+    broker.kill(); // SIGKILL
     let _ = client.kill();
     let _ = client.wait();
 
@@ -141,8 +137,8 @@ fn kill_9_under_load_store_reads_up_to_a_cut_torn_tail() {
     // writing cuts the tail, and exactly the same records remain.
     let (before, _torn) = stored_seqs(&store);
     assert!(!before.is_empty());
-    let again = start_broker(&endpoint, &["--data-dir", store_arg]);
-    let _ = again.stop();
+    let again = start_broker(&endpoint, &store);
+    stop_ok(again);
     let (after, torn) = stored_seqs(&store);
     assert_eq!(torn, 0, "the torn tail was cut at open");
     assert_eq!(before, after);
@@ -201,7 +197,7 @@ fn unwritable_store_is_reported_and_other_processors_keep_working() {
     wait_for("jsonl has every record", WAIT, || {
         lines() == 20 * n_batches as usize
     });
-    let stderr = broker.stop();
+    let stderr = stop_ok(broker);
     assert_eq!(lines(), 20 * n_batches as usize);
     assert!(
         stderr.contains("processor \"store\"") && stderr.contains("cannot create"),
@@ -231,7 +227,7 @@ fn a_subscriber_that_stops_reading_does_not_grow_the_broker() {
     );
     std::fs::write(dir.join("c.yaml"), config).unwrap();
     let broker = Broker::with_config(&dir.join("c.yaml"), &endpoint);
-    let pid = broker.child.id();
+    let pid = broker.id();
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB).unwrap();
     sub.set_rcvhwm(10).unwrap();
@@ -275,7 +271,7 @@ fn a_subscriber_that_stops_reading_does_not_grow_the_broker() {
         peak = peak.max(rss());
         metrics_text(&metrics).contains("distlogd_records_total 300000\n")
     });
-    let stderr = broker.stop();
+    let stderr = stop_ok(broker);
     let summary = stderr.lines().find(|l| l.contains("stopped:")).unwrap();
     assert!(summary.contains("records=300000"), "{summary}");
     // Bounded by the publish hwm (50 x 200 KB) and the queues, not by the

@@ -3,13 +3,13 @@
 //! connections. The broker stays up, counts each bad message by reason,
 //! and stores every good record, in order.
 
-mod common;
+mod support;
 
-use common::{free_endpoint, scratch_dir, Broker};
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
 use std::time::Duration;
+use support::{free_port, Broker, TempDir};
 
 fn good(first: u64, n: u64) -> Vec<u8> {
     encode_batch_to_vec(&Batch {
@@ -82,8 +82,9 @@ fn hostile() -> Vec<(Vec<Vec<u8>>, &'static str)> {
 
 #[test]
 fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
-    let endpoint = free_endpoint();
-    let dir = scratch_dir("hostile");
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let tmp = TempDir::new("hostile");
+    let dir = tmp.path();
     // A small max_message so the oversized case is cheap.
     let config = dir.join("c.yaml");
     std::fs::write(
@@ -153,5 +154,4 @@ fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
         (0..seq).collect::<Vec<_>>(),
         "every good record, in order"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

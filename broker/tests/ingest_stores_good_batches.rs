@@ -3,12 +3,13 @@
 //! SIGTERM stores everything received and exits 0, and a torn tail in the
 //! store is detected and truncated.
 
+mod support;
+
 use distlog::record::Record;
 use distlog::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::{Reader, Writer};
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{free_port, Broker, TempDir};
 
 fn batch(first_seq: u64, n: u64) -> Vec<u8> {
     let b = Batch {
@@ -36,20 +37,10 @@ fn batch(first_seq: u64, n: u64) -> Vec<u8> {
 
 #[test]
 fn good_batches_stored_garbage_counted_sigterm_drains() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("tcp://127.0.0.1:{port}");
-    let dir = std::env::temp_dir().join(format!("distlogd-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut broker = Command::new(env!("CARGO_BIN_EXE_distlogd"))
-        .args(["--listen", &endpoint, "--data-dir"])
-        .arg(&dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let tmp = TempDir::new("ingest");
+    let dir = tmp.path();
+    let broker = Broker::start(&endpoint, dir, &[]);
 
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).unwrap();
@@ -88,23 +79,7 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
     }
     // Let the broker take everything, then stop it.
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(broker.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = broker.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "broker did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    broker
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = broker.stop();
     assert!(status.success(), "exit status {status:?}: {stderr}");
     let summary = stderr
         .lines()
@@ -163,15 +138,14 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
         assert_eq!(python, 1, "the Python record was stored once");
         (n, torn)
     };
-    assert_eq!(count(&dir), (good_records, 0));
+    assert_eq!(count(dir), (good_records, 0));
 
     // A torn tail (a crash mid-write) is detected, and cut at open.
-    let last = distlogd::store::segments(&dir).unwrap().pop().unwrap();
+    let last = distlogd::store::segments(dir).unwrap().pop().unwrap();
     let mut bytes = std::fs::read(&last).unwrap();
     bytes.extend_from_slice(&[0x40, 0, 0, 0, 1, 2, 3, 4, 5]);
     std::fs::write(&last, &bytes).unwrap();
-    assert_eq!(count(&dir), (good_records, 9));
-    drop(Writer::open(&dir, 1 << 20).unwrap());
-    assert_eq!(count(&dir), (good_records, 0));
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(count(dir), (good_records, 9));
+    drop(Writer::open(dir, 1 << 20).unwrap());
+    assert_eq!(count(dir), (good_records, 0));
 }

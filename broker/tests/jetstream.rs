@@ -4,37 +4,21 @@
 //! Counts equal end to end, sender sequence tracking holds at the centre,
 //! and a nats-server restart mid-stream loses nothing.
 
-mod common;
 mod servers;
+mod support;
 
-use common::{free_endpoint, scratch_dir, Broker};
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-fn distlog(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_distlog"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "distlog {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::time::Duration;
+use support::{broker_counter, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir};
 
 fn count(store: &Path) -> u64 {
     if !store.exists() {
         return 0; // the broker has not created it yet
     }
-    distlog(&["query", "--count", "--data-dir", store.to_str().unwrap()])
-        .trim()
-        .parse()
-        .unwrap()
+    support::count(store, &[])
 }
 
 fn write(dir: &Path, name: &str, yaml: String) -> String {
@@ -114,15 +98,16 @@ fn configs(dir: &Path, url: &str) -> (String, String) {
 #[test]
 fn edge_to_stream_to_central_store_counts_equal() {
     let nats = servers::Nats::start("counts");
-    let dir = scratch_dir("js-counts");
-    let (edge_cfg, central_cfg) = configs(&dir, &nats.url());
+    let tmp = TempDir::new("js-counts");
+    let dir = tmp.path();
+    let (edge_cfg, central_cfg) = configs(dir, &nats.url());
     let central_store = dir.join("central");
     let central = Broker::start(
-        &free_endpoint(),
+        &format!("tcp://127.0.0.1:{}", free_port()),
         &central_store,
         &["--config", &central_cfg],
     );
-    let edge_ep = free_endpoint();
+    let edge_ep = format!("tcp://127.0.0.1:{}", free_port());
     let edge = Broker::start(&edge_ep, &dir.join("edge"), &["--config", &edge_cfg]);
 
     let mut lg = Command::new(env!("CARGO_BIN_EXE_distlog"))
@@ -154,7 +139,7 @@ fn edge_to_stream_to_central_store_counts_equal() {
     drop(push);
     // Hostile messages on the stream: counted as rejected at the centre,
     // acknowledged, and the good ones around them still arrive.
-    servers::wait_for("the stream", 30, || {
+    wait_for("the stream", Duration::from_secs(30), || {
         stream_messages_opt(&nats.url()).is_some()
     });
     publish_raw(
@@ -166,25 +151,23 @@ fn edge_to_stream_to_central_store_counts_equal() {
         ],
     );
 
-    servers::wait_for("the central store to have every record", 60, || {
-        count(&central_store) == total
-    });
+    wait_for(
+        "the central store to have every record",
+        Duration::from_secs(60),
+        || count(&central_store) == total,
+    );
     let (s, edge_err) = edge.stop();
     assert!(s.success(), "{edge_err}");
-    assert_eq!(
-        servers::processor_counts(&edge_err, "js"),
-        (total, 0),
-        "{edge_err}"
-    );
+    assert_eq!(processor_counts(&edge_err, "js"), (total, 0), "{edge_err}");
     let (s, central_err) = central.stop();
     assert!(s.success(), "{central_err}");
     assert_eq!(
-        servers::broker_counter(&central_err, "records"),
+        broker_counter(&central_err, "records"),
         total,
         "{central_err}"
     );
     assert_eq!(
-        servers::broker_counter(&central_err, "gap_records"),
+        broker_counter(&central_err, "gap_records"),
         0,
         "{central_err}"
     );
@@ -209,23 +192,23 @@ fn edge_to_stream_to_central_store_counts_equal() {
         })
         .sum();
     assert_eq!(n_rejected, 3, "{central_err}");
-    let tree = distlog(&["tree", root, "--data-dir", central_store.to_str().unwrap()]);
+    let tree = distlog_ok(["tree", root, "--data-dir", central_store.to_str().unwrap()]);
     assert!(tree.contains("3 tasks: 2 succeeded, 1 failed"), "{tree}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn nats_server_restart_mid_stream_loses_nothing() {
     let mut nats = servers::Nats::start("restart");
-    let dir = scratch_dir("js-restart");
-    let (edge_cfg, central_cfg) = configs(&dir, &nats.url());
+    let tmp = TempDir::new("js-restart");
+    let dir = tmp.path();
+    let (edge_cfg, central_cfg) = configs(dir, &nats.url());
     let central_store = dir.join("central");
     let central = Broker::start(
-        &free_endpoint(),
+        &format!("tcp://127.0.0.1:{}", free_port()),
         &central_store,
         &["--config", &central_cfg],
     );
-    let edge_ep = free_endpoint();
+    let edge_ep = format!("tcp://127.0.0.1:{}", free_port());
     let edge = Broker::start(&edge_ep, &dir.join("edge"), &["--config", &edge_cfg]);
 
     const BATCHES: u64 = 80;
@@ -242,20 +225,24 @@ fn nats_server_restart_mid_stream_loses_nothing() {
             }
         }
     });
-    servers::wait_for("records at the centre before the restart", 30, || {
-        count(&central_store) > 0
-    });
+    wait_for(
+        "records at the centre before the restart",
+        Duration::from_secs(30),
+        || count(&central_store) > 0,
+    );
     nats.stop();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     nats.start_again();
     sender.join().unwrap();
     let total = BATCHES * PER;
-    servers::wait_for("every record at the centre", 90, || {
-        count(&central_store) >= total
-    });
+    wait_for(
+        "every record at the centre",
+        Duration::from_secs(90),
+        || count(&central_store) >= total,
+    );
     let (s, edge_err) = edge.stop();
     assert!(s.success(), "{edge_err}");
-    let (written, dropped) = servers::processor_counts(&edge_err, "js");
+    let (written, dropped) = processor_counts(&edge_err, "js");
     assert_eq!((written, dropped), (total, 0), "{edge_err}");
     let (s, central_err) = central.stop();
     assert!(s.success(), "{central_err}");
@@ -265,7 +252,7 @@ fn nats_server_restart_mid_stream_loses_nothing() {
 
     // Every sequence number arrived; redeliveries after the restart may
     // repeat some (at least once), never lose any.
-    let jsonl = distlog(&[
+    let jsonl = distlog_ok([
         "query",
         "--data-dir",
         central_store.to_str().unwrap(),
@@ -291,9 +278,8 @@ fn nats_server_restart_mid_stream_loses_nothing() {
     // Redeliveries may arrive behind later batches: a gap counted then
     // filled late is not a loss.
     assert_eq!(
-        servers::broker_counter(&central_err, "gap_records"),
-        servers::broker_counter(&central_err, "late_records"),
+        broker_counter(&central_err, "gap_records"),
+        broker_counter(&central_err, "late_records"),
         "{central_err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,32 +5,20 @@
 //! from the store, and a database restart mid-stream loses nothing while
 //! the buffer holds.
 
-mod common;
 mod servers;
+mod support;
 
-use common::{free_endpoint, scratch_dir, Broker};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
+use support::{broker_counter, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir};
 
-fn distlog(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_distlog"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "distlog {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
+/// `distlog query --count` plus `args` (a `--data-dir` or a `--database`).
 fn count(args: &[&str]) -> u64 {
     let mut a = vec!["query", "--count"];
     a.extend_from_slice(args);
-    distlog(&a).trim().parse().unwrap()
+    distlog_ok(&a).trim().parse().unwrap()
 }
 
 fn config(dir: &Path, url: &str, extra: &str) -> String {
@@ -52,11 +40,12 @@ fn config(dir: &Path, url: &str, extra: &str) -> String {
 #[test]
 fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     let pg = servers::Postgres::start("counts");
-    let dir = scratch_dir("pg-counts");
+    let tmp = TempDir::new("pg-counts");
+    let dir = tmp.path();
     let store = dir.join("store");
     let url = pg.url();
-    let cfg = config(&dir, &url, "");
-    let ep = free_endpoint();
+    let cfg = config(dir, &url, "");
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
     let broker = Broker::start(&ep, &store, &["--config", &cfg]);
 
     let mut lg = Command::new(env!("CARGO_BIN_EXE_distlog"))
@@ -90,17 +79,15 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     }
     drop(push);
     let total = delivered + tree_records;
-    servers::wait_for("the broker to take every record", 60, || {
-        count(&["--data-dir", store.to_str().unwrap()]) == total
-    });
+    wait_for(
+        "the broker to take every record",
+        Duration::from_secs(60),
+        || count(&["--data-dir", store.to_str().unwrap()]) == total,
+    );
     let (status, stderr) = broker.stop();
     assert!(status.success(), "{stderr}");
-    assert_eq!(
-        servers::broker_counter(&stderr, "records"),
-        total,
-        "{stderr}"
-    );
-    let (written, dropped) = servers::processor_counts(&stderr, "db");
+    assert_eq!(broker_counter(&stderr, "records"), total, "{stderr}");
+    let (written, dropped) = processor_counts(&stderr, "db");
     assert_eq!((written, dropped), (total, 0), "{stderr}");
 
     // Counts equal: the database, the store, the senders.
@@ -127,7 +114,7 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
         assert_eq!(db, fs, "filter {f}");
     }
     assert!(count(&["--database", &url, "--filter", "level >= error"]) > 0);
-    let lines = distlog(&[
+    let lines = distlog_ok([
         "query",
         "--database",
         &url,
@@ -146,8 +133,8 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     }
 
     // The tree answers from the database exactly as from the store.
-    let from_db = distlog(&["tree", root, "--database", &url]);
-    let from_store = distlog(&["tree", root, "--data-dir", st]);
+    let from_db = distlog_ok(["tree", root, "--database", &url]);
+    let from_store = distlog_ok(["tree", root, "--data-dir", st]);
     assert_eq!(from_db, from_store);
     assert!(from_db.contains("charge card"), "{from_db}");
     assert!(from_db.contains("FAILED"), "{from_db}");
@@ -155,7 +142,7 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
         from_db.contains("3 tasks: 2 succeeded, 1 failed"),
         "{from_db}"
     );
-    let jsonl = distlog(&["tree", root, "--database", &url, "--format", "jsonl"]);
+    let jsonl = distlog_ok(["tree", root, "--database", &url, "--format", "jsonl"]);
     assert_eq!(jsonl.lines().count(), 3, "{jsonl}");
 
     // The schema is versioned; the "task X and below" and "errors from
@@ -169,17 +156,17 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
          ('distlog_log_task_idx', 'distlog_log_errors_idx', 'distlog_log_time_idx')",
     );
     assert_eq!(indexes, 3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn database_restart_mid_stream_loses_nothing_within_the_buffer() {
     let pg = servers::Postgres::start("restart");
-    let dir = scratch_dir("pg-restart");
+    let tmp = TempDir::new("pg-restart");
+    let dir = tmp.path();
     let store = dir.join("store");
     let url = pg.url();
-    let cfg = config(&dir, &url, ", buffer: 500000");
-    let ep = free_endpoint();
+    let cfg = config(dir, &url, ", buffer: 500000");
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
     let broker = Broker::start(&ep, &store, &["--config", &cfg]);
 
     const BATCHES: u64 = 80;
@@ -197,7 +184,7 @@ fn database_restart_mid_stream_loses_nothing_within_the_buffer() {
         }
     });
     // Let some land, then take the database away for a while mid-stream.
-    servers::wait_for("rows before the restart", 30, || {
+    wait_for("rows before the restart", Duration::from_secs(30), || {
         pg.try_count("SELECT count(*) FROM distlog_log") > 0
     });
     pg.stop();
@@ -205,12 +192,14 @@ fn database_restart_mid_stream_loses_nothing_within_the_buffer() {
     pg.start_again();
     sender.join().unwrap();
     let total = BATCHES * PER;
-    servers::wait_for("every record in the database", 60, || {
-        pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64
-    });
+    wait_for(
+        "every record in the database",
+        Duration::from_secs(60),
+        || pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64,
+    );
     let (status, stderr) = broker.stop();
     assert!(status.success(), "{stderr}");
-    let (written, dropped) = servers::processor_counts(&stderr, "db");
+    let (written, dropped) = processor_counts(&stderr, "db");
     assert_eq!((written, dropped), (total, 0), "{stderr}");
     assert_eq!(
         pg.count("SELECT count(DISTINCT seq) FROM distlog_log") as u64,
@@ -225,20 +214,20 @@ fn database_restart_mid_stream_loses_nothing_within_the_buffer() {
         stderr.contains("will retry") || stderr.contains("cannot connect"),
         "the outage was noticed: {stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_database_that_is_down_at_start_is_waited_for_and_overflow_is_counted() {
     let pg = servers::Postgres::start("down");
     pg.stop();
-    let dir = scratch_dir("pg-down");
+    let tmp = TempDir::new("pg-down");
+    let dir = tmp.path();
     let store = dir.join("store");
     let url = pg.url();
     // A buffer of 5000 records: the rest of 20000 sent while the database
     // is away must be dropped, and counted.
-    let cfg = config(&dir, &url, ", buffer: 5000");
-    let ep = free_endpoint();
+    let cfg = config(dir, &url, ", buffer: 5000");
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
     let broker = Broker::start(&ep, &store, &["--config", &cfg]);
     let ctx = zmq::Context::new();
     let push = servers::push(&ctx, &ep);
@@ -246,19 +235,20 @@ fn a_database_that_is_down_at_start_is_waited_for_and_overflow_is_counted() {
     for i in 0..20 {
         servers::send(&push, &servers::plain_batch(&s, i * 1000, 1000));
     }
-    servers::wait_for("the store to have all", 30, || {
+    wait_for("the store to have all", Duration::from_secs(30), || {
         count(&["--data-dir", store.to_str().unwrap()]) == 20_000
     });
     pg.start_again();
-    servers::wait_for("the buffered records in the database", 30, || {
-        pg.try_count("SELECT count(*) FROM distlog_log") > 0
-    });
+    wait_for(
+        "the buffered records in the database",
+        Duration::from_secs(30),
+        || pg.try_count("SELECT count(*) FROM distlog_log") > 0,
+    );
     let (status, stderr) = broker.stop();
     assert!(status.success(), "{stderr}");
-    let (written, dropped) = servers::processor_counts(&stderr, "db");
+    let (written, dropped) = processor_counts(&stderr, "db");
     let rows = pg.count("SELECT count(*) FROM distlog_log") as u64;
     assert_eq!(rows, written, "{stderr}");
     assert_eq!(written + dropped, 20_000, "{stderr}");
     assert!(dropped >= 15_000, "the buffer bound held: {stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,9 +7,8 @@
 //!
 //! Needs python3 with `pip install -r tests/python/requirements.txt`.
 
-mod common;
+mod support;
 
-use common::{free_endpoint, scratch_dir, Broker};
 use distlog::record::{Record, Value};
 use distlog::wire::Sender;
 use distlogd::store::Reader;
@@ -18,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{free_port, Broker, TempDir};
 
 /// Plain records per encoding.
 const N: usize = 50;
@@ -99,9 +99,10 @@ fn now_ns() -> u64 {
 #[test]
 fn original_python_client_records_arrive_intact_in_json_and_pickle() {
     require_python_client();
-    let endpoint = free_endpoint();
-    let dir = scratch_dir("python-clients");
-    let broker = Broker::start(&endpoint, &dir, &[]);
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let tmp = TempDir::new("python-clients");
+    let dir = tmp.path();
+    let broker = Broker::start(&endpoint, dir, &[]);
     let t0 = now_ns();
 
     let script = repo_root().join("tests/python/send_records.py");
@@ -131,7 +132,7 @@ fn original_python_client_records_arrive_intact_in_json_and_pickle() {
     let (status, stderr) = broker.stop();
     assert!(status.success(), "distlogd exit {status:?}: {stderr}");
 
-    let stored = stored_python_records(&dir);
+    let stored = stored_python_records(dir);
     assert_eq!(
         stored.len(),
         sent.len(),
@@ -281,5 +282,4 @@ fn original_python_client_records_arrive_intact_in_json_and_pickle() {
         );
     }
     assert_eq!(roots.len(), 2, "one root task per encoding");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,24 +1,20 @@
 //! Throwaway PostgreSQL and nats-server instances for integration tests:
 //! each in its own temp dir, on a free loopback port, stopped and removed
 //! on drop. A missing server binary fails the test with what to install.
+//! Also hand-made batches (a sender identity, plain records, a task tree
+//! over two services) and a ZeroMQ PUSH socket to send them to a broker.
 //!
 //! PostgreSQL refuses to run as root: when the tests run as root (CI),
 //! `initdb`, `pg_ctl` and the server run as the `postgres` user (created
 //! by Debian's package) through `runuser`, in a directory it owns.
+//!
+//! Needs `mod support;` next to `mod servers;` in the test crate.
 #![allow(dead_code)]
 
+use crate::support::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A free TCP port on loopback.
-pub fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -112,7 +108,10 @@ impl Postgres {
         ])
         .arg(dir.join("data"));
         run(c, "initdb");
-        let pg = Postgres { dir, port: port() };
+        let pg = Postgres {
+            dir,
+            port: free_port(),
+        };
         pg.up();
         pg
     }
@@ -210,7 +209,7 @@ impl Nats {
         std::fs::create_dir_all(&dir).unwrap();
         let mut n = Nats {
             dir,
-            port: port(),
+            port: free_port(),
             child: None,
         };
         n.up();
@@ -419,56 +418,4 @@ pub fn push(ctx: &zmq::Context, endpoint: &str) -> zmq::Socket {
 /// Sends one batch with topic `TLR`.
 pub fn send(s: &zmq::Socket, body: &[u8]) {
     s.send_multipart([&b"TLR"[..], body], 0).unwrap();
-}
-
-/// Polls `f` every 50 ms until it holds, for at most `secs`.
-pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `processor=written=W dropped=D` of `name` in distlogd's final line.
-pub fn processor_counts(stderr: &str, name: &str) -> (u64, u64) {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("distlogd: stopped"))
-        .unwrap_or_else(|| panic!("no final counters in: {stderr}"));
-    let at = line
-        .find(&format!("\"{name}\": \""))
-        .unwrap_or_else(|| panic!("no processor {name} in {line}"));
-    let rest = &line[at..];
-    let num = |key: &str| -> u64 {
-        let i = rest.find(key).unwrap() + key.len();
-        rest[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect::<String>()
-            .parse()
-            .unwrap()
-    };
-    (num("written="), num("dropped="))
-}
-
-/// A counter of the broker's final line, e.g. `gap_records`.
-pub fn broker_counter(stderr: &str, key: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("distlogd: stopped"))
-        .unwrap_or_else(|| panic!("no final counters in: {stderr}"));
-    let pat = format!(" {key}=");
-    let i = line
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        + pat.len();
-    line[i..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<String>()
-        .parse()
-        .unwrap()
 }
