@@ -105,10 +105,34 @@ pub fn field_u64(r: &Record, key: &str) -> Option<u64> {
         })
 }
 
-/// Records not emitted by distlog itself (its drop warnings).
+/// Target of the record [`end_marker`] logs.
+pub const END_TARGET: &str = "distlog-test-end";
+
+/// Flushes everything the test logged, then logs a marker record and
+/// flushes again: one sender socket keeps message order, so a receiver
+/// that stops at the marker ([`Receiver::collect_until_end`]) has every
+/// record logged before it, however slow the machine.
+pub fn end_marker() {
+    assert!(distlog::flush(), "flush before the end marker");
+    distlog::info!(target: END_TARGET, "end of test");
+    assert!(distlog::flush(), "flush of the end marker");
+}
+
+impl Receiver {
+    /// Collects until the [`end_marker`] record arrives (or `deadline`).
+    pub fn collect_until_end(&self, deadline: Duration) -> Vec<Received> {
+        self.collect_until(deadline, deadline, |got| {
+            got.last()
+                .is_some_and(|b| b.records.iter().any(|r| r.target == END_TARGET))
+        })
+    }
+}
+
+/// Records not emitted by distlog itself (its drop warnings) or by the
+/// test harness (the end marker).
 pub fn app_records(batches: &[Received]) -> impl Iterator<Item = &Record> {
     batches
         .iter()
         .flat_map(|b| b.records.iter())
-        .filter(|r| r.target != "distlog")
+        .filter(|r| r.target != "distlog" && r.target != END_TARGET)
 }
