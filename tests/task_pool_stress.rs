@@ -28,9 +28,7 @@ fn field<'a>(r: &'a Record, key: &str) -> Option<&'a Value> {
 fn pooled_frames_are_never_shared_between_live_tasks() {
     let receiver = Receiver::tcp();
     let endpoint = receiver.endpoint.clone();
-    let drain = std::thread::spawn(move || {
-        receiver.collect_until_end(Duration::from_secs(120))
-    });
+    let drain = std::thread::spawn(move || receiver.collect_until_end(Duration::from_secs(120)));
     let _guard = distlog::builder()
         .endpoint(endpoint)
         .level("info")

@@ -50,9 +50,7 @@ fn root_cycle(foreign: &str) {
 fn entering_and_leaving_tasks_does_not_allocate() {
     let receiver = common::Receiver::tcp();
     let endpoint = receiver.endpoint.clone();
-    let drain = std::thread::spawn(move || {
-        receiver.collect_until_end(Duration::from_secs(120))
-    });
+    let drain = std::thread::spawn(move || receiver.collect_until_end(Duration::from_secs(120)));
     let _guard = distlog::builder()
         .endpoint(endpoint)
         .level("info")

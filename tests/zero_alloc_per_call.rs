@@ -19,9 +19,7 @@ fn log_both(i: u64) {
 fn steady_state_log_calls_do_not_allocate() {
     let receiver = common::Receiver::tcp();
     let endpoint = receiver.endpoint.clone();
-    let drain = std::thread::spawn(move || {
-        receiver.collect_until_end(Duration::from_secs(60))
-    });
+    let drain = std::thread::spawn(move || receiver.collect_until_end(Duration::from_secs(60)));
     let _guard = distlog::builder()
         .endpoint(endpoint)
         .level("info")
