@@ -402,7 +402,7 @@ pub struct PublishConfig {
     /// Endpoint to bind, e.g. `tcp://127.0.0.1:5011`.
     pub endpoint: String,
     /// Messages ZeroMQ keeps per slow subscriber before dropping for it
-    /// (ZMQ_SNDHWM, default 1000; a message is one batch, up to 512 KiB from distlog clients).
+    /// (ZMQ_SNDHWM, default 1000; a message is one batch, up to 128 KiB from distlog clients by default).
     #[serde(default = "default_hwm")]
     pub hwm: i32,
     /// The queue.
