@@ -164,6 +164,16 @@ fn bad_filter_missing_dir_and_bad_time_are_one_line_errors() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no records of task"));
+
+    // loadgen refuses a pace it cannot keep, before starting anything.
+    for rate in ["0", "-5", "NaN"] {
+        let arg = format!("--rate={rate}");
+        let out = distlog(["loadgen", "--records", "10", arg.as_str()]);
+        assert!(!out.status.success(), "--rate {rate}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--rate must be a positive number"), "{err}");
+    }
 }
 
 fn batch(first_seq: u64, n: u64, time_ns: u64) -> Vec<u8> {
