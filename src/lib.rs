@@ -68,6 +68,7 @@ pub mod traceparent;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 pub mod wire;
+pub mod wire_v2;
 
 pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};
 pub use callsite::Callsite;

@@ -43,7 +43,7 @@ pub const ENCODING_PICKLE: u8 = b'P';
 pub const VERSION: u8 = 1;
 /// Length of the prefix before the archive.
 pub const PREFIX_LEN: usize = 8;
-const MAGIC: [u8; 3] = *b"DLB";
+pub(crate) const MAGIC: [u8; 3] = *b"DLB";
 
 /// Who sent a batch: one process, for its lifetime.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
@@ -144,7 +144,7 @@ pub struct WireError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorKind {
+pub(crate) enum ErrorKind {
     BadTopic,
     Truncated,
     BadMagic,
@@ -152,10 +152,13 @@ enum ErrorKind {
     BadLength,
     Invalid,
     SequenceMismatch,
+    BadSite,
+    BadThread,
+    BadValues,
 }
 
 impl WireError {
-    fn new(kind: ErrorKind) -> Self {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
         WireError { kind }
     }
 
@@ -170,6 +173,9 @@ impl WireError {
             ErrorKind::BadLength => "bad_length",
             ErrorKind::Invalid => "invalid",
             ErrorKind::SequenceMismatch => "sequence_mismatch",
+            ErrorKind::BadSite => "bad_site",
+            ErrorKind::BadThread => "bad_thread",
+            ErrorKind::BadValues => "bad_values",
         }
     }
 }
@@ -193,6 +199,15 @@ impl fmt::Display for WireError {
             ErrorKind::SequenceMismatch => {
                 f.write_str("record sequence numbers are not contiguous from first_seq")
             }
+            ErrorKind::BadSite => {
+                f.write_str("a record refers to a call site the batch does not have")
+            }
+            ErrorKind::BadThread => {
+                f.write_str("a record refers to a thread the batch does not have")
+            }
+            ErrorKind::BadValues => f.write_str(
+                "a record's values are malformed (unknown tag, length out of bounds, invalid UTF-8, or not as many as its call site names)",
+            ),
         }
     }
 }

@@ -1,0 +1,376 @@
+//! Wire format version 2 (`docs/WIRE_V2.md`): the types, the encoder and
+//! the validating decoder.
+//!
+//! **Not used yet**: the client's sender, the broker and the tools still
+//! write and read version 1 ([`crate::wire`]). This module is the first
+//! slice of the change: the format and its checks, with tests, so the
+//! pipeline and the consumers can move to it next.
+//!
+//! What changes from version 1: a batch carries its call sites
+//! ([`Site`]: target, module, file, function, line, format, argument count,
+//! field keys) and threads ([`Thread`]) once; each record indexes them, and
+//! carries its arguments and fields as one byte string in the client's own
+//! tagged encoding ([`RecordV2::values`]) instead of one rkyv enum per
+//! value. `examples/wire_cost.rs` models the gain: 111 bytes, 44 ns to
+//! encode and 45 ns to validate per record, against 320, 204 and 144.
+//!
+//! The values encoding, per value: a tag byte, then
+//!
+//! | tag | value | bytes after the tag |
+//! |---|---|---|
+//! | 0 | null | none |
+//! | 1 | bool | 1 (0 or 1) |
+//! | 2 | i64 | 8, little-endian |
+//! | 3 | u64 | 8, little-endian |
+//! | 4 | f64 | 8, little-endian IEEE 754 bits |
+//! | 5 | str | u32 little-endian length, then that many UTF-8 bytes |
+//!
+//! A record's values are its site's `args` format arguments, then one value
+//! per key of the site's `keys`, then any number of bound fields, each a
+//! str value (the key) followed by its value.
+
+use crate::wire::{BodyBuf, ErrorKind, Sender, WireError, MAGIC, PREFIX_LEN};
+use rkyv::rancor;
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// The format version this module writes and reads.
+pub const VERSION: u8 = 2;
+
+/// Value tags of the values encoding.
+pub mod tag {
+    /// No value.
+    pub const NULL: u8 = 0;
+    /// A bool: one byte, 0 or 1.
+    pub const BOOL: u8 = 1;
+    /// An i64, 8 bytes.
+    pub const I64: u8 = 2;
+    /// A u64, 8 bytes.
+    pub const U64: u8 = 3;
+    /// An f64, 8 bytes.
+    pub const F64: u8 = 4;
+    /// A string: u32 length, then UTF-8 bytes.
+    pub const STR: u8 = 5;
+}
+
+/// A call site, once per batch.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct Site {
+    /// Target / logger name.
+    pub target: String,
+    /// Module path.
+    pub module: String,
+    /// Source file.
+    pub file: String,
+    /// Function name, empty when unknown.
+    pub func: String,
+    /// Source line, 0 when unknown.
+    pub line: u32,
+    /// The format string with `{}` placeholders; empty when records carry
+    /// their message rendered.
+    pub format: String,
+    /// How many format arguments lead a record's values.
+    pub args: u32,
+    /// The keys of the fields that follow the arguments.
+    pub keys: Vec<String>,
+}
+
+/// A logging thread, once per batch.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct Thread {
+    /// OS thread id.
+    pub id: u64,
+    /// Thread name, empty when unnamed.
+    pub name: String,
+}
+
+/// One record.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct RecordV2 {
+    /// Wall-clock time, ns since the Unix epoch.
+    pub time_ns: u64,
+    /// The sender's sequence number.
+    pub seq: u64,
+    /// Numeric severity on Python's scale.
+    pub level: u8,
+    /// Log or performance record.
+    pub kind: u8,
+    /// Index into [`BatchV2::sites`].
+    pub site: u32,
+    /// Index into [`BatchV2::threads`].
+    pub thread: u32,
+    /// The record counter within its task, 0 outside a task.
+    pub task_n: u32,
+    /// Overrides the site's line when non-zero.
+    pub line: u32,
+    /// Task path, empty outside a task.
+    pub task: String,
+    /// The rendered message, when not deferred to the site's format.
+    pub message: String,
+    /// Error or exception text.
+    pub error: String,
+    /// Arguments, fields and bound fields (module docs).
+    pub values: Vec<u8>,
+}
+
+/// A batch of records from one sender.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[rkyv(derive(Debug))]
+pub struct BatchV2 {
+    /// Who sent it.
+    pub sender: Sender,
+    /// Sequence number of the first record; the rest follow contiguously.
+    pub first_seq: u64,
+    /// The sender's running count of records it dropped.
+    pub dropped: u64,
+    /// Call sites the records index.
+    pub sites: Vec<Site>,
+    /// Threads the records index.
+    pub threads: Vec<Thread>,
+    /// The records, in order.
+    pub records: Vec<RecordV2>,
+}
+
+/// Appends the encoded body of `batch` (prefix and archive) to `out`,
+/// which should be empty or end at an 8-byte boundary.
+pub fn encode_batch<B: BodyBuf>(batch: &BatchV2, out: &mut B) {
+    let start = out.len();
+    debug_assert_eq!(start % 8, 0);
+    let mut prefix = [0u8; PREFIX_LEN];
+    prefix[..3].copy_from_slice(&MAGIC);
+    prefix[3] = VERSION;
+    rkyv::ser::Writer::<rancor::Panic>::write(out, &prefix).unwrap_or_else(|e| match e {});
+    rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, &mut *out)
+        .unwrap_or_else(|e| match e {});
+    let len = (out.len() - start - PREFIX_LEN) as u32;
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Checks the prefix, validates the archive and every record's indexes and
+/// values, and returns a zero-copy view. `body` must start at an 8-byte
+/// aligned address.
+pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
+    if body.len() < PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::Truncated));
+    }
+    if body[..3] != MAGIC {
+        return Err(WireError::new(ErrorKind::BadMagic));
+    }
+    if body[3] != VERSION {
+        return Err(WireError::new(ErrorKind::BadVersion(body[3])));
+    }
+    let len = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
+    if len != body.len() - PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::BadLength));
+    }
+    let batch = rkyv::access::<ArchivedBatchV2, rancor::Failure>(&body[PREFIX_LEN..])
+        .map_err(|_| WireError::new(ErrorKind::Invalid))?;
+    let first = batch.first_seq.to_native();
+    for (i, r) in batch.records.iter().enumerate() {
+        if r.seq.to_native() != first.wrapping_add(i as u64) {
+            return Err(WireError::new(ErrorKind::SequenceMismatch));
+        }
+        let Some(site) = batch.sites.get(r.site.to_native() as usize) else {
+            return Err(WireError::new(ErrorKind::BadSite));
+        };
+        if r.thread.to_native() as usize >= batch.threads.len() {
+            return Err(WireError::new(ErrorKind::BadThread));
+        }
+        let fixed = site.args.to_native() as usize + site.keys.len();
+        if !values_ok(&r.values, fixed) {
+            return Err(WireError::new(ErrorKind::BadValues));
+        }
+    }
+    Ok(batch)
+}
+
+/// Whether `b` is `fixed` well-formed values followed by (str key, value)
+/// pairs.
+fn values_ok(mut b: &[u8], fixed: usize) -> bool {
+    let mut n = 0usize;
+    while !b.is_empty() {
+        let Some((t, rest)) = next_value(b) else {
+            return false;
+        };
+        // Past the fixed values they come in pairs, each led by a str key.
+        if n >= fixed && (n - fixed) % 2 == 0 && t != tag::STR {
+            return false;
+        }
+        b = rest;
+        n += 1;
+    }
+    n >= fixed && (n - fixed) % 2 == 0
+}
+
+/// Splits the first value off `b`: its tag and the rest, or `None` when it
+/// is malformed.
+fn next_value(b: &[u8]) -> Option<(u8, &[u8])> {
+    let (&t, rest) = b.split_first()?;
+    let rest = match t {
+        tag::NULL => rest,
+        tag::BOOL => match rest.split_first()? {
+            (0 | 1, rest) => rest,
+            _ => return None,
+        },
+        tag::I64 | tag::U64 | tag::F64 => rest.get(8..)?,
+        tag::STR => {
+            let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let s = rest.get(4..4usize.checked_add(n)?)?;
+            std::str::from_utf8(s).ok()?;
+            &rest[4 + n..]
+        }
+        _ => return None,
+    };
+    Some((t, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkyv::util::AlignedVec;
+
+    fn values(s: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.push(tag::U64);
+        v.extend_from_slice(&s.to_le_bytes());
+        v.push(tag::STR);
+        v.extend_from_slice(&5u32.to_le_bytes());
+        v.extend_from_slice(b"value");
+        v.push(tag::BOOL);
+        v.push(1);
+        v
+    }
+
+    fn sample(n: u64) -> BatchV2 {
+        BatchV2 {
+            sender: Sender {
+                host: "web-1".into(),
+                pid: 7,
+                program: "p".into(),
+                start_ns: 1,
+                instance: 9,
+            },
+            first_seq: 100,
+            dropped: 0,
+            sites: vec![Site {
+                target: "http".into(),
+                module: "app::http".into(),
+                file: "src/http.rs".into(),
+                line: 12,
+                format: "served {}".into(),
+                args: 1,
+                keys: vec!["route".into(), "ok".into()],
+                ..Site::default()
+            }],
+            threads: vec![Thread {
+                id: 42,
+                name: "worker-1".into(),
+            }],
+            records: (0..n)
+                .map(|i| RecordV2 {
+                    time_ns: 1_700_000_000_000_000_000 + i,
+                    seq: 100 + i,
+                    level: 20,
+                    kind: b'L',
+                    values: values(i),
+                    ..RecordV2::default()
+                })
+                .collect(),
+        }
+    }
+
+    fn encode(b: &BatchV2) -> AlignedVec {
+        let mut out = AlignedVec::new();
+        encode_batch(b, &mut out);
+        out
+    }
+
+    #[test]
+    fn round_trips_and_checks_indexes_and_values() {
+        let body = encode(&sample(3));
+        let b = access_batch(&body).unwrap();
+        assert_eq!(b.records.len(), 3);
+        assert_eq!(
+            b.sites[b.records[2].site.to_native() as usize].target,
+            "http"
+        );
+        assert_eq!(&b.records[1].values[..], &values(1)[..]);
+    }
+
+    #[test]
+    fn bound_fields_come_in_key_value_pairs() {
+        let mut b = sample(1);
+        let mut v = values(0);
+        v.push(tag::STR);
+        v.extend_from_slice(&4u32.to_le_bytes());
+        v.extend_from_slice(b"user");
+        v.push(tag::I64);
+        v.extend_from_slice(&(-3i64).to_le_bytes());
+        b.records[0].values = v.clone();
+        assert!(access_batch(&encode(&b)).is_ok());
+        // A key without its value.
+        v.push(tag::STR);
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.push(b'k');
+        b.records[0].values = v;
+        assert_eq!(
+            access_batch(&encode(&b)).unwrap_err().reason(),
+            "bad_values"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_indexes_and_values_by_reason() {
+        type Spoil = fn(&mut BatchV2);
+        let cases: [(&str, Spoil); 7] = [
+            ("bad_site", |b| b.records[1].site = 1),
+            ("bad_thread", |b| b.records[0].thread = 3),
+            ("bad_values", |b| b.records[0].values.push(9)),
+            ("bad_values", |b| b.records[0].values.truncate(5)),
+            ("bad_values", |b| {
+                // A string whose length runs past the end.
+                b.records[0].values = vec![tag::STR, 0xff, 0xff, 0xff, 0x7f, b'a'];
+            }),
+            ("bad_values", |b| {
+                // Invalid UTF-8 in the second (str) value.
+                let v = &mut b.records[0].values;
+                v[14] = 0xff;
+            }),
+            ("bad_values", |b| b.records[0].values.truncate(9)),
+        ];
+        for (want, spoil) in cases {
+            let mut b = sample(2);
+            spoil(&mut b);
+            let err = access_batch(&encode(&b)).unwrap_err();
+            assert_eq!(err.reason(), want, "{err}");
+        }
+    }
+
+    #[test]
+    fn rejects_version_one_and_non_contiguous_records() {
+        let mut body = encode(&sample(2));
+        body[3] = 1;
+        assert_eq!(access_batch(&body).unwrap_err().reason(), "bad_version");
+        let mut b = sample(2);
+        b.records[1].seq = 7;
+        assert_eq!(
+            access_batch(&encode(&b)).unwrap_err().reason(),
+            "sequence_mismatch"
+        );
+    }
+
+    #[test]
+    fn a_value_walk_never_reads_out_of_bounds() {
+        // Every prefix of a well-formed string either parses or is rejected.
+        let v = values(5);
+        for cut in 0..=v.len() {
+            let _ = values_ok(&v[..cut], 3);
+            let _ = values_ok(&v[..cut], 0);
+        }
+        assert!(values_ok(&v, 3));
+        assert!(!values_ok(&v, 4));
+        assert!(!values_ok(&v[..v.len() - 1], 3));
+    }
+}
