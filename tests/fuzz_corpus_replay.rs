@@ -31,6 +31,36 @@ fn batch_decode_corpus_replays() {
 }
 
 #[test]
+fn batch_decode_corpus_replays_through_version_2() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/batch_decode");
+    let mut valid = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let mut aligned = rkyv::util::AlignedVec::<16>::new();
+        aligned.extend_from_slice(&bytes);
+        for cut in 0..aligned.len() {
+            assert!(distlog::wire_v2::access_batch(&aligned[..cut]).is_err());
+        }
+        if let Ok(b) = distlog::wire_v2::access_batch(&aligned) {
+            valid += 1;
+            assert_eq!(b.records.len(), 3);
+            assert_eq!(b.sites[0].format, "took {} ms");
+            // A version-2 body is not a version-1 one.
+            assert_eq!(
+                distlog::wire::OwnedBatch::from_body(&bytes)
+                    .unwrap_err()
+                    .reason(),
+                "bad_version"
+            );
+        }
+    }
+    assert_eq!(
+        valid, 1,
+        "the version-2 seed (v2_three) is present and valid"
+    );
+}
+
+#[test]
 fn filter_parse_corpus_replays() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/filter_parse");
     let mut n = 0;
