@@ -163,7 +163,8 @@ impl WireError {
     }
 
     /// A short, stable reason label (`bad_topic`, `truncated`, `bad_magic`,
-    /// `bad_version`, `bad_length`, `invalid`, `sequence_mismatch`).
+    /// `bad_version`, `bad_length`, `invalid`, `sequence_mismatch`; version
+    /// 2 also `bad_site`, `bad_thread`, `bad_values`).
     pub fn reason(&self) -> &'static str {
         match self.kind {
             ErrorKind::BadTopic => "bad_topic",
