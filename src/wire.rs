@@ -43,7 +43,7 @@ pub const ENCODING_PICKLE: u8 = b'P';
 pub const VERSION: u8 = 1;
 /// Length of the prefix before the archive.
 pub const PREFIX_LEN: usize = 8;
-pub(crate) const MAGIC: [u8; 3] = *b"DLB";
+const MAGIC: [u8; 3] = *b"DLB";
 
 /// Who sent a batch: one process, for its lifetime.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
@@ -226,16 +226,42 @@ impl BodyBuf for Vec<u8> {}
 /// Appends the encoded body of `batch` (prefix and archive) to `out`, which
 /// should be empty or end at an 8-byte boundary.
 pub fn encode_batch<B: BodyBuf>(batch: &Batch, out: &mut B) {
+    encode_body(VERSION, out, |out| {
+        rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, out).unwrap_or_else(|e| match e {});
+    });
+}
+
+/// Writes a body of format `version` to `out`: the prefix, then the archive
+/// that `archive` appends, then the archive's length into the prefix.
+pub(crate) fn encode_body<B: BodyBuf>(version: u8, out: &mut B, archive: impl FnOnce(&mut B)) {
     let start = out.len();
     debug_assert_eq!(start % 8, 0);
     let mut prefix = [0u8; PREFIX_LEN];
     prefix[..3].copy_from_slice(&MAGIC);
-    prefix[3] = VERSION;
+    prefix[3] = version;
     rkyv::ser::Writer::<rancor::Panic>::write(out, &prefix).unwrap_or_else(|e| match e {});
-    rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, &mut *out)
-        .unwrap_or_else(|e| match e {});
+    archive(out);
     let len = (out.len() - start - PREFIX_LEN) as u32;
     out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Checks a body's prefix (magic, `version`, length) and returns the
+/// archive after it.
+pub(crate) fn archive_of(body: &[u8], version: u8) -> Result<&[u8], WireError> {
+    if body.len() < PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::Truncated));
+    }
+    if body[..3] != MAGIC {
+        return Err(WireError::new(ErrorKind::BadMagic));
+    }
+    if body[3] != version {
+        return Err(WireError::new(ErrorKind::BadVersion(body[3])));
+    }
+    let len = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
+    if len != body.len() - PREFIX_LEN {
+        return Err(WireError::new(ErrorKind::BadLength));
+    }
+    Ok(&body[PREFIX_LEN..])
 }
 
 /// Encodes `batch` into a fresh buffer.
@@ -252,20 +278,7 @@ pub fn encode_batch_to_vec(batch: &Batch) -> AlignedVec {
 /// [`AlignedVec`], or see [`OwnedBatch`]); a misaligned body is rejected as
 /// invalid rather than read.
 pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
-    if body.len() < PREFIX_LEN {
-        return Err(WireError::new(ErrorKind::Truncated));
-    }
-    if body[..3] != MAGIC {
-        return Err(WireError::new(ErrorKind::BadMagic));
-    }
-    if body[3] != VERSION {
-        return Err(WireError::new(ErrorKind::BadVersion(body[3])));
-    }
-    let len = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
-    if len != body.len() - PREFIX_LEN {
-        return Err(WireError::new(ErrorKind::BadLength));
-    }
-    let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(&body[PREFIX_LEN..])
+    let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(archive_of(body, VERSION)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
     let first = batch.first_seq.to_native();
     let contiguous = batch

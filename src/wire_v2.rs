@@ -29,7 +29,7 @@
 //! per key of the site's `keys`, then any number of bound fields, each a
 //! str value (the key) followed by its value.
 
-use crate::wire::{BodyBuf, ErrorKind, Sender, WireError, MAGIC, PREFIX_LEN};
+use crate::wire::{archive_of, encode_body, BodyBuf, ErrorKind, Sender, WireError};
 use rkyv::rancor;
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -136,36 +136,16 @@ pub struct BatchV2 {
 /// Appends the encoded body of `batch` (prefix and archive) to `out`,
 /// which should be empty or end at an 8-byte boundary.
 pub fn encode_batch<B: BodyBuf>(batch: &BatchV2, out: &mut B) {
-    let start = out.len();
-    debug_assert_eq!(start % 8, 0);
-    let mut prefix = [0u8; PREFIX_LEN];
-    prefix[..3].copy_from_slice(&MAGIC);
-    prefix[3] = VERSION;
-    rkyv::ser::Writer::<rancor::Panic>::write(out, &prefix).unwrap_or_else(|e| match e {});
-    rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, &mut *out)
-        .unwrap_or_else(|e| match e {});
-    let len = (out.len() - start - PREFIX_LEN) as u32;
-    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    encode_body(VERSION, out, |out| {
+        rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, out).unwrap_or_else(|e| match e {});
+    });
 }
 
 /// Checks the prefix, validates the archive and every record's indexes and
 /// values, and returns a zero-copy view. `body` must start at an 8-byte
 /// aligned address.
 pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
-    if body.len() < PREFIX_LEN {
-        return Err(WireError::new(ErrorKind::Truncated));
-    }
-    if body[..3] != MAGIC {
-        return Err(WireError::new(ErrorKind::BadMagic));
-    }
-    if body[3] != VERSION {
-        return Err(WireError::new(ErrorKind::BadVersion(body[3])));
-    }
-    let len = u32::from_le_bytes([body[4], body[5], body[6], body[7]]) as usize;
-    if len != body.len() - PREFIX_LEN {
-        return Err(WireError::new(ErrorKind::BadLength));
-    }
-    let batch = rkyv::access::<ArchivedBatchV2, rancor::Failure>(&body[PREFIX_LEN..])
+    let batch = rkyv::access::<ArchivedBatchV2, rancor::Failure>(archive_of(body, VERSION)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
     let first = batch.first_seq.to_native();
     for (i, r) in batch.records.iter().enumerate() {
