@@ -287,17 +287,15 @@ impl Dispatcher {
                     first - 1
                 )
             });
+            if state.open.len() == MAX_OPEN_GAPS {
+                state.open.remove(0);
+            }
+            state.open.push((state.next_seq, first));
         }
         let end = first.saturating_add(n);
         if first < state.next_seq && !state.open.is_empty() {
             let late = state.fill(first, end.min(state.next_seq));
             m.late_records.fetch_add(late, Ordering::Relaxed);
-        }
-        if first > state.next_seq {
-            if state.open.len() == MAX_OPEN_GAPS {
-                state.open.remove(0);
-            }
-            state.open.push((state.next_seq, first));
         }
         state.next_seq = state.next_seq.max(end);
         if dropped > state.dropped {
