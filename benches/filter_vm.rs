@@ -6,9 +6,10 @@
 //! ```
 //!
 //! - `vm_archived`: the compiled filter on the zero-copy archived records,
-//!   as the broker runs it;
-//! - `native_closure_archived`: the same predicate hand-written in Rust on
-//!   the archived records (the floor the VM is measured against);
+//!   as the broker runs it (wire format version 1), and `vm_archived_v2`
+//!   on the same records in version 2 (what the client sends);
+//! - `native_closure_archived` (and `_v2`): the same predicate hand-written
+//!   in Rust on the archived records (the floor the VM is measured against);
 //! - `rkyv_deserialize_then_eval`: deserialize each record to an owned
 //!   `Record` first, then test it;
 //! - `serde_json_value_then_eval`: parse each record's JSON form (the
@@ -24,8 +25,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distlog::filter::{Filter, RecordView};
-use distlog::record::{level, ArchivedRecord, Field, Record, Value};
-use distlog::wire::{access_batch, encode_batch_to_vec, ArchivedSender, Batch, Sender};
+use distlog::record::{level, Field, Record, Value};
+use distlog::view::RecordRef;
+use distlog::wire::{access_batch, access_v1, encode_batch_to_vec, Batch, BatchRef, Sender};
 use std::hint::black_box;
 
 #[path = "../tests/common/counting_alloc.rs"]
@@ -209,18 +211,14 @@ fn to_json(r: &Record, s: &Sender) -> String {
     .to_string()
 }
 
-fn native(r: &ArchivedRecord, finder: &memchr::memmem::Finder<'_>, buf: &mut String) -> bool {
-    r.level >= level::WARN
-        && r.target.as_str().starts_with("db::")
-        && if r.format.is_empty() {
-            finder.find(r.message.as_bytes()).is_some()
+fn native(r: RecordRef<'_>, finder: &memchr::memmem::Finder<'_>, buf: &mut String) -> bool {
+    r.level() >= level::WARN
+        && r.target().starts_with("db::")
+        && if r.format().is_empty() {
+            finder.find(r.message().as_bytes()).is_some()
         } else {
             buf.clear();
-            distlog::render::render_format(
-                r.format.as_str(),
-                r.args.iter().map(distlog::record::ValueRef::from),
-                buf,
-            );
+            distlog::render::render_format(r.format(), r.args(), buf);
             finder.find(buf.as_bytes()).is_some()
         }
 }
@@ -238,10 +236,11 @@ fn json(s: &str) -> bool {
         && v["message"].as_str().is_some_and(|m| m.contains("timeout"))
 }
 
-fn vm_pass(f: &Filter, sender: &ArchivedSender, records: &[ArchivedRecord]) -> usize {
-    records
-        .iter()
-        .filter(|r| f.matches(&RecordView::new(b'P', sender, r)))
+fn vm_pass(f: &Filter, batch: BatchRef<'_>) -> usize {
+    let sender = batch.sender();
+    batch
+        .records()
+        .filter(|r| f.matches(&RecordView::new(b'P', sender, *r)))
         .count()
 }
 
@@ -255,6 +254,8 @@ fn bench(c: &mut Criterion) {
     };
     let bytes = encode_batch_to_vec(&batch);
     let archived = access_batch(&bytes).expect("valid batch");
+    let bytes_v2 = distlog::wire_v2::encode_batch_to_vec(&(&batch).into());
+    let archived_v2 = access_batch(&bytes_v2).expect("valid batch");
     let jsons: Vec<String> = owned_records
         .iter()
         .map(|r| to_json(r, &batch.sender))
@@ -265,13 +266,20 @@ fn bench(c: &mut Criterion) {
 
     // Everyone agrees, record by record; the clauses all matter.
     let mut hits = 0;
-    for ((r, a), j) in owned_records.iter().zip(archived.records()).zip(&jsons) {
+    for (((r, a), a2), j) in owned_records
+        .iter()
+        .zip(archived.records())
+        .zip(archived_v2.records())
+        .zip(&jsons)
+    {
         let want = owned(r);
-        assert_eq!(
-            filter.matches(&RecordView::new(b'P', &archived.sender, a)),
-            want
-        );
-        assert_eq!(native(a, &finder, &mut buf), want);
+        for a in [a, a2] {
+            assert_eq!(
+                filter.matches(&RecordView::new(b'P', archived.sender(), a)),
+                want
+            );
+            assert_eq!(native(a, &finder, &mut buf), want);
+        }
         assert_eq!(json(j), want);
         hits += usize::from(want);
     }
@@ -290,33 +298,42 @@ fn bench(c: &mut Criterion) {
 
     // Steady state allocates nothing (the first pass may grow the
     // thread's message buffer).
-    vm_pass(&filter, &archived.sender, archived.records());
+    vm_pass(&filter, archived);
     let allocs = allocs_in(|| {
-        for _ in 0..10 {
-            black_box(vm_pass(&filter, &archived.sender, archived.records()));
+        for _ in 0..5 {
+            black_box(vm_pass(&filter, archived));
+            black_box(vm_pass(&filter, archived_v2));
         }
     });
     assert_eq!(allocs, 0, "the VM allocated in steady state");
     eprintln!("filter_vm: 0 allocations in {} evaluations", 10 * N);
 
+    let archived_v1 = access_v1(&bytes).expect("valid batch");
     let mut g = c.benchmark_group("filter_vm");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("vm_archived", |b| {
-        b.iter(|| vm_pass(black_box(&filter), &archived.sender, archived.records()))
+        b.iter(|| vm_pass(black_box(&filter), archived))
     });
-    g.bench_function("native_closure_archived", |b| {
-        b.iter(|| {
-            archived
-                .records()
-                .iter()
-                .filter(|r| native(r, black_box(&finder), &mut buf))
-                .count()
-        })
+    g.bench_function("vm_archived_v2", |b| {
+        b.iter(|| vm_pass(black_box(&filter), archived_v2))
     });
+    for (name, batch) in [
+        ("native_closure_archived", archived),
+        ("native_closure_archived_v2", archived_v2),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                batch
+                    .records()
+                    .filter(|r| native(*r, black_box(&finder), &mut buf))
+                    .count()
+            })
+        });
+    }
     g.bench_function("rkyv_deserialize_then_eval", |b| {
         b.iter(|| {
-            archived
-                .records()
+            archived_v1
+                .records
                 .iter()
                 .filter(|r| {
                     let r: Record =

@@ -47,8 +47,7 @@ fn setup() -> &'static Setup {
                 let n = batch
                     .get()
                     .records()
-                    .iter()
-                    .filter(|r| r.target.as_str() != "distlog")
+                    .filter(|r| r.target() != "distlog")
                     .count();
                 counter.fetch_add(n as u64, Ordering::Relaxed);
             }

@@ -67,6 +67,7 @@ pub mod task;
 pub mod traceparent;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
+pub mod view;
 pub mod wire;
 pub mod wire_v2;
 

@@ -1,9 +1,9 @@
 //! The record model: what one log (or performance) record carries.
 //!
-//! [`Record`] is the owned form; [`ArchivedRecord`] is its zero-copy archived
-//! form, which is what travels on the wire (inside an [`ArchivedBatch`]
-//! (crate::wire::ArchivedBatch)), what the store keeps, and what the filter VM
-//! reads. Process-level facts (host, pid, program) live once per batch in the
+//! [`Record`] is the owned form (and, archived, a version-1 wire record).
+//! Readers see records through [`crate::view::RecordRef`], over either wire
+//! format version: version 1 archives `Record`s, version 2
+//! ([`crate::wire_v2`]) moves the call-site strings into a per-batch table. Process-level facts (host, pid, program) live once per batch in the
 //! [`Sender`](crate::wire::Sender) header, not in every record.
 //!
 //! The model can express everything the original Python clients send: the
@@ -181,45 +181,6 @@ impl Record {
         let mut out = String::with_capacity(self.format.len() + 16);
         crate::render::render_format(&self.format, self.args.iter().map(ValueRef::from), &mut out);
         out
-    }
-}
-
-impl ArchivedRecord {
-    /// The task key `"<n>@<path>"`, or `None` outside a task.
-    pub fn key(&self) -> Option<String> {
-        (!self.task.is_empty()).then(|| format!("{}@{}", self.task_n, self.task.as_str()))
-    }
-
-    /// The message as a reader sees it (see [`Record::rendered_message`]).
-    pub fn rendered_message(&self) -> String {
-        if self.format.is_empty() {
-            return self.message.as_str().to_owned();
-        }
-        let mut out = String::with_capacity(self.format.len() + 16);
-        crate::render::render_format(
-            self.format.as_str(),
-            self.args.iter().map(ValueRef::from),
-            &mut out,
-        );
-        out
-    }
-
-    /// Looks up a field by name (the first one wins).
-    pub fn field(&self, key: &str) -> Option<&ArchivedValue> {
-        self.fields
-            .iter()
-            .find(|f| f.key.as_str() == key)
-            .map(|f| &f.value)
-    }
-
-    /// Numeric level.
-    pub fn level(&self) -> u8 {
-        self.level
-    }
-
-    /// Wall-clock time in nanoseconds since the Unix epoch.
-    pub fn time_ns(&self) -> u64 {
-        self.time_ns.to_native()
     }
 }
 

@@ -3,7 +3,8 @@
 //! clients' field names ([`json_record`]) and as human-readable lines
 //! ([`text_line`]).
 
-use crate::record::{ArchivedRecord, ArchivedValue, ValueRef};
+use crate::record::ValueRef;
+use crate::view::RecordRef;
 use crate::wire::ArchivedSender;
 use std::fmt::Write;
 
@@ -137,20 +138,6 @@ pub fn task_depth(task: &str) -> usize {
     memchr::memchr_iter(b'/', task.as_bytes()).count()
 }
 
-/// Appends the record's message as a reader sees it: the message, or the
-/// deferred format rendered with its arguments.
-pub fn message(rec: &ArchivedRecord, out: &mut String) {
-    if rec.format.is_empty() {
-        out.push_str(rec.message.as_str());
-    } else {
-        render_format(
-            rec.format.as_str(),
-            rec.args.iter().map(ValueRef::from),
-            out,
-        );
-    }
-}
-
 fn file_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
@@ -187,48 +174,48 @@ fn file_name(path: &str) -> &str {
 /// let bytes = encode_batch_to_vec(&batch);
 /// let view = access_batch(&bytes).unwrap();
 /// let mut line = String::new();
-/// distlog::render::json_record(b'P', &view.sender, &view.records()[0], &mut line);
+/// distlog::render::json_record(b'P', view.sender(), view.records().next().unwrap(), &mut line);
 /// let v: serde_json::Value = serde_json::from_str(&line).unwrap();
 /// assert_eq!(v["message"], "slow query");
 /// assert_eq!(v["levelname"], "WARNING");
 /// assert_eq!(v["created"], 1700000000.25);
 /// ```
-pub fn json_record(system: u8, sender: &ArchivedSender, rec: &ArchivedRecord, out: &mut String) {
-    let time_ns = rec.time_ns.to_native();
+pub fn json_record(system: u8, sender: &ArchivedSender, rec: RecordRef<'_>, out: &mut String) {
+    let time_ns = rec.time_ns();
     out.push_str("{\"name\":");
-    json_str(rec.target.as_str(), out);
+    json_str(rec.target(), out);
     out.push_str(",\"msg\":");
-    if !rec.format.is_empty() {
-        json_str(rec.format.as_str(), out);
-    } else if let Some(ArchivedValue::Str(m)) = rec.field("msg") {
-        json_str(m.as_str(), out);
+    if !rec.format().is_empty() {
+        json_str(rec.format(), out);
+    } else if let Some(ValueRef::Str(m)) = rec.field("msg") {
+        json_str(m, out);
     } else {
-        json_str(rec.message.as_str(), out);
+        json_str(rec.message(), out);
     }
     out.push_str(",\"args\":");
-    if rec.format.is_empty() {
+    if rec.format().is_empty() {
         out.push_str("null");
     } else {
         out.push('[');
-        for (i, a) in rec.args.iter().enumerate() {
+        for (i, a) in rec.args().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            json_value(ValueRef::from(a), out);
+            json_value(a, out);
         }
         out.push(']');
     }
     let _ = write!(
         out,
         ",\"levelname\":\"{}\",\"levelno\":{},\"message\":",
-        crate::record::level::name(rec.level),
-        rec.level
+        crate::record::level::name(rec.level()),
+        rec.level()
     );
-    if rec.format.is_empty() {
-        json_str(rec.message.as_str(), out);
+    if rec.format().is_empty() {
+        json_str(rec.message(), out);
     } else {
-        let mut m = String::with_capacity(rec.format.len() + 16);
-        message(rec, &mut m);
+        let mut m = String::with_capacity(rec.format().len() + 16);
+        rec.write_message(&mut m);
         json_str(&m, out);
     }
     let secs = time_ns / 1_000_000_000;
@@ -241,31 +228,31 @@ pub fn json_record(system: u8, sender: &ArchivedSender, rec: &ArchivedRecord, ou
     json_str(sender.host.as_str(), out);
     let _ = write!(out, ",\"process\":{},\"processName\":", sender.pid);
     json_str(sender.program.as_str(), out);
-    let _ = write!(out, ",\"thread\":{},\"threadName\":", rec.thread_id);
-    json_str(rec.thread_name.as_str(), out);
+    let _ = write!(out, ",\"thread\":{},\"threadName\":", rec.thread_id());
+    json_str(rec.thread_name(), out);
     out.push_str(",\"pathname\":");
-    json_str(rec.file.as_str(), out);
+    json_str(rec.file(), out);
     out.push_str(",\"filename\":");
-    json_str(file_name(rec.file.as_str()), out);
-    let _ = write!(out, ",\"lineno\":{},\"funcName\":", rec.line);
-    json_str(rec.func.as_str(), out);
+    json_str(file_name(rec.file()), out);
+    let _ = write!(out, ",\"lineno\":{},\"funcName\":", rec.line());
+    json_str(rec.func(), out);
     out.push_str(",\"module\":");
-    json_str(rec.module.as_str(), out);
+    json_str(rec.module(), out);
     out.push_str(",\"exc_text\":");
-    if rec.error.is_empty() {
+    if rec.error().is_empty() {
         out.push_str("null");
     } else {
-        json_str(rec.error.as_str(), out);
+        json_str(rec.error(), out);
     }
     out.push_str(",\"context\":");
-    if rec.task.is_empty() {
+    if rec.task().is_empty() {
         out.push_str("null");
     } else {
-        let _ = write!(out, "{{\"key\":\"{}@", rec.task_n);
+        let _ = write!(out, "{{\"key\":\"{}@", rec.task_n());
         // The path goes through the escaper (it is untrusted text), minus
         // the quotes the escaper adds around it.
         let at = out.len();
-        json_str(rec.task.as_str(), out);
+        json_str(rec.task(), out);
         out.remove(at);
         json_fields(rec, out, false);
         out.push('}');
@@ -274,13 +261,13 @@ pub fn json_record(system: u8, sender: &ArchivedSender, rec: &ArchivedRecord, ou
         out,
         ",\"system\":\"{}\",\"kind\":\"{}\",\"seq\":{},\"task\":",
         printable(system),
-        printable(rec.kind),
-        rec.seq
+        printable(rec.kind()),
+        rec.seq()
     );
-    if rec.task.is_empty() {
+    if rec.task().is_empty() {
         out.push_str("null");
     } else {
-        json_str(rec.task.as_str(), out);
+        json_str(rec.task(), out);
     }
     out.push_str(",\"fields\":{");
     json_fields(rec, out, true);
@@ -298,13 +285,12 @@ fn printable(b: u8) -> char {
 
 /// Appends `"k":v` pairs; `first` says whether the object is empty so far.
 /// A key seen before is skipped (the first value wins, as in filters).
-fn json_fields(rec: &ArchivedRecord, out: &mut String, mut first: bool) {
-    for (i, f) in rec.fields.iter().enumerate() {
-        let key = f.key.as_str();
+fn json_fields(rec: RecordRef<'_>, out: &mut String, mut first: bool) {
+    for (i, (key, value)) in rec.fields().enumerate() {
         if key == "key" && !first {
             continue; // inside `context`, `key` is the task key
         }
-        if rec.fields[..i].iter().any(|g| g.key.as_str() == key) {
+        if rec.fields().take(i).any(|(k, _)| k == key) {
             continue;
         }
         if !first {
@@ -313,7 +299,7 @@ fn json_fields(rec: &ArchivedRecord, out: &mut String, mut first: bool) {
         first = false;
         json_str(key, out);
         out.push(':');
-        json_value(ValueRef::from(&f.value), out);
+        json_value(value, out);
     }
 }
 
@@ -344,7 +330,7 @@ fn level_colour(level: u8) -> &'static str {
 pub fn text_line(
     system: u8,
     sender: &ArchivedSender,
-    rec: &ArchivedRecord,
+    rec: RecordRef<'_>,
     colour: bool,
     out: &mut String,
 ) {
@@ -352,14 +338,14 @@ pub fn text_line(
     if colour {
         out.push_str("\x1b[2m");
     }
-    rfc3339(rec.time_ns.to_native(), out);
+    rfc3339(rec.time_ns(), out);
     if colour {
         out.push_str("\x1b[0m");
     }
     out.push(' ');
-    let name = crate::record::level::name(rec.level);
+    let name = crate::record::level::name(rec.level());
     if colour {
-        out.push_str(level_colour(rec.level));
+        out.push_str(level_colour(rec.level()));
     }
     let _ = write!(out, "{name:<8}");
     if colour {
@@ -368,43 +354,43 @@ pub fn text_line(
     out.push(' ');
     push_escaped(sender.host.as_str(), out);
     let _ = write!(out, "/{} ", sender.pid);
-    if !rec.task.is_empty() {
+    if !rec.task().is_empty() {
         if colour {
             out.push_str("\x1b[36m");
         }
-        let _ = write!(out, "{}@", rec.task_n);
-        push_escaped(rec.task.as_str(), out);
+        let _ = write!(out, "{}@", rec.task_n());
+        push_escaped(rec.task(), out);
         if colour {
             out.push_str("\x1b[0m");
         }
         out.push(' ');
     }
-    if !rec.target.is_empty() {
-        push_escaped(rec.target.as_str(), out);
+    if !rec.target().is_empty() {
+        push_escaped(rec.target(), out);
         out.push_str(": ");
     }
-    if rec.format.is_empty() {
-        push_escaped(rec.message.as_str(), out);
+    if rec.format().is_empty() {
+        push_escaped(rec.message(), out);
     } else {
-        let mut m = String::with_capacity(rec.format.len() + 16);
-        message(rec, &mut m);
+        let mut m = String::with_capacity(rec.format().len() + 16);
+        rec.write_message(&mut m);
         push_escaped(&m, out);
     }
-    for f in rec.fields.iter() {
+    for (key, value) in rec.fields() {
         out.push(' ');
         if colour {
             out.push_str("\x1b[2m");
         }
-        push_escaped(f.key.as_str(), out);
+        push_escaped(key, out);
         out.push('=');
         if colour {
             out.push_str("\x1b[0m");
         }
-        text_value(ValueRef::from(&f.value), out);
+        text_value(value, out);
     }
-    if !rec.error.is_empty() {
+    if !rec.error().is_empty() {
         out.push_str(if colour { " \x1b[31merror=" } else { " error=" });
-        text_value(ValueRef::Str(rec.error.as_str()), out);
+        text_value(ValueRef::Str(rec.error()), out);
         if colour {
             out.push_str("\x1b[0m");
         }
@@ -449,7 +435,12 @@ mod record_tests {
     use crate::record::{Field, Record, Value};
     use crate::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
 
-    fn with_record<R>(rec: Record, f: impl FnOnce(&ArchivedSender, &ArchivedRecord) -> R) -> R {
+    /// Runs `f` on `rec` encoded in each format version; both must give
+    /// the same answer.
+    fn with_record<R: PartialEq + std::fmt::Debug>(
+        rec: Record,
+        f: impl Fn(&ArchivedSender, RecordRef<'_>) -> R,
+    ) -> R {
         let batch = Batch {
             sender: Sender {
                 host: "web-1".into(),
@@ -462,9 +453,14 @@ mod record_tests {
             dropped: 0,
             records: vec![rec],
         };
-        let bytes = encode_batch_to_vec(&batch);
-        let view = access_batch(&bytes).unwrap();
-        f(&view.sender, &view.records()[0])
+        let v1 = encode_batch_to_vec(&batch);
+        let v2 = crate::wire_v2::encode_batch_to_vec(&(&batch).into());
+        let [a, b] = [&v1, &v2].map(|bytes| {
+            let view = access_batch(bytes).unwrap();
+            f(view.sender(), view.records().next().unwrap())
+        });
+        assert_eq!(a, b, "versions 1 and 2 render differently");
+        a
     }
 
     fn json(rec: Record) -> serde_json::Value {
@@ -532,7 +528,12 @@ mod record_tests {
         let bytes = encode_batch_to_vec(&batch);
         let view = access_batch(&bytes).unwrap();
         let mut line = String::new();
-        json_record(b'P', &view.sender, &view.records()[0], &mut line);
+        json_record(
+            b'P',
+            view.sender(),
+            view.records().next().unwrap(),
+            &mut line,
+        );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["name"], "shop.cart");
         assert_eq!(v["msg"], "added %s");

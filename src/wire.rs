@@ -12,10 +12,11 @@
 //!    original Python clients send), or `R`: a distlog batch (this module).
 //!
 //! A batch body is an 8-byte prefix followed by an rkyv 0.8 archive
-//! (little-endian, aligned, 32-bit relative pointers) of [`Batch`]:
+//! (little-endian, aligned, 32-bit relative pointers) of [`Batch`] (version
+//! 1) or [`crate::wire_v2::BatchV2`] (version 2, what the client sends):
 //!
 //! ```text
-//! offset 0  4 bytes  magic and version: b"DLB" followed by VERSION (1)
+//! offset 0  4 bytes  magic and version: b"DLB" followed by the version (1 or 2)
 //! offset 4  4 bytes  u32 little-endian: length of the archive that follows
 //! offset 8  ...      rkyv archive of Batch, root object at the end
 //! ```
@@ -27,7 +28,8 @@
 //! seq)` sees every gap. [`Batch::dropped`] is the sender's running count of
 //! records it dropped before they reached the wire.
 
-use crate::record::{ArchivedRecord, Record};
+use crate::record::Record;
+pub use crate::view::BatchRef;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -39,8 +41,10 @@ pub const ENCODING_BATCH: u8 = b'R';
 pub const ENCODING_JSON: u8 = b'J';
 /// Encoding letter of the Python clients' pickle frames.
 pub const ENCODING_PICKLE: u8 = b'P';
-/// The batch format version this library writes and reads.
-pub const VERSION: u8 = 1;
+/// The batch format version [`encode_batch`] writes ([`Batch`]); the
+/// client's sender writes version 2 ([`crate::wire_v2`]). Readers take both
+/// ([`access_batch`]).
+pub const VERSION_1: u8 = 1;
 /// Length of the prefix before the archive.
 pub const PREFIX_LEN: usize = 8;
 const MAGIC: [u8; 3] = *b"DLB";
@@ -191,7 +195,7 @@ impl fmt::Display for WireError {
             ErrorKind::BadMagic => f.write_str("batch body does not start with b\"DLB\""),
             ErrorKind::BadVersion(v) => write!(
                 f,
-                "batch format version {v} is not supported (this build reads version {VERSION}); upgrade the receiver"
+                "batch format version {v} is not supported (this build reads versions 1 and 2); upgrade the receiver"
             ),
             ErrorKind::BadLength => {
                 f.write_str("batch length field does not match the body length")
@@ -226,7 +230,7 @@ impl BodyBuf for Vec<u8> {}
 /// Appends the encoded body of `batch` (prefix and archive) to `out`, which
 /// should be empty or end at an 8-byte boundary.
 pub fn encode_batch<B: BodyBuf>(batch: &Batch, out: &mut B) {
-    encode_body(VERSION, out, |out| {
+    encode_body(VERSION_1, out, |out| {
         rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, out).unwrap_or_else(|e| match e {});
     });
 }
@@ -271,14 +275,25 @@ pub fn encode_batch_to_vec(batch: &Batch) -> AlignedVec {
     out
 }
 
-/// Checks the prefix and validates the archive of a batch body, returning a
-/// zero-copy view.
+/// Checks the prefix and validates the archive of a batch body of either
+/// format version (1, [`Batch`]; 2, [`crate::wire_v2::BatchV2`]),
+/// returning a zero-copy view.
 ///
 /// `body` must start at an 8-byte aligned address (a buffer from
 /// [`AlignedVec`], or see [`OwnedBatch`]); a misaligned body is rejected as
 /// invalid rather than read.
-pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
-    let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(archive_of(body, VERSION)?)
+pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
+    match body.get(3) {
+        Some(&crate::wire_v2::VERSION) if body.starts_with(&MAGIC) => {
+            crate::wire_v2::access_batch(body).map(BatchRef::v2)
+        }
+        _ => access_v1(body).map(BatchRef::from),
+    }
+}
+
+/// [`access_batch`] for version 1 only, returning the archived type itself.
+pub fn access_v1(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
+    let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(archive_of(body, VERSION_1)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
     let first = batch.first_seq.to_native();
     let contiguous = batch
@@ -351,12 +366,23 @@ impl OwnedBatch {
     }
 
     /// The zero-copy view.
-    pub fn get(&self) -> &ArchivedBatch {
-        // SAFETY: `bytes` passed `access_batch` (prefix checks and bytecheck
-        // validation) in the constructor and is never mutated afterwards;
+    pub fn get(&self) -> BatchRef<'_> {
+        let archive = &self.bytes[PREFIX_LEN..];
+        // SAFETY (both arms): `bytes` passed `access_batch` (prefix checks,
+        // bytecheck validation, and for version 2 every site, thread and
+        // value check) in the constructor and is never mutated afterwards;
         // a ZeroMQ buffer is kept only when it lives outside the message
-        // struct, so it is at the same address it was validated at.
-        unsafe { rkyv::access_unchecked::<ArchivedBatch>(&self.bytes[PREFIX_LEN..]) }
+        // struct, so it is at the same address it was validated at. The
+        // version byte it was validated as is the one read here.
+        unsafe {
+            if self.bytes[3] == crate::wire_v2::VERSION {
+                BatchRef::v2(rkyv::access_unchecked::<crate::wire_v2::ArchivedBatchV2>(
+                    archive,
+                ))
+            } else {
+                BatchRef::from(rkyv::access_unchecked::<ArchivedBatch>(archive))
+            }
+        }
     }
 
     /// The encoded body, exactly as received.
@@ -370,23 +396,6 @@ impl fmt::Debug for OwnedBatch {
         f.debug_struct("OwnedBatch")
             .field("bytes", &self.bytes.len())
             .finish()
-    }
-}
-
-impl ArchivedBatch {
-    /// Number of records.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether the batch holds no records.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
-    /// The records, in order.
-    pub fn records(&self) -> &[ArchivedRecord] {
-        &self.records
     }
 }
 
@@ -432,15 +441,20 @@ mod tests {
         let bytes = encode_batch_to_vec(&batch);
         let view = access_batch(&bytes).unwrap();
         assert_eq!(view.len(), 5);
-        assert_eq!(view.sender.host.as_str(), "web-1");
-        assert_eq!(view.dropped.to_native(), 3);
-        assert_eq!(view.records()[4].message.as_str(), "record 4");
+        assert_eq!(view.sender().host.as_str(), "web-1");
+        assert_eq!(view.dropped(), 3);
+        assert_eq!(view.record(4).unwrap().message(), "record 4");
         assert_eq!(
-            view.records()[0].key().unwrap(),
+            view.record(0).unwrap().key().unwrap(),
             "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2"
         );
-        let back: Batch = rkyv::deserialize::<Batch, rancor::Error>(view).unwrap();
+        let back: Batch =
+            rkyv::deserialize::<Batch, rancor::Error>(access_v1(&bytes).unwrap()).unwrap();
         assert_eq!(back, batch);
+        assert_eq!(view.to_batch(), batch);
+        // The same records as version 2 read back the same.
+        let v2 = crate::wire_v2::encode_batch_to_vec(&(&batch).into());
+        assert_eq!(OwnedBatch::from_body(&v2).unwrap().get().to_batch(), batch);
     }
 
     #[test]

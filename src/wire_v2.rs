@@ -29,9 +29,12 @@
 //! per key of the site's `keys`, then any number of bound fields, each a
 //! str value (the key) followed by its value.
 
-use crate::wire::{archive_of, encode_body, BodyBuf, ErrorKind, Sender, WireError};
+use crate::record::ValueRef;
+use crate::wire::{archive_of, encode_body, Batch, BodyBuf, ErrorKind, Sender, WireError};
 use rkyv::rancor;
+use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// The format version this module writes and reads.
 pub const VERSION: u8 = 2;
@@ -53,7 +56,7 @@ pub mod tag {
 }
 
 /// A call site, once per batch.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[rkyv(derive(Debug))]
 pub struct Site {
     /// Target / logger name.
@@ -76,7 +79,7 @@ pub struct Site {
 }
 
 /// A logging thread, once per batch.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[rkyv(derive(Debug))]
 pub struct Thread {
     /// OS thread id.
@@ -133,12 +136,80 @@ pub struct BatchV2 {
     pub records: Vec<RecordV2>,
 }
 
+impl From<&Batch> for BatchV2 {
+    /// Converts an owned version-1 batch: records with the same call-site
+    /// metadata (target, module, file, function, line, format, argument
+    /// count, field keys) share a site, records of one thread a thread
+    /// entry. Reading the result gives back the same records
+    /// ([`crate::view::BatchRef::to_batch`]).
+    fn from(b: &Batch) -> BatchV2 {
+        let mut sites: HashMap<Site, u32> = HashMap::new();
+        let mut threads: HashMap<Thread, u32> = HashMap::new();
+        let mut out = BatchV2 {
+            sender: b.sender.clone(),
+            first_seq: b.first_seq,
+            dropped: b.dropped,
+            ..BatchV2::default()
+        };
+        for r in &b.records {
+            let site = Site {
+                target: r.target.clone(),
+                module: r.module.clone(),
+                file: r.file.clone(),
+                func: r.func.clone(),
+                line: r.line,
+                format: r.format.clone(),
+                args: r.args.len() as u32,
+                keys: r.fields.iter().map(|f| f.key.clone()).collect(),
+            };
+            let site = *sites.entry(site).or_insert_with_key(|s| {
+                out.sites.push(s.clone());
+                out.sites.len() as u32 - 1
+            });
+            let thread = Thread {
+                id: r.thread_id,
+                name: r.thread_name.clone(),
+            };
+            let thread = *threads.entry(thread).or_insert_with_key(|t| {
+                out.threads.push(t.clone());
+                out.threads.len() as u32 - 1
+            });
+            let mut values = Vec::new();
+            for v in r.args.iter().chain(r.fields.iter().map(|f| &f.value)) {
+                put_value(&mut values, ValueRef::from(v));
+            }
+            out.records.push(RecordV2 {
+                time_ns: r.time_ns,
+                seq: r.seq,
+                level: r.level,
+                kind: r.kind,
+                site,
+                thread,
+                task_n: r.task_n,
+                line: 0,
+                task: r.task.clone(),
+                message: r.message.clone(),
+                error: r.error.clone(),
+                values,
+            });
+        }
+        out
+    }
+}
+
 /// Appends the encoded body of `batch` (prefix and archive) to `out`,
 /// which should be empty or end at an 8-byte boundary.
 pub fn encode_batch<B: BodyBuf>(batch: &BatchV2, out: &mut B) {
     encode_body(VERSION, out, |out| {
         rkyv::api::high::to_bytes_in::<_, rancor::Panic>(batch, out).unwrap_or_else(|e| match e {});
     });
+}
+
+/// Encodes `batch` into a fresh buffer.
+pub fn encode_batch_to_vec(batch: &BatchV2) -> AlignedVec {
+    let mut out = AlignedVec::new();
+    encode_batch(batch, &mut out);
+    out
 }
 
 /// Checks the prefix, validates the archive and every record's indexes and
@@ -171,11 +242,11 @@ pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
 fn values_ok(mut b: &[u8], fixed: usize) -> bool {
     let mut n = 0usize;
     while !b.is_empty() {
-        let Some((t, rest)) = next_value(b) else {
+        let Some((v, rest)) = read_value(b) else {
             return false;
         };
         // Past the fixed values they come in pairs, each led by a str key.
-        if n >= fixed && (n - fixed) % 2 == 0 && t != tag::STR {
+        if n >= fixed && (n - fixed) % 2 == 0 && !matches!(v, ValueRef::Str(_)) {
             return false;
         }
         b = rest;
@@ -184,32 +255,63 @@ fn values_ok(mut b: &[u8], fixed: usize) -> bool {
     n >= fixed && (n - fixed) % 2 == 0
 }
 
-/// Splits the first value off `b`: its tag and the rest, or `None` when it
-/// is malformed.
-fn next_value(b: &[u8]) -> Option<(u8, &[u8])> {
+/// Splits the first value off `b`: the value and the rest, or `None` when
+/// it is malformed. Readers of a validated batch
+/// ([`crate::view::RecordRef`]) use it too, so what validation accepts is
+/// exactly what they can read.
+pub(crate) fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
     let (&t, rest) = b.split_first()?;
-    let rest = match t {
-        tag::NULL => rest,
-        tag::BOOL => match rest.split_first()? {
-            (0 | 1, rest) => rest,
+    let fixed = |rest: &[u8]| -> Option<(u64, usize)> {
+        Some((u64::from_le_bytes(rest.get(..8)?.try_into().ok()?), 8))
+    };
+    let (v, used) = match t {
+        tag::NULL => (ValueRef::Null, 0),
+        tag::BOOL => match rest.first()? {
+            0 => (ValueRef::Bool(false), 1),
+            1 => (ValueRef::Bool(true), 1),
             _ => return None,
         },
-        tag::I64 | tag::U64 | tag::F64 => rest.get(8..)?,
+        tag::I64 => fixed(rest).map(|(u, n)| (ValueRef::I64(u as i64), n))?,
+        tag::U64 => fixed(rest).map(|(u, n)| (ValueRef::U64(u), n))?,
+        tag::F64 => fixed(rest).map(|(u, n)| (ValueRef::F64(f64::from_bits(u)), n))?,
         tag::STR => {
             let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
             let s = rest.get(4..4usize.checked_add(n)?)?;
-            std::str::from_utf8(s).ok()?;
-            &rest[4 + n..]
+            (ValueRef::Str(std::str::from_utf8(s).ok()?), 4 + n)
         }
         _ => return None,
     };
-    Some((t, rest))
+    Some((v, &rest[used..]))
+}
+
+/// Appends one value in the values encoding.
+pub fn put_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => out.push(tag::NULL),
+        ValueRef::Bool(b) => out.extend_from_slice(&[tag::BOOL, u8::from(b)]),
+        ValueRef::I64(i) => {
+            out.push(tag::I64);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        ValueRef::U64(u) => {
+            out.push(tag::U64);
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        ValueRef::F64(f) => {
+            out.push(tag::F64);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        ValueRef::Str(s) => {
+            out.push(tag::STR);
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rkyv::util::AlignedVec;
 
     fn values(s: u64) -> Vec<u8> {
         let mut v = Vec::new();

@@ -205,12 +205,12 @@ impl Dispatcher {
         m.unmatched
             .fetch_add(routed.unmatched as u64, Ordering::Relaxed);
         self.track(
-            b.sender.host.as_str(),
-            b.sender.pid.to_native(),
-            b.sender.instance.to_native(),
-            b.first_seq.to_native(),
+            b.sender().host.as_str(),
+            b.sender().pid.to_native(),
+            b.sender().instance.to_native(),
+            b.first_seq(),
             n,
-            b.dropped.to_native(),
+            b.dropped(),
         );
         if routed.rule_hits.iter().any(|&h| h > 0) {
             let mut rm = m.rule_matches.lock();

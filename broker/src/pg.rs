@@ -3,7 +3,8 @@
 //! the column list, a record as a COPY row, and a row back as a record.
 //! `docs/POSTGRES.md` describes it for people.
 
-use distlog::record::{ArchivedRecord, Field, Record, Value, ValueRef};
+use distlog::record::{Field, Record, Value, ValueRef};
+use distlog::view::RecordRef;
 use distlog::wire::{ArchivedSender, Sender};
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use std::borrow::Cow;
@@ -162,21 +163,20 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 }
 
 /// The table a record goes to.
-pub fn table_of(r: &ArchivedRecord) -> usize {
-    usize::from(r.kind == distlog::record::kind::PERF)
+pub fn table_of(r: RecordRef<'_>) -> usize {
+    usize::from(r.kind() == distlog::record::kind::PERF)
 }
 
 /// Appends the record's fields as a JSON object (first value of each name
 /// wins, as in the filter language); returns false when it has none.
-pub fn fields_json(r: &ArchivedRecord, out: &mut String) -> bool {
-    if r.fields.is_empty() {
+pub fn fields_json(r: RecordRef<'_>, out: &mut String) -> bool {
+    if r.fields().next().is_none() {
         return false;
     }
     out.push('{');
     let mut first = true;
-    for (i, f) in r.fields.iter().enumerate() {
-        let k = f.key.as_str();
-        if r.fields[..i].iter().any(|g| g.key.as_str() == k) {
+    for (i, (k, v)) in r.fields().enumerate() {
+        if r.fields().take(i).any(|(g, _)| g == k) {
             continue;
         }
         if !first {
@@ -185,7 +185,7 @@ pub fn fields_json(r: &ArchivedRecord, out: &mut String) -> bool {
         first = false;
         distlog::render::json_str(&clean(k), out);
         out.push(':');
-        match ValueRef::from(&f.value) {
+        match v {
             ValueRef::Str(s) => distlog::render::json_str(&clean(s), out),
             v => distlog::render::json_value(v, out),
         }
@@ -195,14 +195,8 @@ pub fn fields_json(r: &ArchivedRecord, out: &mut String) -> bool {
 }
 
 /// The record's message, rendered when deferred.
-pub fn message(r: &ArchivedRecord) -> String {
-    if r.format.is_empty() {
-        clean(r.message.as_str()).into_owned()
-    } else {
-        let mut m = String::new();
-        distlog::render::message(r, &mut m);
-        clean(&m).into_owned()
-    }
+pub fn message(r: RecordRef<'_>) -> String {
+    clean(&r.rendered_message()).into_owned()
 }
 
 /// Nanoseconds since the epoch as a timestamp (microseconds are kept by
@@ -216,49 +210,45 @@ pub fn write_row(
     w: &mut postgres::binary_copy::BinaryCopyInWriter<'_>,
     system: u8,
     s: &ArchivedSender,
-    r: &ArchivedRecord,
+    r: RecordRef<'_>,
     scratch: &mut String,
 ) -> Result<(), postgres::Error> {
     scratch.clear();
     let has_fields = fields_json(r, scratch);
     let fields = has_fields.then_some(Jsonb(scratch.as_str()));
     let sys = char::from(system).to_string();
-    let time_ns = r.time_ns.to_native();
+    let time_ns = r.time_ns();
     let message = message(r);
-    let (target, task, error) = (
-        clean(r.target.as_str()),
-        clean(r.task.as_str()),
-        clean(r.error.as_str()),
-    );
+    let (target, task, error) = (clean(r.target()), clean(r.task()), clean(r.error()));
     let (host, program) = (clean(s.host.as_str()), clean(s.program.as_str()));
     let (thread_name, module, file, func) = (
-        clean(r.thread_name.as_str()),
-        clean(r.module.as_str()),
-        clean(r.file.as_str()),
-        clean(r.func.as_str()),
+        clean(r.thread_name()),
+        clean(r.module()),
+        clean(r.file()),
+        clean(r.func()),
     );
     w.write(&[
         &sys,
         &timestamp(time_ns),
         &(time_ns as i64),
-        &i16::from(r.level),
+        &i16::from(r.level()),
         &&*target,
         &message,
         &fields,
         &&*task,
-        &i64::from(r.task_n.to_native()),
+        &i64::from(r.task_n()),
         &&*error,
         &&*host,
         &i64::from(s.pid.to_native()),
         &&*program,
         &(s.instance.to_native() as i64),
         &(s.start_ns.to_native() as i64),
-        &(r.seq.to_native() as i64),
-        &(r.thread_id.to_native() as i64),
+        &(r.seq() as i64),
+        &(r.thread_id() as i64),
         &&*thread_name,
         &&*module,
         &&*file,
-        &i64::from(r.line.to_native()),
+        &i64::from(r.line()),
         &&*func,
     ])
 }
@@ -418,7 +408,7 @@ mod tests {
         };
         let ob = OwnedBatch::from_body(&encode_batch_to_vec(&b)).unwrap();
         let mut s = String::new();
-        assert!(fields_json(&ob.get().records()[0], &mut s));
+        assert!(fields_json(ob.get().record(0).unwrap(), &mut s));
         assert!(!s.contains("\\u0000"), "{s}");
         let back = parse_fields(&s).unwrap();
         assert_eq!(back.len(), 3);

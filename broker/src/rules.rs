@@ -9,7 +9,7 @@
 use crate::config::Checked;
 use crate::processor::Selection;
 use distlog::filter::{Filter, RecordView};
-use distlog::wire::ArchivedBatch;
+use distlog::wire::BatchRef;
 
 /// Most processors a config may route to (a record's targets are a 64-bit
 /// mask).
@@ -92,7 +92,7 @@ impl RuleSet {
     }
 
     /// Routes the records of `batch`, which arrived under `system`.
-    pub fn route(&self, system: u8, batch: &ArchivedBatch) -> Routed {
+    pub fn route(&self, system: u8, batch: BatchRef<'_>) -> Routed {
         let n = batch.len() as u32;
         let mut out = Routed {
             rule_hits: vec![0; self.rules.len()],
@@ -113,8 +113,8 @@ impl RuleSet {
             return out;
         }
         let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
-        for (i, rec) in batch.records().iter().enumerate() {
-            let view = RecordView::new(system, &batch.sender, rec);
+        for (i, rec) in batch.records().enumerate() {
+            let view = RecordView::new(system, batch.sender(), rec);
             let mut targets = 0u64;
             let mut matched = false;
             for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {

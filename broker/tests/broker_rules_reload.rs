@@ -78,8 +78,8 @@ fn stored(dir: &Path) -> Vec<(u64, String)> {
             let b = b.unwrap();
             for rec in b.batch.records() {
                 v.push((
-                    b.batch.sender.instance.to_native(),
-                    rec.message.as_str().to_owned(),
+                    b.batch.sender().instance.to_native(),
+                    rec.message().to_owned(),
                 ));
             }
         }
@@ -174,13 +174,13 @@ fn rules_route_records_reload_keeps_serving_sigterm_stores_all() {
         };
         assert_eq!(frames[0], b"TLR");
         let b = OwnedBatch::from_body(&frames[1]).unwrap();
-        let inst = b.get().sender.instance.to_native();
+        let inst = b.get().sender().instance.to_native();
         if inst == 9 {
             continue; // a late probe
         }
         for r in b.get().records() {
-            assert_eq!(r.target.as_str(), "db::pool");
-            got_db[inst as usize - 1].push(r.seq.to_native());
+            assert_eq!(r.target(), "db::pool");
+            got_db[inst as usize - 1].push(r.seq());
         }
     }
     for g in &got_db {

@@ -66,8 +66,8 @@ fn sigterm_under_load_loses_nothing_received() {
         assert_eq!(r.torn, 0);
         for b in r.batches() {
             let b = b.unwrap();
-            let inst = b.batch.sender.instance.to_native();
-            let first = b.batch.first_seq.to_native();
+            let inst = b.batch.sender().instance.to_native();
+            let first = b.batch.first_seq();
             let n = next.entry(inst).or_insert(first);
             assert!(first >= *n, "sender {inst}: batches out of order");
             *n = first + b.batch.len() as u64;

@@ -48,8 +48,8 @@ fn stored_seqs(store: &Path) -> (BTreeSet<u64>, usize) {
         for b in r.batches() {
             let b = b.unwrap();
             for rec in b.batch.records() {
-                if rec.target.as_str() == "loadgen" {
-                    assert!(seqs.insert(rec.seq.to_native()), "stored twice");
+                if rec.target() == "loadgen" {
+                    assert!(seqs.insert(rec.seq()), "stored twice");
                 }
             }
         }

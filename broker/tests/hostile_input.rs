@@ -145,7 +145,7 @@ fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
     for (_, r) in Reader::open_dir(&dir.join("store")).unwrap() {
         for b in r.batches() {
             for rec in b.unwrap().batch.records() {
-                got.push(rec.seq.to_native());
+                got.push(rec.seq());
             }
         }
     }

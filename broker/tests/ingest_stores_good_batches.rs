@@ -112,24 +112,24 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
             torn += reader.torn;
             for b in reader.batches() {
                 let b = b.unwrap();
-                if b.batch.sender.instance == 0 {
+                if b.batch.sender().instance == 0 {
                     // The Python record.
                     assert_eq!(b.topic.bytes(), *b"PLR");
-                    let r = &b.batch.records()[0];
-                    assert_eq!(r.message.as_str(), "from python");
+                    let r = b.batch.record(0).unwrap();
+                    assert_eq!(r.message(), "from python");
                     assert_eq!(r.key().unwrap(), "2@1b4e28ba-2fa1-11d2-883f-0016d3cca427");
-                    assert_eq!(b.batch.sender.host.as_str(), "py-1");
+                    assert_eq!(b.batch.sender().host.as_str(), "py-1");
                     python += 1;
                     continue;
                 }
                 assert_eq!(b.topic.bytes(), *b"TLR");
                 for r in b.batch.records() {
-                    if r.seq.to_native() != expect {
+                    if r.seq() != expect {
                         assert_eq!(expect, 2500, "only the one gap");
                         expect += 7;
                     }
-                    assert_eq!(r.seq.to_native(), expect);
-                    assert_eq!(r.message.as_str(), format!("record {expect}"));
+                    assert_eq!(r.seq(), expect);
+                    assert_eq!(r.message(), format!("record {expect}"));
                     expect += 1;
                     n += 1;
                 }

@@ -62,14 +62,14 @@ fn stored_python_records(dir: &Path) -> Vec<(Sender, Record)> {
         assert_eq!(reader.torn, 0, "{path:?} has a torn tail");
         for b in reader.batches() {
             let b = b.unwrap();
-            if b.batch.sender.instance.to_native() != 0 {
+            if b.batch.sender().instance.to_native() != 0 {
                 continue;
             }
             assert_eq!(&b.topic.bytes(), b"PLR", "Python records keep system P");
             let sender: Sender =
-                rkyv::deserialize::<_, rkyv::rancor::Error>(&b.batch.sender).unwrap();
+                rkyv::deserialize::<_, rkyv::rancor::Error>(b.batch.sender()).unwrap();
             for r in b.batch.records() {
-                let rec: Record = rkyv::deserialize::<_, rkyv::rancor::Error>(r).unwrap();
+                let rec: Record = r.to_record();
                 out.push((sender.clone(), rec));
             }
         }

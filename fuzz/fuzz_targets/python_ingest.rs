@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
         let owned = distlog::wire::OwnedBatch::from_body(&batch).unwrap();
         let b = owned.get();
         assert_eq!(b.len(), 1);
-        assert_eq!(b.records()[0].rendered_message(), message);
+        assert_eq!(b.record(0).unwrap().rendered_message(), message);
     }
 });

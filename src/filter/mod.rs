@@ -149,7 +149,7 @@ mod tests;
 
 pub use error::FilterError;
 
-use crate::record::ArchivedRecord;
+use crate::view::RecordRef;
 use crate::wire::ArchivedSender;
 use program::Program;
 use std::fmt;
@@ -179,16 +179,16 @@ pub struct RecordView<'a> {
     /// The sender of the record's batch (host, pid, program).
     pub sender: &'a ArchivedSender,
     /// The record.
-    pub record: &'a ArchivedRecord,
+    pub record: RecordRef<'a>,
 }
 
 impl<'a> RecordView<'a> {
     /// A view of `record`, sent by `sender` under `system`.
-    pub fn new(system: u8, sender: &'a ArchivedSender, record: &'a ArchivedRecord) -> Self {
+    pub fn new(system: u8, sender: &'a ArchivedSender, record: impl Into<RecordRef<'a>>) -> Self {
         RecordView {
             system,
             sender,
-            record,
+            record: record.into(),
         }
     }
 }

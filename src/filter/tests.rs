@@ -69,9 +69,19 @@ fn eval_sys(src: &str, rec: &Record, system: u8) -> bool {
         dropped: 0,
         records: vec![rec.clone()],
     };
-    let bytes = encode_batch_to_vec(&batch);
-    let b = access_batch(&bytes).unwrap();
-    f.matches(&RecordView::new(system, &b.sender, &b.records()[0]))
+    // Both format versions, which must agree.
+    let v1 = encode_batch_to_vec(&batch);
+    let v2 = crate::wire_v2::encode_batch_to_vec(&(&batch).into());
+    let [a, b] = [&v1, &v2].map(|bytes| {
+        let b = access_batch(bytes).unwrap();
+        f.matches(&RecordView::new(
+            system,
+            b.sender(),
+            b.records().next().unwrap(),
+        ))
+    });
+    assert_eq!(a, b, "{src}: version 1 and version 2 differ on {rec:?}");
+    a
 }
 
 fn eval(src: &str, rec: &Record) -> bool {
@@ -902,7 +912,7 @@ fn random_garbage_never_panics() {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match Filter::parse(&src) {
                 Ok(f) => {
                     for r in b.records() {
-                        f.matches(&RecordView::new(b'P', &b.sender, r));
+                        f.matches(&RecordView::new(b'P', b.sender(), r));
                     }
                     let _ = f.disassemble();
                     true
@@ -1080,16 +1090,19 @@ fn random_filters_agree_with_a_reference_evaluator() {
         dropped: 0,
         records: records.clone(),
     };
-    let bytes = encode_batch_to_vec(&batch);
-    let b = access_batch(&bytes).unwrap();
+    let v1 = encode_batch_to_vec(&batch);
+    let v2 = crate::wire_v2::encode_batch_to_vec(&(&batch).into());
+    let (b1, b2) = (access_batch(&v1).unwrap(), access_batch(&v2).unwrap());
     for _ in 0..2_000 {
         let g = gen(&mut rng, 4);
         let src = render(&g);
         let f = Filter::parse(&src).unwrap_or_else(|e| panic!("{src}: {e}"));
-        for (r, a) in records.iter().zip(b.records()) {
+        for ((r, a1), a2) in records.iter().zip(b1.records()).zip(b2.records()) {
             let want = reference(&g, r, 42);
-            let got = f.matches(&RecordView::new(b'P', &b.sender, a));
-            assert_eq!(got, want, "{src}\non {r:?}\n{}", f.disassemble());
+            for a in [a1, a2] {
+                let got = f.matches(&RecordView::new(b'P', b1.sender(), a));
+                assert_eq!(got, want, "{src}\non {r:?}\n{}", f.disassemble());
+            }
         }
     }
 }

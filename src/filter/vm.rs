@@ -12,9 +12,9 @@ use super::program::{
     mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test, ValueSet, ACCEPT, REJECT,
 };
 use super::RecordView;
-use crate::record::{ArchivedRecord, ValueRef};
+use crate::record::ValueRef;
 use crate::render::render_format;
-use rkyv::string::ArchivedString;
+use crate::view::RecordRef;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 
@@ -32,10 +32,10 @@ thread_local! {
 /// into the thread's buffer unless `ready` says this evaluation already did.
 #[cold]
 #[inline(never)]
-fn with_rendered(r: &ArchivedRecord, ready: &mut bool, f: impl Fn(&str) -> bool) -> bool {
+fn with_rendered(r: RecordRef<'_>, ready: &mut bool, f: impl Fn(&str) -> bool) -> bool {
     let render = |buf: &mut String| {
         buf.clear();
-        render_format(r.format.as_str(), r.args.iter().map(ValueRef::from), buf);
+        render_format(r.format(), r.args(), buf);
     };
     let fresh = |f: &dyn Fn(&str) -> bool| {
         let mut own = String::new();
@@ -67,32 +67,32 @@ fn with_rendered(r: &ArchivedRecord, ready: &mut bool, f: impl Fn(&str) -> bool)
 fn num(v: &RecordView<'_>, field: NumField) -> u64 {
     let r = v.record;
     match field {
-        NumField::Level => u64::from(r.level),
-        NumField::Kind => u64::from(r.kind),
+        NumField::Level => u64::from(r.level()),
+        NumField::Kind => u64::from(r.kind()),
         NumField::System => u64::from(v.system),
         NumField::Pid => u64::from(v.sender.pid.to_native()),
-        NumField::Line => u64::from(r.line.to_native()),
-        NumField::ThreadId => r.thread_id.to_native(),
-        NumField::Time => r.time_ns.to_native(),
+        NumField::Line => u64::from(r.line()),
+        NumField::ThreadId => r.thread_id(),
+        NumField::Time => r.time_ns(),
     }
 }
 
-/// The archived string of a text field (for `message`, the stored one,
-/// empty when the format is deferred: see [`with_rendered`]).
+/// A text field (for `message`, the stored one, empty when the format is
+/// deferred: see [`with_rendered`]).
 #[inline(always)]
-fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b ArchivedString {
+fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
     let (r, s) = (v.record, v.sender);
     match field {
-        StrField::Target => &r.target,
-        StrField::Message => &r.message,
-        StrField::Host => &s.host,
-        StrField::Process => &s.program,
-        StrField::Thread => &r.thread_name,
-        StrField::File => &r.file,
-        StrField::Module => &r.module,
-        StrField::Func => &r.func,
-        StrField::Error => &r.error,
-        StrField::Task => &r.task,
+        StrField::Target => r.target(),
+        StrField::Message => r.message(),
+        StrField::Host => s.host.as_str(),
+        StrField::Process => s.program.as_str(),
+        StrField::Thread => r.thread_name(),
+        StrField::File => r.file(),
+        StrField::Module => r.module(),
+        StrField::Func => r.func(),
+        StrField::Error => r.error(),
+        StrField::Task => r.task(),
     }
 }
 
@@ -163,13 +163,13 @@ impl Program {
                 test,
             } => {
                 let r = v.record;
-                if r.format.is_empty() {
-                    self.str_test(test, r.message.as_str())
+                if r.format().is_empty() {
+                    self.str_test(test, r.message())
                 } else {
                     with_rendered(r, rendered, |m| self.str_test(test, m))
                 }
             }
-            Test::Str { field, test } => self.str_test(test, text(v, field).as_str()),
+            Test::Str { field, test } => self.str_test(test, text(v, field)),
             Test::NumIn { .. } | Test::ByteIn { .. } => self.set_test(test, v),
             Test::Key(test) => self.key_test(test, v.record),
             Test::Field { name, test } => self.field_test(name, test, v.record),
@@ -227,7 +227,7 @@ impl Program {
     }
 
     #[inline(never)]
-    fn key_test(&self, test: StrTest, r: &ArchivedRecord) -> bool {
+    fn key_test(&self, test: StrTest, r: RecordRef<'_>) -> bool {
         let Some(key) = KeyView::new(r) else {
             return false;
         };
@@ -247,16 +247,14 @@ impl Program {
     }
 
     #[inline(never)]
-    fn field_test(&self, name: u32, test: FieldTest, r: &ArchivedRecord) -> bool {
+    fn field_test(&self, name: u32, test: FieldTest, r: RecordRef<'_>) -> bool {
         let name = &*self.strs[name as usize];
-        let Some(f) = r
-            .fields
-            .iter()
-            .find(|f| bytes_eq(f.key.as_bytes(), name.as_bytes()))
+        let Some((_, v)) = r
+            .fields()
+            .find(|(k, _)| bytes_eq(k.as_bytes(), name.as_bytes()))
         else {
             return false;
         };
-        let v = ValueRef::from(&f.value);
         let k = |i: u32| &*self.strs[i as usize];
         match (test, v) {
             (FieldTest::Cmp(m, i), v) => {
@@ -282,13 +280,14 @@ struct KeyView<'a> {
 }
 
 impl<'a> KeyView<'a> {
-    fn new(r: &'a ArchivedRecord) -> Option<KeyView<'a>> {
-        if r.task.is_empty() {
+    fn new(r: RecordRef<'a>) -> Option<KeyView<'a>> {
+        let task = r.task();
+        if task.is_empty() {
             return None;
         }
         let mut buf = [0u8; 11];
         buf[10] = b'@';
-        let mut n = r.task_n.to_native();
+        let mut n = r.task_n();
         let mut start = 10;
         loop {
             start -= 1;
@@ -301,7 +300,7 @@ impl<'a> KeyView<'a> {
         Some(KeyView {
             buf,
             start,
-            tail: r.task.as_str().as_bytes(),
+            tail: task.as_bytes(),
         })
     }
 

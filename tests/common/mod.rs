@@ -58,8 +58,7 @@ impl Receiver {
         assert_eq!(frames.len(), 2, "a message has two frames");
         let topic = Topic::parse(&frames[0]).expect("valid topic");
         let batch = OwnedBatch::from_body(&frames[1]).expect("valid batch");
-        let owned: distlog::wire::Batch =
-            rkyv::deserialize::<_, rkyv::rancor::Error>(batch.get()).unwrap();
+        let owned = batch.get().to_batch();
         Some(Received {
             topic,
             sender: owned.sender,

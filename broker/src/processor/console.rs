@@ -35,7 +35,7 @@ impl Processor for Console {
         let b = d.batch.get();
         self.line.clear();
         for r in d.records() {
-            distlog::render::text_line(d.topic.system, &b.sender, r, self.colour, &mut self.line);
+            distlog::render::text_line(d.topic.system, b.sender(), r, self.colour, &mut self.line);
             self.line.push('\n');
         }
         match self.stream {

@@ -282,9 +282,7 @@ fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
     let Ok(archived) = distlog::wire::access_batch(body) else {
         return (Vec::new(), 0);
     };
-    let Ok(batch) = rkyv::deserialize::<Batch, rkyv::rancor::Error>(archived) else {
-        return (Vec::new(), archived.records.len() as u64);
-    };
+    let batch = archived.to_batch();
     let (mut out, mut lost) = (Vec::new(), 0);
     let mut stack = vec![batch];
     while let Some(mut b) = stack.pop() {
@@ -312,8 +310,8 @@ fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
 
 /// The message id of a batch: sender identity and sequence range (none for
 /// Python records, which have no sequence numbers).
-fn message_id(kind: u8, b: &distlog::wire::ArchivedBatch) -> Option<String> {
-    let s = &b.sender;
+fn message_id(kind: u8, b: distlog::wire::BatchRef<'_>) -> Option<String> {
+    let s = b.sender();
     let instance = s.instance.to_native();
     if instance == 0 {
         return None;
@@ -322,8 +320,8 @@ fn message_id(kind: u8, b: &distlog::wire::ArchivedBatch) -> Option<String> {
         "{}:{}:{instance:x}:{}:{}:{}",
         token(s.host.as_str()),
         s.pid.to_native(),
-        b.first_seq.to_native(),
-        b.records.len(),
+        b.first_seq(),
+        b.len(),
         char::from(kind)
     ))
 }
@@ -333,7 +331,7 @@ impl Processor for Jetstream {
         if d.is_empty() {
             return Ok(());
         }
-        let host = token(d.batch.get().sender.host.as_str());
+        let host = token(d.batch.get().sender().host.as_str());
         let subject = format!(
             "{}.{}.{}.{host}",
             self.cfg.subject_prefix,
@@ -360,7 +358,7 @@ impl Processor for Jetstream {
             for body in parts {
                 // Bodies are validated batches (as received, or re-encoded).
                 let (records, id) = match distlog::wire::access_batch(&body) {
-                    Ok(b) => (b.records.len() as u64, message_id(d.topic.kind, b)),
+                    Ok(b) => (b.len() as u64, message_id(d.topic.kind, b)),
                     Err(_) => continue,
                 };
                 self.in_flight.push_back(Pending {
@@ -452,11 +450,8 @@ mod tests {
             .flat_map(|p| {
                 let a = access_batch(p).unwrap();
                 assert!(p.len() <= 2048);
-                assert_eq!(a.first_seq.to_native(), a.records[0].seq.to_native());
-                a.records
-                    .iter()
-                    .map(|r| r.seq.to_native())
-                    .collect::<Vec<_>>()
+                assert_eq!(a.first_seq(), a.record(0).unwrap().seq());
+                a.records().map(|r| r.seq()).collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(seqs, [100, 101, 102, 103, 104, 105, 106, 108, 109]);

@@ -83,7 +83,7 @@ impl Processor for Jsonl {
         let b = d.batch.get();
         for r in d.records() {
             self.line.clear();
-            distlog::render::json_record(d.topic.system, &b.sender, r, &mut self.line);
+            distlog::render::json_record(d.topic.system, b.sender(), r, &mut self.line);
             self.line.push('\n');
             if self.written > 0 && self.written + self.line.len() as u64 > self.rotate_size {
                 self.rotate()?;

@@ -30,7 +30,8 @@ mod store;
 use crate::config::{Config, Overflow, ProcessorConfig};
 use crate::warn::RateLimited;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use distlog::record::{ArchivedRecord, Record};
+use distlog::record::Record;
+use distlog::view::RecordRef;
 use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch, Topic};
 use rkyv::rancor;
 use std::borrow::Cow;
@@ -76,11 +77,14 @@ impl Delivery {
     }
 
     /// The records carried, in order.
-    pub fn records(&self) -> impl Iterator<Item = &ArchivedRecord> {
-        let all = self.batch.get().records();
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        let all = self.batch.get();
         let (whole, some) = match &self.selection {
-            Selection::All => (Some(all.iter()), None),
-            Selection::Some(ix) => (None, Some(ix.iter().map(move |&i| &all[i as usize]))),
+            Selection::All => (Some(all.records()), None),
+            Selection::Some(ix) => (
+                None,
+                Some(ix.iter().filter_map(move |&i| all.record(i as usize))),
+            ),
         };
         whole
             .into_iter()
@@ -97,7 +101,7 @@ impl Delivery {
             return vec![Cow::Borrowed(self.batch.body())];
         };
         let b = self.batch.get();
-        let Ok(sender) = rkyv::deserialize::<_, rancor::Error>(&b.sender) else {
+        let Ok(sender) = rkyv::deserialize::<_, rancor::Error>(b.sender()) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -105,23 +109,15 @@ impl Delivery {
         let mut last: Option<u32> = None;
         for &i in ix.iter() {
             if last.is_some_and(|l| l + 1 != i) && !run.is_empty() {
-                out.push(Cow::Owned(encode_run(
-                    &sender,
-                    b.dropped.to_native(),
-                    &mut run,
-                )));
+                out.push(Cow::Owned(encode_run(&sender, b.dropped(), &mut run)));
             }
-            if let Ok(r) = rkyv::deserialize::<Record, rancor::Error>(&b.records()[i as usize]) {
-                run.push(r);
+            if let Some(r) = b.record(i as usize) {
+                run.push(r.to_record());
             }
             last = Some(i);
         }
         if !run.is_empty() {
-            out.push(Cow::Owned(encode_run(
-                &sender,
-                b.dropped.to_native(),
-                &mut run,
-            )));
+            out.push(Cow::Owned(encode_run(&sender, b.dropped(), &mut run)));
         }
         out
     }
@@ -421,20 +417,16 @@ mod tests {
             selection: Selection::Some(vec![0, 1, 3, 5].into()),
             ..all
         };
-        let msgs: Vec<_> = some.records().map(|r| r.message.as_str()).collect();
+        let msgs: Vec<_> = some.records().map(|r| r.message()).collect();
         assert_eq!(msgs, ["m0", "m1", "m3", "m5"]);
         let runs: Vec<Vec<u64>> = some
             .bodies()
             .iter()
             .map(|body| {
                 let ob = OwnedBatch::from_body(body).expect("each run is a valid batch");
-                assert_eq!(ob.get().dropped.to_native(), 2);
-                assert_eq!(ob.get().sender.instance.to_native(), 5);
-                ob.get()
-                    .records()
-                    .iter()
-                    .map(|r| r.seq.to_native())
-                    .collect()
+                assert_eq!(ob.get().dropped(), 2);
+                assert_eq!(ob.get().sender().instance.to_native(), 5);
+                ob.get().records().map(|r| r.seq()).collect()
             })
             .collect();
         assert_eq!(runs, vec![vec![10, 11], vec![13], vec![15]]);

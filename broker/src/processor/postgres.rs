@@ -150,8 +150,8 @@ impl Postgres {
             let mut w = BinaryCopyInWriter::new(sink, &types);
             for d in deliveries {
                 let b = d.batch.get();
-                for r in d.records().filter(|r| pg::table_of(r) == t) {
-                    pg::write_row(&mut w, d.topic.system, &b.sender, r, scratch)?;
+                for r in d.records().filter(|r| pg::table_of(*r) == t) {
+                    pg::write_row(&mut w, d.topic.system, b.sender(), r, scratch)?;
                 }
             }
             w.finish()?;

@@ -1,7 +1,7 @@
 //! Reading segments back, zero-copy after validation.
 
 use super::{segments, ENTRY_HEADER, MAGIC, TOPIC_PAD};
-use distlog::wire::{ArchivedBatch, Topic, WireError};
+use distlog::wire::{BatchRef, Topic, WireError};
 use rkyv::util::AlignedVec;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub struct StoredBatch<'a> {
     /// The topic it arrived under.
     pub topic: Topic,
     /// The batch.
-    pub batch: &'a ArchivedBatch,
+    pub batch: BatchRef<'a>,
 }
 
 impl Reader {

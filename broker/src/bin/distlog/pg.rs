@@ -15,7 +15,7 @@
 use crate::out::Out;
 use crate::{CliError, Format};
 use distlog::filter::{Filter, RecordView};
-use distlog::record::ArchivedRecord;
+use distlog::view::RecordRef;
 use distlog::wire::{encode_batch_to_vec, ArchivedSender, Batch, OwnedBatch};
 use distlogd::pg;
 use postgres::types::ToSql;
@@ -583,7 +583,7 @@ fn each(
     where_: &str,
     params: &[Param],
     filter: &Filter,
-    mut f: impl FnMut(u8, &ArchivedSender, &ArchivedRecord) -> bool,
+    mut f: impl FnMut(u8, &ArchivedSender, RecordRef<'_>) -> bool,
 ) -> Result<u64, CliError> {
     let cols = pg::select_list();
     let sql = format!(
@@ -620,7 +620,11 @@ fn each(
             bad += 1;
             continue;
         };
-        let (s, r) = (&b.get().sender, &b.get().records()[0]);
+        let Some(r) = b.get().record(0) else {
+            bad += 1;
+            continue;
+        };
+        let s = b.get().sender();
         if !always && !filter.matches(&RecordView::new(system, s, r)) {
             continue;
         }
@@ -714,7 +718,7 @@ pub fn subtree(
     url: &str,
     root: &str,
     filter: &Filter,
-    f: impl FnMut(u8, &ArchivedSender, &ArchivedRecord) -> bool,
+    f: impl FnMut(u8, &ArchivedSender, RecordRef<'_>) -> bool,
 ) -> Result<u64, CliError> {
     let mut client = connect(url)?;
     let mut sql = Sql::default();

@@ -12,7 +12,7 @@
 use crate::CliError;
 use crossbeam_channel::bounded;
 use distlog::filter::{Filter, RecordView};
-use distlog::record::ArchivedRecord;
+use distlog::view::RecordRef;
 use distlog::wire::ArchivedSender;
 use distlog::wire::{Topic, WireError};
 use distlogd::store::StoredBatch;
@@ -232,7 +232,7 @@ pub fn records(
     since: u64,
     until: u64,
     filter: &Filter,
-    mut f: impl FnMut(u8, &ArchivedSender, &ArchivedRecord) -> bool,
+    mut f: impl FnMut(u8, &ArchivedSender, RecordRef<'_>) -> bool,
 ) -> u64 {
     let always = filter.is_always();
     let timed = since > 0 || until < u64::MAX;
@@ -243,10 +243,10 @@ pub fn records(
             continue;
         };
         let system = b.topic.system;
-        let sender = &b.batch.sender;
+        let sender = b.batch.sender();
         for r in b.batch.records() {
             if timed {
-                let t = r.time_ns.to_native();
+                let t = r.time_ns();
                 if t < since || t >= until {
                     continue;
                 }
@@ -399,7 +399,7 @@ mod tests {
         seg.load(&path).unwrap();
         let mut msgs = Vec::new();
         let bad = records(&seg, 0, u64::MAX, &Filter::always(), |_, _, r| {
-            msgs.push(r.message.as_str().to_owned());
+            msgs.push(r.message().to_owned());
             true
         });
         assert_eq!((bad, msgs.len()), (0, 6));

@@ -67,8 +67,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
             let mut host_counts: BTreeMap<&str, u64> = BTreeMap::new();
             for b in reader.batches().flatten() {
                 t.batches += 1;
-                *host_counts.entry(b.batch.sender.host.as_str()).or_default() +=
-                    b.batch.len() as u64;
+                *host_counts
+                    .entry(b.batch.sender().host.as_str())
+                    .or_default() += b.batch.len() as u64;
             }
             t.hosts = host_counts
                 .into_iter()
@@ -76,11 +77,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 .collect();
             let invalid = scan::records(reader, 0, u64::MAX, &always, |_, _, r| {
                 t.records += 1;
-                let time = r.time_ns.to_native();
+                let time = r.time_ns();
                 t.first_ns = Some(t.first_ns.map_or(time, |f| f.min(time)));
                 t.last_ns = Some(t.last_ns.map_or(time, |l| l.max(time)));
-                *t.levels.entry(r.level).or_default() += 1;
-                if r.kind == distlog::record::kind::PERF {
+                *t.levels.entry(r.level()).or_default() += 1;
+                if r.kind() == distlog::record::kind::PERF {
                     t.perf += 1;
                 }
                 true

@@ -158,20 +158,20 @@ pub fn run(a: Args) -> Result<(), CliError> {
         let batch = batch.get();
         line.clear();
         for r in batch.records() {
-            if !filter.matches(&RecordView::new(topic.system, &batch.sender, r)) {
+            if !filter.matches(&RecordView::new(topic.system, batch.sender(), r)) {
                 continue;
             }
             if !a.no_indent && a.format == Format::Text {
-                for _ in 0..distlog::render::task_depth(r.task.as_str()) {
+                for _ in 0..distlog::render::task_depth(r.task()) {
                     line.push_str("  ");
                 }
             }
             match a.format {
                 Format::Text => {
-                    distlog::render::text_line(topic.system, &batch.sender, r, colour, &mut line)
+                    distlog::render::text_line(topic.system, batch.sender(), r, colour, &mut line)
                 }
                 Format::Jsonl => {
-                    distlog::render::json_record(topic.system, &batch.sender, r, &mut line)
+                    distlog::render::json_record(topic.system, batch.sender(), r, &mut line)
                 }
             }
             line.push('\n');

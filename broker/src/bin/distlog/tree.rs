@@ -13,7 +13,8 @@
 use crate::out::Out;
 use crate::scan;
 use crate::{compile_filter, CliError, Format};
-use distlog::record::{ArchivedRecord, ValueRef};
+use distlog::record::ValueRef;
+use distlog::view::RecordRef;
 use distlog::wire::ArchivedSender;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -65,13 +66,12 @@ struct Rec {
 }
 
 impl Rec {
-    fn new(system: u8, sender: &ArchivedSender, r: &ArchivedRecord) -> Rec {
+    fn new(system: u8, sender: &ArchivedSender, r: RecordRef<'_>) -> Rec {
         let mut status = None;
         let mut duration_ns = None;
         let mut fields = Vec::new();
-        for f in r.fields.iter() {
-            let v = ValueRef::from(&f.value);
-            match (f.key.as_str(), v) {
+        for (k, v) in r.fields() {
+            match (k, v) {
                 ("task_status", ValueRef::Str(s)) => {
                     status = match s {
                         "started" => Some(Status::Started),
@@ -98,19 +98,18 @@ impl Rec {
                 }
             }
         }
-        let mut message = String::new();
-        distlog::render::message(r, &mut message);
+        let message = r.rendered_message();
         let mut json = String::new();
         distlog::render::json_record(system, sender, r, &mut json);
         Rec {
-            task: r.task.as_str().to_owned(),
-            n: r.task_n.to_native(),
-            time_ns: r.time_ns.to_native(),
-            level: r.level,
+            task: r.task().to_owned(),
+            n: r.task_n(),
+            time_ns: r.time_ns(),
+            level: r.level(),
             message,
             status,
             duration_ns,
-            error: r.error.as_str().to_owned(),
+            error: r.error().to_owned(),
             host: sender.host.as_str().to_owned(),
             pid: sender.pid.to_native(),
             program: sender.program.as_str().to_owned(),
