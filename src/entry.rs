@@ -2,8 +2,8 @@
 //!
 //! The log call does the least it can: it copies the timestamp, a pointer to
 //! the static call site and the typed argument values into the ring. The
-//! sender turns each entry into a wire [`Record`] (looking up the static
-//! metadata, converting the timestamp, naming the fields) off the hot path.
+//! sender turns each entry into a wire record (version 2: the call site
+//! once per batch, the values copied as they are) off the hot path.
 //! An entry is native-endian and never leaves the process.
 //!
 //! ```text
@@ -23,7 +23,7 @@
 //! string:  u32 length, bytes          value: u8 tag, payload
 //! ```
 
-use crate::record::{Field, Record, Value};
+use crate::record::{Value, ValueRef};
 
 pub(crate) const NATIVE: u8 = 1;
 pub(crate) const DYNAMIC: u8 = 2;
@@ -382,79 +382,17 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(n)?).ok()
     }
 
-    /// Reads a value into `slot`, reusing its string's capacity.
-    pub(crate) fn value_into(&mut self, slot: &mut Value) -> Option<()> {
-        match self.u8()? {
-            TAG_STR => {
-                let s = self.str()?;
-                match slot {
-                    Value::Str(old) => {
-                        old.clear();
-                        old.push_str(s);
-                    }
-                    other => *other = Value::Str(s.to_owned()),
-                }
-            }
-            _ => {
-                self.pos -= 1;
-                *slot = self.value()?;
-            }
-        }
-        Some(())
-    }
-
-    pub(crate) fn value(&mut self) -> Option<Value> {
+    /// Reads a value, borrowing its string.
+    pub(crate) fn value_ref(&mut self) -> Option<ValueRef<'a>> {
         Some(match self.u8()? {
-            TAG_NULL => Value::Null,
-            TAG_BOOL => Value::Bool(self.u8()? != 0),
-            TAG_I64 => Value::I64(self.u64()? as i64),
-            TAG_U64 => Value::U64(self.u64()?),
-            TAG_F64 => Value::F64(f64::from_bits(self.u64()?)),
-            TAG_STR => Value::Str(self.str()?.to_owned()),
+            TAG_NULL => ValueRef::Null,
+            TAG_BOOL => ValueRef::Bool(self.u8()? != 0),
+            TAG_I64 => ValueRef::I64(self.u64()? as i64),
+            TAG_U64 => ValueRef::U64(self.u64()?),
+            TAG_F64 => ValueRef::F64(f64::from_bits(self.u64()?)),
+            TAG_STR => ValueRef::Str(self.str()?),
             _ => return None,
         })
-    }
-
-    /// Reads a task section into `rec`, its bound fields after the first
-    /// `used` fields. Returns the new number of fields used.
-    pub(crate) fn task(&mut self, rec: &mut Record, mut used: usize) -> Option<usize> {
-        rec.task_n = self.u32()?;
-        rec.task.push_str(self.str()?);
-        let n = self.u32()?;
-        for _ in 0..n {
-            let key = self.str()?;
-            self.field_into(&mut rec.fields, used, key)?;
-            used += 1;
-        }
-        Some(used)
-    }
-
-    /// Reads a value into field slot `i` named `key`, reusing the slot's
-    /// strings when the record was used before.
-    pub(crate) fn field_into(
-        &mut self,
-        fields: &mut Vec<Field>,
-        i: usize,
-        key: &str,
-    ) -> Option<()> {
-        if i == fields.len() {
-            fields.push(Field {
-                key: String::new(),
-                value: Value::Null,
-            });
-        }
-        let f = &mut fields[i];
-        f.key.clear();
-        f.key.push_str(key);
-        self.value_into(&mut f.value)
-    }
-
-    /// Reads a value into argument slot `i`.
-    pub(crate) fn arg_into(&mut self, args: &mut Vec<Value>, i: usize) -> Option<()> {
-        if i == args.len() {
-            args.push(Value::Null);
-        }
-        self.value_into(&mut args[i])
     }
 }
 
@@ -480,7 +418,8 @@ mod tests {
         EncodeList::encode(&vals, &mut w);
         assert_eq!(w.pos(), len);
         let mut r = Reader::new(&buf, 0);
-        let got: Vec<Value> = std::iter::from_fn(|| r.value()).collect();
+        let got: Vec<Value> =
+            std::iter::from_fn(|| r.value_ref().map(|v| v.to_owned_value())).collect();
         assert_eq!(
             got,
             [
@@ -502,7 +441,7 @@ mod tests {
         let mut w = Cursor::new(&mut buf, 0);
         "longer than four".encode(&mut w);
         let mut r = Reader::new(&[TAG_STR, 200, 0, 0, 0, b'a'], 0);
-        assert_eq!(r.value(), None);
+        assert_eq!(r.value_ref(), None);
     }
 }
 

@@ -15,6 +15,7 @@
 //! default) or waits for space (`block_when_full`).
 
 pub(crate) mod local;
+mod open_batch;
 pub(crate) mod sender;
 pub(crate) mod zero_copy;
 

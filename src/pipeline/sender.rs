@@ -14,14 +14,13 @@
 //! in `pending`, bounded by `max_pending` bytes; once that is full the
 //! sender stops draining, and the rings' own bound takes over.
 
+use super::open_batch::{OpenBatch, Origin};
 use super::zero_copy::{send_pooled, BufPool};
 use super::Shared;
-use crate::callsite::Callsite;
 use crate::clock::{wall_ns, Calibration};
-use crate::entry::{self, Reader};
-use crate::record::{kind, level, Field, Record, Value};
+use crate::record::{kind, level, ValueRef};
 use crate::ring::Ring;
-use crate::wire::{self, Batch, Sender, Topic};
+use crate::wire::{Sender, Topic};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,12 +35,9 @@ pub(crate) struct SenderThread {
     cal: Calibration,
     last_cal: Instant,
     next_seq: u64,
-    /// Open batches, one per record kind; their `records` fill up.
-    logs: Batch,
-    perfs: Batch,
-    open_bytes: usize,
-    /// Cleared records, reused so that steady state allocates little.
-    spare: Vec<Record>,
+    /// Open batches (wire format version 2), one per record kind.
+    logs: OpenBatch,
+    perfs: OpenBatch,
     /// Encoded batches waiting for ZeroMQ. Each body is handed to ZeroMQ
     /// as it is (no copy); ZeroMQ frees it once it is on the wire.
     pending: VecDeque<(Topic, Vec<u8>, u64)>,
@@ -60,10 +56,6 @@ impl SenderThread {
         identity: Sender,
     ) -> SenderThread {
         let cal = Calibration::start(shared.config.allow_tsc);
-        let empty = Batch {
-            sender: identity,
-            ..Batch::default()
-        };
         SenderThread {
             shared,
             socket: Some(socket),
@@ -72,10 +64,8 @@ impl SenderThread {
             cal,
             last_cal: Instant::now(),
             next_seq: 0,
-            logs: empty.clone(),
-            perfs: empty,
-            open_bytes: 0,
-            spare: Vec::new(),
+            logs: OpenBatch::new(identity.clone()),
+            perfs: OpenBatch::new(identity),
             pending: VecDeque::new(),
             pool: BufPool::new(8),
             pending_bytes: 0,
@@ -137,8 +127,8 @@ impl SenderThread {
 
     fn nothing_buffered(&self) -> bool {
         self.pending.is_empty()
-            && self.logs.records.is_empty()
-            && self.perfs.records.is_empty()
+            && self.logs.is_empty()
+            && self.perfs.is_empty()
             && self.rings.iter().all(|r| r.pending() == 0)
     }
 
@@ -161,55 +151,54 @@ impl SenderThread {
     }
 
     fn take_entry(&mut self, ring: &Ring, e: &[u8]) {
-        let mut rec = self.spare.pop().unwrap_or_default();
-        if decode_entry(e, ring, &self.cal, &mut rec).is_none() {
-            debug_assert!(false, "undecodable entry");
-            return;
-        }
-        self.push_record(rec);
-    }
-
-    fn push_record(&mut self, rec: Record) {
-        let k = rec.kind;
-        self.open_bytes += approx_size(&rec);
+        // The record kind is the entry's byte 6 (see `crate::entry`).
+        let k = e.get(6).copied().unwrap_or(kind::LOG);
+        let origin = Origin {
+            ring,
+            cal: &self.cal,
+        };
         let batch = if k == kind::PERF {
             &mut self.perfs
         } else {
             &mut self.logs
         };
-        batch.records.push(rec);
-        if batch.records.len() >= self.shared.config.batch_records
-            || self.open_bytes >= self.shared.config.batch_bytes
-        {
+        let ok = batch.push_entry(e, &origin).is_some();
+        debug_assert!(ok, "undecodable entry");
+        self.seal_if_full(k);
+    }
+
+    /// The open batch of record kind `k`.
+    fn open(&mut self, k: u8) -> &mut OpenBatch {
+        if k == kind::PERF {
+            &mut self.perfs
+        } else {
+            &mut self.logs
+        }
+    }
+
+    fn seal_if_full(&mut self, k: u8) {
+        let (max_records, max_bytes) = (
+            self.shared.config.batch_records,
+            self.shared.config.batch_bytes,
+        );
+        let b = self.open(k);
+        if b.len() >= max_records || b.bytes() >= max_bytes {
             self.seal(k);
         }
     }
 
     /// Encodes the open batch of `k` and queues it for sending.
     fn seal(&mut self, k: u8) {
-        let batch = if k == kind::PERF {
-            &mut self.perfs
-        } else {
-            &mut self.logs
-        };
-        if batch.records.is_empty() {
+        let (first_seq, dropped) = (self.next_seq, self.dropped_reported);
+        let pool = self.pool.clone();
+        let batch = self.open(k);
+        if batch.is_empty() {
             return;
         }
-        batch.first_seq = self.next_seq;
-        for (i, r) in batch.records.iter_mut().enumerate() {
-            r.seq = self.next_seq + i as u64;
-        }
-        let n = batch.records.len() as u64;
-        self.next_seq += n;
-        batch.dropped = self.dropped_reported;
         // Room for the whole batch up front: growing would copy it.
-        let mut buf = self.pool.take(self.open_bytes + self.open_bytes / 4 + 4096);
-        wire::encode_batch(batch, &mut buf);
-        for mut r in batch.records.drain(..) {
-            clear_record(&mut r);
-            self.spare.push(r);
-        }
-        self.open_bytes = 0;
+        let mut buf = pool.take(batch.bytes() + batch.bytes() / 4 + 4096);
+        let n = batch.seal_into(first_seq, dropped, &mut buf);
+        self.next_seq += n;
         let topic = Topic::batch(self.shared.config.system, k);
         self.pending_bytes += buf.len();
         self.pending.push_back((topic, buf, n));
@@ -284,27 +273,23 @@ impl SenderThread {
         let new = total - self.dropped_reported;
         self.dropped_reported = total;
         self.last_drop_warning = Instant::now();
-        let mut rec = self.spare.pop().unwrap_or_default();
-        rec.time_ns = wall_ns();
-        rec.level = level::WARN;
-        rec.kind = kind::LOG;
-        rec.target.push_str("distlog");
-        rec.module.push_str(module_path!());
-        rec.args.clear();
-        rec.fields.clear();
-        rec.message = format!(
+        let message = format!(
             "distlog dropped {new} records ({total} in all): its buffers were full \
              (broker down or slower than the application)"
         );
-        rec.fields.push(Field {
-            key: "dropped".into(),
-            value: Value::U64(new),
-        });
-        rec.fields.push(Field {
-            key: "dropped_total".into(),
-            value: Value::U64(total),
-        });
-        self.push_record(rec);
+        self.logs.push_own(
+            wall_ns(),
+            level::WARN,
+            kind::LOG,
+            "distlog",
+            module_path!(),
+            &message,
+            &[
+                ("dropped", ValueRef::U64(new)),
+                ("dropped_total", ValueRef::U64(total)),
+            ],
+        );
+        self.seal_if_full(kind::LOG);
     }
 
     /// Last delivery attempt, then the socket closes with a linger bounded by
@@ -340,151 +325,4 @@ impl SenderThread {
         state.stopped = true;
         self.shared.flush_cv.notify_all();
     }
-}
-
-/// A rough encoded size, to cut batches by bytes.
-fn approx_size(r: &Record) -> usize {
-    let strings = r.thread_name.len()
-        + r.target.len()
-        + r.module.len()
-        + r.file.len()
-        + r.message.len()
-        + r.format.len()
-        + r.task.len()
-        + r.error.len();
-    let values: usize = r
-        .args
-        .iter()
-        .map(value_size)
-        .chain(
-            r.fields
-                .iter()
-                .map(|f| 16 + f.key.len() + value_size(&f.value)),
-        )
-        .sum();
-    160 + strings + values
-}
-
-fn value_size(v: &Value) -> usize {
-    match v {
-        Value::Str(s) => 16 + s.len(),
-        _ => 16,
-    }
-}
-
-fn clear_record(r: &mut Record) {
-    let Record {
-        time_ns,
-        seq,
-        level,
-        kind,
-        line,
-        task_n,
-        thread_id,
-        thread_name,
-        target,
-        module,
-        file,
-        func,
-        message,
-        format,
-        args,
-        fields,
-        task,
-        error,
-    } = r;
-    *time_ns = 0;
-    *seq = 0;
-    *level = 0;
-    *kind = 0;
-    *line = 0;
-    *task_n = 0;
-    *thread_id = 0;
-    for s in [
-        thread_name,
-        target,
-        module,
-        file,
-        func,
-        message,
-        format,
-        task,
-        error,
-    ] {
-        s.clear();
-    }
-    // `args` and `fields` keep their slots: decoding overwrites them in
-    // place (reusing their strings) and truncates to what it wrote.
-    let _ = (args, fields);
-}
-
-/// Turns a ring entry into a record. `None` only for a malformed entry,
-/// which our own producer never writes.
-fn decode_entry(e: &[u8], ring: &Ring, cal: &Calibration, rec: &mut Record) -> Option<()> {
-    let mut r = Reader::new(e, 4);
-    let entry_kind = r.u8()?;
-    rec.level = r.u8()?;
-    rec.kind = r.u8()?;
-    let flags = r.u8()?;
-    let ts = r.u64()?;
-    let used;
-    rec.time_ns = cal.to_wall_ns(ts, flags & entry::FLAG_TSC != 0);
-    rec.thread_id = ring.thread_id;
-    rec.thread_name.push_str(&ring.thread_name);
-    match entry_kind {
-        entry::NATIVE => {
-            let ptr = r.u64()? as usize as *const Callsite;
-            // SAFETY: NATIVE entries are written only by `emit_native`, which
-            // stores the address of a `&'static Callsite`; statics live for
-            // the whole program.
-            let cs: &'static Callsite = unsafe { &*ptr };
-            rec.target.push_str(cs.target);
-            rec.module.push_str(cs.module);
-            if flags & entry::FLAG_SITE != 0 {
-                rec.line = r.u32()?;
-                rec.file.push_str(r.str()?);
-                rec.message.push_str(r.str()?);
-            } else {
-                rec.file.push_str(cs.file);
-                rec.line = cs.line;
-            }
-            rec.format.push_str(cs.format);
-            for i in 0..cs.args as usize {
-                r.arg_into(&mut rec.args, i)?;
-            }
-            rec.args.truncate(cs.args as usize);
-            for (i, name) in cs.fields.iter().enumerate() {
-                r.field_into(&mut rec.fields, i, name)?;
-            }
-            used = cs.fields.len();
-            if flags & entry::FLAG_ERROR != 0 {
-                rec.error.push_str(r.str()?);
-            }
-        }
-        entry::DYNAMIC => {
-            rec.line = r.u32()?;
-            let n = r.u32()?;
-            rec.target.push_str(r.str()?);
-            rec.module.push_str(r.str()?);
-            rec.file.push_str(r.str()?);
-            rec.message.push_str(r.str()?);
-            rec.args.clear();
-            for i in 0..n as usize {
-                let key = r.str()?;
-                r.field_into(&mut rec.fields, i, key)?;
-            }
-            used = n as usize;
-            if flags & entry::FLAG_ERROR != 0 {
-                rec.error.push_str(r.str()?);
-            }
-        }
-        _ => return None,
-    }
-    let used = if flags & entry::FLAG_TASK != 0 {
-        r.task(rec, used)?
-    } else {
-        used
-    };
-    rec.fields.truncate(used);
-    Some(())
 }

@@ -28,7 +28,7 @@ pub use json::decode_json;
 pub use pickle::decode_pickle;
 
 use crate::record::Record;
-use crate::wire::{encode_batch_to_vec, Batch, Sender};
+use crate::wire::{Batch, Sender};
 use rkyv::util::AlignedVec;
 use std::fmt;
 
@@ -133,10 +133,13 @@ pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError
 
 /// Wraps one converted record into an encoded one-record batch.
 pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
-    encode_batch_to_vec(&Batch {
-        sender,
-        first_seq: 0,
-        dropped: 0,
-        records: vec![record],
-    })
+    crate::wire_v2::encode_batch_to_vec(
+        &(&Batch {
+            sender,
+            first_seq: 0,
+            dropped: 0,
+            records: vec![record],
+        })
+            .into(),
+    )
 }

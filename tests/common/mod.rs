@@ -15,6 +15,11 @@ pub struct Received {
     pub first_seq: u64,
     pub dropped: u64,
     pub records: Vec<Record>,
+    /// The wire format version of the body.
+    pub version: u8,
+    /// Version 2: the batch's call-site and thread table sizes.
+    pub sites: usize,
+    pub threads: usize,
 }
 
 pub struct Receiver {
@@ -58,13 +63,20 @@ impl Receiver {
         assert_eq!(frames.len(), 2, "a message has two frames");
         let topic = Topic::parse(&frames[0]).expect("valid topic");
         let batch = OwnedBatch::from_body(&frames[1]).expect("valid batch");
-        let owned = batch.get().to_batch();
+        let view = batch.get();
+        let owned = view.to_batch();
+        let (sites, threads) = distlog::wire_v2::access_batch(batch.body())
+            .map(|b| (b.sites.len(), b.threads.len()))
+            .unwrap_or_default();
         Some(Received {
             topic,
             sender: owned.sender,
             first_seq: owned.first_seq,
             dropped: owned.dropped,
             records: owned.records,
+            version: view.version(),
+            sites,
+            threads,
         })
     }
 

@@ -1,0 +1,358 @@
+//! The batch the sender is filling: ring entries become version-2 records
+//! ([`crate::wire_v2`]) without an owned record in between.
+//!
+//! Per batch, a call site is written once: native entries are looked up by
+//! their `&'static Callsite` address, entries that carry their own
+//! metadata (the `log` facade's, task status records) by their content.
+//! Threads are written once per batch too. Per record, the entry's values
+//! are copied into the record's value string as they are (re-encoded
+//! little-endian), bound task fields and `log` key/values as (key, value)
+//! pairs after them.
+
+use crate::callsite::Callsite;
+use crate::clock::Calibration;
+use crate::entry::{self, Reader};
+use crate::record::ValueRef;
+use crate::ring::Ring;
+use crate::wire::{BodyBuf, Sender};
+use crate::wire_v2::{self, put_value, BatchV2, RecordV2, Site, Thread};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+/// A fixed-size share of a record's encoding, beyond its strings and
+/// values, to cut batches by bytes: the archived record (about 72 bytes)
+/// and slack.
+const RECORD_OVERHEAD: usize = 96;
+
+/// A site's share, beyond its strings.
+const SITE_OVERHEAD: usize = 96;
+
+/// One open batch of one record kind.
+pub(crate) struct OpenBatch {
+    batch: BatchV2,
+    /// Site index by call-site address (native entries).
+    native: HashMap<usize, u32, foldhash::fast::FixedState>,
+    /// Site index by a hash of its content (other entries); a hit is
+    /// checked against the site, a collision just adds a site.
+    by_content: HashMap<u64, u32, foldhash::fast::FixedState>,
+    hasher: foldhash::fast::FixedState,
+    /// The thread index of the ring the last entry came from.
+    last_thread: Option<(usize, u32)>,
+    /// Cleared records, reused so that steady state allocates little.
+    spare: Vec<RecordV2>,
+    /// Approximate encoded size so far.
+    bytes: usize,
+}
+
+/// What the sender knows about the entry's origin.
+pub(crate) struct Origin<'a> {
+    pub ring: &'a Ring,
+    pub cal: &'a Calibration,
+}
+
+impl OpenBatch {
+    pub(crate) fn new(sender: Sender) -> OpenBatch {
+        OpenBatch {
+            batch: BatchV2 {
+                sender,
+                ..BatchV2::default()
+            },
+            native: HashMap::default(),
+            by_content: HashMap::default(),
+            hasher: foldhash::fast::FixedState::default(),
+            last_thread: None,
+            spare: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Number of records.
+    pub(crate) fn len(&self) -> usize {
+        self.batch.records.len()
+    }
+
+    /// Whether the batch holds no record.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.batch.records.is_empty()
+    }
+
+    /// Approximate encoded size.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Appends the record of ring entry `e`. `None` only for a malformed
+    /// entry, which our own producer never writes (nothing is appended).
+    pub(crate) fn push_entry(&mut self, e: &[u8], origin: &Origin<'_>) -> Option<()> {
+        let mut rec = self.spare.pop().unwrap_or_default();
+        if self.decode(e, origin, &mut rec).is_none() {
+            clear(&mut rec);
+            self.spare.push(rec);
+            return None;
+        }
+        self.push(rec);
+        Some(())
+    }
+
+    /// Appends a record made here (the sender's own warnings), with the
+    /// given metadata and key/values.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_own(
+        &mut self,
+        time_ns: u64,
+        level: u8,
+        kind: u8,
+        target: &str,
+        module: &str,
+        message: &str,
+        fields: &[(&str, ValueRef<'_>)],
+    ) {
+        let mut rec = self.spare.pop().unwrap_or_default();
+        rec.time_ns = time_ns;
+        rec.level = level;
+        rec.kind = kind;
+        rec.site = self.content_site(target, module, "", 0);
+        rec.thread = self.thread(0, 0, "");
+        rec.message.push_str(message);
+        for (k, v) in fields {
+            put_value(&mut rec.values, ValueRef::Str(k));
+            put_value(&mut rec.values, *v);
+        }
+        self.push(rec);
+    }
+
+    fn push(&mut self, rec: RecordV2) {
+        self.bytes += RECORD_OVERHEAD
+            + rec.task.len()
+            + rec.message.len()
+            + rec.error.len()
+            + rec.values.len();
+        self.batch.records.push(rec);
+    }
+
+    /// Numbers the records from `first_seq`, encodes the batch into `out`
+    /// and empties it (keeping its records' buffers for the next one).
+    /// Returns the number of records encoded.
+    pub(crate) fn seal_into<B: BodyBuf>(
+        &mut self,
+        first_seq: u64,
+        dropped: u64,
+        out: &mut B,
+    ) -> u64 {
+        let b = &mut self.batch;
+        b.first_seq = first_seq;
+        b.dropped = dropped;
+        for (i, r) in b.records.iter_mut().enumerate() {
+            r.seq = first_seq + i as u64;
+        }
+        wire_v2::encode_batch(b, out);
+        let n = b.records.len() as u64;
+        for mut r in b.records.drain(..) {
+            clear(&mut r);
+            self.spare.push(r);
+        }
+        b.sites.clear();
+        b.threads.clear();
+        self.native.clear();
+        self.by_content.clear();
+        self.last_thread = None;
+        self.bytes = 0;
+        n
+    }
+
+    /// The thread index of `ring` (keyed by its address), adding it.
+    fn thread(&mut self, key: usize, id: u64, name: &str) -> u32 {
+        if let Some((k, i)) = self.last_thread {
+            if k == key {
+                return i;
+            }
+        }
+        let threads = &mut self.batch.threads;
+        let i = match threads.iter().position(|t| t.id == id && t.name == name) {
+            Some(i) => i as u32,
+            None => {
+                threads.push(Thread {
+                    id,
+                    name: name.to_owned(),
+                });
+                self.bytes += SITE_OVERHEAD + name.len();
+                threads.len() as u32 - 1
+            }
+        };
+        self.last_thread = Some((key, i));
+        i
+    }
+
+    /// The site of a native call site, adding it.
+    fn native_site(&mut self, cs: &'static Callsite) -> u32 {
+        let key = cs as *const Callsite as usize;
+        if let Some(&i) = self.native.get(&key) {
+            return i;
+        }
+        let site = Site {
+            target: cs.target.to_owned(),
+            module: cs.module.to_owned(),
+            file: cs.file.to_owned(),
+            func: String::new(),
+            line: cs.line,
+            format: cs.format.to_owned(),
+            args: u32::from(cs.args),
+            keys: cs.fields.iter().map(|k| (*k).to_owned()).collect(),
+        };
+        let i = self.add_site(site);
+        self.native.insert(key, i);
+        i
+    }
+
+    /// The site with this metadata and no format or keys (key/values ride
+    /// in the record's values as pairs), adding it.
+    fn content_site(&mut self, target: &str, module: &str, file: &str, line: u32) -> u32 {
+        let h = self.hasher.hash_one((target, module, file, line));
+        if let Some(&i) = self.by_content.get(&h) {
+            let s = &self.batch.sites[i as usize];
+            if s.target == target
+                && s.module == module
+                && s.file == file
+                && s.line == line
+                && s.format.is_empty()
+                && s.keys.is_empty()
+            {
+                return i;
+            }
+        }
+        let i = self.add_site(Site {
+            target: target.to_owned(),
+            module: module.to_owned(),
+            file: file.to_owned(),
+            line,
+            ..Site::default()
+        });
+        self.by_content.insert(h, i);
+        i
+    }
+
+    /// The site of a native call site whose record carries its own file
+    /// and line (task status records), adding it.
+    fn located_site(&mut self, cs: &'static Callsite, file: &str, line: u32) -> u32 {
+        let h = self
+            .hasher
+            .hash_one((cs as *const Callsite as usize, file, line));
+        if let Some(&i) = self.by_content.get(&h) {
+            let s = &self.batch.sites[i as usize];
+            if s.file == file && s.line == line && s.target == cs.target && s.format == cs.format {
+                return i;
+            }
+        }
+        let i = self.add_site(Site {
+            target: cs.target.to_owned(),
+            module: cs.module.to_owned(),
+            file: file.to_owned(),
+            func: String::new(),
+            line,
+            format: cs.format.to_owned(),
+            args: u32::from(cs.args),
+            keys: cs.fields.iter().map(|k| (*k).to_owned()).collect(),
+        });
+        self.by_content.insert(h, i);
+        i
+    }
+
+    fn add_site(&mut self, site: Site) -> u32 {
+        self.bytes += SITE_OVERHEAD
+            + site.target.len()
+            + site.module.len()
+            + site.file.len()
+            + site.format.len()
+            + site.keys.iter().map(|k| k.len() + 8).sum::<usize>();
+        self.batch.sites.push(site);
+        self.batch.sites.len() as u32 - 1
+    }
+
+    /// Turns entry `e` into `rec` (see `crate::entry` for the layout).
+    fn decode(&mut self, e: &[u8], origin: &Origin<'_>, rec: &mut RecordV2) -> Option<()> {
+        let mut r = Reader::new(e, 4);
+        let entry_kind = r.u8()?;
+        rec.level = r.u8()?;
+        rec.kind = r.u8()?;
+        let flags = r.u8()?;
+        let ts = r.u64()?;
+        rec.time_ns = origin.cal.to_wall_ns(ts, flags & entry::FLAG_TSC != 0);
+        let ring = origin.ring;
+        rec.thread = self.thread(
+            ring as *const Ring as usize,
+            ring.thread_id,
+            &ring.thread_name,
+        );
+        match entry_kind {
+            entry::NATIVE => {
+                let ptr = r.u64()? as usize as *const Callsite;
+                // SAFETY: NATIVE entries are written only by `emit_native`,
+                // which stores the address of a `&'static Callsite`; statics
+                // live for the whole program.
+                let cs: &'static Callsite = unsafe { &*ptr };
+                rec.site = if flags & entry::FLAG_SITE != 0 {
+                    let line = r.u32()?;
+                    let file = r.str()?;
+                    rec.message.push_str(r.str()?);
+                    self.located_site(cs, file, line)
+                } else {
+                    self.native_site(cs)
+                };
+                for _ in 0..cs.args as usize + cs.fields.len() {
+                    put_value(&mut rec.values, r.value_ref()?);
+                }
+            }
+            entry::DYNAMIC => {
+                let line = r.u32()?;
+                let n = r.u32()?;
+                let target = r.str()?;
+                let module = r.str()?;
+                let file = r.str()?;
+                rec.message.push_str(r.str()?);
+                rec.site = self.content_site(target, module, file, line);
+                for _ in 0..n {
+                    put_value(&mut rec.values, ValueRef::Str(r.str()?));
+                    put_value(&mut rec.values, r.value_ref()?);
+                }
+            }
+            _ => return None,
+        }
+        if flags & entry::FLAG_ERROR != 0 {
+            rec.error.push_str(r.str()?);
+        }
+        if flags & entry::FLAG_TASK != 0 {
+            rec.task_n = r.u32()?;
+            rec.task.push_str(r.str()?);
+            for _ in 0..r.u32()? {
+                put_value(&mut rec.values, ValueRef::Str(r.str()?));
+                put_value(&mut rec.values, r.value_ref()?);
+            }
+        }
+        Some(())
+    }
+}
+
+/// Empties a record, keeping its buffers.
+fn clear(r: &mut RecordV2) {
+    let RecordV2 {
+        time_ns,
+        seq,
+        level,
+        kind,
+        site,
+        thread,
+        task_n,
+        line,
+        task,
+        message,
+        error,
+        values,
+    } = r;
+    (*time_ns, *seq, *task_n) = (0, 0, 0);
+    (*level, *kind) = (0, 0);
+    (*site, *thread, *line) = (0, 0, 0);
+    task.clear();
+    message.clear();
+    error.clear();
+    values.clear();
+}
