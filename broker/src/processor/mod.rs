@@ -32,7 +32,7 @@ use crate::warn::RateLimited;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use distlog::record::Record;
 use distlog::view::RecordRef;
-use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch, Topic};
+use distlog::wire::{Batch, OwnedBatch, Topic};
 use rkyv::rancor;
 use std::borrow::Cow;
 use std::io;
@@ -125,13 +125,13 @@ impl Delivery {
 
 fn encode_run(sender: &distlog::wire::Sender, dropped: u64, run: &mut Vec<Record>) -> Vec<u8> {
     let records = std::mem::take(run);
-    encode_batch_to_vec(&Batch {
+    let batch = Batch {
         sender: sender.clone(),
         first_seq: records[0].seq,
         dropped,
         records,
-    })
-    .to_vec()
+    };
+    distlog::wire_v2::encode_batch_to_vec(&(&batch).into()).to_vec()
 }
 
 /// A processor: takes deliveries on its own thread.
@@ -396,7 +396,7 @@ mod tests {
                 })
                 .collect(),
         };
-        Arc::new(OwnedBatch::from_body(&encode_batch_to_vec(&b)).unwrap())
+        Arc::new(OwnedBatch::from_body(&distlog::wire::encode_batch_to_vec(&b)).unwrap())
     }
 
     #[test]
