@@ -362,6 +362,11 @@ impl<'a> Reader<'a> {
         Some(s)
     }
 
+    /// Bytes left after the read position.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     pub(crate) fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
@@ -380,6 +385,26 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         // The producer wrote a `&str`; a failure here means a bug, not input.
         std::str::from_utf8(self.take(n)?).ok()
+    }
+
+    /// The raw bytes of the next `n` values, walked by tag and length
+    /// (bounds-checked; strings are not re-checked for UTF-8: the producer
+    /// wrote them from `&str`s, cut at character boundaries). On a
+    /// little-endian machine this is exactly wire version 2's values
+    /// encoding.
+    pub(crate) fn value_span(&mut self, n: usize) -> Option<&'a [u8]> {
+        let start = self.pos;
+        for _ in 0..n {
+            let skip = match self.u8()? {
+                TAG_NULL => 0,
+                TAG_BOOL => 1,
+                TAG_I64 | TAG_U64 | TAG_F64 => 8,
+                TAG_STR => self.u32()? as usize,
+                _ => return None,
+            };
+            self.take(skip)?;
+        }
+        self.buf.get(start..self.pos)
     }
 
     /// Reads a value, borrowing its string.
@@ -433,6 +458,21 @@ mod tests {
                 Value::Str("s".into()),
             ]
         );
+        // The span of those values is wire version 2's encoding of them
+        // (what the sender copies as it is on little-endian machines).
+        let span = Reader::new(&buf, 0).value_span(got.len()).unwrap();
+        assert_eq!(span.len(), len);
+        let mut wire = Vec::new();
+        for v in &got {
+            crate::wire_v2::put_value(&mut wire, ValueRef::from(v));
+        }
+        if cfg!(target_endian = "little") {
+            assert_eq!(span, &wire[..]);
+        }
+        assert!(Reader::new(&buf, 0).value_span(got.len() + 1).is_none());
+        assert!(Reader::new(&buf[..len - 1], 0)
+            .value_span(got.len())
+            .is_none());
     }
 
     #[test]

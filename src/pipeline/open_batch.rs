@@ -298,9 +298,8 @@ impl OpenBatch {
                 } else {
                     self.native_site(cs)
                 };
-                for _ in 0..cs.args as usize + cs.fields.len() {
-                    put_value(&mut rec.values, r.value_ref()?);
-                }
+                let span = r.value_span(cs.args as usize + cs.fields.len())?;
+                copy_values(&mut rec.values, span)?;
             }
             entry::DYNAMIC => {
                 let line = r.u32()?;
@@ -330,6 +329,21 @@ impl OpenBatch {
         }
         Some(())
     }
+}
+
+/// Appends values in the ring's encoding to `out` in the wire's: the same
+/// bytes on a little-endian machine (one copy), re-encoded otherwise.
+fn copy_values(out: &mut Vec<u8>, span: &[u8]) -> Option<()> {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(span);
+    } else {
+        let mut r = Reader::new(span, 0);
+        while r.remaining() > 0 {
+            put_value(out, r.value_ref()?);
+        }
+    }
+    debug_assert!(crate::wire_v2::read_value(span).is_some() || span.is_empty());
+    Some(())
 }
 
 /// Empties a record, keeping its buffers.
