@@ -40,6 +40,7 @@ enum BatchInner<'a> {
 }
 
 impl<'a> From<&'a ArchivedBatch> for BatchRef<'a> {
+    #[inline]
     fn from(b: &'a ArchivedBatch) -> Self {
         BatchRef(BatchInner::V1(b))
     }
@@ -49,11 +50,13 @@ impl<'a> BatchRef<'a> {
     /// A view of a version-2 batch that passed
     /// [`crate::wire_v2::access_batch`] (which checks every index this view
     /// follows).
+    #[inline]
     pub(crate) fn v2(b: &'a ArchivedBatchV2) -> Self {
         BatchRef(BatchInner::V2(b))
     }
 
     /// The format version: 1 or 2.
+    #[inline]
     pub fn version(&self) -> u8 {
         match self.0 {
             BatchInner::V1(_) => 1,
@@ -62,6 +65,7 @@ impl<'a> BatchRef<'a> {
     }
 
     /// The sending process.
+    #[inline]
     pub fn sender(&self) -> &'a ArchivedSender {
         match self.0 {
             BatchInner::V1(b) => &b.sender,
@@ -70,6 +74,7 @@ impl<'a> BatchRef<'a> {
     }
 
     /// Sequence number of the first record.
+    #[inline]
     pub fn first_seq(&self) -> u64 {
         match self.0 {
             BatchInner::V1(b) => b.first_seq.to_native(),
@@ -78,6 +83,7 @@ impl<'a> BatchRef<'a> {
     }
 
     /// The sender's running count of records dropped before the wire.
+    #[inline]
     pub fn dropped(&self) -> u64 {
         match self.0 {
             BatchInner::V1(b) => b.dropped.to_native(),
@@ -86,6 +92,7 @@ impl<'a> BatchRef<'a> {
     }
 
     /// Number of records.
+    #[inline]
     pub fn len(&self) -> usize {
         match self.0 {
             BatchInner::V1(b) => b.records.len(),
@@ -94,11 +101,13 @@ impl<'a> BatchRef<'a> {
     }
 
     /// Whether the batch holds no records.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Record `i`, or `None` past the end.
+    #[inline]
     pub fn record(&self, i: usize) -> Option<RecordRef<'a>> {
         match self.0 {
             BatchInner::V1(b) => b.records.get(i).map(RecordRef::from),
@@ -114,12 +123,16 @@ impl<'a> BatchRef<'a> {
     }
 
     /// The records, in order.
+    #[inline]
     pub fn records(&self) -> Records<'a> {
-        Records {
-            batch: *self,
-            next: 0,
-            end: self.len(),
-        }
+        Records(match self.0 {
+            BatchInner::V1(b) => RecordsInner::V1(b.records.iter()),
+            BatchInner::V2(b) => RecordsInner::V2 {
+                records: b.records.iter(),
+                sites: &b.sites,
+                threads: &b.threads,
+            },
+        })
     }
 
     /// Copies the batch into the owned (version-1) model.
@@ -136,33 +149,47 @@ impl<'a> BatchRef<'a> {
 
 /// The records of a [`BatchRef`], in order.
 #[derive(Clone, Debug)]
-pub struct Records<'a> {
-    batch: BatchRef<'a>,
-    next: usize,
-    end: usize,
+pub struct Records<'a>(RecordsInner<'a>);
+
+#[derive(Clone, Debug)]
+enum RecordsInner<'a> {
+    V1(std::slice::Iter<'a, ArchivedRecord>),
+    V2 {
+        records: std::slice::Iter<'a, ArchivedRecordV2>,
+        sites: &'a [ArchivedSite],
+        threads: &'a [ArchivedThread],
+    },
 }
 
 impl<'a> Iterator for Records<'a> {
     type Item = RecordRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<RecordRef<'a>> {
-        while self.next < self.end {
-            self.next += 1;
-            // Always `Some` for a validated batch.
-            if let Some(r) = self.batch.record(self.next - 1) {
-                return Some(r);
+        match &mut self.0 {
+            RecordsInner::V1(it) => it.next().map(RecordRef::from),
+            RecordsInner::V2 {
+                records,
+                sites,
+                threads,
+            } => {
+                let rec = records.next()?;
+                // The indexes were checked when the batch was validated.
+                Some(RecordRef(RecordInner::V2 {
+                    site: sites.get(rec.site.to_native() as usize)?,
+                    thread: threads.get(rec.thread.to_native() as usize)?,
+                    rec,
+                }))
             }
         }
-        None
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.end - self.next))
-    }
-
-    fn nth(&mut self, n: usize) -> Option<RecordRef<'a>> {
-        self.next = self.next.saturating_add(n).min(self.end);
-        self.next()
+        match &self.0 {
+            RecordsInner::V1(it) => it.size_hint(),
+            RecordsInner::V2 { records, .. } => (0, Some(records.len())),
+        }
     }
 }
 
@@ -181,6 +208,7 @@ enum RecordInner<'a> {
 }
 
 impl<'a> From<&'a ArchivedRecord> for RecordRef<'a> {
+    #[inline]
     fn from(r: &'a ArchivedRecord) -> Self {
         RecordRef(RecordInner::V1(r))
     }
@@ -203,26 +231,31 @@ macro_rules! either {
 
 impl<'a> RecordRef<'a> {
     /// Wall-clock time, nanoseconds since the Unix epoch.
+    #[inline]
     pub fn time_ns(&self) -> u64 {
         either!(self, r => r.time_ns.to_native(), r, s, t => r.time_ns.to_native())
     }
 
     /// The sender's sequence number.
+    #[inline]
     pub fn seq(&self) -> u64 {
         either!(self, r => r.seq.to_native(), r, s, t => r.seq.to_native())
     }
 
     /// Numeric severity on Python's scale.
+    #[inline]
     pub fn level(&self) -> u8 {
         either!(self, r => r.level, r, s, t => r.level)
     }
 
     /// [`crate::record::kind::LOG`] or [`crate::record::kind::PERF`].
+    #[inline]
     pub fn kind(&self) -> u8 {
         either!(self, r => r.kind, r, s, t => r.kind)
     }
 
     /// Source line, 0 when unknown.
+    #[inline]
     pub fn line(&self) -> u32 {
         either!(self, r => r.line.to_native(), r, s, t => match r.line.to_native() {
             0 => s.line.to_native(),
@@ -231,62 +264,74 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The record counter within its task, 0 outside a task.
+    #[inline]
     pub fn task_n(&self) -> u32 {
         either!(self, r => r.task_n.to_native(), r, s, t => r.task_n.to_native())
     }
 
     /// OS thread id.
+    #[inline]
     pub fn thread_id(&self) -> u64 {
         either!(self, r => r.thread_id.to_native(), r, s, t => t.id.to_native())
     }
 
     /// Thread name, empty when unnamed.
+    #[inline]
     pub fn thread_name(&self) -> &'a str {
         either!(self, r => r.thread_name.as_str(), r, s, t => t.name.as_str())
     }
 
     /// Target / logger name.
+    #[inline]
     pub fn target(&self) -> &'a str {
         either!(self, r => r.target.as_str(), r, s, t => s.target.as_str())
     }
 
     /// Module path.
+    #[inline]
     pub fn module(&self) -> &'a str {
         either!(self, r => r.module.as_str(), r, s, t => s.module.as_str())
     }
 
     /// Source file path.
+    #[inline]
     pub fn file(&self) -> &'a str {
         either!(self, r => r.file.as_str(), r, s, t => s.file.as_str())
     }
 
     /// Function name, empty when unknown.
+    #[inline]
     pub fn func(&self) -> &'a str {
         either!(self, r => r.func.as_str(), r, s, t => s.func.as_str())
     }
 
     /// The message; empty when it is deferred to [`RecordRef::format`] and
     /// [`RecordRef::args`] (see [`RecordRef::rendered_message`]).
+    #[inline]
     pub fn message(&self) -> &'a str {
         either!(self, r => r.message.as_str(), r, s, t => r.message.as_str())
     }
 
     /// The format string of a deferred message, empty otherwise.
+    #[inline]
     pub fn format(&self) -> &'a str {
         either!(self, r => r.format.as_str(), r, s, t => s.format.as_str())
     }
 
     /// Task path, empty outside a task.
+    #[inline]
     pub fn task(&self) -> &'a str {
         either!(self, r => r.task.as_str(), r, s, t => r.task.as_str())
     }
 
     /// Error or exception text, empty when none.
+    #[inline]
     pub fn error(&self) -> &'a str {
         either!(self, r => r.error.as_str(), r, s, t => r.error.as_str())
     }
 
     /// The arguments of [`RecordRef::format`], in order.
+    #[inline]
     pub fn args(&self) -> Args<'a> {
         Args(
             either!(self, r => ArgsInner::V1(r.args.iter()), r, s, t => ArgsInner::V2 {
@@ -297,6 +342,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The key/values: the record's own, then its task's bound fields.
+    #[inline]
     pub fn fields(&self) -> Fields<'a> {
         Fields(
             either!(self, r => FieldsInner::V1(r.fields.iter()), r, s, t => FieldsInner::V2 {
@@ -307,6 +353,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The first field named `key`.
+    #[inline]
     pub fn field(&self, key: &str) -> Option<ValueRef<'a>> {
         self.fields().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
@@ -390,6 +437,7 @@ enum ArgsInner<'a> {
 impl<'a> Iterator for Args<'a> {
     type Item = ValueRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<ValueRef<'a>> {
         match &mut self.0 {
             ArgsInner::V1(it) => it.next().map(ValueRef::from),
@@ -422,6 +470,7 @@ enum FieldsInner<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = (&'a str, ValueRef<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<(&'a str, ValueRef<'a>)> {
         match &mut self.0 {
             FieldsInner::V1(it) => it

@@ -259,6 +259,7 @@ fn values_ok(mut b: &[u8], fixed: usize) -> bool {
 /// it is malformed. Readers of a validated batch
 /// ([`crate::view::RecordRef`]) use it too, so what validation accepts is
 /// exactly what they can read.
+#[inline]
 pub(crate) fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
     let (&t, rest) = b.split_first()?;
     let fixed = |rest: &[u8]| -> Option<(u64, usize)> {
