@@ -189,17 +189,7 @@ impl OpenBatch {
         if let Some(&i) = self.native.get(&key) {
             return i;
         }
-        let site = Site {
-            target: cs.target.to_owned(),
-            module: cs.module.to_owned(),
-            file: cs.file.to_owned(),
-            func: String::new(),
-            line: cs.line,
-            format: cs.format.to_owned(),
-            args: u32::from(cs.args),
-            keys: cs.fields.iter().map(|k| (*k).to_owned()).collect(),
-        };
-        let i = self.add_site(site);
+        let i = self.add_site(site_of(cs, cs.file, cs.line));
         self.native.insert(key, i);
         i
     }
@@ -239,20 +229,18 @@ impl OpenBatch {
             .hash_one((cs as *const Callsite as usize, file, line));
         if let Some(&i) = self.by_content.get(&h) {
             let s = &self.batch.sites[i as usize];
-            if s.file == file && s.line == line && s.target == cs.target && s.format == cs.format {
+            if s.file == file
+                && s.line == line
+                && s.target == cs.target
+                && s.module == cs.module
+                && s.format == cs.format
+                && s.args == u32::from(cs.args)
+                && s.keys.iter().eq(cs.fields.iter())
+            {
                 return i;
             }
         }
-        let i = self.add_site(Site {
-            target: cs.target.to_owned(),
-            module: cs.module.to_owned(),
-            file: file.to_owned(),
-            func: String::new(),
-            line,
-            format: cs.format.to_owned(),
-            args: u32::from(cs.args),
-            keys: cs.fields.iter().map(|k| (*k).to_owned()).collect(),
-        });
+        let i = self.add_site(site_of(cs, file, line));
         self.by_content.insert(h, i);
         i
     }
@@ -328,6 +316,20 @@ impl OpenBatch {
             }
         }
         Some(())
+    }
+}
+
+/// The wire site of a native call site, at `file` and `line`.
+fn site_of(cs: &Callsite, file: &str, line: u32) -> Site {
+    Site {
+        target: cs.target.to_owned(),
+        module: cs.module.to_owned(),
+        file: file.to_owned(),
+        func: String::new(),
+        line,
+        format: cs.format.to_owned(),
+        args: u32::from(cs.args),
+        keys: cs.fields.iter().map(|k| (*k).to_owned()).collect(),
     }
 }
 
