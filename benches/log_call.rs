@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/record_counter.rs"]
+mod record_counter;
+
 const BURST: u64 = 20;
 fn pause() -> Duration {
     static P: OnceLock<Duration> = OnceLock::new();
@@ -31,27 +34,7 @@ struct Setup {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let ctx = zmq::Context::new();
-        let pull = ctx.socket(zmq::PULL).unwrap();
-        pull.bind("tcp://127.0.0.1:*").unwrap();
-        let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-        let received = Arc::new(AtomicU64::new(0));
-        let counter = received.clone();
-        std::thread::spawn(move || {
-            let _ctx = ctx;
-            loop {
-                let Ok(frames) = pull.recv_multipart(0) else {
-                    return;
-                };
-                let batch = distlog::wire::OwnedBatch::from_body(&frames[1]).unwrap();
-                let n = batch
-                    .get()
-                    .records()
-                    .filter(|r| r.target() != "distlog")
-                    .count();
-                counter.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        });
+        let (endpoint, received) = record_counter::spawn();
         std::mem::forget(
             distlog::builder()
                 .endpoint(endpoint)

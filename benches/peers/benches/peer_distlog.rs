@@ -12,35 +12,17 @@
 //! quick check: `cargo test -p distlog-peers --benches`.
 
 use distlog_peers::{CountingAlloc, Peer};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+#[path = "../../../tests/common/record_counter.rs"]
+mod record_counter;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
 fn main() {
-    let ctx = zmq::Context::new();
-    let pull = ctx.socket(zmq::PULL).unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
-    let received = Arc::new(AtomicU64::new(0));
-    let counter = received.clone();
-    std::thread::spawn(move || {
-        let _ctx = ctx;
-        loop {
-            let Ok(frames) = pull.recv_multipart(0) else {
-                return;
-            };
-            let batch = distlog::wire::OwnedBatch::from_body(&frames[1]).unwrap();
-            let n = batch
-                .get()
-                .records()
-                .filter(|r| r.target() != "distlog")
-                .count();
-            counter.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    });
+    let (endpoint, received) = record_counter::spawn();
     let _guard = distlog::builder()
         .endpoint(endpoint)
         .level("info")
