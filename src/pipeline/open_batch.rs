@@ -367,8 +367,19 @@ fn clear(r: &mut RecordV2) {
     (*time_ns, *seq, *task_n) = (0, 0, 0);
     (*level, *kind) = (0, 0);
     (*site, *thread, *line) = (0, 0, 0);
-    task.clear();
-    message.clear();
-    error.clear();
+    // Buffers are kept for the next record, unless one large record grew
+    // them: that memory goes back rather than staying with the sender.
+    for s in [task, message, error] {
+        s.clear();
+        if s.capacity() > KEEP_CAPACITY {
+            *s = String::new();
+        }
+    }
     values.clear();
+    if values.capacity() > KEEP_CAPACITY {
+        *values = Vec::new();
+    }
 }
+
+/// Buffer capacity a cleared record keeps.
+const KEEP_CAPACITY: usize = 4096;
