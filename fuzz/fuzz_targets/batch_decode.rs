@@ -24,12 +24,13 @@ fuzz_target!(|data: &[u8]| {
     // Every index was in range: no record was skipped.
     assert_eq!(n, b.len());
     // Accepted input reads back the same after re-encoding in either
-    // version.
+    // version (compared as version-1 bytes: a NaN is not equal to itself,
+    // but its bits survive).
     let owned = b.to_batch();
     let v1 = distlog::wire::encode_batch_to_vec(&owned);
     let v2 = distlog::wire_v2::encode_batch_to_vec(&(&owned).into());
-    for again in [v1, v2] {
-        let reread = distlog::wire::access_batch(&again).unwrap();
-        assert_eq!(reread.to_batch(), owned);
+    for again in [&v1, &v2] {
+        let reread = distlog::wire::access_batch(again).unwrap().to_batch();
+        assert_eq!(distlog::wire::encode_batch_to_vec(&reread)[..], v1[..]);
     }
 });
