@@ -1,18 +1,17 @@
-//! Wire format version 2 (`docs/WIRE_V2.md`): the types, the encoder and
-//! the validating decoder.
+//! Wire format version 2 (`docs/PROTOCOL.md`, `docs/WIRE_V2.md`): the
+//! types, the encoder and the validating decoder.
 //!
-//! **Not used yet**: the client's sender, the broker and the tools still
-//! write and read version 1 ([`crate::wire`]). This module is the first
-//! slice of the change: the format and its checks, with tests, so the
-//! pipeline and the consumers can move to it next.
+//! The client's sender writes it (`src/pipeline/open_batch.rs`); readers
+//! take it and version 1 alike through [`crate::wire::access_batch`] and
+//! the views in [`crate::view`].
 //!
 //! What changes from version 1: a batch carries its call sites
 //! ([`Site`]: target, module, file, function, line, format, argument count,
 //! field keys) and threads ([`Thread`]) once; each record indexes them, and
 //! carries its arguments and fields as one byte string in the client's own
 //! tagged encoding ([`RecordV2::values`]) instead of one rkyv enum per
-//! value. `examples/wire_cost.rs` models the gain: 111 bytes, 44 ns to
-//! encode and 45 ns to validate per record, against 320, 204 and 144.
+//! value. `examples/wire_cost.rs` measures the gain: 112 bytes, 44 ns to
+//! encode and 58 ns to validate per record, against 320, 214 and 150.
 //!
 //! The values encoding, per value: a tag byte, then
 //!
