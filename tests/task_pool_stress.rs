@@ -151,7 +151,22 @@ fn pooled_frames_are_never_shared_between_live_tasks() {
 
     let batches = drain.join().unwrap();
     let recs: Vec<&Record> = app_records(&batches).collect();
-    assert_eq!(recs.len() as u64, owned + visits, "every record arrived");
+    if recs.len() as u64 != owned + visits {
+        // Say where they went: the client's own count of records handed to
+        // ZeroMQ (the end marker included) and of drops, and what arrived
+        // by message.
+        let mut by_message: HashMap<String, u64> = HashMap::new();
+        for r in &recs {
+            *by_message.entry(r.rendered_message()).or_default() += 1;
+        }
+        panic!(
+            "every record arrived: got {} of {} (owned {owned}, visits {visits}); \
+             client stats {:?}; by message {by_message:?}",
+            recs.len(),
+            owned + visits,
+            distlog::stats()
+        );
+    }
 
     // Roots map to their owners.
     let mut root_owner: HashMap<&str, u64> = HashMap::new();
