@@ -18,6 +18,11 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 const UNKNOWN: u8 = 0;
 const DISABLED: u8 = 1;
 const ENABLED: u8 = 2;
+/// Another thread is adding the call site to the list; until it stores the
+/// interest, callers compute it themselves (never read as disabled: that
+/// silently lost the first records of a call site hit by several threads
+/// at once).
+const REGISTERING: u8 = 3;
 
 /// Static metadata of one native-macro call site. Built by the macros.
 #[derive(Debug)]
@@ -92,7 +97,7 @@ impl Callsite {
         // Push once; a losing racer only computes the interest.
         if self
             .interest
-            .compare_exchange(UNKNOWN, DISABLED, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(UNKNOWN, REGISTERING, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             let me = self as *const Callsite as *mut Callsite;
@@ -148,8 +153,19 @@ mod tests {
         set_directives(Some(Directives::parse("info,b=debug").unwrap()));
         assert!(A.is_enabled());
         assert!(B.is_enabled());
+        // A call site another thread is registering (it won the race and
+        // has not stored the interest yet) is not read as disabled: this
+        // caller computes the interest itself.
+        C.interest.store(REGISTERING, Ordering::Relaxed);
+        assert!(C.is_enabled());
+        assert!(C.is_enabled());
         set_directives(Some(Directives::parse("warn").unwrap()));
         assert!(!A.is_enabled());
         assert!(!B.is_enabled());
+        C.interest.store(REGISTERING, Ordering::Relaxed);
+        assert!(!C.is_enabled());
     }
+
+    // Registered only by hand above, so `set_directives` never sees it.
+    static C: Callsite = Callsite::new(level::INFO, b'L', "c", "c", "f", 3, "z", 0, &[]);
 }
