@@ -75,59 +75,6 @@ fn batch(strip: bool, nokv: bool) -> Batch {
     }
 }
 
-/// The same records in wire format version 2 (`distlog::wire_v2`): the
-/// call site and thread in the batch's tables, arguments and fields as one
-/// tagged byte string.
-fn batch_v2(n: u64) -> wire_v2::BatchV2 {
-    wire_v2::BatchV2 {
-        sender: Sender {
-            host: "web-1".into(),
-            pid: 7,
-            program: "distlog-loadgen".into(),
-            start_ns: 1,
-            instance: 3,
-        },
-        first_seq: 0,
-        dropped: 0,
-        sites: vec![wire_v2::Site {
-            target: "loadgen".into(),
-            module: "distlog::loadgen".into(),
-            file: "broker/src/bin/distlog/loadgen.rs".into(),
-            line: 97,
-            format: "loadgen record {} of thread {}".into(),
-            args: 2,
-            keys: vec!["k0".into(), "k1".into(), "k2".into()],
-            ..wire_v2::Site::default()
-        }],
-        threads: vec![wire_v2::Thread {
-            id: 12345,
-            name: "loadgen-1".into(),
-        }],
-        records: (0..n)
-            .map(|s| {
-                let mut values = Vec::with_capacity(48);
-                for v in [s, 1, s] {
-                    values.push(wire_v2::tag::U64);
-                    values.extend_from_slice(&v.to_le_bytes());
-                }
-                values.push(wire_v2::tag::STR);
-                values.extend_from_slice(&5u32.to_le_bytes());
-                values.extend_from_slice(b"value");
-                values.push(wire_v2::tag::BOOL);
-                values.push(1);
-                wire_v2::RecordV2 {
-                    time_ns: 1_700_000_000_000_000_000 + s,
-                    seq: s,
-                    level: level::INFO,
-                    kind: b'L',
-                    values,
-                    ..wire_v2::RecordV2::default()
-                }
-            })
-            .collect(),
-    }
-}
-
 /// Median over 9 rounds of `reps` calls of `f`, in ns per record.
 fn median_ns(records: f64, mut f: impl FnMut()) -> f64 {
     let reps = 300;
@@ -164,10 +111,11 @@ fn main() {
             bytes.len() as f64 / n
         );
     }
-    let b = batch_v2(400);
+    // The same records in wire format version 2: the call site and thread
+    // in the batch's tables, arguments and fields as one tagged byte string.
+    let b = wire_v2::BatchV2::from(&batch(false, false));
     let n = b.records.len() as f64;
-    let mut bytes = AlignedVec::new();
-    wire_v2::encode_batch(&b, &mut bytes);
+    let bytes = wire_v2::encode_batch_to_vec(&b);
     let enc = median_ns(n, || {
         let mut out = AlignedVec::new();
         wire_v2::encode_batch(black_box(&b), &mut out);
