@@ -198,27 +198,24 @@ impl OpenBatch {
     /// in the record's values as pairs), adding it.
     fn content_site(&mut self, target: &str, module: &str, file: &str, line: u32) -> u32 {
         let h = self.hasher.hash_one((target, module, file, line));
-        if let Some(&i) = self.by_content.get(&h) {
-            let s = &self.batch.sites[i as usize];
-            if s.target == target
-                && s.module == module
-                && s.file == file
-                && s.line == line
-                && s.format.is_empty()
-                && s.keys.is_empty()
-            {
-                return i;
-            }
-        }
-        let i = self.add_site(Site {
-            target: target.to_owned(),
-            module: module.to_owned(),
-            file: file.to_owned(),
-            line,
-            ..Site::default()
-        });
-        self.by_content.insert(h, i);
-        i
+        self.site_by_content(
+            h,
+            |s| {
+                s.target == target
+                    && s.module == module
+                    && s.file == file
+                    && s.line == line
+                    && s.format.is_empty()
+                    && s.keys.is_empty()
+            },
+            || Site {
+                target: target.to_owned(),
+                module: module.to_owned(),
+                file: file.to_owned(),
+                line,
+                ..Site::default()
+            },
+        )
     }
 
     /// The site of a native call site whose record carries its own file
@@ -227,20 +224,35 @@ impl OpenBatch {
         let h = self
             .hasher
             .hash_one((cs as *const Callsite as usize, file, line));
+        self.site_by_content(
+            h,
+            |s| {
+                s.file == file
+                    && s.line == line
+                    && s.target == cs.target
+                    && s.module == cs.module
+                    && s.format == cs.format
+                    && s.args == u32::from(cs.args)
+                    && s.keys.iter().eq(cs.fields.iter())
+            },
+            || site_of(cs, file, line),
+        )
+    }
+
+    /// The site hashed to `h` when it `matches`, else a new one from
+    /// `make` (which a colliding hash then points to).
+    fn site_by_content(
+        &mut self,
+        h: u64,
+        matches: impl FnOnce(&Site) -> bool,
+        make: impl FnOnce() -> Site,
+    ) -> u32 {
         if let Some(&i) = self.by_content.get(&h) {
-            let s = &self.batch.sites[i as usize];
-            if s.file == file
-                && s.line == line
-                && s.target == cs.target
-                && s.module == cs.module
-                && s.format == cs.format
-                && s.args == u32::from(cs.args)
-                && s.keys.iter().eq(cs.fields.iter())
-            {
+            if self.batch.sites.get(i as usize).is_some_and(matches) {
                 return i;
             }
         }
-        let i = self.add_site(site_of(cs, file, line));
+        let i = self.add_site(make());
         self.by_content.insert(h, i);
         i
     }
@@ -297,10 +309,7 @@ impl OpenBatch {
                 let file = r.str()?;
                 rec.message.push_str(r.str()?);
                 rec.site = self.content_site(target, module, file, line);
-                for _ in 0..n {
-                    put_value(&mut rec.values, ValueRef::Str(r.str()?));
-                    put_value(&mut rec.values, r.value_ref()?);
-                }
+                copy_pairs(&mut r, n, &mut rec.values)?;
             }
             _ => return None,
         }
@@ -310,13 +319,22 @@ impl OpenBatch {
         if flags & entry::FLAG_TASK != 0 {
             rec.task_n = r.u32()?;
             rec.task.push_str(r.str()?);
-            for _ in 0..r.u32()? {
-                put_value(&mut rec.values, ValueRef::Str(r.str()?));
-                put_value(&mut rec.values, r.value_ref()?);
-            }
+            let n = r.u32()?;
+            copy_pairs(&mut r, n, &mut rec.values)?;
         }
         Some(())
     }
+}
+
+/// Copies `n` (key string, value) pairs of an entry (the `log` facade's
+/// key/values, a task's bound fields) into wire values, each key a string
+/// value.
+fn copy_pairs(r: &mut Reader<'_>, n: u32, out: &mut Vec<u8>) -> Option<()> {
+    for _ in 0..n {
+        put_value(out, ValueRef::Str(r.str()?));
+        put_value(out, r.value_ref()?);
+    }
+    Some(())
 }
 
 /// The wire site of a native call site, at `file` and `line`.
