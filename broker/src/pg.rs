@@ -196,7 +196,11 @@ pub fn fields_json(r: RecordRef<'_>, out: &mut String) -> bool {
 
 /// The record's message, rendered when deferred.
 pub fn message(r: RecordRef<'_>) -> String {
-    clean(&r.rendered_message()).into_owned()
+    if r.format().is_empty() {
+        clean(r.message()).into_owned()
+    } else {
+        clean(&r.rendered_message()).into_owned()
+    }
 }
 
 /// Nanoseconds since the epoch as a timestamp (microseconds are kept by

@@ -13,7 +13,6 @@ use super::program::{
 };
 use super::RecordView;
 use crate::record::ValueRef;
-use crate::render::render_format;
 use crate::view::RecordRef;
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -35,7 +34,7 @@ thread_local! {
 fn with_rendered(r: RecordRef<'_>, ready: &mut bool, f: impl Fn(&str) -> bool) -> bool {
     let render = |buf: &mut String| {
         buf.clear();
-        render_format(r.format(), r.args(), buf);
+        r.write_message(buf);
     };
     let fresh = |f: &dyn Fn(&str) -> bool| {
         let mut own = String::new();
