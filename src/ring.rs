@@ -143,13 +143,23 @@ impl Ring {
 /// common case touches no shared cache line but the release store.
 pub(crate) struct Producer {
     ring: std::sync::Arc<Ring>,
+    /// The ring's buffer and mask, copied here so that a reserve reads
+    /// nothing but this struct (no load through the `Arc`).
+    base: *mut u8,
+    mask: usize,
     head: usize,
     cached_tail: usize,
 }
 
+// SAFETY: `base` points into the storage of `ring`, which the producer keeps
+// alive; moving the producer moves the one right to write there with it.
+unsafe impl Send for Producer {}
+
 impl Producer {
     pub(crate) fn new(ring: std::sync::Arc<Ring>) -> Producer {
         Producer {
+            base: ring.base,
+            mask: ring.mask,
             ring,
             head: 0,
             cached_tail: 0,
@@ -160,15 +170,21 @@ impl Producer {
         &self.ring
     }
 
+    /// The ring's capacity in bytes.
+    #[inline(always)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
     /// Reserves `len` contiguous bytes (`len` a multiple of 8, at most half
     /// the capacity). `None` when the ring is full. The region must be
     /// published with [`Producer::commit`]; until then the consumer cannot
     /// see it, and a later reserve reuses it.
     #[inline]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
-        debug_assert!(len % 8 == 0 && len >= 8 && len <= self.ring.capacity() / 2);
-        let cap = self.ring.capacity();
-        let idx = self.head & self.ring.mask;
+        debug_assert!(len % 8 == 0 && len >= 8 && len <= self.capacity() / 2);
+        let cap = self.capacity();
+        let idx = self.head & self.mask;
         let to_end = cap - idx;
         let need = if len <= to_end { len } else { to_end + len };
         if self.head + need - self.cached_tail > cap {
@@ -182,13 +198,13 @@ impl Producer {
         } else {
             // SAFETY: [head, head + to_end) is free (checked above) and owned
             // by the producer until published; idx is 8-aligned.
-            unsafe { (self.ring.base.add(idx) as *mut u32).write(PAD | to_end as u32) };
+            unsafe { (self.base.add(idx) as *mut u32).write(PAD | to_end as u32) };
             self.head += to_end;
             0
         };
         // SAFETY: [idx, idx + len) is inside the buffer and free: the
         // consumer reads only below `head`, which this producer alone moves.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.ring.base.add(idx), len) })
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(idx), len) })
     }
 
     /// Bytes in use as of the last time the producer read the consumer's

@@ -53,7 +53,7 @@ use crate::entry::{Cursor, Encode};
 use crate::pipeline::local;
 use crate::record::{kind, level};
 use parking_lot::Mutex;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -114,6 +114,10 @@ impl Drop for TaskInner {
 
 thread_local! {
     static STACK: RefCell<Vec<Arc<TaskInner>>> = const { RefCell::new(Vec::new()) };
+    /// `STACK`'s length, kept beside it so that a log call outside any
+    /// task reads one plain thread-local (no destructor, so no registration
+    /// check) instead of borrowing the stack.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Free frames, each as two handles (count 2): one for the guard, one
     /// for the stack, so entering and leaving touch no reference count.
     static POOL: RefCell<Vec<(Arc<TaskInner>, Arc<TaskInner>)>> = const { RefCell::new(Vec::new()) };
@@ -307,6 +311,9 @@ impl<'a> Section<'a> {
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {
     // `f` runs exactly once: inside `try_with`, or after it when the
     // thread-local is gone (thread teardown).
+    if DEPTH.try_with(Cell::get).unwrap_or(0) == 0 {
+        return f(None);
+    }
     let mut f = Some(f);
     let r = STACK.try_with(|stack| {
         let stack = stack.try_borrow().ok();
@@ -486,7 +493,11 @@ impl Drop for Entered {
 }
 
 pub(crate) fn push(inner: Arc<TaskInner>) {
-    let _ = STACK.try_with(|s| s.borrow_mut().push(inner));
+    let _ = STACK.try_with(|s| {
+        let mut s = s.borrow_mut();
+        s.push(inner);
+        set_depth(s.len());
+    });
 }
 
 pub(crate) fn pop() {
@@ -495,7 +506,19 @@ pub(crate) fn pop() {
 
 /// Pops the thread's current task, returning the stack's handle.
 fn pop_owned() -> Option<Arc<TaskInner>> {
-    STACK.try_with(|s| s.borrow_mut().pop()).ok().flatten()
+    STACK
+        .try_with(|s| {
+            let mut s = s.borrow_mut();
+            let top = s.pop();
+            set_depth(s.len());
+            top
+        })
+        .ok()
+        .flatten()
+}
+
+fn set_depth(n: usize) {
+    let _ = DEPTH.try_with(|d| d.set(n));
 }
 
 /// A running task: logs its start when created and its end when dropped.

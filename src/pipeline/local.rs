@@ -42,7 +42,7 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
                     None => return false,
                 },
             };
-            if len > producer.ring().capacity() / 2 {
+            if len > producer.capacity() / 2 {
                 return false;
             }
             match producer.reserve(len) {
@@ -83,7 +83,7 @@ fn nudge(shared: &Shared, producer: &mut Producer) {
     // The cached bound costs no shared read; only when it passes half the
     // ring is the consumer's position read again, and the sender woken if
     // the ring really is half full.
-    let half = producer.ring().capacity() / 2;
+    let half = producer.capacity() / 2;
     if producer.used_upper_bound() > half {
         producer.refresh_tail();
         if producer.used_upper_bound() > half {
