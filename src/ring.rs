@@ -207,6 +207,16 @@ impl Producer {
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(idx), len) })
     }
 
+    /// Whether [`Producer::reserve`] of `len` bytes would succeed now
+    /// (re-reads the consumer's position).
+    pub(crate) fn has_room(&mut self, len: usize) -> bool {
+        self.refresh_tail();
+        let idx = self.head & self.mask;
+        let to_end = self.capacity() - idx;
+        let need = if len <= to_end { len } else { to_end + len };
+        self.head + need - self.cached_tail <= self.capacity()
+    }
+
     /// Bytes in use as of the last time the producer read the consumer's
     /// position: an upper bound, computed without touching shared memory.
     #[inline(always)]

@@ -7,7 +7,7 @@
 //! takes a ring from the pool (a lock, maybe an allocation), and a thread
 //! that exits closes its ring so the sender recycles it.
 
-use super::{Shared, PIPELINE};
+use super::PIPELINE;
 use crate::entry::{self, Cursor};
 use crate::ring::Producer;
 use crate::task;
@@ -27,9 +27,6 @@ thread_local! {
 /// without blocking (unless the pipeline blocks when full).
 #[inline(always)]
 pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
-    let Some(shared) = PIPELINE.get() else {
-        return;
-    };
     let ok = LOCAL
         .try_with(|cell| {
             let Ok(mut local) = cell.try_borrow_mut() else {
@@ -37,7 +34,7 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
             };
             let producer = match &mut local.producer {
                 Some(p) => p,
-                slot @ None => match register(shared, slot) {
+                slot @ None => match register(slot) {
                     Some(p) => p,
                     None => return false,
                 },
@@ -45,70 +42,77 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
             if len > producer.capacity() / 2 {
                 return false;
             }
-            match producer.reserve(len) {
-                Some(buf) => {
-                    write(buf);
-                    producer.commit(len);
-                    nudge(shared, producer);
-                    true
-                }
-                None => full(shared, producer, len, write),
-            }
+            let buf = match producer.reserve(len) {
+                Some(buf) => buf,
+                None => match wait_for_room(producer, len) {
+                    Some(buf) => buf,
+                    None => return true, // counted in the ring
+                },
+            };
+            write(buf);
+            producer.commit(len);
+            nudge(producer);
+            true
         })
         .unwrap_or(false);
     if !ok {
-        count_unringed_drop(shared);
+        count_unringed_drop();
     }
 }
 
 #[cold]
-fn count_unringed_drop(shared: &Shared) {
-    shared
-        .counters
-        .dropped_unringed
-        .fetch_add(1, Ordering::Relaxed);
+fn count_unringed_drop() {
+    if let Some(shared) = PIPELINE.get() {
+        shared
+            .counters
+            .dropped_unringed
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn register<'a>(shared: &Shared, slot: &'a mut Option<Producer>) -> Option<&'a mut Producer> {
-    let ring = shared.take_ring()?;
+fn register(slot: &mut Option<Producer>) -> Option<&mut Producer> {
+    let ring = PIPELINE.get()?.take_ring()?;
     Some(slot.insert(Producer::new(ring)))
 }
 
 /// Wakes a sleeping sender once the ring is half full, so bursts do not wait
 /// for its idle timer.
 #[inline(always)]
-fn nudge(shared: &Shared, producer: &mut Producer) {
+fn nudge(producer: &mut Producer) {
     // The cached bound costs no shared read; only when it passes half the
     // ring is the consumer's position read again, and the sender woken if
     // the ring really is half full.
-    let half = producer.capacity() / 2;
-    if producer.used_upper_bound() > half {
-        producer.refresh_tail();
-        if producer.used_upper_bound() > half {
+    if producer.used_upper_bound() > producer.capacity() / 2 {
+        wake_if_half_full(producer);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_if_half_full(producer: &mut Producer) {
+    producer.refresh_tail();
+    if producer.used_upper_bound() > producer.capacity() / 2 {
+        if let Some(shared) = PIPELINE.get() {
             shared.wake_sender();
         }
     }
 }
 
-/// The ring is full: drop and count, or wait for the sender to make room.
+/// The ring is full: wait for the sender to make room if the pipeline
+/// blocks when full (returning the reserved space), else drop the record
+/// and count it in the ring (`None`).
 #[cold]
 #[inline(never)]
-fn full(
-    shared: &Shared,
-    producer: &mut Producer,
-    len: usize,
-    write: impl FnOnce(&mut [u8]),
-) -> bool {
+fn wait_for_room(producer: &mut Producer, len: usize) -> Option<&mut [u8]> {
+    let shared = PIPELINE.get()?;
     if shared.config.block_when_full {
         let backoff = crossbeam_utils::Backoff::new();
         while !shared.stopping.load(Ordering::Acquire) {
             shared.wake_sender();
-            if let Some(buf) = producer.reserve(len) {
-                write(buf);
-                producer.commit(len);
-                return true;
+            if producer.has_room(len) {
+                return producer.reserve(len);
             }
             if backoff.is_completed() {
                 std::thread::sleep(std::time::Duration::from_micros(50));
@@ -119,7 +123,7 @@ fn full(
     }
     producer.ring().dropped.fetch_add(1, Ordering::Relaxed);
     shared.wake_sender();
-    true // counted in the ring, not as an unringed drop
+    None
 }
 
 /// Emits a native-macro record. Used by the macros through `__private`.
@@ -138,7 +142,7 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
         if section.is_some() {
             flags |= entry::FLAG_TASK;
         }
-        with_entry(len, |buf| {
+        let wr = |buf: &mut [u8]| {
             let mut w = Cursor::new(buf, 0);
             entry::put_header(
                 &mut w,
@@ -155,7 +159,8 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
             if let Some(section) = section {
                 section.write(&mut w);
             }
-        });
+        };
+        with_entry(len, wr);
     })
 }
 
