@@ -8,6 +8,7 @@
 #   PEERS_PAUSE_US=2000 benches/peers/run.sh   # Quill's ~2 ms pause
 #   PEERS_BATCHES=N     bursts per thread per case (default 10000)
 #   PEERS_ONLY="peer_distlog peer_ticklog"     # a subset
+#   PEERS_ONLY=head_to_head   # distlog, quicklog, tracing interleaved in one process
 #
 # Output: target/peers/<stamp>/{results.jsonl,table.md,<bench>.log}.
 set -euo pipefail
@@ -17,7 +18,7 @@ out=target/peers/$stamp
 mkdir -p "$out"
 export PEERS_OUT="$PWD/$out/results.jsonl"
 : > "$PEERS_OUT"
-benches=${PEERS_ONLY:-"peer_distlog peer_tracing peer_slog peer_ftlog peer_fast_log peer_ticklog peer_quicklog peer_low_latency_log zmq_ceiling"}
+benches=${PEERS_ONLY:-"peer_distlog peer_tracing peer_slog peer_ftlog peer_fast_log peer_ticklog peer_quicklog peer_low_latency_log head_to_head zmq_ceiling"}
 crit=(--warm-up-time "${CRIT_WARMUP:-1}" --measurement-time "${CRIT_MEASURE:-2}")
 
 # Build once, then run the binaries themselves: going through `cargo bench`

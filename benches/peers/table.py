@@ -10,6 +10,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 lat = [r for r in rows if "logger" in r and r.get("bench") is None]
 zmq = [r for r in rows if r.get("bench") == "zmq_ceiling"]
 load = [r for r in rows if r.get("bench") == "load"]
+h2h = [r for r in rows if r.get("bench") == "head_to_head"]
+h2h_delivery = {r["logger"]: r for r in rows if r.get("bench") == "head_to_head_delivery"}
 
 PEERS = ["distlog", "distlog (log facade)", "tracing", "slog", "ftlog",
          "fast_log", "ticklog", "quicklog", "low_latency_log"]
@@ -100,6 +102,24 @@ for r in lat:
           f"| {fmt_ns(r.get('max_ns')) if r.get('max_ns') is not None else ''} | {dl} "
           f"| {r.get('allocs_per_call', '')} | {'' if cpu is None else f'{cpu:.0f}%'} "
           f"| {r.get('note', '')} |")
+
+if h2h:
+    rounds = h2h[0]["rounds"]
+    print(f"\n### Head to head: one process, bursts interleaved, {rounds} rounds (1 thread)\n")
+    print("Ratio = peer p50 / distlog p50 (>1 = distlog faster): median over the "
+          "rounds (min-max), and from all bursts pooled.\n")
+    print("| case | logger | p50 ns | p99 ns | ratio, round median (min-max) | ratio, pooled | delivered |")
+    print("|---|---|---|---|---|---|---|")
+    for r in h2h:
+        d = h2h_delivery.get(r["logger"])
+        dl = "?" if d is None else (
+            "100%" if d["delivered"] == d["logged"]
+            else f"{100.0 * d['delivered'] / max(d['logged'], 1):.1f}%")
+        ratio = ("—" if r["logger"] == "distlog" else
+                 f"{r['ratio_round_median']:.2f}x ({r['ratio_round_min']:.2f}-{r['ratio_round_max']:.2f})")
+        pooled = "—" if r["logger"] == "distlog" else f"{r['ratio_pooled']:.2f}x"
+        print(f"| {r['case']} | {r['logger']} | {fmt_ns(r['p50_ns'])} | {fmt_ns(r['p99_ns'])} "
+              f"| {ratio} | {pooled} | {dl} |")
 
 if zmq:
     print("\n### Raw ZeroMQ ceiling: one 128-byte message per send (median of runs)\n")

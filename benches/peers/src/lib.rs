@@ -150,6 +150,29 @@ fn run_calls<F: FnMut(u64)>(
     }
 }
 
+/// Per-call averages, in nanoseconds, of `bursts` timed bursts of [`BURST`]
+/// calls of `f` (numbered from `first`), with `between` and the pause after
+/// each: the protocol above, for benches that drive several loggers in one
+/// process (`head_to_head`).
+pub fn timed_bursts<F: FnMut(u64)>(
+    bursts: u64,
+    first: u64,
+    f: &mut F,
+    between: &dyn Fn(),
+) -> Vec<f64> {
+    let tpn = ticks_per_ns();
+    let mut avgs = Vec::with_capacity(bursts as usize);
+    run_calls(
+        bursts * BURST,
+        first,
+        settings().pause,
+        f,
+        between,
+        |dt, n| avgs.push(dt as f64 / tpn / n as f64),
+    );
+    avgs
+}
+
 /// Counts heap allocations made on threads that asked to be counted.
 pub struct CountingAlloc;
 
@@ -268,8 +291,22 @@ impl Write for LineCounter {
     }
 }
 
+/// Prints one `PEERS_RESULT {json}` line and appends the JSON to
+/// `PEERS_OUT` when set.
+pub fn report(v: serde_json::Value) {
+    println!("PEERS_RESULT {v}");
+    if let Some(p) = &settings().out {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .expect("PEERS_OUT");
+        writeln!(f, "{v}").expect("PEERS_OUT write");
+    }
+}
+
 /// Percentile `q` (0..=1) of sorted values.
-fn pct(sorted: &[f64], q: f64) -> f64 {
+pub fn pct(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -278,7 +315,7 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Two decimals, as a JSON number.
-fn r2(x: f64) -> serde_json::Value {
+pub fn r2(x: f64) -> serde_json::Value {
     if x.is_finite() {
         serde_json::json!((x * 100.0).round() / 100.0)
     } else {
@@ -498,16 +535,7 @@ impl Peer {
     }
 
     fn report(&self, v: serde_json::Value) {
-        let line = format!("PEERS_RESULT {v}");
-        println!("{line}");
-        if let Some(p) = &settings().out {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .expect("PEERS_OUT");
-            writeln!(f, "{v}").expect("PEERS_OUT write");
-        }
+        report(v);
     }
 
     /// Criterion's summary.
