@@ -49,54 +49,99 @@ pub(crate) const fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-/// Writes an entry into reserved ring space. Writes past the end are
-/// dropped (the length was computed from the same values, so they never
-/// happen); the cursor never panics.
+/// Writes an entry into reserved ring space. A write that does not fit is
+/// skipped (the length was computed from the same values, so this does not
+/// happen); the cursor never writes outside its buffer and never panics. Each write checks its room once and then moves its bytes
+/// without further checks.
 pub struct Cursor<'a> {
     buf: &'a mut [u8],
+    /// Invariant: `pos <= buf.len()`.
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
     #[inline(always)]
     pub(crate) fn new(buf: &'a mut [u8], pos: usize) -> Cursor<'a> {
+        let pos = pos.min(buf.len());
         Cursor { buf, pos }
     }
 
+    /// Bytes left (`pos <= buf.len()` always holds).
     #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            dst.copy_from_slice(bytes);
+    fn room(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Writes `N` bytes known at compile time: one bounds check, one move.
+    #[inline(always)]
+    pub(crate) fn put_array<const N: usize>(&mut self, bytes: [u8; N]) {
+        if self.room() >= N {
+            // SAFETY: pos + N <= buf.len() (checked above); [u8; N] has
+            // alignment 1.
+            unsafe {
+                self.buf
+                    .as_mut_ptr()
+                    .add(self.pos)
+                    .cast::<[u8; N]>()
+                    .write(bytes)
+            };
+            self.pos += N;
         }
-        self.pos += bytes.len();
+    }
+
+    /// Writes a tag byte and an 8-byte value.
+    #[inline(always)]
+    pub(crate) fn put_tagged(&mut self, tag: u8, v: u64) {
+        let mut b = [tag; 9];
+        b[1..].copy_from_slice(&v.to_ne_bytes());
+        self.put_array(b);
+    }
+
+    /// Writes `head` (a tag, a length) and then `bytes`, with one bounds
+    /// check; short `bytes` are copied with two moves instead of a `memcpy`
+    /// call.
+    #[inline(always)]
+    pub(crate) fn put_head_and<const K: usize>(&mut self, head: [u8; K], bytes: &[u8]) {
+        let n = bytes.len();
+        // K + n cannot overflow: a slice is at most isize::MAX bytes.
+        if self.room() >= K + n {
+            // SAFETY: pos + K + n <= buf.len() (checked above), so the head
+            // and the n bytes after it are inside `buf`; `bytes` cannot
+            // overlap `buf`, which is borrowed mutably.
+            unsafe {
+                let p = self.buf.as_mut_ptr().add(self.pos);
+                p.cast::<[u8; K]>().write(head);
+                copy_short(p.add(K), bytes);
+            }
+            self.pos += K + n;
+        }
     }
 
     #[inline(always)]
     pub(crate) fn put_u8(&mut self, v: u8) {
-        self.put(&[v]);
+        self.put_array([v]);
     }
 
     #[inline(always)]
     pub(crate) fn put_u32(&mut self, v: u32) {
-        self.put(&v.to_ne_bytes());
+        self.put_array(v.to_ne_bytes());
     }
 
     #[inline(always)]
     pub(crate) fn put_u64(&mut self, v: u64) {
-        self.put(&v.to_ne_bytes());
+        self.put_array(v.to_ne_bytes());
     }
 
     /// Writes raw bytes.
     #[inline(always)]
     pub(crate) fn put_bytes(&mut self, b: &[u8]) {
-        self.put(b);
+        self.put_head_and([], b);
     }
 
     /// Writes a length-prefixed string.
     #[inline(always)]
     pub(crate) fn put_str(&mut self, s: &str) {
-        self.put_u32(s.len() as u32);
-        self.put(s.as_bytes());
+        self.put_head_and((s.len() as u32).to_ne_bytes(), s.as_bytes());
     }
 
     /// Writes a length-prefixed string of exactly `n` bytes formatted from
@@ -107,7 +152,7 @@ impl<'a> Cursor<'a> {
         let mut b = Bounded { w: self, left: n };
         let _ = std::fmt::write(&mut b, format_args!("{value}"));
         for _ in 0..b.left {
-            b.w.put(b" ");
+            b.w.put_u8(b' ');
         }
     }
 
@@ -115,6 +160,41 @@ impl<'a> Cursor<'a> {
     #[cfg(test)]
     pub(crate) fn pos(&self) -> usize {
         self.pos
+    }
+}
+
+/// Copies `src` to `dst`; strings of up to 16 bytes (most keys and values)
+/// with two overlapping moves instead of a `memcpy` call.
+///
+/// # Safety
+///
+/// `dst` must be valid for `src.len()` bytes of writes and not overlap
+/// `src`.
+#[inline(always)]
+unsafe fn copy_short(dst: *mut u8, src: &[u8]) {
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY (each arm): every read is within `src` (offsets 0 and n - k
+    // for k <= n) and every write within `dst` (same offsets), by the
+    // caller's promise.
+    unsafe {
+        if n > 16 {
+            std::ptr::copy_nonoverlapping(s, dst, n);
+        } else if n >= 8 {
+            dst.cast::<[u8; 8]>().write(s.cast::<[u8; 8]>().read());
+            dst.add(n - 8)
+                .cast::<[u8; 8]>()
+                .write(s.add(n - 8).cast::<[u8; 8]>().read());
+        } else if n >= 4 {
+            dst.cast::<[u8; 4]>().write(s.cast::<[u8; 4]>().read());
+            dst.add(n - 4)
+                .cast::<[u8; 4]>()
+                .write(s.add(n - 4).cast::<[u8; 4]>().read());
+        } else {
+            for i in 0..n {
+                dst.add(i).write(*s.add(i));
+            }
+        }
     }
 }
 
@@ -143,8 +223,7 @@ macro_rules! encode_int {
             fn encoded_len(&self) -> usize { 9 }
             #[inline(always)]
             fn encode(&self, w: &mut Cursor<'_>) {
-                w.put_u8($tag);
-                w.put_u64(*self as $conv as u64);
+                w.put_tagged($tag, *self as $conv as u64);
             }
         }
     )*};
@@ -159,8 +238,7 @@ impl Encode for f64 {
     }
     #[inline(always)]
     fn encode(&self, w: &mut Cursor<'_>) {
-        w.put_u8(TAG_F64);
-        w.put_u64(self.to_bits());
+        w.put_tagged(TAG_F64, self.to_bits());
     }
 }
 
@@ -182,8 +260,7 @@ impl Encode for bool {
     }
     #[inline(always)]
     fn encode(&self, w: &mut Cursor<'_>) {
-        w.put_u8(TAG_BOOL);
-        w.put_u8(*self as u8);
+        w.put_array([TAG_BOOL, *self as u8]);
     }
 }
 
@@ -194,8 +271,9 @@ impl Encode for str {
     }
     #[inline(always)]
     fn encode(&self, w: &mut Cursor<'_>) {
-        w.put_u8(TAG_STR);
-        w.put_str(self);
+        let mut head = [TAG_STR; 5];
+        head[1..].copy_from_slice(&(self.len() as u32).to_ne_bytes());
+        w.put_head_and(head, self.as_bytes());
     }
 }
 
@@ -336,12 +414,11 @@ pub(crate) fn put_header(
     flags: u8,
     ts: u64,
 ) {
-    w.put_u32(len as u32);
-    w.put_u8(entry_kind);
-    w.put_u8(level);
-    w.put_u8(kind);
-    w.put_u8(flags);
-    w.put_u64(ts);
+    let mut h = [0u8; HEADER];
+    h[..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    h[4..8].copy_from_slice(&[entry_kind, level, kind, flags]);
+    h[8..].copy_from_slice(&ts.to_ne_bytes());
+    w.put_array(h);
 }
 
 /// Reads an entry back; every read is bounds-checked and a short entry reads
@@ -476,6 +553,35 @@ mod tests {
     }
 
     #[test]
+    fn strings_of_every_short_length_copy_intact() {
+        let text: String = ('a'..='z').chain('A'..='Z').collect();
+        for n in 0..=text.len() {
+            let s = &text[..n];
+            let mut buf = vec![0xEEu8; 5 + n + 3];
+            let mut w = Cursor::new(&mut buf, 0);
+            s.encode(&mut w);
+            assert_eq!(w.pos(), 5 + n);
+            assert_eq!(buf[0], TAG_STR);
+            assert_eq!(buf[1..5], (n as u32).to_ne_bytes());
+            assert_eq!(&buf[5..5 + n], s.as_bytes(), "length {n}");
+            assert_eq!(buf[5 + n..], [0xEE; 3], "nothing written past the value");
+        }
+    }
+
+    #[test]
+    fn a_write_that_does_not_fit_is_skipped() {
+        let mut buf = [0u8; 12];
+        let mut w = Cursor::new(&mut buf, 0);
+        7u64.encode(&mut w); // 9 bytes: fits
+        "abc".encode(&mut w); // 8 bytes: does not, nothing written
+        true.encode(&mut w); // 2 bytes: fits
+        "".encode(&mut w); // 5 bytes: does not
+        assert_eq!(w.pos(), 11);
+        assert_eq!(buf[0], TAG_U64);
+        assert_eq!(buf[9..], [TAG_BOOL, 1, 0]);
+    }
+
+    #[test]
     fn short_buffers_never_panic() {
         let mut buf = [0u8; 4];
         let mut w = Cursor::new(&mut buf, 0);
@@ -532,7 +638,7 @@ impl std::fmt::Write for Bounded<'_, '_> {
         while !s.is_char_boundary(n) {
             n -= 1;
         }
-        self.w.put(&s.as_bytes()[..n]);
+        self.w.put_bytes(&s.as_bytes()[..n]);
         self.left -= n;
         Ok(())
     }

@@ -293,7 +293,9 @@ impl<'a> Section<'a> {
         4 + 4 + self.inner.path.len() + self.bound.len()
     }
 
-    /// Writes the section, taking the record's counter `n`.
+    /// Writes the section, taking the record's counter `n`. Inlined so
+    /// that the caller's cursor stays in registers.
+    #[inline(always)]
     pub(crate) fn write(&self, w: &mut Cursor<'_>) {
         let n = if self.first {
             1
