@@ -50,7 +50,6 @@ pub struct Writer {
     opened: Instant,
     last_sync: Instant,
     dirty: bool,
-    entry: Vec<u8>,
     n: u64,
 }
 
@@ -93,7 +92,6 @@ impl Writer {
             opened: Instant::now(),
             last_sync: Instant::now(),
             dirty: false,
-            entry: Vec::new(),
             n: 0,
         })
     }
@@ -108,34 +106,39 @@ impl Writer {
         &self.dir
     }
 
-    /// Appends one batch body under its topic.
+    /// Appends one batch body under its topic. The body is not copied: the
+    /// entry goes to the file as one vectored write of its header, the body
+    /// and the padding.
     pub fn append(&mut self, topic: [u8; 3], body: &[u8]) -> io::Result<()> {
         let payload_len = TOPIC_PAD + body.len();
         let padded = (payload_len + 7) & !7;
-        self.entry.clear();
-        self.entry.extend_from_slice(&(padded as u32).to_le_bytes());
-        self.entry.extend_from_slice(&[0; 4]);
-        self.entry.extend_from_slice(&topic);
-        self.entry.extend_from_slice(&[0; 5]);
-        self.entry.extend_from_slice(body);
-        self.entry.resize(ENTRY_HEADER + padded, 0);
-        let crc = crc32fast::hash(&self.entry[ENTRY_HEADER..]);
-        self.entry[4..8].copy_from_slice(&crc.to_le_bytes());
+        let mut topic_pad = [0u8; TOPIC_PAD];
+        topic_pad[..3].copy_from_slice(&topic);
+        let padding = &[0u8; 8][..padded - payload_len];
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&topic_pad);
+        crc.update(body);
+        crc.update(padding);
+        let mut head = [0u8; ENTRY_HEADER + TOPIC_PAD];
+        head[..4].copy_from_slice(&(padded as u32).to_le_bytes());
+        head[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+        head[ENTRY_HEADER..].copy_from_slice(&topic_pad);
+        let entry_len = (ENTRY_HEADER + padded) as u64;
         let non_empty = self.written > MAGIC.len() as u64;
         if non_empty
-            && (self.written + self.entry.len() as u64 > self.opts.max_segment
+            && (self.written + entry_len > self.opts.max_segment
                 || self.opened.elapsed() >= self.opts.max_age)
         {
             self.rotate()?;
         }
-        if let Err(e) = self.file.write_all(&self.entry) {
+        if let Err(e) = write_all_parts(&mut self.file, [&head, body, padding]) {
             // A short write (disk full) leaves a torn entry: cut it so the
             // segment stays readable, and report.
             let _ = self.file.set_len(self.written);
             let _ = self.file.seek(SeekFrom::Start(self.written));
             return Err(e);
         }
-        self.written += self.entry.len() as u64;
+        self.written += entry_len;
         self.dirty = true;
         match self.opts.sync {
             SyncPolicy::Always => self.sync()?,
@@ -196,6 +199,32 @@ fn distlog_now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// Writes `parts` one after another: one `writev` in the common case, the
+/// rest piece by piece after a short write.
+fn write_all_parts<const N: usize>(file: &mut File, parts: [&[u8]; N]) -> io::Result<()> {
+    let slices = parts.map(io::IoSlice::new);
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut done = loop {
+        match file.write_vectored(&slices) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if done == total {
+        return Ok(());
+    }
+    for part in parts {
+        if done >= part.len() {
+            done -= part.len();
+            continue;
+        }
+        file.write_all(&part[done..])?;
+        done = 0;
+    }
+    Ok(())
 }
 
 /// Truncates the newest segment of `dir` after its last good entry (a torn
