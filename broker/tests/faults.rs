@@ -19,12 +19,15 @@ use support::{free_port, metrics_text, wait_for, Broker, TempDir};
 /// How long a condition may take to come true.
 const WAIT: Duration = Duration::from_secs(60);
 
-fn loadgen(endpoint: &str, records: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_distlog"))
-        .args(["loadgen", "--endpoint", endpoint])
+fn loadgen(endpoint: &str, records: u64, rate: Option<u64>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_distlog"));
+    cmd.args(["loadgen", "--endpoint", endpoint])
         .args(["--records", &records.to_string(), "--threads", "1"])
-        .args(["--flush-timeout", "20"])
-        .stdout(Stdio::piped())
+        .args(["--flush-timeout", "20"]);
+    if let Some(rate) = rate {
+        cmd.args(["--rate", &rate.to_string()]);
+    }
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
@@ -91,7 +94,9 @@ fn broker_restart_mid_stream_loss_is_bounded_and_visible_as_gaps() {
     let store = tmp.path().join("store");
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let first = start_broker(&endpoint, &store);
-    let client = loadgen(&endpoint, 1_500_000);
+    // Paced so that the client is still logging when the second broker
+    // is up (about 1.5 s); flat out it can finish before the restart.
+    let client = loadgen(&endpoint, 1_500_000, Some(1_000_000));
     wait_for("records stored", WAIT, || store_bytes(&store) > 2 << 20);
     stop_ok(first);
     let stored_by_first = stored_seqs(&store).0.len();
@@ -127,7 +132,7 @@ fn kill_9_under_load_store_reads_up_to_a_cut_torn_tail() {
     let store = tmp.path().join("store");
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let broker = start_broker(&endpoint, &store);
-    let mut client = loadgen(&endpoint, 3_000_000);
+    let mut client = loadgen(&endpoint, 3_000_000, None);
     wait_for("records stored", WAIT, || store_bytes(&store) > 4 << 20);
     broker.kill(); // SIGKILL
     let _ = client.kill();
