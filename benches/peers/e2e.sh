@@ -7,6 +7,7 @@
 #
 #   benches/peers/e2e.sh
 #   E2E_RECORDS=5000000 E2E_THREADS=2 E2E_FIELDS=3 E2E_BLOCK=1 benches/peers/e2e.sh
+#   E2E_BIN=/tmp/old/target/release benches/peers/e2e.sh   # another build
 #
 # records/s here = records stored / (loadgen start .. the broker's store
 # processor has written the last of them), polled from the broker's
@@ -26,9 +27,13 @@ mkdir -p "$out"
 results=$PWD/$out/results.jsonl
 : > "$results"
 
-echo "building release distlogd and distlog..." >&2
-cargo build --release -p distlogd >&2
-bin=$PWD/target/release
+if [ -n "${E2E_BIN:-}" ]; then
+    bin=$E2E_BIN # another build's distlogd + distlog, for an A/B
+else
+    echo "building release distlogd and distlog..." >&2
+    cargo build --release -p distlogd >&2
+    bin=$PWD/target/release
+fi
 tmp=$(mktemp -d)
 broker=
 cleanup() {
