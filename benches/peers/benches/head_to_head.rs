@@ -21,7 +21,7 @@
 //!
 //! `cargo bench -p distlog-peers --bench head_to_head`
 
-use distlog_peers::{pct, r2, report, settings, timed_bursts, LineCounter};
+use distlog_peers::{env_u64, pct, r2, report, settings, timed_bursts, LineCounter};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,10 +43,6 @@ fn drain_quicklog() {
 }
 
 const LOGGERS: [&str; 3] = ["distlog", "quicklog", "tracing"];
-
-fn env_u64(k: &str) -> Option<u64> {
-    std::env::var(k).ok().and_then(|v| v.parse().ok())
-}
 
 /// One call of `logger` for `case`, with call number `i`.
 #[inline(always)]

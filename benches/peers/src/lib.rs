@@ -75,7 +75,8 @@ pub struct Settings {
     pub out: Option<PathBuf>,
 }
 
-fn env_u64(k: &str) -> Option<u64> {
+/// An environment variable parsed as a number, if set and valid.
+pub fn env_u64(k: &str) -> Option<u64> {
     std::env::var(k).ok().and_then(|v| v.parse().ok())
 }
 
