@@ -12,7 +12,7 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 /// The schema version this build writes and reads.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// The version table.
 pub const VERSION_TABLE: &str = "distlog_schema";
@@ -21,6 +21,12 @@ pub const VERSION_TABLE: &str = "distlog_schema";
 pub const LOG_TABLE: &str = "distlog_log";
 /// The table of performance records (kind `P`).
 pub const PERF_TABLE: &str = "distlog_perf";
+
+/// Each writer's last committed transaction (schema version 2): the
+/// `postgres` processor writes a token in every transaction, so that after
+/// losing the connection while committing it can tell whether the commit
+/// happened, and neither lose nor repeat those records.
+pub const COMMITS_TABLE: &str = "distlog_commits";
 
 /// Advisory lock key serialising migrations between brokers.
 const MIGRATION_LOCK: i64 = 0x6469_7374_6c6f_6701;
@@ -95,7 +101,45 @@ fn table_v1(t: &str) -> String {
 
 /// Migrations: index `i` takes the schema from version `i` to `i + 1`.
 pub fn migrations() -> Vec<String> {
-    vec![format!("{}{}", table_v1(LOG_TABLE), table_v1(PERF_TABLE))]
+    vec![
+        format!("{}{}", table_v1(LOG_TABLE), table_v1(PERF_TABLE)),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} (\
+                 writer text PRIMARY KEY, \
+                 token bigint NOT NULL, \
+                 at timestamptz NOT NULL DEFAULT now())"
+        ),
+    ]
+}
+
+/// In a writer's transaction: records `token` as its last commit.
+pub fn record_commit(
+    tx: &mut postgres::Transaction<'_>,
+    writer: &str,
+    token: i64,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {COMMITS_TABLE} (writer, token) VALUES ($1, $2) \
+             ON CONFLICT (writer) DO UPDATE SET token = EXCLUDED.token, at = now()"
+        ),
+        &[&writer, &token],
+    )?;
+    Ok(())
+}
+
+/// Whether `writer`'s last committed transaction is the one that wrote
+/// `token`.
+pub fn committed(
+    client: &mut postgres::Client,
+    writer: &str,
+    token: i64,
+) -> Result<bool, postgres::Error> {
+    let row = client.query_opt(
+        &format!("SELECT token FROM {COMMITS_TABLE} WHERE writer = $1"),
+        &[&writer],
+    )?;
+    Ok(row.is_some_and(|r| r.get::<_, i64>(0) == token))
 }
 
 /// Creates or migrates the schema (in one transaction, under an advisory

@@ -8,9 +8,12 @@
 mod servers;
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use support::{broker_counter, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir};
 
@@ -149,8 +152,10 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     // host Y" indexes are there.
     assert_eq!(
         pg.count("SELECT max(version)::bigint FROM distlog_schema"),
-        1
+        2
     );
+    // One processor wrote: one commit token.
+    assert_eq!(pg.count("SELECT count(*) FROM distlog_commits"), 1);
     let indexes = pg.count(
         "SELECT count(*) FROM pg_indexes WHERE indexname IN \
          ('distlog_log_task_idx', 'distlog_log_errors_idx', 'distlog_log_time_idx')",
@@ -251,4 +256,117 @@ fn a_database_that_is_down_at_start_is_waited_for_and_overflow_is_counted() {
     assert_eq!(rows, written, "{stderr}");
     assert_eq!(written + dropped, 20_000, "{stderr}");
     assert!(dropped >= 15_000, "the buffer bound held: {stderr}");
+}
+
+/// A TCP proxy to the database on `target` that, once, forwards a COMMIT
+/// that follows a COPY on the same connection and then cuts that
+/// connection without passing the answer back: the database commits, the
+/// client only sees its connection lost. Returns the proxy's port and a
+/// flag set when it has cut.
+fn commit_cutting_proxy(target: u16) -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    let done = cut.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            // Set before the COMMIT goes on: nothing more reaches the client.
+            let hold = Arc::new(AtomicBool::new(false));
+            let (mut from_server, mut to_client) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            let held = hold.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                    if held.load(Ordering::SeqCst) || to_client.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let (mut from_client, mut to_server) = (client, server);
+                let mut buf = [0u8; 65536];
+                let mut after_copy = false;
+                while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                    let chunk = &buf[..n];
+                    after_copy |= memchr::memmem::find(chunk, b"COPY ").is_some();
+                    let cut_here = after_copy
+                        && !done.load(Ordering::SeqCst)
+                        && memchr::memmem::find(chunk, b"COMMIT").is_some();
+                    if cut_here {
+                        hold.store(true, Ordering::SeqCst);
+                    }
+                    if to_server.write_all(chunk).is_err() {
+                        break;
+                    }
+                    if cut_here {
+                        // Let the database commit, then drop both sides.
+                        std::thread::sleep(Duration::from_millis(500));
+                        done.store(true, Ordering::SeqCst);
+                        let _ = from_client.shutdown(Shutdown::Both);
+                        let _ = to_server.shutdown(Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[test]
+fn a_commit_whose_answer_was_lost_is_not_written_twice() {
+    let pg = servers::Postgres::start("in-doubt");
+    let tmp = TempDir::new("pg-in-doubt");
+    let dir = tmp.path();
+    let store = dir.join("store");
+    let url = pg.url();
+    let real_port: u16 = url
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let (proxy_port, cut) = commit_cutting_proxy(real_port);
+    let proxied = url.replace(&format!("port={real_port}"), &format!("port={proxy_port}"));
+    let cfg = config(dir, &proxied, "");
+    let ep = format!("tcp://127.0.0.1:{}", free_port());
+    let broker = Broker::start(&ep, &store, &["--config", &cfg]);
+
+    const BATCHES: u64 = 6;
+    const PER: u64 = 1000;
+    let ctx = zmq::Context::new();
+    let push = servers::push(&ctx, &ep);
+    let s = servers::sender("edge-7", 7, 707);
+    for i in 0..BATCHES {
+        servers::send(&push, &servers::plain_batch(&s, i * PER, PER));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let total = BATCHES * PER;
+    wait_for(
+        "every record in the database",
+        Duration::from_secs(60),
+        || pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64,
+    );
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        cut.load(Ordering::SeqCst),
+        "the proxy cut a commit's answer"
+    );
+    let (written, dropped) = processor_counts(&stderr, "db");
+    assert_eq!((written, dropped), (total, 0), "{stderr}");
+    assert_eq!(
+        pg.count("SELECT count(*) FROM distlog_log") as u64,
+        total,
+        "the committed write was not repeated: {stderr}"
+    );
+    assert_eq!(
+        pg.count("SELECT count(DISTINCT seq) FROM distlog_log") as u64,
+        total
+    );
 }

@@ -1,6 +1,14 @@
 //! `postgres`: records into PostgreSQL by binary COPY (schema in
 //! [`crate::pg`] and `docs/POSTGRES.md`).
 //!
+//! Every transaction also records a token under this processor's writer
+//! id ([`pg::COMMITS_TABLE`]). When the connection fails while a
+//! transaction may have committed (a database restart during the commit),
+//! the processor asks, once reconnected, whether its last token is there:
+//! if so those deliveries are in and leave the buffer, if not they are
+//! written again. Records are neither lost nor repeated across such a
+//! failure.
+//!
 //! Deliveries are kept (shared, not copied) in a bounded buffer: at most
 //! `buffer` records and `buffer_bytes` of batches. A write copies
 //! everything buffered in one transaction (a COPY per table), once `batch`
@@ -45,6 +53,14 @@ pub struct Postgres {
     oldest: Option<Instant>,
     stats: Arc<Stats>,
     scratch: String,
+    /// This processor's id in [`pg::COMMITS_TABLE`].
+    writer: String,
+    /// Token of the next transaction.
+    next_token: i64,
+    /// A transaction whose outcome is unknown (the connection failed
+    /// before its commit was confirmed): its token and how many deliveries
+    /// at the front of the buffer it wrote.
+    in_doubt: Option<(i64, usize)>,
 }
 
 /// How a write failed.
@@ -78,6 +94,9 @@ impl Postgres {
             oldest: None,
             stats: ctx.stats.clone(),
             scratch: String::new(),
+            writer: writer_id(ctx.name),
+            next_token: 1,
+            in_doubt: None,
         };
         // Connect now when the database is there, so that schema errors
         // show at start; a database that is away is retried later.
@@ -130,11 +149,13 @@ impl Postgres {
         self.client.as_mut()
     }
 
-    /// Copies `deliveries` in one transaction.
+    /// Copies `deliveries` in one transaction, which records `token` as
+    /// `writer`'s last commit.
     fn copy(
         client: &mut Client,
         deliveries: &[&Delivery],
         scratch: &mut String,
+        (writer, token): (&str, i64),
     ) -> Result<(), postgres::Error> {
         let types = pg::column_types();
         let cols = pg::column_list();
@@ -156,7 +177,51 @@ impl Postgres {
             }
             w.finish()?;
         }
+        pg::record_commit(&mut tx, writer, token)?;
         tx.commit()
+    }
+
+    /// The token for the next transaction.
+    fn token(&mut self) -> i64 {
+        let t = self.next_token;
+        self.next_token += 1;
+        t
+    }
+
+    /// After reconnecting: settles a transaction left in doubt. Its
+    /// deliveries leave the buffer if it committed. Returns false when the
+    /// database could not be asked (connection lost again).
+    fn settle_in_doubt(&mut self) -> bool {
+        let Some((token, n)) = self.in_doubt else {
+            return true;
+        };
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        match pg::committed(client, &self.writer, token) {
+            Ok(true) => {
+                self.warn(&format!(
+                    "the write that failed had committed ({n} deliveries); not writing them again"
+                ));
+                for _ in 0..n {
+                    self.pop();
+                }
+                if self.buffer.is_empty() {
+                    self.oldest = None;
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                self.client = None;
+                self.warn(&format!(
+                    "cannot check the last commit, will retry: {}",
+                    detail(&e)
+                ));
+                return false;
+            }
+        }
+        self.in_doubt = None;
+        true
     }
 
     /// Tries to write everything buffered. Returns whether the buffer is
@@ -165,14 +230,19 @@ impl Postgres {
         if self.buffer.is_empty() {
             return true;
         }
-        if self.connected().is_none() {
+        if self.connected().is_none() || !self.settle_in_doubt() {
             return false;
         }
+        if self.buffer.is_empty() {
+            return true;
+        }
+        let token = self.token();
         let Some(client) = self.client.as_mut() else {
             return false;
         };
         let all: Vec<&Delivery> = self.buffer.iter().collect();
-        let result = Self::copy(client, &all, &mut self.scratch);
+        let n = all.len();
+        let result = Self::copy(client, &all, &mut self.scratch, (&self.writer, token));
         match result.map_err(classify) {
             Ok(()) => {
                 self.clear();
@@ -180,6 +250,7 @@ impl Postgres {
             }
             Err(Failure::Connection(e)) => {
                 self.client = None;
+                self.in_doubt = Some((token, n));
                 self.warn(&format!("write failed, will retry: {e}"));
                 false
             }
@@ -195,15 +266,21 @@ impl Postgres {
     /// After a data error: each delivery in its own transaction; the ones
     /// rejected again are dropped and counted.
     fn write_one_by_one(&mut self) -> bool {
-        while let Some(d) = self.buffer.front() {
+        while !self.buffer.is_empty() {
+            let token = self.token();
+            let Some(d) = self.buffer.front() else {
+                break;
+            };
             let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) else {
                 self.client = None;
                 return false;
             };
-            match Self::copy(client, &[d], &mut self.scratch).map_err(classify) {
+            let result = Self::copy(client, &[d], &mut self.scratch, (&self.writer, token));
+            match result.map_err(classify) {
                 Ok(()) => {}
                 Err(Failure::Connection(_)) => {
                     self.client = None;
+                    self.in_doubt = Some((token, 1));
                     return false;
                 }
                 Err(Failure::Data(e)) => {
@@ -245,6 +322,19 @@ impl Postgres {
                 .oldest
                 .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval)
     }
+}
+
+/// An id no other processor writing to the database shares: process,
+/// processor name, start time and 64 random bits (from the standard
+/// library's per-process hash keys).
+fn writer_id(name: &str) -> String {
+    use std::hash::BuildHasher;
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let random = std::collections::hash_map::RandomState::new().hash_one(since_epoch);
+    format!("{}/{name}/{since_epoch}/{random:016x}", std::process::id())
 }
 
 /// The error with the server's detail when there is one.
