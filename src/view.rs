@@ -28,6 +28,7 @@ use crate::wire::{ArchivedBatch, ArchivedSender, Batch};
 use crate::wire_v2::{read_value, ArchivedBatchV2, ArchivedRecordV2, ArchivedSite, ArchivedThread};
 use rkyv::rancor;
 use rkyv::string::ArchivedString;
+use std::borrow::Cow;
 
 /// A validated batch of either format version.
 #[derive(Clone, Copy, Debug)]
@@ -367,12 +368,15 @@ impl<'a> RecordRef<'a> {
         (!task.is_empty()).then(|| format!("{}@{}", self.task_n(), task))
     }
 
-    /// The message as a reader sees it: [`RecordRef::message`], or the
-    /// deferred format rendered with its arguments.
-    pub fn rendered_message(&self) -> String {
+    /// The message as a reader sees it: [`RecordRef::message`] (borrowed),
+    /// or the deferred format rendered with its arguments.
+    pub fn rendered_message(&self) -> Cow<'a, str> {
+        if self.format().is_empty() {
+            return Cow::Borrowed(self.message());
+        }
         let mut out = String::new();
         self.write_message(&mut out);
-        out
+        Cow::Owned(out)
     }
 
     /// Appends [`RecordRef::rendered_message`] to `out`.

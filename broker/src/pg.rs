@@ -240,11 +240,7 @@ pub fn fields_json(r: RecordRef<'_>, out: &mut String) -> bool {
 
 /// The record's message, rendered when deferred.
 pub fn message(r: RecordRef<'_>) -> String {
-    if r.format().is_empty() {
-        clean(r.message()).into_owned()
-    } else {
-        clean(&r.rendered_message()).into_owned()
-    }
+    clean(&r.rendered_message()).into_owned()
 }
 
 /// Nanoseconds since the epoch as a timestamp (microseconds are kept by

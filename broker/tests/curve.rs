@@ -117,7 +117,7 @@ fn only_allowed_keys_get_in() {
     for (_, r) in Reader::open_dir(&dir.join("store")).unwrap() {
         for b in r.batches() {
             for rec in b.unwrap().batch.records() {
-                msgs.push(rec.rendered_message());
+                msgs.push(rec.rendered_message().into_owned());
             }
         }
     }

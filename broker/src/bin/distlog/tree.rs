@@ -98,7 +98,7 @@ impl Rec {
                 }
             }
         }
-        let message = r.rendered_message();
+        let message = r.rendered_message().into_owned();
         let mut json = String::new();
         distlog::render::json_record(system, sender, r, &mut json);
         Rec {
