@@ -183,16 +183,14 @@ impl Producer {
     #[inline]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
         debug_assert!(len % 8 == 0 && len >= 8 && len <= self.capacity() / 2);
-        let cap = self.capacity();
-        let idx = self.head & self.mask;
-        let to_end = cap - idx;
-        let need = if len <= to_end { len } else { to_end + len };
-        if self.head + need - self.cached_tail > cap {
-            self.cached_tail = self.ring.tail.load(Ordering::Acquire);
-            if self.head + need - self.cached_tail > cap {
+        if !self.fits(len) {
+            self.refresh_tail();
+            if !self.fits(len) {
                 return None;
             }
         }
+        let idx = self.head & self.mask;
+        let to_end = self.capacity() - idx;
         let idx = if len <= to_end {
             idx
         } else {
@@ -211,8 +209,15 @@ impl Producer {
     /// (re-reads the consumer's position).
     pub(crate) fn has_room(&mut self, len: usize) -> bool {
         self.refresh_tail();
-        let idx = self.head & self.mask;
-        let to_end = self.capacity() - idx;
+        self.fits(len)
+    }
+
+    /// Whether `len` bytes fit as of the cached consumer position: `len`,
+    /// plus the padding to the buffer's end when the entry would not fit
+    /// before it.
+    #[inline(always)]
+    fn fits(&self, len: usize) -> bool {
+        let to_end = self.capacity() - (self.head & self.mask);
         let need = if len <= to_end { len } else { to_end + len };
         self.head + need - self.cached_tail <= self.capacity()
     }
