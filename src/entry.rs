@@ -51,8 +51,9 @@ pub(crate) const fn align8(n: usize) -> usize {
 
 /// Writes an entry into reserved ring space. A write that does not fit is
 /// skipped (the length was computed from the same values, so this does not
-/// happen); the cursor never writes outside its buffer and never panics. Each write checks its room once and then moves its bytes
-/// without further checks.
+/// happen); the cursor never writes outside its buffer and never panics.
+/// Each write checks its room once and then moves its bytes without
+/// further checks.
 pub struct Cursor<'a> {
     buf: &'a mut [u8],
     /// Invariant: `pos <= buf.len()`.
