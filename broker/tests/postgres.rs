@@ -24,6 +24,32 @@ fn count(args: &[&str]) -> u64 {
     distlog_ok(&a).trim().parse().unwrap()
 }
 
+/// Waits until `total` records are in the database, stops the broker
+/// (asserting a clean exit and that the `db` processor wrote `total` and
+/// dropped none), and asserts every record is there exactly once. Returns
+/// the broker's stderr.
+fn stop_with_each_record_once(pg: &servers::Postgres, broker: Broker, total: u64) -> String {
+    wait_for(
+        "every record in the database",
+        Duration::from_secs(60),
+        || pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64,
+    );
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "{stderr}");
+    let (written, dropped) = processor_counts(&stderr, "db");
+    assert_eq!((written, dropped), (total, 0), "{stderr}");
+    assert_eq!(
+        pg.count("SELECT count(DISTINCT seq) FROM distlog_log") as u64,
+        total
+    );
+    assert_eq!(
+        pg.count("SELECT count(*) FROM distlog_log") as u64,
+        total,
+        "no duplicates: {stderr}"
+    );
+    stderr
+}
+
 fn config(dir: &Path, url: &str, extra: &str) -> String {
     let path = dir.join("distlogd.yaml");
     std::fs::write(
@@ -196,25 +222,7 @@ fn database_restart_mid_stream_loses_nothing_within_the_buffer() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     pg.start_again();
     sender.join().unwrap();
-    let total = BATCHES * PER;
-    wait_for(
-        "every record in the database",
-        Duration::from_secs(60),
-        || pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64,
-    );
-    let (status, stderr) = broker.stop();
-    assert!(status.success(), "{stderr}");
-    let (written, dropped) = processor_counts(&stderr, "db");
-    assert_eq!((written, dropped), (total, 0), "{stderr}");
-    assert_eq!(
-        pg.count("SELECT count(DISTINCT seq) FROM distlog_log") as u64,
-        total
-    );
-    assert_eq!(
-        pg.count("SELECT count(*) FROM distlog_log") as u64,
-        total,
-        "no duplicates"
-    );
+    let stderr = stop_with_each_record_once(&pg, broker, BATCHES * PER);
     assert!(
         stderr.contains("will retry") || stderr.contains("cannot connect"),
         "the outage was noticed: {stderr}"
@@ -346,27 +354,9 @@ fn a_commit_whose_answer_was_lost_is_not_written_twice() {
         servers::send(&push, &servers::plain_batch(&s, i * PER, PER));
         std::thread::sleep(Duration::from_millis(100));
     }
-    let total = BATCHES * PER;
-    wait_for(
-        "every record in the database",
-        Duration::from_secs(60),
-        || pg.try_count("SELECT count(*) FROM distlog_log") >= total as i64,
-    );
-    let (status, stderr) = broker.stop();
-    assert!(status.success(), "{stderr}");
+    let stderr = stop_with_each_record_once(&pg, broker, BATCHES * PER);
     assert!(
         cut.load(Ordering::SeqCst),
-        "the proxy cut a commit's answer"
-    );
-    let (written, dropped) = processor_counts(&stderr, "db");
-    assert_eq!((written, dropped), (total, 0), "{stderr}");
-    assert_eq!(
-        pg.count("SELECT count(*) FROM distlog_log") as u64,
-        total,
-        "the committed write was not repeated: {stderr}"
-    );
-    assert_eq!(
-        pg.count("SELECT count(DISTINCT seq) FROM distlog_log") as u64,
-        total
+        "the proxy cut a commit's answer: {stderr}"
     );
 }
