@@ -435,17 +435,8 @@ impl Peer {
             let mut g = |i| f(i, t as u64);
             let start = first + t as u64 * per_thread;
             run_calls(s.warmup * BURST, start, s.pause, &mut g, between, |_, _| {});
-            let mut avgs = Vec::with_capacity(s.batches as usize);
             barrier.wait();
-            run_calls(
-                s.batches * BURST,
-                start + s.warmup * BURST,
-                s.pause,
-                &mut g,
-                between,
-                |dt, n| avgs.push(dt as f64 / tpn / n as f64),
-            );
-            avgs
+            timed_bursts(s.batches, start + s.warmup * BURST, &mut g, between)
         };
         let (cpu0, wall0) = (cpu_time(), Instant::now());
         let mut avgs: Vec<f64> = if threads == 1 {
