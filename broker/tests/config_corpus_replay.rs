@@ -23,8 +23,7 @@ fn config_corpus_replays() {
                 }
                 Err(e) => {
                     if let Some((line, _)) = e.at {
-                        // YAML breaks lines at \n, \r\n and a lone \r.
-                        let breaks = src.replace("\r\n", "\n").matches(['\n', '\r']).count();
+                        let breaks = distlogd::config::yaml_line_breaks(src);
                         assert!(line >= 1 && line <= breaks + 2, "{e} for {src:?}");
                         // or just past the end
                     }

@@ -20,8 +20,7 @@ fuzz_target!(|data: &[u8]| {
             // Errors render, and their position is inside the text.
             let _ = e.to_string();
             if let Some((line, _col)) = e.at {
-                // YAML breaks lines at \n, \r\n and a lone \r.
-                let breaks = src.replace("\r\n", "\n").matches(['\n', '\r']).count();
+                let breaks = distlogd::config::yaml_line_breaks(&src);
                 assert!(line >= 1 && line <= breaks + 2, "{e}"); // or just past the end
             }
         }

@@ -496,6 +496,15 @@ fn default_hwm() -> i32 {
     1000
 }
 
+/// Line breaks in `src` as the YAML scanner counts them: `\n`, `\r\n` and
+/// a lone `\r`, and also NEL (U+0085), LS (U+2028) and PS (U+2029). A
+/// [`ConfigError`]'s line is at most this plus 2 (one past the end).
+pub fn yaml_line_breaks(src: &str) -> usize {
+    src.replace("\r\n", "\n")
+        .matches(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .count()
+}
+
 /// A config error, with where it is when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
