@@ -71,7 +71,7 @@ fn require() -> Result<(), CurveError> {
         Ok(())
     } else {
         Err(err(
-            "this libzmq has no CURVE support: build distlog in its repository (which links Debian's libzmq3-dev) or against a libzmq built with libsodium",
+            "this libzmq has no CURVE support: builds from the distlog repository compile libzmq with libsodium (its [patch.crates-io] entry for zeromq-src); a build outside it needs that entry, or zmq-sys linked to a libzmq built with libsodium",
         ))
     }
 }

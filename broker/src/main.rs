@@ -6,7 +6,7 @@
 //! 0. SIGHUP: reload the config file (a bad one is rejected, the old one
 //! kept).
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use distlogd::config::{Checked, Config, ProcessorConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +18,11 @@ use std::time::Duration;
 /// with compiled rules, and routes them to processors (store, files,
 /// terminal, live subscribers, other brokers).
 #[derive(Parser, Debug)]
-#[command(name = "distlogd", version)]
+#[command(
+    name = "distlogd",
+    version,
+    after_help = "`distlogd --version` shows the libzmq linked in and whether it has CURVE."
+)]
 struct Args {
     /// YAML config with rules and processors (see distlogd.example.yaml).
     /// Without one: listen on tcp://127.0.0.1:5010, store under
@@ -80,8 +84,31 @@ impl Args {
     }
 }
 
+/// `--version`'s long form: the libzmq linked in and whether it has CURVE
+/// (builds from this repository always do; see README "Build").
+fn long_version() -> String {
+    let (major, minor, patch) = zmq::version();
+    let curve = if distlog::curve::available() {
+        "yes"
+    } else {
+        "no (libzmq built without libsodium; build from the distlog repository, whose [patch.crates-io] entry compiles it in)"
+    };
+    format!(
+        "{}\nlibzmq {major}.{minor}.{patch}\nCURVE: {curve}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command()
+        // Built once per process; clap takes a &'static str without its
+        // `string` feature.
+        .long_version(&*Box::leak(long_version().into_boxed_str()))
+        .get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     if let Some(p) = &args.check_config {
         return match Config::load(p) {
             Ok(c) => {

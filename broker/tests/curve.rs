@@ -163,3 +163,22 @@ fn keygen_writes_a_private_key_file_the_library_reads() {
     assert!(!again.status.success());
     assert_eq!(KeyPair::load(&path).unwrap(), keys);
 }
+
+/// The build from this repository compiles libzmq with libsodium (the
+/// `[patch.crates-io]` entry), and `--version` says so: a build without
+/// CURVE would fail here, not at a user's first CURVE config.
+#[test]
+fn version_reports_libzmq_with_curve() {
+    let out = Command::new(env!("CARGO_BIN_EXE_distlogd"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (major, minor, patch) = zmq::version();
+    assert!(
+        text.contains(&format!("libzmq {major}.{minor}.{patch}")),
+        "{text}"
+    );
+    assert!(text.contains("CURVE: yes"), "{text}");
+}

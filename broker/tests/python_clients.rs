@@ -5,7 +5,8 @@
 //! logger name, level, message, exception text, task key and bound context
 //! intact, and the task keys have the shape the Python client gives them.
 //!
-//! Needs python3 with `pip install -r tests/python/requirements.txt`.
+//! Needs the PyPI client: `scripts/test` provisions it (a virtualenv under
+//! target/) and sets `PYTHON` to its interpreter.
 
 mod support;
 
@@ -38,7 +39,7 @@ fn python() -> String {
 
 /// Fails with the fix when the Python client is not installed.
 fn require_python_client() {
-    let hint = "pip install -r tests/python/requirements.txt";
+    let hint = "run the tests with scripts/test (it installs the pinned client and sets PYTHON)";
     let out = Command::new(python())
         .args(["-c", "import distlog, zmq, six; distlog.ZmqHandler"])
         .output()

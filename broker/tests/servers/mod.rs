@@ -37,7 +37,7 @@ fn pg_bin(name: &str) -> PathBuf {
     found.pop().unwrap_or_else(|| {
         panic!(
             "{name} not found: this test needs PostgreSQL's server binaries \
-             (Debian: apt-get install -y postgresql; .ci/run installs it)"
+             (scripts/provision installs it; Debian: apt-get install -y postgresql)"
         )
     })
 }
@@ -220,7 +220,7 @@ impl Nats {
         let bin = which("nats-server").unwrap_or_else(|| {
             panic!(
                 "nats-server not found: this test needs it \
-                 (Debian: apt-get install -y nats-server; .ci/run installs it)"
+                 (scripts/provision installs it; Debian: apt-get install -y nats-server)"
             )
         });
         let log = std::fs::File::create(self.dir.join("log")).unwrap();

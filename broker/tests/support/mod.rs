@@ -73,7 +73,9 @@ impl Broker {
         Broker::spawn(c, endpoint)
     }
 
-    fn spawn(mut c: Command, endpoint: &str) -> Broker {
+    /// Starts the broker command `c` (another binary, another user), which
+    /// listens on `endpoint`.
+    pub fn spawn(mut c: Command, endpoint: &str) -> Broker {
         let mut child = c.stderr(Stdio::piped()).spawn().expect("start distlogd");
         let mut pipe = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
