@@ -53,7 +53,7 @@ impl Broker {
             None => None,
         };
         let mut sockets = Vec::new();
-        for ep in &c.listen {
+        for _ in &c.listen {
             let s = zmq.socket(zmq::PULL).map_err(|e| e.to_string())?;
             s.set_maxmsgsize(c.max_message.min(i64::MAX as u64) as i64)
                 .map_err(|e| e.to_string())?;
@@ -63,9 +63,19 @@ impl Broker {
                 distlog::curve::set_server(&s, &cv.keys, crate::zap::DOMAIN)
                     .map_err(|e| e.to_string())?;
             }
+            sockets.push(s);
+        }
+        // Monitored before they bind, so no handshake goes uncounted.
+        threads.push(crate::handshakes::start(
+            &zmq,
+            &sockets,
+            curve.is_some(),
+            metrics.clone(),
+            stop.clone(),
+        )?);
+        for (s, ep) in sockets.iter().zip(&c.listen) {
             s.bind(ep)
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
-            sockets.push(s);
         }
         if let Some(addr) = &c.metrics.listen {
             crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;

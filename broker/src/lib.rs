@@ -27,6 +27,7 @@
 mod broker;
 pub mod config;
 pub mod dispatch;
+pub mod handshakes;
 pub mod ingest;
 pub mod jetstream_input;
 pub mod metrics;

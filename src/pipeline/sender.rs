@@ -13,7 +13,15 @@
 //! that does not fit under the high-water mark (broker down or slow) waits
 //! in `pending`, bounded by `max_pending` bytes; once that is full the
 //! sender stops draining, and the rings' own bound takes over.
+//!
+//! The socket has `ZMQ_IMMEDIATE` set, so ZeroMQ takes a batch only when a
+//! broker has completed the handshake ([`super::link`]): `sent` counts
+//! batches handed to a connected, authenticated broker, never ones parked
+//! in ZeroMQ for a peer that may not come. At shutdown, what never got
+//! that far is counted as dropped, by reason (`no_broker`,
+//! `handshake_failed`), and one line on stderr says so.
 
+use super::link::{Connection, Link};
 use super::open_batch::{OpenBatch, Origin};
 use super::zero_copy::{send_pooled, BufPool};
 use super::Shared;
@@ -30,6 +38,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct SenderThread {
     shared: Arc<Shared>,
     socket: Option<zmq::Socket>,
+    link: Link,
     context: Option<zmq::Context>,
     rings: Vec<Arc<Ring>>,
     cal: Calibration,
@@ -52,6 +61,7 @@ impl SenderThread {
     pub(crate) fn new(
         shared: Arc<Shared>,
         socket: zmq::Socket,
+        link: Link,
         context: zmq::Context,
         identity: Sender,
     ) -> SenderThread {
@@ -59,6 +69,7 @@ impl SenderThread {
         SenderThread {
             shared,
             socket: Some(socket),
+            link,
             context: Some(context),
             rings: Vec::new(),
             cal,
@@ -86,6 +97,7 @@ impl SenderThread {
                 self.cal.refresh();
                 self.last_cal = Instant::now();
             }
+            self.link.poll(&self.shared.counters.connection);
             self.send_pending();
             let drained = self.drain();
             self.retire_rings();
@@ -259,11 +271,12 @@ impl SenderThread {
     /// header, and a warning record says how many were lost (at most once a
     /// second, and before a flush completes).
     fn report_drops(&mut self, urgent: bool) {
-        let total = self.shared.dropped_total(&self.rings);
+        let full = self.shared.dropped_buffer_full(&self.rings);
         self.shared
             .counters
             .dropped_seen
-            .store(total, Ordering::Relaxed);
+            .store(full, Ordering::Relaxed);
+        let total = self.shared.dropped_total(&self.rings);
         if total == self.dropped_reported {
             return;
         }
@@ -292,37 +305,101 @@ impl SenderThread {
         self.seal_if_full(kind::LOG);
     }
 
-    /// Last delivery attempt, then the socket closes with a linger bounded by
-    /// the shutdown timeout so what ZeroMQ holds still reaches the broker.
+    /// Last delivery attempt (until the shutdown deadline), then the socket
+    /// closes with a linger up to that deadline so what ZeroMQ holds still
+    /// reaches the broker. Whatever never reached one is counted as dropped
+    /// by reason, and one line on stderr says how many records were lost.
     fn close(mut self) {
+        self.drain_all();
         self.seal(kind::LOG);
         self.seal(kind::PERF);
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
-        while !self.pending.is_empty() && Instant::now() < deadline {
+        let deadline = *self
+            .shared
+            .stop_by
+            .get_or_init(|| Instant::now() + self.shared.config.shutdown_timeout);
+        loop {
+            self.link.poll(&self.shared.counters.connection);
             self.send_pending();
-            if !self.pending.is_empty() {
-                std::thread::sleep(Duration::from_millis(1));
+            if self.pending.is_empty() || Instant::now() >= deadline {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(1));
         }
         let lost: u64 = self.pending.iter().map(|p| p.2).sum();
-        self.shared
-            .counters
-            .dropped_unringed
-            .fetch_add(lost, Ordering::Relaxed);
-        let total = self.shared.dropped_total(&self.rings);
-        self.shared
-            .counters
-            .dropped_seen
-            .store(total, Ordering::Relaxed);
+        let c = &self.shared.counters;
+        match self.link.state() {
+            Connection::HandshakeFailed(_) => {
+                c.dropped_handshake.fetch_add(lost, Ordering::Relaxed)
+            }
+            _ => c.dropped_no_broker.fetch_add(lost, Ordering::Relaxed),
+        };
+        let full = self.shared.dropped_buffer_full(&self.rings);
+        c.dropped_seen.store(full, Ordering::Relaxed);
+        self.report_loss();
         if let Some(socket) = self.socket.take() {
             let left = deadline.saturating_duration_since(Instant::now());
             let _ = socket.set_linger(left.as_millis() as i32);
             drop(socket);
         }
         // Terminating the context waits for the linger above.
+        drop(self.link);
         drop(self.context.take());
         let mut state = self.shared.flush_done.lock();
         state.stopped = true;
         self.shared.flush_cv.notify_all();
+    }
+
+    /// Takes everything the rings still hold into batches, whatever
+    /// `max_pending` says: at close, what is not taken is lost uncounted,
+    /// and the rings bound it anyway.
+    fn drain_all(&mut self) {
+        let budget = self.shared.config.batch_bytes;
+        for ring in self.rings.clone() {
+            while ring.consume(budget, |e| self.take_entry(&ring, e)) > 0 {}
+        }
+    }
+
+    /// One line on stderr with the records lost over the pipeline's life,
+    /// by reason, and what to do (the application cannot log it).
+    fn report_loss(&self) {
+        let c = &self.shared.counters;
+        let reasons = [
+            ("no_broker", c.dropped_no_broker.load(Ordering::Relaxed)),
+            (
+                "handshake_failed",
+                c.dropped_handshake.load(Ordering::Relaxed),
+            ),
+            ("buffer_full", c.dropped_seen.load(Ordering::Relaxed)),
+        ];
+        let total: u64 = reasons.iter().map(|r| r.1).sum();
+        if total == 0 {
+            return;
+        }
+        let parts: Vec<String> = reasons
+            .iter()
+            .filter(|r| r.1 > 0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        let endpoint = self.link.endpoint();
+        let why = match self.link.state() {
+            Connection::HandshakeFailed(f) => format!(
+                "the handshake with the broker at {endpoint} failed ({}; see the error above)",
+                f.name()
+            ),
+            Connection::Connecting if reasons[0].1 > 0 => format!(
+                "no broker accepted a connection at {endpoint}: start distlogd there or set \
+                 DISTLOG_ENDPOINT"
+            ),
+            Connection::Disconnected if reasons[0].1 > 0 => {
+                format!("the broker at {endpoint} went away and did not come back in time")
+            }
+            _ => "the client's buffers were full: raise max_memory or max_pending, or use \
+                  block_when_full"
+                .to_owned(),
+        };
+        eprintln!(
+            "distlog: {total} records lost ({}): {why}",
+            parts.join(", ")
+        );
     }
 }
