@@ -39,6 +39,8 @@ pub struct Builder {
     panic_hook: bool,
     program: Option<String>,
     curve: Option<(String, crate::curve::KeyPair)>,
+    acknowledged: bool,
+    resend_buffer: usize,
 }
 
 impl Default for Builder {
@@ -60,6 +62,8 @@ impl Default for Builder {
             panic_hook: true,
             program: None,
             curve: None,
+            acknowledged: false,
+            resend_buffer: 16 * 1024 * 1024,
         }
     }
 }
@@ -72,6 +76,33 @@ impl Builder {
     /// `distlog keygen` file) are read when set.
     pub fn curve(mut self, server_public: impl Into<String>, keys: crate::curve::KeyPair) -> Self {
         self.curve = Some((server_public.into(), keys));
+        self
+    }
+
+    /// Acknowledged delivery (default off): the broker acknowledges every
+    /// batch once its processors have taken it (the store: written); the
+    /// client keeps what is not yet acknowledged in a bounded resend
+    /// buffer ([`resend_buffer`](Builder::resend_buffer)) and sends it
+    /// again after a reconnect, and the broker discards what it already
+    /// has. A broker restart or a short outage then loses nothing that fit
+    /// in the buffer; [`flush`](crate::flush) waits for the
+    /// acknowledgements. The endpoint must be one of the broker's
+    /// `ack_listen` endpoints (`docs/PROTOCOL.md`).
+    pub fn acknowledged(mut self, on: bool) -> Self {
+        self.acknowledged = on;
+        self
+    }
+
+    /// With [`acknowledged`](Builder::acknowledged) delivery, the most
+    /// bytes of batches kept until the broker acknowledges them, sent or
+    /// still waiting for a connection (default 16 MiB; it replaces
+    /// [`max_pending`](Builder::max_pending)). While it is full the rings
+    /// fill: a record is dropped and counted, or waits with
+    /// `block_when_full`. Size it for the outages to ride out: about the
+    /// bytes logged per second (loadgen's `bytes / secs`) times their
+    /// length.
+    pub fn resend_buffer(mut self, bytes: usize) -> Self {
+        self.resend_buffer = bytes;
         self
     }
 
@@ -234,8 +265,15 @@ impl Builder {
         let directives = Directives::parse(&spec).map_err(ErrorKind::Directives)?;
 
         let context = zmq::Context::new();
+        // Acknowledged delivery needs a way back: DEALER (to the broker's
+        // ROUTER) sends batches like PUSH and receives the acks.
+        let kind = if self.acknowledged {
+            zmq::DEALER
+        } else {
+            zmq::PUSH
+        };
         let socket = context
-            .socket(zmq::PUSH)
+            .socket(kind)
             .map_err(|e| ErrorKind::Socket(e.to_string()))?;
         // ZMQ_IMMEDIATE: ZeroMQ queues batches only on connections whose
         // handshake completed, so nothing waits in ZeroMQ for a broker that
@@ -279,6 +317,8 @@ impl Builder {
             idle_wait: self.idle_wait,
             shutdown_timeout: self.shutdown_timeout,
             allow_tsc: self.allow_tsc,
+            acknowledged: self.acknowledged,
+            resend_buffer: self.resend_buffer,
         };
         let shared = Arc::new(Shared::new(config));
         if PIPELINE.set(shared.clone()).is_err() {
@@ -455,6 +495,11 @@ pub struct Stats {
     pub dropped: u64,
     /// [`dropped`](Stats::dropped) by reason.
     pub drops: Drops,
+    /// With acknowledged delivery: records the broker acknowledged.
+    pub acknowledged: u64,
+    /// With acknowledged delivery: records sent again after a reconnect
+    /// (the broker discards those it already had).
+    pub resent: u64,
     /// Batches handed to a broker.
     pub batches: u64,
     /// Bytes handed to a broker.
@@ -477,12 +522,15 @@ pub struct Drops {
     /// the broker failing (CURVE settings; the reason is in
     /// [`Stats::connection`] and on stderr).
     pub handshake_failed: u64,
+    /// With acknowledged delivery: handed to a broker and still not
+    /// acknowledged at shutdown (they may or may not have been stored).
+    pub unacknowledged: u64,
 }
 
 impl Drops {
     /// Every drop, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.buffer_full + self.no_broker + self.handshake_failed
+        self.buffer_full + self.no_broker + self.handshake_failed + self.unacknowledged
     }
 }
 
@@ -493,11 +541,14 @@ pub(crate) fn stats() -> Stats {
             buffer_full: c.dropped_seen.load(Ordering::Relaxed),
             no_broker: c.dropped_no_broker.load(Ordering::Relaxed),
             handshake_failed: c.dropped_handshake.load(Ordering::Relaxed),
+            unacknowledged: c.dropped_unacked.load(Ordering::Relaxed),
         };
         Stats {
             sent: c.records_sent.load(Ordering::Relaxed),
             dropped: drops.total(),
             drops,
+            acknowledged: c.records_acked.load(Ordering::Relaxed),
+            resent: c.records_resent.load(Ordering::Relaxed),
             batches: c.batches_sent.load(Ordering::Relaxed),
             bytes: c.bytes_sent.load(Ordering::Relaxed),
             connection: c.connection.get(),

@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acks;
 mod broker;
 pub mod config;
 pub mod dispatch;

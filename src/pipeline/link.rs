@@ -148,6 +148,11 @@ pub(crate) struct Link {
     state: Connection,
     /// Causes already reported on stderr.
     reported: Vec<HandshakeFailure>,
+    /// A connection was lost since the last handshake.
+    lost: bool,
+    /// A handshake succeeded after a connection was lost, not yet taken
+    /// by [`take_reconnected`](Link::take_reconnected).
+    reconnected: bool,
 }
 
 impl Link {
@@ -180,12 +185,21 @@ impl Link {
             curve,
             state: Connection::Connecting,
             reported: Vec::new(),
+            lost: false,
+            reconnected: false,
         })
     }
 
     /// The state as of the last [`poll`](Link::poll).
     pub(crate) fn state(&self) -> Connection {
         self.state
+    }
+
+    /// Whether a broker completed a handshake after a connection was lost
+    /// (once per reconnection): what was in flight on the old connection
+    /// may be gone.
+    pub(crate) fn take_reconnected(&mut self) -> bool {
+        std::mem::take(&mut self.reconnected)
     }
 
     /// The endpoint watched.
@@ -218,6 +232,12 @@ impl Link {
 
     fn apply(&mut self, event: zmq::SocketEvent, value: u32) {
         use zmq::SocketEvent as E;
+        if event == E::DISCONNECTED {
+            self.lost = true;
+        }
+        if event == E::HANDSHAKE_SUCCEEDED && std::mem::take(&mut self.lost) {
+            self.reconnected = true;
+        }
         self.state = match event {
             E::HANDSHAKE_SUCCEEDED => Connection::Connected,
             E::DISCONNECTED if self.state == Connection::Connected => Connection::Disconnected,

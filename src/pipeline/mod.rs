@@ -14,6 +14,7 @@
 //! rings fill, and then a log call drops its record and counts it (the
 //! default) or waits for space (`block_when_full`).
 
+pub(crate) mod acks;
 pub(crate) mod link;
 pub(crate) mod local;
 mod open_batch;
@@ -43,6 +44,10 @@ pub(crate) struct Config {
     pub idle_wait: Duration,
     pub shutdown_timeout: Duration,
     pub allow_tsc: bool,
+    /// Acknowledged delivery (a DEALER socket to the broker's `ack_listen`).
+    pub acknowledged: bool,
+    /// The most bytes of batches kept for resending until acknowledged.
+    pub resend_buffer: usize,
 }
 
 /// Counters of a pipeline, as [`Stats`](crate::Stats) reports them.
@@ -65,6 +70,13 @@ pub(crate) struct Counters {
     /// Records that never reached a broker because the handshake with it
     /// failed (`handshake_failed`).
     pub dropped_handshake: AtomicU64,
+    /// Acknowledged delivery: records still unacknowledged at shutdown
+    /// (`unacknowledged`).
+    pub dropped_unacked: AtomicU64,
+    /// Acknowledged delivery: records the broker acknowledged.
+    pub records_acked: AtomicU64,
+    /// Acknowledged delivery: records sent again after a reconnect.
+    pub records_resent: AtomicU64,
     /// The connection to the broker, as the sender last saw it.
     pub connection: link::SharedState,
 }
@@ -194,6 +206,7 @@ impl Shared {
         self.dropped_buffer_full(live_rings)
             + self.counters.dropped_no_broker.load(Ordering::Relaxed)
             + self.counters.dropped_handshake.load(Ordering::Relaxed)
+            + self.counters.dropped_unacked.load(Ordering::Relaxed)
     }
 
     /// Records dropped so far because there was no room for them.

@@ -21,6 +21,7 @@
 //! that far is counted as dropped, by reason (`no_broker`,
 //! `handshake_failed`), and one line on stderr says so.
 
+use super::acks::{Queued, ResendBuffer};
 use super::link::{Connection, Link};
 use super::open_batch::{OpenBatch, Origin};
 use super::zero_copy::{send_pooled, BufPool};
@@ -28,7 +29,7 @@ use super::Shared;
 use crate::clock::{wall_ns, Calibration};
 use crate::record::{kind, level, ValueRef};
 use crate::ring::Ring;
-use crate::wire::{Sender, Topic};
+use crate::wire::{decode_ack, Sender, Topic};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -48,8 +49,14 @@ pub(crate) struct SenderThread {
     logs: OpenBatch,
     perfs: OpenBatch,
     /// Encoded batches waiting for ZeroMQ. Each body is handed to ZeroMQ
-    /// as it is (no copy); ZeroMQ frees it once it is on the wire.
-    pending: VecDeque<(Topic, Vec<u8>, u64)>,
+    /// as it is (no copy); ZeroMQ frees it once it is on the wire. With
+    /// acknowledged delivery ZeroMQ gets a copy, and the body waits in
+    /// `resend` for its acknowledgement.
+    pending: VecDeque<Queued>,
+    /// Acknowledged delivery: batches handed over, not yet acknowledged.
+    resend: Option<ResendBuffer>,
+    /// This process's sender instance (acknowledgements name it).
+    instance: u64,
     /// Bodies ZeroMQ has finished with, for the next batches.
     pool: Arc<BufPool>,
     pending_bytes: usize,
@@ -66,6 +73,11 @@ impl SenderThread {
         identity: Sender,
     ) -> SenderThread {
         let cal = Calibration::start(shared.config.allow_tsc);
+        let resend = shared
+            .config
+            .acknowledged
+            .then(|| ResendBuffer::new(shared.config.resend_buffer));
+        let instance = identity.instance;
         SenderThread {
             shared,
             socket: Some(socket),
@@ -78,6 +90,8 @@ impl SenderThread {
             logs: OpenBatch::new(identity.clone()),
             perfs: OpenBatch::new(identity),
             pending: VecDeque::new(),
+            resend,
+            instance,
             pool: BufPool::new(8),
             pending_bytes: 0,
             dropped_reported: 0,
@@ -97,8 +111,7 @@ impl SenderThread {
                 self.cal.refresh();
                 self.last_cal = Instant::now();
             }
-            self.link.poll(&self.shared.counters.connection);
-            self.send_pending();
+            self.keep_up();
             let drained = self.drain();
             self.retire_rings();
             self.report_drops(flush_req > self.flush_done());
@@ -139,6 +152,7 @@ impl SenderThread {
 
     fn nothing_buffered(&self) -> bool {
         self.pending.is_empty()
+            && self.resend.as_ref().map_or(true, ResendBuffer::is_empty)
             && self.logs.is_empty()
             && self.perfs.is_empty()
             && self.rings.iter().all(|r| r.pending() == 0)
@@ -148,9 +162,14 @@ impl SenderThread {
     /// number of entries taken.
     fn drain(&mut self) -> usize {
         let mut total = 0;
-        let max_pending = self.shared.config.max_pending;
+        // With acknowledged delivery the resend buffer bounds everything not
+        // yet acknowledged, handed over or not.
+        let (limit, resent) = match &self.resend {
+            Some(r) => (self.shared.config.resend_buffer, r.bytes()),
+            None => (self.shared.config.max_pending, 0),
+        };
         for i in 0..self.rings.len() {
-            if self.pending_bytes >= max_pending {
+            if self.pending_bytes + resent >= limit {
                 break;
             }
             let ring = self.rings[i].clone();
@@ -213,36 +232,103 @@ impl SenderThread {
         self.next_seq += n;
         let topic = Topic::batch(self.shared.config.system, k);
         self.pending_bytes += buf.len();
-        self.pending.push_back((topic, buf, n));
+        self.pending.push_back(Queued {
+            topic,
+            body: buf,
+            first_seq,
+            n,
+            resend: false,
+        });
         self.send_pending();
     }
 
-    /// Hands queued batches to ZeroMQ until it refuses one.
+    /// Follows the connection: takes the monitor's events and the
+    /// broker's acknowledgements, queues unacknowledged batches again after
+    /// a reconnect, and sends what is pending.
+    fn keep_up(&mut self) {
+        self.link.poll(&self.shared.counters.connection);
+        if self.resend.is_some() {
+            self.take_acks();
+            if self.link.take_reconnected() {
+                self.resend_all();
+            }
+        }
+        self.send_pending();
+    }
+
+    /// Takes every acknowledgement the broker has sent (never waits).
+    fn take_acks(&mut self) {
+        let (Some(socket), Some(resend)) = (&self.socket, &mut self.resend) else {
+            return;
+        };
+        let mut acked = 0;
+        while let Ok(frame) = socket.recv_bytes(zmq::DONTWAIT) {
+            if let Some((instance, first_seq, _)) = decode_ack(&frame) {
+                if instance == self.instance {
+                    acked += resend.ack(first_seq).unwrap_or(0);
+                }
+            }
+        }
+        self.shared
+            .counters
+            .records_acked
+            .fetch_add(acked, Ordering::Relaxed);
+    }
+
+    /// After a reconnect: every unacknowledged batch goes again, oldest
+    /// first, before anything newer.
+    fn resend_all(&mut self) {
+        let Some(resend) = &mut self.resend else {
+            return;
+        };
+        for q in resend.take_all().rev() {
+            self.pending_bytes += q.body.len();
+            self.pending.push_front(q);
+        }
+    }
+
+    /// Hands queued batches to ZeroMQ until it refuses one (or, with
+    /// acknowledged delivery, until the resend buffer is full).
     fn send_pending(&mut self) {
         let Some(socket) = &mut self.socket else {
             return;
         };
-        while let Some((topic, _, _)) = self.pending.front() {
-            match socket.send(&topic.bytes()[..], zmq::SNDMORE | zmq::DONTWAIT) {
+        while let Some(q) = self.pending.front() {
+            if let Some(r) = &self.resend {
+                if !r.has_room(q.body.len()) {
+                    return;
+                }
+            }
+            match socket.send(&q.topic.bytes()[..], zmq::SNDMORE | zmq::DONTWAIT) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return,
                 Err(_) => return, // socket unusable; keep the data, retry later
             }
-            let Some((_, body, n)) = self.pending.pop_front() else {
+            let Some(q) = self.pending.pop_front() else {
                 return;
             };
-            let len = body.len();
+            let (len, n, again) = (q.body.len(), q.n, q.resend);
             self.pending_bytes -= len;
             // The first frame was accepted, so ZeroMQ takes the rest of the
-            // message regardless of the high-water mark. The body moves into
-            // ZeroMQ without a copy.
-            let sent = send_pooled(socket, body, &self.pool, zmq::DONTWAIT).is_ok();
+            // message regardless of the high-water mark.
+            let sent = match &mut self.resend {
+                // A copy: the body stays here until it is acknowledged.
+                Some(r) => {
+                    let ok = socket.send(&q.body[..], zmq::DONTWAIT).is_ok();
+                    r.push(q);
+                    ok
+                }
+                // The body moves into ZeroMQ without a copy.
+                None => send_pooled(socket, q.body, &self.pool, zmq::DONTWAIT).is_ok(),
+            };
             let c = &self.shared.counters;
-            if sent {
+            if again {
+                c.records_resent.fetch_add(n, Ordering::Relaxed);
+            } else if sent {
                 c.records_sent.fetch_add(n, Ordering::Relaxed);
                 c.batches_sent.fetch_add(1, Ordering::Relaxed);
                 c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-            } else {
+            } else if self.resend.is_none() {
                 c.dropped_unringed.fetch_add(n, Ordering::Relaxed);
             }
         }
@@ -318,15 +404,16 @@ impl SenderThread {
             .stop_by
             .get_or_init(|| Instant::now() + self.shared.config.shutdown_timeout);
         loop {
-            self.link.poll(&self.shared.counters.connection);
-            self.send_pending();
-            if self.pending.is_empty() || Instant::now() >= deadline {
+            self.keep_up();
+            if self.nothing_buffered() || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        let lost: u64 = self.pending.iter().map(|p| p.2).sum();
+        let lost: u64 = self.pending.iter().map(|q| q.n).sum();
         let c = &self.shared.counters;
+        let unacked = self.resend.as_ref().map_or(0, ResendBuffer::records);
+        c.dropped_unacked.fetch_add(unacked, Ordering::Relaxed);
         match self.link.state() {
             Connection::HandshakeFailed(_) => {
                 c.dropped_handshake.fetch_add(lost, Ordering::Relaxed)
@@ -370,6 +457,7 @@ impl SenderThread {
                 c.dropped_handshake.load(Ordering::Relaxed),
             ),
             ("buffer_full", c.dropped_seen.load(Ordering::Relaxed)),
+            ("unacknowledged", c.dropped_unacked.load(Ordering::Relaxed)),
         ];
         let total: u64 = reasons.iter().map(|r| r.1).sum();
         if total == 0 {
@@ -393,6 +481,9 @@ impl SenderThread {
             Connection::Disconnected if reasons[0].1 > 0 => {
                 format!("the broker at {endpoint} went away and did not come back in time")
             }
+            _ if reasons[3].1 > 0 => format!(
+                "the broker at {endpoint} did not acknowledge them before the shutdown timeout"
+            ),
             _ => "the client's buffers were full: raise max_memory or max_pending, or use \
                   block_when_full"
                 .to_owned(),

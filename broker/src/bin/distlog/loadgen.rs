@@ -10,8 +10,9 @@
 //! logged, `dropped` those the client dropped (by reason in `drops`:
 //! `buffer_full`, `no_broker`, `handshake_failed`), `handed_over` those it
 //! handed to a connected, authenticated broker (the drop warnings the
-//! client logs itself included), and `connection` is the state of the link
-//! to the broker at the end.
+//! client logs itself included), `acknowledged` and `resent` those the
+//! broker acknowledged and those sent again after a reconnect (`--ack`),
+//! and `connection` is the state of the link to the broker at the end.
 //!
 //! Flat out (the default), the client's buffers fill and the calls measure
 //! back-pressure: drops, or waiting with `--block`. `--rate R` paces the
@@ -53,6 +54,15 @@ pub struct Args {
     /// as fast as they can).
     #[arg(long, value_name = "R")]
     rate: Option<f64>,
+    /// Acknowledged delivery: ENDPOINT is one of the broker's `ack_listen`
+    /// endpoints; the client resends what was not acknowledged after a
+    /// reconnect.
+    #[arg(long)]
+    ack: bool,
+    /// With --ack, the resend buffer in bytes (default: the client's,
+    /// 16 MiB).
+    #[arg(long, value_name = "BYTES")]
+    resend_buffer: Option<usize>,
     /// How long to wait for everything to be handed to ZeroMQ at the end.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     flush_timeout: f64,
@@ -169,7 +179,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .program("distlog-loadgen")
         .block_when_full(a.block)
         .log_facade(false)
-        .shutdown_timeout(Duration::from_secs_f64(a.flush_timeout));
+        .shutdown_timeout(Duration::from_secs_f64(a.flush_timeout))
+        .acknowledged(a.ack);
+    if let Some(b) = a.resend_buffer {
+        builder = builder.resend_buffer(b);
+    }
     if let Some(b) = a.buffer {
         builder = builder
             .buffer_per_thread(b)
@@ -214,7 +228,10 @@ pub fn run(a: Args) -> Result<(), CliError> {
             "buffer_full": stats.drops.buffer_full,
             "no_broker": stats.drops.no_broker,
             "handshake_failed": stats.drops.handshake_failed,
+            "unacknowledged": stats.drops.unacknowledged,
         },
+        "acknowledged": stats.acknowledged,
+        "resent": stats.resent,
         "handed_over": stats.sent,
         "connection": connection_name(stats.connection),
         "batches": stats.batches,
