@@ -47,11 +47,16 @@ pub enum HandshakeFailure {
     CurveNotOffered,
     /// The broker refused this client's CURVE key (not on its allow-list).
     KeyRefused,
-    /// The CURVE handshake failed without detail: most often the broker's
-    /// public key configured here is not the broker's.
+    /// The CURVE handshake failed without detail: the broker's public key
+    /// configured here is not the broker's, or the broker closed the
+    /// connection first because it does not use CURVE.
     NoDetail,
     /// Another protocol error (the endpoint may not be a distlog broker).
     Protocol,
+    /// The peer closed the connection during the handshake without a
+    /// reason: most often a socket type it does not take (an acknowledged
+    /// client at a plain `listen` endpoint, or the reverse).
+    ClosedInHandshake,
 }
 
 impl HandshakeFailure {
@@ -64,6 +69,7 @@ impl HandshakeFailure {
             HandshakeFailure::KeyRefused => "key_refused",
             HandshakeFailure::NoDetail => "no_detail",
             HandshakeFailure::Protocol => "protocol",
+            HandshakeFailure::ClosedInHandshake => "closed_in_handshake",
         }
     }
 
@@ -86,21 +92,28 @@ impl HandshakeFailure {
             ),
             HandshakeFailure::NoDetail => format!(
                 "the CURVE handshake with {endpoint} failed: check that DISTLOG_CURVE_SERVER_KEY \
-                 is the broker's public key (distlogd's key file)"
+                 is the broker's public key (distlogd's key file), and that the broker has \
+                 curve configured"
             ),
             HandshakeFailure::Protocol => format!(
                 "the handshake with {endpoint} failed with a protocol error: is that endpoint a \
                  distlogd ingest socket?"
             ),
+            HandshakeFailure::ClosedInHandshake => format!(
+                "{endpoint} closed the connection during the handshake: a client with \
+                 acknowledged delivery must use one of the broker's ack_listen endpoints, and \
+                 one without it a listen endpoint"
+            ),
         }
     }
 
-    const ALL: [HandshakeFailure; 5] = [
+    const ALL: [HandshakeFailure; 6] = [
         HandshakeFailure::CurveRequired,
         HandshakeFailure::CurveNotOffered,
         HandshakeFailure::KeyRefused,
         HandshakeFailure::NoDetail,
         HandshakeFailure::Protocol,
+        HandshakeFailure::ClosedInHandshake,
     ];
 
     fn code(self) -> u8 {
@@ -153,6 +166,8 @@ pub(crate) struct Link {
     /// A handshake succeeded after a connection was lost, not yet taken
     /// by [`take_reconnected`](Link::take_reconnected).
     reconnected: bool,
+    /// A connection is up and its handshake has not ended yet.
+    handshaking: bool,
 }
 
 impl Link {
@@ -187,6 +202,7 @@ impl Link {
             reported: Vec::new(),
             lost: false,
             reconnected: false,
+            handshaking: false,
         })
     }
 
@@ -234,6 +250,20 @@ impl Link {
         use zmq::SocketEvent as E;
         if event == E::DISCONNECTED {
             self.lost = true;
+            if std::mem::take(&mut self.handshaking) {
+                // Closed with no handshake event: a socket type the peer
+                // does not take (ZeroMQ reports no reason for that).
+                self.state = self.failed(HandshakeFailure::ClosedInHandshake);
+                return;
+            }
+        }
+        match event {
+            E::CONNECTED => self.handshaking = true,
+            E::HANDSHAKE_SUCCEEDED
+            | E::HANDSHAKE_FAILED_AUTH
+            | E::HANDSHAKE_FAILED_NO_DETAIL
+            | E::HANDSHAKE_FAILED_PROTOCOL => self.handshaking = false,
+            _ => {}
         }
         if event == E::HANDSHAKE_SUCCEEDED && std::mem::take(&mut self.lost) {
             self.reconnected = true;
@@ -243,7 +273,9 @@ impl Link {
             E::DISCONNECTED if self.state == Connection::Connected => Connection::Disconnected,
             E::HANDSHAKE_FAILED_AUTH => self.failed(HandshakeFailure::KeyRefused),
             E::HANDSHAKE_FAILED_NO_DETAIL if self.curve => self.failed(HandshakeFailure::NoDetail),
-            E::HANDSHAKE_FAILED_NO_DETAIL => self.failed(HandshakeFailure::Protocol),
+            // A client without CURVE fails without detail when the broker
+            // saw the mechanism mismatch first and closed the connection.
+            E::HANDSHAKE_FAILED_NO_DETAIL => self.failed(HandshakeFailure::CurveRequired),
             E::HANDSHAKE_FAILED_PROTOCOL if value == MECHANISM_MISMATCH => {
                 self.failed(if self.curve {
                     HandshakeFailure::CurveNotOffered
