@@ -2,6 +2,7 @@
 
 use crate::callsite;
 use crate::directives::{Directives, DirectivesError};
+use crate::pipeline::link::{Connection, Link};
 use crate::pipeline::sender::SenderThread;
 use crate::pipeline::{Config, Shared, PIPELINE};
 use crate::wire::Sender;
@@ -38,6 +39,8 @@ pub struct Builder {
     panic_hook: bool,
     program: Option<String>,
     curve: Option<(String, crate::curve::KeyPair)>,
+    acknowledged: bool,
+    resend_buffer: usize,
 }
 
 impl Default for Builder {
@@ -59,6 +62,8 @@ impl Default for Builder {
             panic_hook: true,
             program: None,
             curve: None,
+            acknowledged: false,
+            resend_buffer: 16 * 1024 * 1024,
         }
     }
 }
@@ -71,6 +76,33 @@ impl Builder {
     /// `distlog keygen` file) are read when set.
     pub fn curve(mut self, server_public: impl Into<String>, keys: crate::curve::KeyPair) -> Self {
         self.curve = Some((server_public.into(), keys));
+        self
+    }
+
+    /// Acknowledged delivery (default off): the broker acknowledges every
+    /// batch once its processors have taken it (the store: written); the
+    /// client keeps what is not yet acknowledged in a bounded resend
+    /// buffer ([`resend_buffer`](Builder::resend_buffer)) and sends it
+    /// again after a reconnect, and the broker discards what it already
+    /// has. A broker restart or a short outage then loses nothing that fit
+    /// in the buffer; [`flush`](crate::flush) waits for the
+    /// acknowledgements. The endpoint must be one of the broker's
+    /// `ack_listen` endpoints (`docs/PROTOCOL.md`).
+    pub fn acknowledged(mut self, on: bool) -> Self {
+        self.acknowledged = on;
+        self
+    }
+
+    /// With [`acknowledged`](Builder::acknowledged) delivery, the most
+    /// bytes of batches kept until the broker acknowledges them, sent or
+    /// still waiting for a connection (default 16 MiB; it replaces
+    /// [`max_pending`](Builder::max_pending)). While it is full the rings
+    /// fill: a record is dropped and counted, or waits with
+    /// `block_when_full`. Size it for the outages to ride out: about the
+    /// bytes logged per second (loadgen's `bytes / secs`) times their
+    /// length.
+    pub fn resend_buffer(mut self, bytes: usize) -> Self {
+        self.resend_buffer = bytes;
         self
     }
 
@@ -233,18 +265,32 @@ impl Builder {
         let directives = Directives::parse(&spec).map_err(ErrorKind::Directives)?;
 
         let context = zmq::Context::new();
+        // Acknowledged delivery needs a way back: DEALER (to the broker's
+        // ROUTER) sends batches like PUSH and receives the acks.
+        let kind = if self.acknowledged {
+            zmq::DEALER
+        } else {
+            zmq::PUSH
+        };
         let socket = context
-            .socket(zmq::PUSH)
+            .socket(kind)
             .map_err(|e| ErrorKind::Socket(e.to_string()))?;
+        // ZMQ_IMMEDIATE: ZeroMQ queues batches only on connections whose
+        // handshake completed, so nothing waits in ZeroMQ for a broker that
+        // is absent or refuses us (see `pipeline::link`).
         socket
             .set_sndhwm(self.send_hwm)
+            .and_then(|_| socket.set_immediate(true))
             .and_then(|_| socket.set_linger(0))
             .and_then(|_| socket.set_reconnect_ivl_max(5000))
             .map_err(|e| ErrorKind::Socket(e.to_string()))?;
-        if let Some((server, keys)) = self.curve_settings()? {
-            crate::curve::set_client(&socket, &server, &keys)
+        let curve = self.curve_settings()?;
+        if let Some((server, keys)) = &curve {
+            crate::curve::set_client(&socket, server, keys)
                 .map_err(|e| ErrorKind::Curve(e.to_string()))?;
         }
+        let link = Link::watch(&context, &socket, &endpoint, curve.is_some())
+            .map_err(|e| ErrorKind::Socket(format!("socket monitor: {e}")))?;
         socket
             .connect(&endpoint)
             .map_err(|e| ErrorKind::Endpoint(endpoint.clone(), e.to_string()))?;
@@ -271,6 +317,8 @@ impl Builder {
             idle_wait: self.idle_wait,
             shutdown_timeout: self.shutdown_timeout,
             allow_tsc: self.allow_tsc,
+            acknowledged: self.acknowledged,
+            resend_buffer: self.resend_buffer,
         };
         let shared = Arc::new(Shared::new(config));
         if PIPELINE.set(shared.clone()).is_err() {
@@ -284,7 +332,7 @@ impl Builder {
             instance: random_u64() | 1,
         };
         // Calibrate the clock before any call site is enabled.
-        let sender = SenderThread::new(shared.clone(), socket, context, identity);
+        let sender = SenderThread::new(shared.clone(), socket, link, context, identity);
         let handle = std::thread::Builder::new()
             .name("distlog-sender".into())
             .spawn(move || sender.run())
@@ -435,26 +483,75 @@ impl std::error::Error for InitError {
 
 /// Counters of the pipeline, from [`stats`](crate::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
-    /// Records handed to ZeroMQ.
+    /// Records handed to a broker that had completed the handshake (queued
+    /// in ZeroMQ for a connected peer; not proof of arrival: a broker that
+    /// dies takes what was in flight with it).
     pub sent: u64,
-    /// Records dropped before the wire (full buffers), as of the sender's
-    /// last pass (exact after [`flush`](crate::flush)).
+    /// Records dropped, for every reason (the sum of [`drops`](Stats::drops)),
+    /// as of the sender's last pass (exact after [`flush`](crate::flush),
+    /// final after [`shutdown`](crate::shutdown)).
     pub dropped: u64,
-    /// Batches handed to ZeroMQ.
+    /// [`dropped`](Stats::dropped) by reason.
+    pub drops: Drops,
+    /// With acknowledged delivery: records the broker acknowledged.
+    pub acknowledged: u64,
+    /// With acknowledged delivery: records sent again after a reconnect
+    /// (the broker discards those it already had).
+    pub resent: u64,
+    /// Batches handed to a broker.
     pub batches: u64,
-    /// Bytes handed to ZeroMQ.
+    /// Bytes handed to a broker.
     pub bytes: u64,
+    /// The connection to the broker, as the sender last saw it.
+    pub connection: Connection,
+}
+
+/// Dropped records by reason, from [`Stats::drops`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Drops {
+    /// No room in the client's buffers (the broker was down or slower than
+    /// the application and the buffers filled), or logged after shutdown.
+    pub buffer_full: u64,
+    /// Still in the client's buffers at shutdown, with no broker connected
+    /// (none was listening, or it went away).
+    pub no_broker: u64,
+    /// Still in the client's buffers at shutdown, with the handshake with
+    /// the broker failing (CURVE settings; the reason is in
+    /// [`Stats::connection`] and on stderr).
+    pub handshake_failed: u64,
+    /// With acknowledged delivery: handed to a broker and still not
+    /// acknowledged at shutdown (they may or may not have been stored).
+    pub unacknowledged: u64,
+}
+
+impl Drops {
+    /// Every drop, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.buffer_full + self.no_broker + self.handshake_failed + self.unacknowledged
+    }
 }
 
 pub(crate) fn stats() -> Stats {
     PIPELINE.get().map_or(Stats::default(), |p| {
         let c = &p.counters;
+        let drops = Drops {
+            buffer_full: c.dropped_seen.load(Ordering::Relaxed),
+            no_broker: c.dropped_no_broker.load(Ordering::Relaxed),
+            handshake_failed: c.dropped_handshake.load(Ordering::Relaxed),
+            unacknowledged: c.dropped_unacked.load(Ordering::Relaxed),
+        };
         Stats {
             sent: c.records_sent.load(Ordering::Relaxed),
-            dropped: c.dropped_seen.load(Ordering::Relaxed),
+            dropped: drops.total(),
+            drops,
+            acknowledged: c.records_acked.load(Ordering::Relaxed),
+            resent: c.records_resent.load(Ordering::Relaxed),
             batches: c.batches_sent.load(Ordering::Relaxed),
             bytes: c.bytes_sent.load(Ordering::Relaxed),
+            connection: c.connection.get(),
         }
     })
 }

@@ -8,7 +8,9 @@
 //! use std::time::Duration;
 //!
 //! // Once, in main. Without a broker running, records wait (bounded) and
-//! // are dropped and counted when the buffers fill; nothing blocks.
+//! // are dropped and counted when the buffers fill; nothing blocks. What
+//! // never reached a broker by shutdown is counted as dropped, by reason,
+//! // and reported on stderr.
 //! let guard = distlog::builder()
 //!     .endpoint("tcp://127.0.0.1:5010")
 //!     .system('T')
@@ -71,9 +73,10 @@ pub mod view;
 pub mod wire;
 pub mod wire_v2;
 
-pub use builder::{Builder, Guard, InitError, Stats, DEFAULT_ENDPOINT};
+pub use builder::{Builder, Drops, Guard, InitError, Stats, DEFAULT_ENDPOINT};
 pub use callsite::Callsite;
 pub use entry::{debug, display, Encode, EncodeList};
+pub use pipeline::link::{Connection, HandshakeFailure};
 pub use task::{current as current_task, import_task, task, to, Entered, Task, TaskGuard};
 
 use std::time::Duration;
@@ -83,9 +86,11 @@ pub fn builder() -> Builder {
     Builder::default()
 }
 
-/// Hands everything logged so far (by any thread) to ZeroMQ, waiting up to
-/// 5 seconds. Returns false on timeout (broker down and buffers full) or when
-/// no pipeline is installed.
+/// Hands everything logged so far (by any thread) to a connected broker,
+/// waiting up to 5 seconds. Returns false on timeout (no broker connected,
+/// or it is slower than the application) or when no pipeline is installed;
+/// what is not handed over keeps waiting, and is counted as dropped if it
+/// is still waiting at [`shutdown`].
 pub fn flush() -> bool {
     flush_timeout(Duration::from_secs(5))
 }
@@ -95,9 +100,11 @@ pub fn flush_timeout(timeout: Duration) -> bool {
     pipeline::PIPELINE.get().is_some_and(|p| p.flush(timeout))
 }
 
-/// Delivers what is queued (within the shutdown timeout) and stops the
-/// sender; records logged afterwards are dropped. Dropping the [`Guard`]
-/// does this. Returns true when everything queued was handed over.
+/// Delivers what is queued (within the shutdown timeout, one wait in all)
+/// and stops the sender; records logged afterwards are dropped. Dropping
+/// the [`Guard`] does this. Returns true when everything queued was handed
+/// to a broker; otherwise the rest is counted in [`Stats::drops`] and one
+/// line on stderr says how many records were lost and why.
 pub fn shutdown() -> bool {
     pipeline::PIPELINE.get().is_some_and(|p| p.shutdown())
 }

@@ -307,6 +307,33 @@ pub fn access_v1(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
     Ok(batch)
 }
 
+/// The length of an acknowledgement of acknowledged delivery
+/// (`docs/PROTOCOL.md`): `"A"`, the sender's instance (u64 LE), the
+/// batch's first sequence number (u64 LE), its record count (u32 LE).
+pub const ACK_LEN: usize = 21;
+
+/// Encodes an acknowledgement of the batch of `instance` starting at
+/// `first_seq` with `count` records (the broker's side).
+pub fn encode_ack(instance: u64, first_seq: u64, count: u32) -> [u8; ACK_LEN] {
+    let mut a = [0u8; ACK_LEN];
+    a[0] = b'A';
+    a[1..9].copy_from_slice(&instance.to_le_bytes());
+    a[9..17].copy_from_slice(&first_seq.to_le_bytes());
+    a[17..21].copy_from_slice(&count.to_le_bytes());
+    a
+}
+
+/// Decodes an acknowledgement: `(instance, first_seq, count)`, or `None`
+/// when `frame` is not one.
+pub fn decode_ack(frame: &[u8]) -> Option<(u64, u64, u32)> {
+    if frame.len() != ACK_LEN || frame[0] != b'A' {
+        return None;
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(frame[i..i + 8].try_into().expect("8 bytes"));
+    let count = u32::from_le_bytes(frame[17..21].try_into().expect("4 bytes"));
+    Some((u64_at(1), u64_at(9), count))
+}
+
 /// A validated batch that owns its (aligned) bytes.
 pub struct OwnedBatch {
     bytes: Bytes,

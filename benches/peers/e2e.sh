@@ -8,19 +8,28 @@
 #   benches/peers/e2e.sh
 #   E2E_RECORDS=5000000 E2E_THREADS=2 E2E_FIELDS=3 E2E_BLOCK=1 benches/peers/e2e.sh
 #   E2E_BIN=/tmp/old/target/release benches/peers/e2e.sh   # another build
+#   E2E_ACK=1 E2E_IPC=0 E2E_CEILING=0 benches/peers/e2e.sh   # tcp with and without
+#       # acknowledged delivery, alternated E2E_PAIRS times (default 3)
 #
 # records/s here = records stored / (loadgen start .. the broker's store
 # processor has written the last of them), polled from the broker's
 # Prometheus endpoint every 10 ms. E2E_BLOCK=1 (default) runs loadgen with
 # --block (the client waits instead of dropping), so every record is
 # stored; E2E_BLOCK=0 uses the client's default drop-and-count and the
-# summary says how many were dropped.
+# summary says how many were dropped. E2E_ACK=1 adds `tcp-ack` runs: the
+# broker also binds an acknowledging endpoint (--ack-listen) and loadgen
+# sends there with --ack (every batch acknowledged once stored, kept for
+# resending until then), alternated with plain tcp runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 records=${E2E_RECORDS:-5000000}
 threads=${E2E_THREADS:-2}
 fields=${E2E_FIELDS:-3}
 block=${E2E_BLOCK:-1}
+ack=${E2E_ACK:-0}
+pairs=${E2E_PAIRS:-3}
+ipc=${E2E_IPC:-1}
+ceiling=${E2E_CEILING:-1}
 stamp=$(date +%Y%m%d-%H%M%S)
 out=target/peers/e2e-$stamp
 mkdir -p "$out"
@@ -52,10 +61,16 @@ written() {
 
 run() {
     local transport=$1 endpoint=$2
-    local data=$tmp/data-$transport
+    local data=$tmp/data-$transport-$RANDOM
     local mport=$((20000 + RANDOM % 20000))
-    "$bin/distlogd" --listen "$endpoint" --data-dir "$data" --metrics "127.0.0.1:$mport" \
-        2> "$out/distlogd-$transport.err" &
+    local brokerflags=() clientflags=() listen=$endpoint
+    if [ "$transport" = tcp-ack ]; then
+        listen="tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+        brokerflags=(--ack-listen "$endpoint")
+        clientflags=(--ack)
+    fi
+    "$bin/distlogd" --listen "$listen" "${brokerflags[@]}" --data-dir "$data" \
+        --metrics "127.0.0.1:$mport" 2> "$out/distlogd-$transport.err" &
     broker=$!
     for _ in $(seq 100); do
         [ -n "$(written "$mport")" ] && break
@@ -68,7 +83,7 @@ run() {
     local blockflag=()
     [ "$block" = 1 ] && blockflag=(--block)
     "$bin/distlog" loadgen --endpoint "$endpoint" --records "$records" --threads "$threads" \
-        --fields "$fields" "${blockflag[@]}" > "$out/loadgen-$transport.out"
+        --fields "$fields" "${blockflag[@]}" "${clientflags[@]}" > "$out/loadgen-$transport.out"
     local summary
     summary=$(tail -1 "$out/loadgen-$transport.out")
     expected=$(echo "$summary" | jq '.sent - .dropped')
@@ -106,12 +121,21 @@ run() {
             loadavg: $load }' | tee -a "$results" >&2
 }
 
-run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
-run ipc "ipc://$tmp/ingest.sock"
+if [ "$ack" = 1 ]; then
+    for _ in $(seq "$pairs"); do
+        run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+        run tcp-ack "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+    done
+else
+    run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+fi
+[ "$ipc" = 1 ] && run ipc "ipc://$tmp/ingest.sock"
 
-echo "raw ZeroMQ ceiling..." >&2
-PEERS_OUT=$results cargo bench -q -p distlog-peers --bench zmq_ceiling > "$out/zmq_ceiling.log" 2>&1
-grep ZMQ_RESULT "$out/zmq_ceiling.log" >&2
+if [ "$ceiling" = 1 ]; then
+    echo "raw ZeroMQ ceiling..." >&2
+    PEERS_OUT=$results cargo bench -q -p distlog-peers --bench zmq_ceiling > "$out/zmq_ceiling.log" 2>&1
+    grep ZMQ_RESULT "$out/zmq_ceiling.log" >&2
+fi
 
 {
     echo "### End to end: loadgen ($threads threads, $fields fields, $records records$([ "$block" = 1 ] && echo ', --block')) -> distlogd -> store"

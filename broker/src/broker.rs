@@ -53,8 +53,14 @@ impl Broker {
             None => None,
         };
         let mut sockets = Vec::new();
-        for ep in &c.listen {
-            let s = zmq.socket(zmq::PULL).map_err(|e| e.to_string())?;
+        let endpoints: Vec<&String> = c.listen.iter().chain(&c.ack_listen).collect();
+        for i in 0..endpoints.len() {
+            let kind = if i < c.listen.len() {
+                zmq::PULL
+            } else {
+                zmq::ROUTER
+            };
+            let s = zmq.socket(kind).map_err(|e| e.to_string())?;
             s.set_maxmsgsize(c.max_message.min(i64::MAX as u64) as i64)
                 .map_err(|e| e.to_string())?;
             s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
@@ -63,14 +69,25 @@ impl Broker {
                 distlog::curve::set_server(&s, &cv.keys, crate::zap::DOMAIN)
                     .map_err(|e| e.to_string())?;
             }
+            sockets.push(s);
+        }
+        // Monitored before they bind, so no handshake goes uncounted.
+        threads.push(crate::handshakes::start(
+            &zmq,
+            &sockets,
+            curve.is_some(),
+            metrics.clone(),
+            stop.clone(),
+        )?);
+        for (s, ep) in sockets.iter().zip(&endpoints) {
             s.bind(ep)
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
-            sockets.push(s);
         }
         if let Some(addr) = &c.metrics.listen {
             crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
         }
-        let mut dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
+        let (acks_tx, acks_rx) = crossbeam_channel::unbounded();
+        let mut dispatcher = Dispatcher::start(checked, zmq, metrics.clone(), acks_tx)?;
         let rules = dispatcher.rules();
         let (side_tx, side_rx) = bounded(WORKER_QUEUE);
         if !c.jetstream_inputs.is_empty() {
@@ -93,6 +110,11 @@ impl Broker {
             dispatcher.run(from_workers, control_rx)
         })?);
         let ingest_stop = stop.clone();
+        let sockets = crate::ingest::Sockets {
+            all: sockets,
+            acked: c.ack_listen.len(),
+            acks: acks_rx,
+        };
         threads.push(spawn("ingest", move || {
             crate::ingest::receive(sockets, to_workers, &ingest_stop)
         })?);

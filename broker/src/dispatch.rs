@@ -1,6 +1,15 @@
 //! The dispatcher: takes the workers' results back in receive order,
 //! tracks each sender's sequence numbers, hands records to processors,
 //! applies config reloads, and routes the broker's own metrics.
+//!
+//! Batches from acknowledging endpoints ([`crate::acks`]) that the broker
+//! already has (every sequence number taken before, none of them in an
+//! open gap) are acknowledged again and not delivered: a client resends
+//! what was not acknowledged after a reconnect, and this keeps it
+//! exactly-once. When the broker serves acknowledgements, it rebuilds its
+//! per-sender sequence state at start from the tail of its stores (the
+//! last [`SEED_BYTES`] of each), so a batch stored just before a crash and
+//! resent after the restart is recognised too.
 
 use crate::config::{Checked, Config};
 use crate::ingest::Decoded;
@@ -20,6 +29,22 @@ use std::time::{Duration, Instant};
 /// Most senders tracked for sequence gaps; past this the ones not heard
 /// from for longest are forgotten (hostile input cannot grow the table).
 pub const MAX_SENDERS: usize = 100_000;
+
+/// How much of the end of each store the dispatcher replays at start to
+/// rebuild its sequence state when it serves acknowledgements: more than
+/// any client's resend buffer (16 MiB by default).
+pub const SEED_BYTES: u64 = 256 << 20;
+
+/// What [`SenderState::take`] makes of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Taken {
+    /// Records skipped over: a new gap.
+    missing: u64,
+    /// Records that filled an open gap.
+    late: u64,
+    /// Every record of the batch was already taken before.
+    duplicate: bool,
+}
 
 /// Requests to the dispatcher from the main thread.
 pub enum Control {
@@ -41,6 +66,15 @@ struct SenderState {
 const MAX_OPEN_GAPS: usize = 8;
 
 impl SenderState {
+    fn new() -> SenderState {
+        SenderState {
+            next_seq: 0,
+            dropped: 0,
+            seen: Instant::now(),
+            open: Vec::new(),
+        }
+    }
+
     /// Takes `[first, end)` out of the open gaps; returns how many of its
     /// records were in one (arrived late rather than twice).
     fn fill(&mut self, first: u64, end: u64) -> u64 {
@@ -64,6 +98,30 @@ impl SenderState {
         self.open = kept;
         filled
     }
+
+    /// Takes the batch `[first, first + n)`: opens a gap before it, fills
+    /// gaps with it, or finds it already taken.
+    fn take(&mut self, first: u64, n: u64) -> Taken {
+        let mut t = Taken {
+            missing: 0,
+            late: 0,
+            duplicate: false,
+        };
+        if first > self.next_seq {
+            t.missing = first - self.next_seq;
+            if self.open.len() == MAX_OPEN_GAPS {
+                self.open.remove(0);
+            }
+            self.open.push((self.next_seq, first));
+        }
+        let end = first.saturating_add(n);
+        if first < self.next_seq && !self.open.is_empty() {
+            t.late = self.fill(first, end.min(self.next_seq));
+        }
+        t.duplicate = n > 0 && end <= self.next_seq && t.late == 0;
+        self.next_seq = self.next_seq.max(end);
+        t
+    }
 }
 
 /// The dispatcher's state.
@@ -79,6 +137,8 @@ pub struct Dispatcher {
     last_perf: Instant,
     /// Batches from inputs other than the ZeroMQ sockets (JetStream).
     side: Option<Receiver<crate::jetstream_input::Handoff>>,
+    /// Where acknowledgements go (to the ingest thread).
+    acks: crossbeam_channel::Sender<crate::acks::Outgoing>,
 }
 
 static REJECTS: RateLimited = RateLimited::new(Duration::from_secs(10));
@@ -91,6 +151,7 @@ impl Dispatcher {
         checked: &Checked,
         zmq: zmq::Context,
         metrics: Arc<Metrics>,
+        acks: crossbeam_channel::Sender<crate::acks::Outgoing>,
     ) -> Result<Dispatcher, String> {
         let rules = Arc::new(RwLock::new(Arc::new(RuleSet::new(checked, 1)?)));
         let mut d = Dispatcher {
@@ -104,13 +165,67 @@ impl Dispatcher {
             perf_seq: 0,
             last_perf: Instant::now(),
             side: None,
+            acks,
         };
         for (name, cfg) in &checked.config.processors {
             let h = Handle::start(name, cfg, &d.config, &d.zmq, d.metrics.processor(name))
                 .map_err(|e| e.to_string())?;
             d.handles.insert(name.clone(), h);
         }
+        if !checked.config.ack_listen.is_empty() {
+            d.seed_from_stores();
+        }
         Ok(d)
+    }
+
+    /// Rebuilds the per-sender sequence state by replaying the last
+    /// [`SEED_BYTES`] of every store, in the order they were written.
+    fn seed_from_stores(&mut self) {
+        let dirs: Vec<_> = self
+            .config
+            .processors
+            .values()
+            .filter_map(|p| match p {
+                crate::config::ProcessorConfig::Store(c) => Some(self.config.store_dir(c)),
+                _ => None,
+            })
+            .collect();
+        for dir in dirs {
+            let Ok(segments) = crate::store::segments(&dir) else {
+                continue;
+            };
+            let mut bytes = 0;
+            let from = segments
+                .iter()
+                .rposition(|p| {
+                    bytes += std::fs::metadata(p).map_or(0, |m| m.len());
+                    bytes > SEED_BYTES
+                })
+                .unwrap_or(0);
+            for path in &segments[from..] {
+                let Ok(reader) = crate::store::Reader::open(path) else {
+                    continue;
+                };
+                for b in reader.batches().flatten() {
+                    let b = b.batch;
+                    let s = b.sender();
+                    let key = (
+                        s.host.as_str().to_owned(),
+                        s.pid.to_native(),
+                        s.instance.to_native(),
+                    );
+                    if key.2 == 0 {
+                        continue;
+                    }
+                    let state = self.senders.entry(key).or_insert_with(SenderState::new);
+                    state.take(b.first_seq(), b.len() as u64);
+                    state.dropped = state.dropped.max(b.dropped());
+                }
+            }
+        }
+        self.metrics
+            .senders
+            .store(self.senders.len() as u64, Ordering::Relaxed);
     }
 
     /// Also takes already decoded batches from `rx` (JetStream inputs),
@@ -181,7 +296,7 @@ impl Dispatcher {
     fn take(&mut self, d: Decoded) {
         let metrics = self.metrics.clone();
         let m = &*metrics;
-        let (topic, batch, routed, rules, bytes) = match d {
+        let (topic, batch, routed, rules, bytes, reply) = match d {
             Decoded::Rejected(reason) => {
                 m.reject(reason);
                 REJECTS.warn(|| {
@@ -196,7 +311,8 @@ impl Dispatcher {
                 routed,
                 rules,
                 bytes,
-            } => (topic, batch, routed, rules, bytes),
+                reply,
+            } => (topic, batch, routed, rules, bytes, reply),
         };
         let b = batch.get();
         let n = b.len() as u64;
@@ -205,14 +321,30 @@ impl Dispatcher {
         m.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         m.unmatched
             .fetch_add(routed.unmatched as u64, Ordering::Relaxed);
-        self.track(
+        let instance = b.sender().instance.to_native();
+        let duplicate = self.track(
             b.sender().host.as_str(),
             b.sender().pid.to_native(),
-            b.sender().instance.to_native(),
+            instance,
             b.first_seq(),
             n,
             b.dropped(),
         );
+        // Acknowledged when the last processor drops its delivery (or now,
+        // for a batch the broker already has).
+        let ack = reply.map(|r| {
+            Arc::new(crate::acks::AckToken::new(
+                r,
+                instance,
+                b.first_seq(),
+                n as u32,
+                self.acks.clone(),
+            ))
+        });
+        if duplicate && ack.is_some() {
+            m.reject("duplicate");
+            return;
+        }
         if routed.rule_hits.iter().any(|&h| h > 0) {
             let mut rm = m.rule_matches.lock();
             for (r, &h) in rules.rules.iter().zip(&routed.rule_hits) {
@@ -221,7 +353,7 @@ impl Dispatcher {
                 }
             }
         }
-        self.deliver(topic, &batch, routed.routes, &rules);
+        self.deliver(topic, &batch, routed.routes, &rules, ack);
     }
 
     fn deliver(
@@ -230,6 +362,7 @@ impl Dispatcher {
         batch: &Arc<OwnedBatch>,
         routes: Vec<(usize, Selection)>,
         rules: &RuleSet,
+        ack: Option<Arc<crate::acks::AckToken>>,
     ) {
         for (p, selection) in routes {
             let name = &rules.processors[p];
@@ -237,6 +370,7 @@ impl Dispatcher {
                 topic,
                 batch: batch.clone(),
                 selection,
+                ack: ack.clone(),
             };
             match self.handles.get(name) {
                 Some(h) => {
@@ -255,9 +389,18 @@ impl Dispatcher {
     }
 
     /// Sequence gaps and client drops, per sender (host, pid, instance).
-    fn track(&mut self, host: &str, pid: u32, instance: u64, first: u64, n: u64, dropped: u64) {
+    /// True when every record of the batch was taken before.
+    fn track(
+        &mut self,
+        host: &str,
+        pid: u32,
+        instance: u64,
+        first: u64,
+        n: u64,
+        dropped: u64,
+    ) -> bool {
         if instance == 0 {
-            return; // Python records: no sequence numbers.
+            return false; // Python records: no sequence numbers.
         }
         let m = &*self.metrics;
         if self.senders.len() >= MAX_SENDERS {
@@ -267,38 +410,24 @@ impl Dispatcher {
             let cut = seen[seen.len() / 2];
             self.senders.retain(|_, s| s.seen > cut);
         }
-        let now = Instant::now();
         let state = self
             .senders
             .entry((host.to_owned(), pid, instance))
-            .or_insert(SenderState {
-                next_seq: 0,
-                dropped: 0,
-                seen: now,
-                open: Vec::new(),
-            });
-        state.seen = now;
-        if first > state.next_seq {
-            let missing = first - state.next_seq;
+            .or_insert_with(SenderState::new);
+        state.seen = Instant::now();
+        let before = state.next_seq;
+        let t = state.take(first, n);
+        if t.missing > 0 {
+            let missing = t.missing;
             m.gap_records.fetch_add(missing, Ordering::Relaxed);
             GAPS.warn(|| {
                 format!(
-                    "{missing} records from {host} pid {pid} missing (sequence {} to {}): lost in transit or before a broker restart, unless they still arrive late",
-                    state.next_seq,
+                    "{missing} records from {host} pid {pid} missing (sequence {before} to {}): lost in transit or before a broker restart, unless they still arrive late",
                     first - 1
                 )
             });
-            if state.open.len() == MAX_OPEN_GAPS {
-                state.open.remove(0);
-            }
-            state.open.push((state.next_seq, first));
         }
-        let end = first.saturating_add(n);
-        if first < state.next_seq && !state.open.is_empty() {
-            let late = state.fill(first, end.min(state.next_seq));
-            m.late_records.fetch_add(late, Ordering::Relaxed);
-        }
-        state.next_seq = state.next_seq.max(end);
+        m.late_records.fetch_add(t.late, Ordering::Relaxed);
         if dropped > state.dropped {
             m.client_dropped
                 .fetch_add(dropped - state.dropped, Ordering::Relaxed);
@@ -306,6 +435,7 @@ impl Dispatcher {
         }
         m.senders
             .store(self.senders.len() as u64, Ordering::Relaxed);
+        t.duplicate
     }
 
     /// Every `metrics.interval`, the counters as kind-`P` records through
@@ -327,7 +457,7 @@ impl Dispatcher {
         );
         let rules = self.rules.read().clone();
         let routed = rules.route(topic.system, batch.get());
-        self.deliver(topic, &Arc::new(batch), routed.routes, &rules);
+        self.deliver(topic, &Arc::new(batch), routed.routes, &rules, None);
     }
 
     /// Applies a new config: processors whose settings did not change keep
@@ -414,6 +544,23 @@ mod tests {
             seen: Instant::now(),
             open: open.to_vec(),
         }
+    }
+
+    #[test]
+    fn resent_batches_are_duplicates_unless_they_fill_a_gap() {
+        let mut s = SenderState::new();
+        assert!(!s.take(0, 10).duplicate);
+        // A batch lost in transit, then the next one: a gap.
+        let t = s.take(20, 10);
+        assert_eq!((t.missing, t.duplicate), (10, false));
+        // The resends after a reconnect: the lost one fills the gap, the
+        // others are already here.
+        assert!(s.take(0, 10).duplicate);
+        let t = s.take(10, 10);
+        assert_eq!((t.late, t.duplicate), (10, false));
+        assert!(s.take(10, 10).duplicate);
+        assert!(s.take(20, 10).duplicate);
+        assert!(!s.take(30, 10).duplicate);
     }
 
     #[test]

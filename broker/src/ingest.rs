@@ -32,6 +32,9 @@ pub enum Decoded {
         rules: Arc<RuleSet>,
         /// The message's body size.
         bytes: usize,
+        /// Where its acknowledgement goes, when it came from an
+        /// acknowledging endpoint ([`crate::acks`]).
+        reply: Option<crate::acks::Reply>,
     },
     /// A rejected message, by reason.
     Rejected(&'static str),
@@ -46,11 +49,33 @@ const DRAIN_QUIET_MS: i64 = 100;
 /// pauses cannot hold the broker open.
 const DRAIN_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How often the ingest thread looks for acknowledgements to send when it
+/// serves acknowledging endpoints and no message comes: the longest an
+/// acknowledgement waits to leave.
+const ACK_POLL_MS: i64 = 2;
+
+/// The ingest sockets: PULL ones, then `acked` ROUTER ones (acknowledging
+/// endpoints, [`crate::acks`]) at the end.
+pub struct Sockets {
+    /// Every ingest socket.
+    pub all: Vec<zmq::Socket>,
+    /// How many at the end are ROUTER sockets.
+    pub acked: usize,
+    /// Acknowledgements to send.
+    pub acks: crossbeam_channel::Receiver<crate::acks::Outgoing>,
+}
+
 /// Receives until `stop` is set, then drains: keeps taking messages until
 /// the sockets have been quiet for [`DRAIN_QUIET_MS`] (at most
 /// [`DRAIN_MAX`]), and returns, dropping the senders, which lets the
-/// workers finish.
-pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Frames>>, stop: &AtomicBool) {
+/// workers finish. Acknowledgements are sent between messages.
+pub fn receive(sockets: Sockets, workers: Vec<Sender<Input>>, stop: &AtomicBool) {
+    let Sockets {
+        all: sockets,
+        acked,
+        acks,
+    } = sockets;
+    let first_router = sockets.len() - acked;
     let mut next = 0usize;
     let mut stopping: Option<std::time::Instant> = None;
     loop {
@@ -66,27 +91,37 @@ pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Frames>>, stop: &A
             .collect();
         let timeout = if stopping.is_some() {
             DRAIN_QUIET_MS
+        } else if acked > 0 {
+            ACK_POLL_MS
         } else {
             100
         };
         let ready = zmq::poll(&mut items, timeout).unwrap_or(0);
+        let readable: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
+        drop(items);
+        crate::acks::send_queued(&acks, &sockets);
         if ready == 0 {
             if stopping.is_some() {
                 return;
             }
             continue;
         }
-        for (i, item) in items.iter().enumerate() {
-            if !item.is_readable() {
+        for (i, readable) in readable.into_iter().enumerate() {
+            if !readable {
                 continue;
             }
             // A bounded burst per socket, so one busy socket cannot starve
             // the others.
             for _ in 0..256 {
-                let Some(frames) = recv_frames(&sockets[i]) else {
+                let Some(mut frames) = recv_frames(&sockets[i]) else {
                     break;
                 };
-                if workers[next].send(frames).is_err() {
+                // A ROUTER socket puts the peer's routing id first.
+                let reply = (i >= first_router && !frames.is_empty()).then(|| crate::acks::Reply {
+                    socket: i,
+                    peer: frames.remove(0).to_vec(),
+                });
+                if workers[next].send((frames, reply)).is_err() {
                     return;
                 }
                 next = (next + 1) % workers.len();
@@ -98,9 +133,14 @@ pub fn receive(sockets: Vec<zmq::Socket>, workers: Vec<Sender<Frames>>, stop: &A
 /// The frames of one message, as ZeroMQ delivered them (not copied).
 pub type Frames = Vec<zmq::Message>;
 
-/// The most frames of a message kept; a message with more is still read to
-/// its end (and rejected for its frame count), but the rest are not kept.
-const MAX_FRAMES: usize = 3;
+/// A message for a worker, and where its acknowledgement goes (if it came
+/// from an acknowledging endpoint).
+pub type Input = (Frames, Option<crate::acks::Reply>);
+
+/// The most frames of a message kept (a ROUTER's routing id and three);
+/// a message with more is still read to its end (and rejected for its
+/// frame count), but the rest are not kept.
+const MAX_FRAMES: usize = 4;
 
 /// Receives one whole message without waiting, or `None` if there is none.
 fn recv_frames(socket: &zmq::Socket) -> Option<Frames> {
@@ -124,14 +164,17 @@ fn recv_frames(socket: &zmq::Socket) -> Option<Frames> {
 
 /// A worker: decodes and routes messages until its input closes.
 pub fn work(
-    input: Receiver<Frames>,
+    input: Receiver<Input>,
     output: Sender<Decoded>,
     rules: &RwLock<Arc<RuleSet>>,
     metrics: &Metrics,
 ) {
-    for frames in input {
+    for (frames, reply) in input {
         metrics.messages.fetch_add(1, Ordering::Relaxed);
-        let d = decode(frames, &rules.read().clone());
+        let mut d = decode(frames, &rules.read().clone());
+        if let Decoded::Batch { reply: r, .. } = &mut d {
+            *r = reply;
+        }
         if output.send(d).is_err() {
             return;
         }
@@ -174,5 +217,6 @@ pub fn decode(frames: Frames, rules: &Arc<RuleSet>) -> Decoded {
         routed,
         rules: rules.clone(),
         bytes,
+        reply: None,
     }
 }

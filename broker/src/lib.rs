@@ -24,9 +24,11 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod acks;
 mod broker;
 pub mod config;
 pub mod dispatch;
+pub mod handshakes;
 pub mod ingest;
 pub mod jetstream_input;
 pub mod metrics;

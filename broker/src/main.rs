@@ -39,6 +39,11 @@ struct Args {
     #[arg(long, value_name = "ENDPOINT")]
     listen: Vec<String>,
 
+    /// Acknowledging endpoint to bind (repeatable; ROUTER, for clients
+    /// with acknowledged delivery); replaces the config's `ack_listen`.
+    #[arg(long, value_name = "ENDPOINT")]
+    ack_listen: Vec<String>,
+
     /// Directory of store processors that do not name their own `dir`.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -62,6 +67,9 @@ impl Args {
         let mut c = checked.config;
         if !self.listen.is_empty() {
             c.listen = self.listen.clone();
+        }
+        if !self.ack_listen.is_empty() {
+            c.ack_listen = self.ack_listen.clone();
         }
         if let Some(d) = &self.data_dir {
             c.data_dir = d.clone();
@@ -149,8 +157,13 @@ fn run(args: &Args) -> Result<(), String> {
     let broker = distlogd::Broker::start(&checked)?;
     let c = &checked.config;
     eprintln!(
-        "distlogd: listening on {}; processors: {}{}",
+        "distlogd: listening on {}{}; processors: {}{}",
         c.listen.join(", "),
+        if c.ack_listen.is_empty() {
+            String::new()
+        } else {
+            format!(" (acknowledged: {})", c.ack_listen.join(", "))
+        },
         c.processors
             .iter()
             .map(|(n, p)| format!("{n} ({})", p.kind()))

@@ -182,3 +182,153 @@ fn version_reports_libzmq_with_curve() {
     );
     assert!(text.contains("CURVE: yes"), "{text}");
 }
+
+/// `distlog loadgen` of 1,000 records with `env` set, against `endpoint`:
+/// its summary and its stderr.
+fn loadgen_with(endpoint: &str, env: &[(&str, String)]) -> (serde_json::Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_distlog"));
+    cmd.args(["loadgen", "--endpoint", endpoint, "--records", "1000"])
+        .args(["--flush-timeout", "1"])
+        .env_remove("DISTLOG_CURVE_SERVER_KEY")
+        .env_remove("DISTLOG_CURVE_KEY_FILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let v = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (v, stderr)
+}
+
+/// Checks what loadgen reports for a client whose handshake fails for one
+/// of `causes`: every record lost as `handshake_failed`, the cause reported
+/// once with the endpoint, nothing handed over.
+fn assert_lost_to(causes: &[&str], endpoint: &str, (v, stderr): (serde_json::Value, String)) {
+    assert_eq!(v["handed_over"], 0, "{v}");
+    assert_eq!(v["dropped"], 1000, "{v}");
+    assert_eq!(v["drops"]["handshake_failed"], 1000, "{v}");
+    let cause = v["connection"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("handshake_failed:"))
+        .unwrap_or_default();
+    assert!(causes.contains(&cause), "{causes:?}: {v}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(&format!("({cause})")))
+        .collect();
+    assert_eq!(errors.len(), 1, "{cause}: reported once: {stderr}");
+    assert!(errors[0].contains(endpoint), "{}", errors[0]);
+    assert!(
+        stderr.contains("1000 records lost (1000 handshake_failed)"),
+        "{cause}: {stderr}"
+    );
+}
+
+/// A client that cannot complete the handshake reports every record lost
+/// (`handshake_failed`), once, with the cause and the fix; nothing counts
+/// as handed over; and the broker counts the failure by reason.
+#[test]
+fn failed_handshakes_are_counted_by_reason_on_both_sides() {
+    let tmp = TempDir::new("curve-fail");
+    let dir = tmp.path();
+    let server = KeyPair::generate().unwrap();
+    let allowed = KeyPair::generate().unwrap();
+    let stranger = KeyPair::generate().unwrap();
+    let impostor = KeyPair::generate().unwrap();
+    std::fs::write(dir.join("server.key"), server.to_file_text()).unwrap();
+    std::fs::write(dir.join("stranger.key"), stranger.to_file_text()).unwrap();
+    std::fs::write(dir.join("allowed.key"), allowed.to_file_text()).unwrap();
+    let key_file = |name: &str| dir.join(name).display().to_string();
+    let broker_up = |name: &str, curve: &str| {
+        let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let config = format!(
+            "listen: [{endpoint}]\ndata_dir: {d}/{name}\nmetrics: {{listen: \"{metrics}\", interval: 0s}}\n{curve}processors:\n  store: {{type: store}}\ndefault: [store]\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join(format!("{name}.yaml")), config).unwrap();
+        let broker = Broker::with_config(&dir.join(format!("{name}.yaml")), &endpoint);
+        wait_for("broker up", WAIT, || {
+            std::net::TcpStream::connect(&metrics).is_ok()
+        });
+        (broker, endpoint, metrics)
+    };
+    // Each side counts a failed attempt under the reason ZeroMQ gives it;
+    // when the other side gives up first, a CURVE mismatch looks like a
+    // handshake that failed without detail, so each case names the reasons
+    // it may show as on either side.
+    let rejected = |metrics: &str, reasons: &[&str]| -> u64 {
+        let text = metrics_text(metrics);
+        reasons
+            .iter()
+            .map(|r| {
+                let key = format!("distlogd_rejected_total{{reason=\"{r}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&key))
+                    .map_or(0, |n| n.trim().parse::<u64>().unwrap())
+            })
+            .sum()
+    };
+    let curve = format!(
+        "curve:\n  key_file: {}\n  allow: [\"{}\"]\n",
+        key_file("server.key"),
+        encode_key(&allowed.public)
+    );
+    let (broker, endpoint, metrics) = broker_up("curve", &curve);
+    let server_pub = encode_key(&server.public);
+    let cases = [
+        // No keys at all.
+        (
+            vec![],
+            &["curve_required"][..],
+            &["handshake_no_curve", "handshake_aborted"][..],
+        ),
+        // A key the broker's allow-list does not have.
+        (
+            vec![
+                ("DISTLOG_CURVE_SERVER_KEY", server_pub.clone()),
+                ("DISTLOG_CURVE_KEY_FILE", key_file("stranger.key")),
+            ],
+            &["key_refused"][..],
+            &["curve_denied"][..],
+        ),
+        // The wrong server key.
+        (
+            vec![
+                ("DISTLOG_CURVE_SERVER_KEY", encode_key(&impostor.public)),
+                ("DISTLOG_CURVE_KEY_FILE", key_file("allowed.key")),
+            ],
+            &["no_detail"][..],
+            &["handshake_bad_key"][..],
+        ),
+    ];
+    for (env, causes, reasons) in cases {
+        let before = rejected(&metrics, reasons);
+        assert_lost_to(causes, &endpoint, loadgen_with(&endpoint, &env));
+        wait_for(&format!("the broker counts {reasons:?}"), WAIT, || {
+            rejected(&metrics, reasons) > before
+        });
+    }
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
+
+    // A CURVE client at a broker without CURVE.
+    let (plain, endpoint, metrics) = broker_up("plain", "");
+    let env = [
+        ("DISTLOG_CURVE_SERVER_KEY", server_pub),
+        ("DISTLOG_CURVE_KEY_FILE", key_file("allowed.key")),
+    ];
+    assert_lost_to(
+        &["curve_not_offered", "no_detail"],
+        &endpoint,
+        loadgen_with(&endpoint, &env),
+    );
+    let reasons = ["handshake_unexpected_curve", "handshake_aborted"];
+    wait_for("the broker counts it", WAIT, || {
+        rejected(&metrics, &reasons) > 0
+    });
+    let (status, stderr) = plain.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
+}

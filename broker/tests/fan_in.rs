@@ -51,7 +51,7 @@ fn delivered(mut c: Child) -> u64 {
     c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(c.wait().unwrap().success(), "{out}");
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    v["delivered"]
+    v["handed_over"]
         .as_u64()
         .unwrap_or_else(|| v["sent"].as_u64().unwrap() - v["dropped"].as_u64().unwrap())
 }

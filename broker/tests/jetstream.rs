@@ -121,7 +121,7 @@ fn edge_to_stream_to_central_store_counts_equal() {
     lg.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(lg.wait().unwrap().success(), "{out}");
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let mut total = v["delivered"]
+    let mut total = v["handed_over"]
         .as_u64()
         .unwrap_or_else(|| v["sent"].as_u64().unwrap() - v["dropped"].as_u64().unwrap());
     // And a hand-made sender, with a task tree.

@@ -90,7 +90,7 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     // loadgen's own count of what reached the broker (its `sent - dropped`
     // can be off by one; the broker's and the store's counts decide).
-    let delivered = v["delivered"]
+    let delivered = v["handed_over"]
         .as_u64()
         .unwrap_or_else(|| v["sent"].as_u64().unwrap() - v["dropped"].as_u64().unwrap());
 

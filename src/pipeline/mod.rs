@@ -14,6 +14,8 @@
 //! rings fill, and then a log call drops its record and counts it (the
 //! default) or waits for space (`block_when_full`).
 
+pub(crate) mod acks;
+pub(crate) mod link;
 pub(crate) mod local;
 mod open_batch;
 pub(crate) mod sender;
@@ -42,6 +44,10 @@ pub(crate) struct Config {
     pub idle_wait: Duration,
     pub shutdown_timeout: Duration,
     pub allow_tsc: bool,
+    /// Acknowledged delivery (a DEALER socket to the broker's `ack_listen`).
+    pub acknowledged: bool,
+    /// The most bytes of batches kept for resending until acknowledged.
+    pub resend_buffer: usize,
 }
 
 /// Counters of a pipeline, as [`Stats`](crate::Stats) reports them.
@@ -53,10 +59,26 @@ pub(crate) struct Counters {
     /// Drops by threads that had no ring (pool exhausted, or re-entrant or
     /// late calls); ring drops are counted in each ring.
     pub dropped_unringed: AtomicU64,
-    /// The running total of drops, as the sender last counted it.
+    /// Drops for want of room (`buffer_full`), as the sender last counted
+    /// them.
     pub dropped_seen: AtomicU64,
     /// Drops from retired rings, folded in when the ring is recycled.
     pub dropped_retired: AtomicU64,
+    /// Records that never reached a broker because none was connected when
+    /// the pipeline stopped (`no_broker`).
+    pub dropped_no_broker: AtomicU64,
+    /// Records that never reached a broker because the handshake with it
+    /// failed (`handshake_failed`).
+    pub dropped_handshake: AtomicU64,
+    /// Acknowledged delivery: records still unacknowledged at shutdown
+    /// (`unacknowledged`).
+    pub dropped_unacked: AtomicU64,
+    /// Acknowledged delivery: records the broker acknowledged.
+    pub records_acked: AtomicU64,
+    /// Acknowledged delivery: records sent again after a reconnect.
+    pub records_resent: AtomicU64,
+    /// The connection to the broker, as the sender last saw it.
+    pub connection: link::SharedState,
 }
 
 /// State shared by the logging threads and the sender.
@@ -75,6 +97,8 @@ pub(crate) struct Shared {
     pub flush_requested: AtomicU64,
     pub flush_done: Mutex<FlushState>,
     pub flush_cv: Condvar,
+    /// Set by [`Shared::shutdown`]: when the sender gives up delivering.
+    pub stop_by: OnceLock<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +123,7 @@ impl Shared {
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(FlushState::default()),
             flush_cv: Condvar::new(),
+            stop_by: OnceLock::new(),
         }
     }
 
@@ -153,14 +178,20 @@ impl Shared {
     }
 
     /// Stops the sender after it has delivered what it can within the
-    /// shutdown timeout. Idempotent; true when everything was delivered.
+    /// shutdown timeout (one timeout in all: the flush and the sender's
+    /// last attempts share it). Idempotent; true when everything was
+    /// handed to a broker.
     pub(crate) fn shutdown(&self) -> bool {
-        let delivered = self.flush(self.config.shutdown_timeout);
+        let timeout = self.config.shutdown_timeout;
+        let stop_by = *self.stop_by.get_or_init(|| Instant::now() + timeout);
+        let delivered = self.flush(stop_by.saturating_duration_since(Instant::now()));
         self.stopping.store(true, Ordering::Release);
         if let Some(t) = self.sender.get() {
             t.unpark();
         }
-        let deadline = Instant::now() + self.config.shutdown_timeout;
+        // The sender stops by `stop_by`; closing the socket may take a
+        // little longer.
+        let deadline = stop_by.max(Instant::now()) + Duration::from_secs(1);
         let mut state = self.flush_done.lock();
         while !state.stopped {
             if self.flush_cv.wait_until(&mut state, deadline).timed_out() {
@@ -170,8 +201,16 @@ impl Shared {
         delivered
     }
 
-    /// Records dropped so far by every thread.
+    /// Records dropped so far, for every reason.
     pub(crate) fn dropped_total(&self, live_rings: &[Arc<Ring>]) -> u64 {
+        self.dropped_buffer_full(live_rings)
+            + self.counters.dropped_no_broker.load(Ordering::Relaxed)
+            + self.counters.dropped_handshake.load(Ordering::Relaxed)
+            + self.counters.dropped_unacked.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped so far because there was no room for them.
+    pub(crate) fn dropped_buffer_full(&self, live_rings: &[Arc<Ring>]) -> u64 {
         self.counters.dropped_unringed.load(Ordering::Relaxed)
             + self.counters.dropped_retired.load(Ordering::Relaxed)
             + live_rings

@@ -13,14 +13,23 @@
 //! that does not fit under the high-water mark (broker down or slow) waits
 //! in `pending`, bounded by `max_pending` bytes; once that is full the
 //! sender stops draining, and the rings' own bound takes over.
+//!
+//! The socket has `ZMQ_IMMEDIATE` set, so ZeroMQ takes a batch only when a
+//! broker has completed the handshake ([`super::link`]): `sent` counts
+//! batches handed to a connected, authenticated broker, never ones parked
+//! in ZeroMQ for a peer that may not come. At shutdown, what never got
+//! that far is counted as dropped, by reason (`no_broker`,
+//! `handshake_failed`), and one line on stderr says so.
 
+use super::acks::{Queued, ResendBuffer};
+use super::link::{Connection, Link};
 use super::open_batch::{OpenBatch, Origin};
 use super::zero_copy::{send_pooled, BufPool};
 use super::Shared;
 use crate::clock::{wall_ns, Calibration};
 use crate::record::{kind, level, ValueRef};
 use crate::ring::Ring;
-use crate::wire::{Sender, Topic};
+use crate::wire::{decode_ack, Sender, Topic};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,6 +39,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct SenderThread {
     shared: Arc<Shared>,
     socket: Option<zmq::Socket>,
+    link: Link,
     context: Option<zmq::Context>,
     rings: Vec<Arc<Ring>>,
     cal: Calibration,
@@ -39,8 +49,14 @@ pub(crate) struct SenderThread {
     logs: OpenBatch,
     perfs: OpenBatch,
     /// Encoded batches waiting for ZeroMQ. Each body is handed to ZeroMQ
-    /// as it is (no copy); ZeroMQ frees it once it is on the wire.
-    pending: VecDeque<(Topic, Vec<u8>, u64)>,
+    /// as it is (no copy); ZeroMQ frees it once it is on the wire. With
+    /// acknowledged delivery ZeroMQ gets a copy, and the body waits in
+    /// `resend` for its acknowledgement.
+    pending: VecDeque<Queued>,
+    /// Acknowledged delivery: batches handed over, not yet acknowledged.
+    resend: Option<ResendBuffer>,
+    /// This process's sender instance (acknowledgements name it).
+    instance: u64,
     /// Bodies ZeroMQ has finished with, for the next batches.
     pool: Arc<BufPool>,
     pending_bytes: usize,
@@ -52,13 +68,20 @@ impl SenderThread {
     pub(crate) fn new(
         shared: Arc<Shared>,
         socket: zmq::Socket,
+        link: Link,
         context: zmq::Context,
         identity: Sender,
     ) -> SenderThread {
         let cal = Calibration::start(shared.config.allow_tsc);
+        let resend = shared
+            .config
+            .acknowledged
+            .then(|| ResendBuffer::new(shared.config.resend_buffer));
+        let instance = identity.instance;
         SenderThread {
             shared,
             socket: Some(socket),
+            link,
             context: Some(context),
             rings: Vec::new(),
             cal,
@@ -67,6 +90,8 @@ impl SenderThread {
             logs: OpenBatch::new(identity.clone()),
             perfs: OpenBatch::new(identity),
             pending: VecDeque::new(),
+            resend,
+            instance,
             pool: BufPool::new(8),
             pending_bytes: 0,
             dropped_reported: 0,
@@ -86,7 +111,7 @@ impl SenderThread {
                 self.cal.refresh();
                 self.last_cal = Instant::now();
             }
-            self.send_pending();
+            self.keep_up();
             let drained = self.drain();
             self.retire_rings();
             self.report_drops(flush_req > self.flush_done());
@@ -127,6 +152,7 @@ impl SenderThread {
 
     fn nothing_buffered(&self) -> bool {
         self.pending.is_empty()
+            && self.resend.as_ref().map_or(true, ResendBuffer::is_empty)
             && self.logs.is_empty()
             && self.perfs.is_empty()
             && self.rings.iter().all(|r| r.pending() == 0)
@@ -136,9 +162,14 @@ impl SenderThread {
     /// number of entries taken.
     fn drain(&mut self) -> usize {
         let mut total = 0;
-        let max_pending = self.shared.config.max_pending;
+        // With acknowledged delivery the resend buffer bounds everything not
+        // yet acknowledged, handed over or not.
+        let (limit, resent) = match &self.resend {
+            Some(r) => (self.shared.config.resend_buffer, r.bytes()),
+            None => (self.shared.config.max_pending, 0),
+        };
         for i in 0..self.rings.len() {
-            if self.pending_bytes >= max_pending {
+            if self.pending_bytes + resent >= limit {
                 break;
             }
             let ring = self.rings[i].clone();
@@ -201,36 +232,103 @@ impl SenderThread {
         self.next_seq += n;
         let topic = Topic::batch(self.shared.config.system, k);
         self.pending_bytes += buf.len();
-        self.pending.push_back((topic, buf, n));
+        self.pending.push_back(Queued {
+            topic,
+            body: buf,
+            first_seq,
+            n,
+            resend: false,
+        });
         self.send_pending();
     }
 
-    /// Hands queued batches to ZeroMQ until it refuses one.
+    /// Follows the connection: takes the monitor's events and the
+    /// broker's acknowledgements, queues unacknowledged batches again after
+    /// a reconnect, and sends what is pending.
+    fn keep_up(&mut self) {
+        self.link.poll(&self.shared.counters.connection);
+        if self.resend.is_some() {
+            self.take_acks();
+            if self.link.take_reconnected() {
+                self.resend_all();
+            }
+        }
+        self.send_pending();
+    }
+
+    /// Takes every acknowledgement the broker has sent (never waits).
+    fn take_acks(&mut self) {
+        let (Some(socket), Some(resend)) = (&self.socket, &mut self.resend) else {
+            return;
+        };
+        let mut acked = 0;
+        while let Ok(frame) = socket.recv_bytes(zmq::DONTWAIT) {
+            if let Some((instance, first_seq, _)) = decode_ack(&frame) {
+                if instance == self.instance {
+                    acked += resend.ack(first_seq).unwrap_or(0);
+                }
+            }
+        }
+        self.shared
+            .counters
+            .records_acked
+            .fetch_add(acked, Ordering::Relaxed);
+    }
+
+    /// After a reconnect: every unacknowledged batch goes again, oldest
+    /// first, before anything newer.
+    fn resend_all(&mut self) {
+        let Some(resend) = &mut self.resend else {
+            return;
+        };
+        for q in resend.take_all().rev() {
+            self.pending_bytes += q.body.len();
+            self.pending.push_front(q);
+        }
+    }
+
+    /// Hands queued batches to ZeroMQ until it refuses one (or, with
+    /// acknowledged delivery, until the resend buffer is full).
     fn send_pending(&mut self) {
         let Some(socket) = &mut self.socket else {
             return;
         };
-        while let Some((topic, _, _)) = self.pending.front() {
-            match socket.send(&topic.bytes()[..], zmq::SNDMORE | zmq::DONTWAIT) {
+        while let Some(q) = self.pending.front() {
+            if let Some(r) = &self.resend {
+                if !r.has_room(q.body.len()) {
+                    return;
+                }
+            }
+            match socket.send(&q.topic.bytes()[..], zmq::SNDMORE | zmq::DONTWAIT) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return,
                 Err(_) => return, // socket unusable; keep the data, retry later
             }
-            let Some((_, body, n)) = self.pending.pop_front() else {
+            let Some(q) = self.pending.pop_front() else {
                 return;
             };
-            let len = body.len();
+            let (len, n, again) = (q.body.len(), q.n, q.resend);
             self.pending_bytes -= len;
             // The first frame was accepted, so ZeroMQ takes the rest of the
-            // message regardless of the high-water mark. The body moves into
-            // ZeroMQ without a copy.
-            let sent = send_pooled(socket, body, &self.pool, zmq::DONTWAIT).is_ok();
+            // message regardless of the high-water mark.
+            let sent = match &mut self.resend {
+                // A copy: the body stays here until it is acknowledged.
+                Some(r) => {
+                    let ok = socket.send(&q.body[..], zmq::DONTWAIT).is_ok();
+                    r.push(q);
+                    ok
+                }
+                // The body moves into ZeroMQ without a copy.
+                None => send_pooled(socket, q.body, &self.pool, zmq::DONTWAIT).is_ok(),
+            };
             let c = &self.shared.counters;
-            if sent {
+            if again {
+                c.records_resent.fetch_add(n, Ordering::Relaxed);
+            } else if sent {
                 c.records_sent.fetch_add(n, Ordering::Relaxed);
                 c.batches_sent.fetch_add(1, Ordering::Relaxed);
                 c.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-            } else {
+            } else if self.resend.is_none() {
                 c.dropped_unringed.fetch_add(n, Ordering::Relaxed);
             }
         }
@@ -259,11 +357,12 @@ impl SenderThread {
     /// header, and a warning record says how many were lost (at most once a
     /// second, and before a flush completes).
     fn report_drops(&mut self, urgent: bool) {
-        let total = self.shared.dropped_total(&self.rings);
+        let full = self.shared.dropped_buffer_full(&self.rings);
         self.shared
             .counters
             .dropped_seen
-            .store(total, Ordering::Relaxed);
+            .store(full, Ordering::Relaxed);
+        let total = self.shared.dropped_total(&self.rings);
         if total == self.dropped_reported {
             return;
         }
@@ -292,37 +391,106 @@ impl SenderThread {
         self.seal_if_full(kind::LOG);
     }
 
-    /// Last delivery attempt, then the socket closes with a linger bounded by
-    /// the shutdown timeout so what ZeroMQ holds still reaches the broker.
+    /// Last delivery attempt (until the shutdown deadline), then the socket
+    /// closes with a linger up to that deadline so what ZeroMQ holds still
+    /// reaches the broker. Whatever never reached one is counted as dropped
+    /// by reason, and one line on stderr says how many records were lost.
     fn close(mut self) {
+        self.drain_all();
         self.seal(kind::LOG);
         self.seal(kind::PERF);
-        let deadline = Instant::now() + self.shared.config.shutdown_timeout;
-        while !self.pending.is_empty() && Instant::now() < deadline {
-            self.send_pending();
-            if !self.pending.is_empty() {
-                std::thread::sleep(Duration::from_millis(1));
+        let deadline = *self
+            .shared
+            .stop_by
+            .get_or_init(|| Instant::now() + self.shared.config.shutdown_timeout);
+        loop {
+            self.keep_up();
+            if self.nothing_buffered() || Instant::now() >= deadline {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        let lost: u64 = self.pending.iter().map(|p| p.2).sum();
-        self.shared
-            .counters
-            .dropped_unringed
-            .fetch_add(lost, Ordering::Relaxed);
-        let total = self.shared.dropped_total(&self.rings);
-        self.shared
-            .counters
-            .dropped_seen
-            .store(total, Ordering::Relaxed);
+        let lost: u64 = self.pending.iter().map(|q| q.n).sum();
+        let c = &self.shared.counters;
+        let unacked = self.resend.as_ref().map_or(0, ResendBuffer::records);
+        c.dropped_unacked.fetch_add(unacked, Ordering::Relaxed);
+        match self.link.state() {
+            Connection::HandshakeFailed(_) => {
+                c.dropped_handshake.fetch_add(lost, Ordering::Relaxed)
+            }
+            _ => c.dropped_no_broker.fetch_add(lost, Ordering::Relaxed),
+        };
+        let full = self.shared.dropped_buffer_full(&self.rings);
+        c.dropped_seen.store(full, Ordering::Relaxed);
+        self.report_loss();
         if let Some(socket) = self.socket.take() {
             let left = deadline.saturating_duration_since(Instant::now());
             let _ = socket.set_linger(left.as_millis() as i32);
             drop(socket);
         }
         // Terminating the context waits for the linger above.
+        drop(self.link);
         drop(self.context.take());
         let mut state = self.shared.flush_done.lock();
         state.stopped = true;
         self.shared.flush_cv.notify_all();
+    }
+
+    /// Takes everything the rings still hold into batches, whatever
+    /// `max_pending` says: at close, what is not taken is lost uncounted,
+    /// and the rings bound it anyway.
+    fn drain_all(&mut self) {
+        let budget = self.shared.config.batch_bytes;
+        for ring in self.rings.clone() {
+            while ring.consume(budget, |e| self.take_entry(&ring, e)) > 0 {}
+        }
+    }
+
+    /// One line on stderr with the records lost over the pipeline's life,
+    /// by reason, and what to do (the application cannot log it).
+    fn report_loss(&self) {
+        let c = &self.shared.counters;
+        let reasons = [
+            ("no_broker", c.dropped_no_broker.load(Ordering::Relaxed)),
+            (
+                "handshake_failed",
+                c.dropped_handshake.load(Ordering::Relaxed),
+            ),
+            ("buffer_full", c.dropped_seen.load(Ordering::Relaxed)),
+            ("unacknowledged", c.dropped_unacked.load(Ordering::Relaxed)),
+        ];
+        let total: u64 = reasons.iter().map(|r| r.1).sum();
+        if total == 0 {
+            return;
+        }
+        let parts: Vec<String> = reasons
+            .iter()
+            .filter(|r| r.1 > 0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        let endpoint = self.link.endpoint();
+        let why = match self.link.state() {
+            Connection::HandshakeFailed(f) => format!(
+                "the handshake with the broker at {endpoint} failed ({}; see the error above)",
+                f.name()
+            ),
+            Connection::Connecting if reasons[0].1 > 0 => format!(
+                "no broker accepted a connection at {endpoint}: start distlogd there or set \
+                 DISTLOG_ENDPOINT"
+            ),
+            Connection::Disconnected if reasons[0].1 > 0 => {
+                format!("the broker at {endpoint} went away and did not come back in time")
+            }
+            _ if reasons[3].1 > 0 => format!(
+                "the broker at {endpoint} did not acknowledge them before the shutdown timeout"
+            ),
+            _ => "the client's buffers were full: raise max_memory or max_pending, or use \
+                  block_when_full"
+                .to_owned(),
+        };
+        eprintln!(
+            "distlog: {total} records lost ({}): {why}",
+            parts.join(", ")
+        );
     }
 }

@@ -52,6 +52,12 @@ pub struct Config {
     /// PULL endpoints to bind.
     #[serde(default = "default_listen")]
     pub listen: Vec<String>,
+    /// Acknowledging endpoints to bind (ROUTER): clients built with
+    /// `acknowledged(true)` connect here, send batches as on `listen`, and
+    /// get an acknowledgement for each once the processors have taken it
+    /// (`docs/PROTOCOL.md`). Default: none.
+    #[serde(default)]
+    pub ack_listen: Vec<String>,
     /// The data directory: the default `dir` of store processors.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -715,7 +721,12 @@ impl Config {
                 "no rules and no default: every record would be dropped; add `default: [<processor>]`".into(),
             ));
         }
-        let mut binds: Vec<&str> = self.listen.iter().map(String::as_str).collect();
+        let mut binds: Vec<&str> = self
+            .listen
+            .iter()
+            .chain(&self.ack_listen)
+            .map(String::as_str)
+            .collect();
         for p in self.processors.values() {
             if let ProcessorConfig::Publish(c) = p {
                 binds.push(&c.endpoint);

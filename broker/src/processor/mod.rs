@@ -60,6 +60,9 @@ pub struct Delivery {
     pub batch: Arc<OwnedBatch>,
     /// Which records.
     pub selection: Selection,
+    /// Acknowledged delivery: sends the batch's acknowledgement once every
+    /// processor it went to has dropped its delivery ([`crate::acks`]).
+    pub ack: Option<Arc<crate::acks::AckToken>>,
 }
 
 impl Delivery {
@@ -406,6 +409,7 @@ mod tests {
             topic: Topic::batch(b'T', b'L'),
             batch: b.clone(),
             selection: Selection::All,
+            ack: None,
         };
         assert_eq!(all.len(), 6);
         let bodies = all.bodies();
