@@ -715,6 +715,12 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
+    /// Charges a key made here for what it is.
+    fn charged(&mut self, s: String) -> Result<String, IngestError> {
+        self.charge(s.len())?;
+        Ok(s)
+    }
+
     fn charge(&mut self, n: usize) -> Result<(), IngestError> {
         self.budget = self
             .budget
@@ -727,9 +733,12 @@ impl Output<'_> {
         let i = id as usize;
         let nodes = self.nodes;
         let node = &nodes[i];
+        // The bytes of the string this node becomes, if it becomes one.
         let len = match node {
             Node::Str(s) | Node::Big(s) => s.len(),
             Node::Bytes(b) => b.len() * 4 + 3,
+            Node::Float(f) if !f.is_finite() => 4,
+            Node::Seq(..) | Node::Dict(_) if self.on_path[i] => 5,
             _ => 0,
         };
         self.charge(len)?;
@@ -781,11 +790,11 @@ impl Output<'_> {
                 self.charge(s.len())?;
                 s.clone()
             }
-            Node::None => "null".into(),
-            Node::Bool(b) => b.to_string(),
-            Node::Int(v) => v.to_string(),
-            Node::UInt(v) => v.to_string(),
-            Node::Float(f) if f.is_finite() => format!("{f:?}"),
+            Node::None => self.charged("null".into())?,
+            Node::Bool(b) => self.charged(b.to_string())?,
+            Node::Int(v) => self.charged(v.to_string())?,
+            Node::UInt(v) => self.charged(v.to_string())?,
+            Node::Float(f) if f.is_finite() => self.charged(format!("{f:?}"))?,
             Node::Big(_) | Node::Float(_) | Node::Bytes(_) => match self.value(id, depth)? {
                 Json::String(s) => s,
                 other => other.to_string(),
