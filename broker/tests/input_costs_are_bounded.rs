@@ -316,10 +316,7 @@ fn records_with_too_many_fields_are_rejected() {
     let json = many_keys_json(80_000);
     assert!(json.len() < 1 << 20);
     // The same through a version-2 site with 80,000 keys.
-    let mut values = Vec::new();
-    for _ in 0..80_000 {
-        values.push(tag::NULL);
-    }
+    let values = vec![tag::NULL; 80_000];
     let site_keys = BatchV2 {
         sender: Sender {
             host: "attacker".into(),
