@@ -219,26 +219,33 @@ pub fn encode_batch_to_vec(batch: &BatchV2) -> AlignedVec {
 /// lengths, fields per record, task depth), and returns a zero-copy view.
 /// `body` must start at an 8-byte aligned address.
 ///
-/// One pass over the records, no allocation: the strings of the first
-/// [`SITE_CACHE`] sites are summed once into an array on the stack, those
-/// of any later site when a record refers to it.
+/// One pass over the records, no allocation. A record's own strings
+/// (task, message, error, values) are bytes of the body that no other
+/// record claims (bytecheck rejects overlapping claims), so together they
+/// are at most the body's size and are not summed; what is summed per
+/// record is what it shares: its site's strings (those of the first
+/// [`SITE_CACHE`] sites summed once into an array on the stack), and the
+/// sender's names and the longest thread name, an upper bound on its
+/// thread's.
 pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
     let batch = rkyv::access::<ArchivedBatchV2, rancor::Failure>(archive_of(body, VERSION)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
-    let shared = sender_cost(&batch.sender)?;
-    if batch
-        .threads
-        .iter()
-        .any(|t| t.name.len() > limits::MAX_NAME)
-    {
+    let mut thread_name = 0;
+    for t in batch.threads.iter() {
+        thread_name = thread_name.max(t.name.len());
+    }
+    if thread_name > limits::MAX_NAME {
         return Err(WireError::new(ErrorKind::NameTooLong));
     }
+    let per_record = sender_cost(&batch.sender)? + thread_name as u64;
     let mut cached = [0u64; SITE_CACHE];
     for (c, s) in cached.iter_mut().zip(batch.sites.iter()) {
         *c = site_cost(s);
     }
-    let budget = limits::budget(body.len());
-    let mut expanded = 0u64;
+    // The records' own bytes are within the body: the shared ones get
+    // the rest of the budget.
+    let budget = limits::budget(body.len()) - body.len() as u64;
+    let mut shared = 0u64;
     let first = batch.first_seq.to_native();
     for (i, r) in batch.records.iter().enumerate() {
         if r.seq.to_native() != first.wrapping_add(i as u64) {
@@ -248,9 +255,9 @@ pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
         let Some(site) = batch.sites.get(ix) else {
             return Err(WireError::new(ErrorKind::BadSite));
         };
-        let Some(thread) = batch.threads.get(r.thread.to_native() as usize) else {
+        if r.thread.to_native() as usize >= batch.threads.len() {
             return Err(WireError::new(ErrorKind::BadThread));
-        };
+        }
         let fixed = site.args.to_native() as usize + site.keys.len();
         let Some(n) = values_count(&r.values, fixed) else {
             return Err(WireError::new(ErrorKind::BadValues));
@@ -262,17 +269,17 @@ pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
         if !limits::task_ok(&r.task) {
             return Err(WireError::new(ErrorKind::TaskTooDeep));
         }
-        let site = match cached.get(ix) {
-            Some(&c) => c,
-            None => site_cost(site),
-        };
-        expanded += shared
-            + site
-            + (thread.name.len() + r.task.len() + r.message.len() + r.error.len() + r.values.len())
-                as u64;
-        if expanded > budget {
-            return Err(WireError::new(ErrorKind::TooExpanded));
-        }
+        shared += per_record
+            + match cached.get(ix) {
+                Some(&c) => c,
+                None => site_cost(site),
+            };
+    }
+    // Checked once: the loop itself is linear in the body (each record is
+    // in it, and a site's strings are summed per record only past the
+    // cache, where its keys are also values the record carries).
+    if shared > budget {
+        return Err(WireError::new(ErrorKind::TooExpanded));
     }
     Ok(batch)
 }
