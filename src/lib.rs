@@ -57,6 +57,7 @@ pub mod directives;
 pub mod entry;
 mod facade;
 pub mod filter;
+pub mod limits;
 pub mod macros;
 pub mod metric;
 mod panic_hook;

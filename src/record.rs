@@ -235,6 +235,11 @@ impl std::fmt::Display for ValueRef<'_> {
             ValueRef::Bool(b) => write!(f, "{b}"),
             ValueRef::I64(i) => write!(f, "{i}"),
             ValueRef::U64(u) => write!(f, "{u}"),
+            // Very large and very small magnitudes in exponent form
+            // (`1e300`, not 301 digits): a value's text stays short.
+            ValueRef::F64(x) if *x != 0.0 && (x.abs() >= 1e16 || x.abs() < 1e-5) => {
+                write!(f, "{x:e}")
+            }
             ValueRef::F64(x) => write!(f, "{x}"),
             ValueRef::Str(s) => f.write_str(s),
         }

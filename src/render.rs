@@ -286,12 +286,9 @@ fn printable(b: u8) -> char {
 /// Appends `"k":v` pairs; `first` says whether the object is empty so far.
 /// A key seen before is skipped (the first value wins, as in filters).
 fn json_fields(rec: RecordRef<'_>, out: &mut String, mut first: bool) {
-    for (i, (key, value)) in rec.fields().enumerate() {
+    for (key, value) in unique_fields(rec) {
         if key == "key" && !first {
             continue; // inside `context`, `key` is the task key
-        }
-        if rec.fields().take(i).any(|(k, _)| k == key) {
-            continue;
         }
         if !first {
             out.push(',');
@@ -301,6 +298,24 @@ fn json_fields(rec: RecordRef<'_>, out: &mut String, mut first: bool) {
         out.push(':');
         json_value(value, out);
     }
+}
+
+/// The record's fields, each key once with its first value (as the filter
+/// language reads them). Linear in the number of fields: the first few are
+/// compared directly, past them the keys seen are kept in a set.
+pub fn unique_fields<'a>(rec: RecordRef<'a>) -> impl Iterator<Item = (&'a str, ValueRef<'a>)> {
+    const FEW: usize = 16;
+    let mut seen: Option<std::collections::HashSet<&'a str>> = None;
+    rec.fields()
+        .enumerate()
+        .filter(move |&(i, (key, _))| {
+            if i < FEW {
+                return !rec.fields().take(i).any(|(k, _)| k == key);
+            }
+            seen.get_or_insert_with(|| rec.fields().take(i).map(|(k, _)| k).collect())
+                .insert(key)
+        })
+        .map(|(_, f)| f)
 }
 
 /// ANSI colour of a level: red for error and worse, yellow for warnings,
@@ -404,9 +419,20 @@ fn text_value(v: ValueRef<'_>, out: &mut String) {
         ValueRef::Str(s)
             if s.is_empty()
                 || s.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=') =>
+                    .any(|c| c.is_whitespace() || must_escape(c) || c == '"' || c == '=') =>
         {
-            let _ = write!(out, "{s:?}");
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c if must_escape(c) => push_escape(c, out),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
         }
         other => {
             let _ = write!(out, "{other}");
@@ -414,19 +440,50 @@ fn text_value(v: ValueRef<'_>, out: &mut String) {
     }
 }
 
-/// Appends `s` with control characters (newlines included) escaped.
-fn push_escaped(s: &str, out: &mut String) {
-    if !s.bytes().any(|b| b.is_ascii_control()) {
+/// Whether a character is escaped in text output: control characters
+/// (ASCII C0 and DEL, and the C1 controls U+0080 to U+009F, which some
+/// terminals obey) and the bidirectional formatting characters that can
+/// make a terminal show text in another order than it was written (U+061C,
+/// U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).
+#[inline]
+pub fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Appends the escape of one character: `\n`, `\t`, `\r`, else `\u{..}`.
+fn push_escape(c: char, out: &mut String) {
+    let _ = write!(out, "{}", c.escape_default());
+}
+
+/// Appends `s` with every character [`must_escape`] names escaped, so
+/// untrusted text is always one line and cannot steer a terminal.
+pub fn push_escaped(s: &str, out: &mut String) {
+    // Plain ASCII without controls (nearly every record) is copied as is.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         out.push_str(s);
         return;
     }
     for c in s.chars() {
-        if c.is_ascii_control() {
-            let _ = write!(out, "{}", c.escape_default());
+        if must_escape(c) {
+            push_escape(c, out);
         } else {
             out.push(c);
         }
     }
+}
+
+/// `s` with [`push_escaped`]'s escapes, borrowed when nothing needs one.
+pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(must_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    push_escaped(s, &mut out);
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

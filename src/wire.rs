@@ -69,12 +69,13 @@ pub struct Sender {
 
 impl Sender {
     /// This process as a sender: its host name and pid, `program`, started
-    /// now, with a fresh random instance id.
+    /// now, with a fresh random instance id. Names are cut to
+    /// [`crate::limits::MAX_NAME`] bytes, as receivers require.
     pub fn this_process(program: &str) -> Sender {
         Sender {
-            host: crate::builder::host_name(),
+            host: crate::limits::clip_name(&crate::builder::host_name()).to_owned(),
             pid: std::process::id(),
-            program: program.to_owned(),
+            program: crate::limits::clip_name(program).to_owned(),
             start_ns: crate::clock::wall_ns(),
             instance: crate::builder::random_u64() | 1,
         }
@@ -159,6 +160,10 @@ pub(crate) enum ErrorKind {
     BadSite,
     BadThread,
     BadValues,
+    TooExpanded,
+    NameTooLong,
+    TooManyFields,
+    TaskTooDeep,
 }
 
 impl WireError {
@@ -168,7 +173,9 @@ impl WireError {
 
     /// A short, stable reason label (`bad_topic`, `truncated`, `bad_magic`,
     /// `bad_version`, `bad_length`, `invalid`, `sequence_mismatch`; version
-    /// 2 also `bad_site`, `bad_thread`, `bad_values`).
+    /// 2 also `bad_site`, `bad_thread`, `bad_values`), and the cost bounds
+    /// of [`crate::limits`]: `too_expanded`, `name_too_long`,
+    /// `too_many_fields`, `task_too_deep`.
     pub fn reason(&self) -> &'static str {
         match self.kind {
             ErrorKind::BadTopic => "bad_topic",
@@ -181,6 +188,10 @@ impl WireError {
             ErrorKind::BadSite => "bad_site",
             ErrorKind::BadThread => "bad_thread",
             ErrorKind::BadValues => "bad_values",
+            ErrorKind::TooExpanded => "too_expanded",
+            ErrorKind::NameTooLong => "name_too_long",
+            ErrorKind::TooManyFields => "too_many_fields",
+            ErrorKind::TaskTooDeep => "task_too_deep",
         }
     }
 }
@@ -212,6 +223,27 @@ impl fmt::Display for WireError {
             }
             ErrorKind::BadValues => f.write_str(
                 "a record's values are malformed (unknown tag, length out of bounds, invalid UTF-8, or not as many as its call site names)",
+            ),
+            ErrorKind::TooExpanded => write!(
+                f,
+                "the batch's records refer to more than {} times its size in shared strings; send smaller batches or shorter call-site strings",
+                crate::limits::EXPANSION
+            ),
+            ErrorKind::NameTooLong => write!(
+                f,
+                "a host, program or thread name is longer than {} bytes; shorten it",
+                crate::limits::MAX_NAME
+            ),
+            ErrorKind::TooManyFields => write!(
+                f,
+                "a record has more than {} arguments and fields; log fewer per record",
+                crate::limits::MAX_FIELDS
+            ),
+            ErrorKind::TaskTooDeep => write!(
+                f,
+                "a record's task path is deeper than {} levels or longer than {} bytes; nest tasks less deeply",
+                crate::limits::MAX_TASK_DEPTH,
+                crate::limits::MAX_TASK_LEN
             ),
         }
     }
@@ -296,13 +328,27 @@ pub fn access_v1(body: &[u8]) -> Result<&ArchivedBatch, WireError> {
     let batch = rkyv::access::<ArchivedBatch, rancor::Failure>(archive_of(body, VERSION_1)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
     let first = batch.first_seq.to_native();
-    let contiguous = batch
-        .records
-        .iter()
-        .enumerate()
-        .all(|(i, r)| r.seq.to_native() == first.wrapping_add(i as u64));
-    if !contiguous {
-        return Err(WireError::new(ErrorKind::SequenceMismatch));
+    let shared = sender_cost(&batch.sender)?;
+    // Records carry their own strings (validation rejects overlapping
+    // ones), so only the sender's are touched once per record.
+    let expanded =
+        (body.len() as u64).saturating_add(shared.saturating_mul(batch.records.len() as u64));
+    if expanded > crate::limits::budget(body.len()) {
+        return Err(WireError::new(ErrorKind::TooExpanded));
+    }
+    for (i, r) in batch.records.iter().enumerate() {
+        if r.seq.to_native() != first.wrapping_add(i as u64) {
+            return Err(WireError::new(ErrorKind::SequenceMismatch));
+        }
+        if r.thread_name.len() > crate::limits::MAX_NAME {
+            return Err(WireError::new(ErrorKind::NameTooLong));
+        }
+        if r.args.len() + r.fields.len() > crate::limits::MAX_FIELDS {
+            return Err(WireError::new(ErrorKind::TooManyFields));
+        }
+        if !crate::limits::task_ok(&r.task) {
+            return Err(WireError::new(ErrorKind::TaskTooDeep));
+        }
     }
     Ok(batch)
 }
@@ -332,6 +378,17 @@ pub fn decode_ack(frame: &[u8]) -> Option<(u64, u64, u32)> {
     let u64_at = |i: usize| u64::from_le_bytes(frame[i..i + 8].try_into().expect("8 bytes"));
     let count = u32::from_le_bytes(frame[17..21].try_into().expect("4 bytes"));
     Some((u64_at(1), u64_at(9), count))
+}
+
+/// Checks the sender's names against [`crate::limits::MAX_NAME`] and
+/// returns their bytes, which every record of the batch refers to.
+#[inline]
+pub(crate) fn sender_cost(s: &ArchivedSender) -> Result<u64, WireError> {
+    let (host, program) = (s.host.len(), s.program.len());
+    if host > crate::limits::MAX_NAME || program > crate::limits::MAX_NAME {
+        return Err(WireError::new(ErrorKind::NameTooLong));
+    }
+    Ok((host + program) as u64)
 }
 
 /// A validated batch that owns its (aligned) bytes.

@@ -28,8 +28,11 @@
 //! per key of the site's `keys`, then any number of bound fields, each a
 //! str value (the key) followed by its value.
 
+use crate::limits;
 use crate::record::ValueRef;
-use crate::wire::{archive_of, encode_body, Batch, BodyBuf, ErrorKind, Sender, WireError};
+use crate::wire::{
+    archive_of, encode_body, sender_cost, Batch, BodyBuf, ErrorKind, Sender, WireError,
+};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -211,47 +214,101 @@ pub fn encode_batch_to_vec(batch: &BatchV2) -> AlignedVec {
     out
 }
 
-/// Checks the prefix, validates the archive and every record's indexes and
-/// values, and returns a zero-copy view. `body` must start at an 8-byte
-/// aligned address.
+/// Checks the prefix, validates the archive, every record's indexes and
+/// values, and the cost bounds of [`crate::limits`] (expanded size, name
+/// lengths, fields per record, task depth), and returns a zero-copy view.
+/// `body` must start at an 8-byte aligned address.
+///
+/// One pass over the records, no allocation. A record's own strings
+/// (task, message, error, values) are bytes of the body that no other
+/// record claims (bytecheck rejects overlapping claims), so together they
+/// are at most the body's size and are not summed; what is summed per
+/// record is what it shares: its site's strings (those of the first
+/// [`SITE_CACHE`] sites summed once into an array on the stack), and the
+/// sender's names and the longest thread name, an upper bound on its
+/// thread's.
 pub fn access_batch(body: &[u8]) -> Result<&ArchivedBatchV2, WireError> {
     let batch = rkyv::access::<ArchivedBatchV2, rancor::Failure>(archive_of(body, VERSION)?)
         .map_err(|_| WireError::new(ErrorKind::Invalid))?;
+    let mut thread_name = 0;
+    for t in batch.threads.iter() {
+        thread_name = thread_name.max(t.name.len());
+    }
+    if thread_name > limits::MAX_NAME {
+        return Err(WireError::new(ErrorKind::NameTooLong));
+    }
+    let per_record = sender_cost(&batch.sender)? + thread_name as u64;
+    let mut cached = [0u64; SITE_CACHE];
+    for (c, s) in cached.iter_mut().zip(batch.sites.iter()) {
+        *c = site_cost(s);
+    }
+    // The records' own bytes are within the body: the shared ones get
+    // the rest of the budget.
+    let budget = limits::budget(body.len()) - body.len() as u64;
+    let mut shared = 0u64;
     let first = batch.first_seq.to_native();
     for (i, r) in batch.records.iter().enumerate() {
         if r.seq.to_native() != first.wrapping_add(i as u64) {
             return Err(WireError::new(ErrorKind::SequenceMismatch));
         }
-        let Some(site) = batch.sites.get(r.site.to_native() as usize) else {
+        let ix = r.site.to_native() as usize;
+        let Some(site) = batch.sites.get(ix) else {
             return Err(WireError::new(ErrorKind::BadSite));
         };
         if r.thread.to_native() as usize >= batch.threads.len() {
             return Err(WireError::new(ErrorKind::BadThread));
         }
         let fixed = site.args.to_native() as usize + site.keys.len();
-        if !values_ok(&r.values, fixed) {
+        let Some(n) = values_count(&r.values, fixed) else {
             return Err(WireError::new(ErrorKind::BadValues));
+        };
+        // Arguments and site keys, then the bound (key, value) pairs.
+        if fixed + (n - fixed) / 2 > limits::MAX_FIELDS {
+            return Err(WireError::new(ErrorKind::TooManyFields));
         }
+        if !limits::task_ok(&r.task) {
+            return Err(WireError::new(ErrorKind::TaskTooDeep));
+        }
+        shared += per_record
+            + match cached.get(ix) {
+                Some(&c) => c,
+                None => site_cost(site),
+            };
+    }
+    // Checked once: the loop itself is linear in the body (each record is
+    // in it, and a site's strings are summed per record only past the
+    // cache, where its keys are also values the record carries).
+    if shared > budget {
+        return Err(WireError::new(ErrorKind::TooExpanded));
     }
     Ok(batch)
 }
 
-/// Whether `b` is `fixed` well-formed values followed by (str key, value)
-/// pairs.
-fn values_ok(mut b: &[u8], fixed: usize) -> bool {
+/// How many sites' string sizes [`access_batch`] keeps on the stack.
+const SITE_CACHE: usize = 64;
+
+/// The bytes of a site's strings: what each record referring to it adds
+/// to the batch's expanded size.
+#[inline]
+fn site_cost(s: &ArchivedSite) -> u64 {
+    let keys: usize = s.keys.iter().map(|k| k.len()).sum();
+    (s.target.len() + s.module.len() + s.file.len() + s.func.len() + s.format.len() + keys) as u64
+}
+
+/// How many values `b` holds, when it is `fixed` well-formed values
+/// followed by (str key, value) pairs; `None` when it is not.
+fn values_count(mut b: &[u8], fixed: usize) -> Option<usize> {
     let mut n = 0usize;
     while !b.is_empty() {
-        let Some((v, rest)) = read_value(b) else {
-            return false;
-        };
+        let (v, rest) = read_value(b)?;
         // Past the fixed values they come in pairs, each led by a str key.
         if n >= fixed && (n - fixed) % 2 == 0 && !matches!(v, ValueRef::Str(_)) {
-            return false;
+            return None;
         }
         b = rest;
         n += 1;
     }
-    n >= fixed && (n - fixed) % 2 == 0
+    (n >= fixed && (n - fixed) % 2 == 0).then_some(n)
 }
 
 /// Splits the first value off `b`: the value and the rest, or `None` when
@@ -444,15 +501,60 @@ mod tests {
     }
 
     #[test]
+    fn rejects_batches_over_the_cost_bounds_by_reason() {
+        // Many records pointing at one long site target: small on the
+        // wire, large for every reader that renders the records.
+        let mut b = sample(2000);
+        b.sites[0].target = "t".repeat(64 * 1024);
+        let body = encode(&b);
+        let err = access_batch(&body).unwrap_err();
+        assert_eq!(err.reason(), "too_expanded", "{err}");
+        // The same site with few records is fine.
+        let mut b = sample(4);
+        b.sites[0].target = "t".repeat(64 * 1024);
+        assert!(access_batch(&encode(&b)).is_ok());
+
+        type Spoil = fn(&mut BatchV2);
+        let cases: [(&str, Spoil); 6] = [
+            ("name_too_long", |b| b.sender.host = "h".repeat(256)),
+            ("name_too_long", |b| b.sender.program = "p".repeat(256)),
+            ("name_too_long", |b| b.threads[0].name = "n".repeat(256)),
+            ("too_many_fields", |b| {
+                b.sites[0].keys = (0..limits::MAX_FIELDS).map(|i| i.to_string()).collect();
+                for r in &mut b.records {
+                    r.values = vec![tag::NULL; limits::MAX_FIELDS + 1];
+                }
+            }),
+            ("task_too_deep", |b| {
+                b.records[1].task = format!("root{}", "/1".repeat(limits::MAX_TASK_DEPTH + 1))
+            }),
+            ("task_too_deep", |b| {
+                b.records[0].task = "x".repeat(limits::MAX_TASK_LEN + 1)
+            }),
+        ];
+        for (want, spoil) in cases {
+            let mut b = sample(2);
+            spoil(&mut b);
+            let err = access_batch(&encode(&b)).unwrap_err();
+            assert_eq!(err.reason(), want, "{err}");
+        }
+        // At the caps, accepted.
+        let mut b = sample(2);
+        b.sender.host = "h".repeat(limits::MAX_NAME);
+        b.records[0].task = format!("root{}", "/1".repeat(limits::MAX_TASK_DEPTH));
+        assert!(access_batch(&encode(&b)).is_ok());
+    }
+
+    #[test]
     fn a_value_walk_never_reads_out_of_bounds() {
         // Every prefix of a well-formed string either parses or is rejected.
         let v = values(5);
         for cut in 0..=v.len() {
-            let _ = values_ok(&v[..cut], 3);
-            let _ = values_ok(&v[..cut], 0);
+            let _ = values_count(&v[..cut], 3);
+            let _ = values_count(&v[..cut], 0);
         }
-        assert!(values_ok(&v, 3));
-        assert!(!values_ok(&v, 4));
-        assert!(!values_ok(&v[..v.len() - 1], 3));
+        assert_eq!(values_count(&v, 3), Some(3));
+        assert_eq!(values_count(&v, 4), None);
+        assert_eq!(values_count(&v[..v.len() - 1], 3), None);
     }
 }

@@ -47,3 +47,20 @@ fn filter_parse_corpus_replays() {
     }
     assert!(n >= 5, "the seed corpus is present");
 }
+
+/// The property of the `expansion_bound` fuzz target.
+mod cost_property {
+    include!("../fuzz/cost_property.rs");
+}
+
+#[test]
+fn expansion_bound_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/expansion_bound");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        n += 1;
+        cost_property::check(&bytes);
+    }
+    assert!(n >= 6, "the seed corpus is present ({n} files)");
+}

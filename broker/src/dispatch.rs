@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 
 /// Most senders tracked for sequence gaps; past this the ones not heard
 /// from for longest are forgotten (hostile input cannot grow the table).
+/// Validation caps a host name at [`distlog::limits::MAX_NAME`] bytes, so
+/// the table holds at most about `MAX_SENDERS * (MAX_NAME + 100)` bytes
+/// (~35 MiB).
 pub const MAX_SENDERS: usize = 100_000;
 
 /// How much of the end of each store the dispatcher replays at start to

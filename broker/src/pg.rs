@@ -219,10 +219,7 @@ pub fn fields_json(r: RecordRef<'_>, out: &mut String) -> bool {
     }
     out.push('{');
     let mut first = true;
-    for (i, (k, v)) in r.fields().enumerate() {
-        if r.fields().take(i).any(|(g, _)| g == k) {
-            continue;
-        }
+    for (k, v) in distlog::render::unique_fields(r) {
         if !first {
             out.push(',');
         }

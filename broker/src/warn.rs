@@ -21,7 +21,9 @@ impl RateLimited {
     }
 
     /// Prints `msg()` to stderr unless a warning was printed less than the
-    /// interval ago.
+    /// interval ago. The text is escaped as the text renderers escape
+    /// records ([`distlog::render::escaped`]): a warning may quote what a
+    /// client sent (its host name), which must not reach a terminal raw.
     pub fn warn(&self, msg: impl FnOnce() -> String) {
         let mut s = self.state.lock();
         let now = Instant::now();
@@ -32,13 +34,12 @@ impl RateLimited {
         let suppressed = std::mem::take(&mut s.1);
         s.0 = Some(now);
         drop(s);
+        let msg = msg();
+        let msg = distlog::render::escaped(&msg);
         if suppressed > 0 {
-            eprintln!(
-                "distlogd: warning: {} ({suppressed} similar warnings suppressed)",
-                msg()
-            );
+            eprintln!("distlogd: warning: {msg} ({suppressed} similar warnings suppressed)");
         } else {
-            eprintln!("distlogd: warning: {}", msg());
+            eprintln!("distlogd: warning: {msg}");
         }
     }
 }

@@ -27,6 +27,12 @@ const RECORD_OVERHEAD: usize = 96;
 /// A site's share, beyond its strings.
 const SITE_OVERHEAD: usize = 96;
 
+/// A batch is sealed once its expanded size (see [`crate::limits`])
+/// reaches this many times its approximate size: far enough below
+/// [`crate::limits::EXPANSION`] that the record that crosses it, and the
+/// approximation, keep the batch within what the broker accepts.
+const SEAL_EXPANSION: usize = 2;
+
 /// One open batch of one record kind.
 pub(crate) struct OpenBatch {
     batch: BatchV2,
@@ -42,6 +48,10 @@ pub(crate) struct OpenBatch {
     spare: Vec<RecordV2>,
     /// Approximate encoded size so far.
     bytes: usize,
+    /// The bytes of each site's strings, by site index.
+    site_cost: Vec<usize>,
+    /// The expanded size so far ([`crate::limits`]).
+    expanded: usize,
 }
 
 /// What the sender knows about the entry's origin.
@@ -63,6 +73,8 @@ impl OpenBatch {
             last_thread: None,
             spare: Vec::new(),
             bytes: 0,
+            site_cost: Vec::new(),
+            expanded: 0,
         }
     }
 
@@ -79,6 +91,12 @@ impl OpenBatch {
     /// Approximate encoded size.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether the records refer to enough shared strings that the batch
+    /// should be sealed to stay within the broker's expansion bound.
+    pub(crate) fn expanded_full(&self) -> bool {
+        self.expanded >= SEAL_EXPANSION * self.bytes
     }
 
     /// Appends the record of ring entry `e`. `None` only for a malformed
@@ -122,11 +140,18 @@ impl OpenBatch {
     }
 
     fn push(&mut self, rec: RecordV2) {
-        self.bytes += RECORD_OVERHEAD
-            + rec.task.len()
-            + rec.message.len()
-            + rec.error.len()
-            + rec.values.len();
+        let own = rec.task.len() + rec.message.len() + rec.error.len() + rec.values.len();
+        self.bytes += RECORD_OVERHEAD + own;
+        let sender = &self.batch.sender;
+        self.expanded += own
+            + sender.host.len()
+            + sender.program.len()
+            + self.site_cost.get(rec.site as usize).copied().unwrap_or(0)
+            + self
+                .batch
+                .threads
+                .get(rec.thread as usize)
+                .map_or(0, |t| t.name.len());
         self.batch.records.push(rec);
     }
 
@@ -153,6 +178,8 @@ impl OpenBatch {
         }
         b.sites.clear();
         b.threads.clear();
+        self.site_cost.clear();
+        self.expanded = 0;
         self.native.clear();
         self.by_content.clear();
         self.last_thread = None;
@@ -168,12 +195,13 @@ impl OpenBatch {
             }
         }
         let threads = &mut self.batch.threads;
+        let name = crate::limits::clip_name(name);
         let i = match threads.iter().position(|t| t.id == id && t.name == name) {
             Some(i) => i as u32,
             None => {
                 threads.push(Thread {
                     id,
-                    name: name.to_owned(),
+                    name: crate::limits::clip_name(name).to_owned(),
                 });
                 self.bytes += SITE_OVERHEAD + name.len();
                 threads.len() as u32 - 1
@@ -258,12 +286,15 @@ impl OpenBatch {
     }
 
     fn add_site(&mut self, site: Site) -> u32 {
-        self.bytes += SITE_OVERHEAD
-            + site.target.len()
+        let keys: usize = site.keys.iter().map(|k| k.len()).sum();
+        let strings = site.target.len()
             + site.module.len()
             + site.file.len()
+            + site.func.len()
             + site.format.len()
-            + site.keys.iter().map(|k| k.len() + 8).sum::<usize>();
+            + keys;
+        self.bytes += SITE_OVERHEAD + strings + 8 * site.keys.len();
+        self.site_cost.push(strings);
         self.batch.sites.push(site);
         self.batch.sites.len() as u32 - 1
     }

@@ -213,7 +213,7 @@ impl SenderThread {
             self.shared.config.batch_bytes,
         );
         let b = self.open(k);
-        if b.len() >= max_records || b.bytes() >= max_bytes {
+        if b.len() >= max_records || b.bytes() >= max_bytes || b.expanded_full() {
             self.seal(k);
         }
     }

@@ -35,8 +35,9 @@
 //! Bounds: the body ([`super::MAX_BODY`]), values created ([`MAX_VALUES`]),
 //! the stack and marks ([`MAX_STACK`]), memo entries ([`MAX_MEMO`]),
 //! nesting ([`MAX_DEPTH`]) and the size of the expanded value
-//! ([`MAX_OUTPUT`]: memo references can share one value many times, so the
-//! expansion is counted, not the input). Every length field is checked
+//! ([`output_budget`]: memo references can share one value many times, so
+//! what they produce is charged, [`VALUE_COST`] per value plus its string
+//! bytes, against [`crate::limits::EXPANSION`] times the pickle's size). Every length field is checked
 //! against the remaining input before anything is allocated.
 
 use super::logrecord::from_dict;
@@ -55,9 +56,22 @@ pub const MAX_STACK: usize = 1 << 16;
 pub const MAX_MEMO: usize = 1 << 17;
 /// The deepest container nesting accepted (serde_json's limit for JSON).
 pub const MAX_DEPTH: usize = 128;
-/// The largest expanded value, counted as one unit per value plus one per
-/// byte of string.
+/// The largest expanded value of any pickle, in [`VALUE_COST`] units per
+/// value plus one per byte of string. A pickle of `B` bytes may expand to
+/// at most `min(MAX_OUTPUT, EXPANSION * B)` ([`output_budget`]).
 pub const MAX_OUTPUT: usize = 4 * MAX_BODY;
+
+/// What each decoded value is charged beyond its string bytes: about the
+/// memory of one node of the decoded tree (a `serde_json::Value` and its
+/// slot in a list or map), so that many small values shared through the
+/// memo cost what they take.
+pub const VALUE_COST: usize = 32;
+
+/// The expansion budget of a pickle of `len` bytes:
+/// [`crate::limits::EXPANSION`] times its size, at most [`MAX_OUTPUT`].
+pub fn output_budget(len: usize) -> usize {
+    (crate::limits::budget(len) as usize).min(MAX_OUTPUT)
+}
 /// The largest integer (in pickled bytes) turned into a decimal string; a
 /// longer one is rejected.
 pub const MAX_BIG_INT_BYTES: usize = 64;
@@ -89,7 +103,7 @@ pub fn to_json(body: &[u8]) -> Result<Json, IngestError> {
     let root = p.run()?;
     let mut out = Output {
         nodes: &p.nodes,
-        budget: MAX_OUTPUT,
+        budget: output_budget(body.len()),
         on_path: vec![false; p.nodes.len()],
     };
     out.value(root, 0)
@@ -701,10 +715,16 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
+    /// Charges a key made here for what it is.
+    fn charged(&mut self, s: String) -> Result<String, IngestError> {
+        self.charge(s.len())?;
+        Ok(s)
+    }
+
     fn charge(&mut self, n: usize) -> Result<(), IngestError> {
         self.budget = self
             .budget
-            .checked_sub(n.saturating_add(1))
+            .checked_sub(n.saturating_add(VALUE_COST))
             .ok_or(IngestError::new(ErrorKind::PickleLimit("expanded size")))?;
         Ok(())
     }
@@ -713,9 +733,12 @@ impl Output<'_> {
         let i = id as usize;
         let nodes = self.nodes;
         let node = &nodes[i];
+        // The bytes of the string this node becomes, if it becomes one.
         let len = match node {
             Node::Str(s) | Node::Big(s) => s.len(),
             Node::Bytes(b) => b.len() * 4 + 3,
+            Node::Float(f) if !f.is_finite() => 4,
+            Node::Seq(..) | Node::Dict(_) if self.on_path[i] => 5,
             _ => 0,
         };
         self.charge(len)?;
@@ -767,11 +790,11 @@ impl Output<'_> {
                 self.charge(s.len())?;
                 s.clone()
             }
-            Node::None => "null".into(),
-            Node::Bool(b) => b.to_string(),
-            Node::Int(v) => v.to_string(),
-            Node::UInt(v) => v.to_string(),
-            Node::Float(f) if f.is_finite() => format!("{f:?}"),
+            Node::None => self.charged("null".into())?,
+            Node::Bool(b) => self.charged(b.to_string())?,
+            Node::Int(v) => self.charged(v.to_string())?,
+            Node::UInt(v) => self.charged(v.to_string())?,
+            Node::Float(f) if f.is_finite() => self.charged(format!("{f:?}"))?,
             Node::Big(_) | Node::Float(_) | Node::Bytes(_) => match self.value(id, depth)? {
                 Json::String(s) => s,
                 other => other.to_string(),

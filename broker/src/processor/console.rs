@@ -2,7 +2,7 @@
 
 use super::{Delivery, Processor};
 use crate::config::{Colour, ConsoleConfig, Stream};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 
 /// Writes text lines.
 pub struct Console {
@@ -31,16 +31,12 @@ impl Console {
 }
 
 impl Processor for Console {
+    /// Streams the delivery a record at a time through a 64 KiB buffer: a
+    /// batch whose records render to much text never becomes one string.
     fn process(&mut self, d: &Delivery) -> io::Result<()> {
-        let b = d.batch.get();
-        self.line.clear();
-        for r in d.records() {
-            distlog::render::text_line(d.topic.system, b.sender(), r, self.colour, &mut self.line);
-            self.line.push('\n');
-        }
         match self.stream {
-            Stream::Stdout => io::stdout().lock().write_all(self.line.as_bytes()),
-            Stream::Stderr => io::stderr().lock().write_all(self.line.as_bytes()),
+            Stream::Stdout => self.write_to(d, io::stdout().lock()),
+            Stream::Stderr => self.write_to(d, io::stderr().lock()),
         }
     }
 
@@ -49,5 +45,19 @@ impl Processor for Console {
             Stream::Stdout => io::stdout().flush(),
             Stream::Stderr => io::stderr().flush(),
         }
+    }
+}
+
+impl Console {
+    fn write_to(&mut self, d: &Delivery, w: impl Write) -> io::Result<()> {
+        let b = d.batch.get();
+        let mut w = BufWriter::with_capacity(64 * 1024, w);
+        for r in d.records() {
+            self.line.clear();
+            distlog::render::text_line(d.topic.system, b.sender(), r, self.colour, &mut self.line);
+            self.line.push('\n');
+            w.write_all(self.line.as_bytes())?;
+        }
+        w.flush()
     }
 }

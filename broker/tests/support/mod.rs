@@ -73,8 +73,8 @@ impl Broker {
         Broker::spawn(c, endpoint)
     }
 
-    /// Starts the broker command `c` (another binary, another user), which
-    /// listens on `endpoint`.
+    /// Starts `c` (a `distlogd` command the caller set up: another binary,
+    /// another user, stdout redirected), listening on `endpoint`.
     pub fn spawn(mut c: Command, endpoint: &str) -> Broker {
         let mut child = c.stderr(Stdio::piped()).spawn().expect("start distlogd");
         let mut pipe = child.stderr.take().unwrap();
@@ -136,6 +136,30 @@ impl Drop for Broker {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A line of `/proc/<pid>/status` in KiB, e.g. `VmHWM` (the peak resident
+/// set) or `VmRSS`.
+pub fn status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"));
+    line[key.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The value of the Prometheus sample `name` (with its labels, e.g.
+/// `distlogd_rejected_total{reason="bad_topic"}`), 0 when absent.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Polls `f` every 50 ms until it holds; fails the test after `within`.

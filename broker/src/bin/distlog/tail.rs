@@ -156,11 +156,15 @@ pub fn run(a: Args) -> Result<(), CliError> {
             }
         };
         let batch = batch.get();
-        line.clear();
+        let mut any = false;
+        // A record at a time into the buffered output: a batch never
+        // becomes one string, whatever its records expand to.
         for r in batch.records() {
             if !filter.matches(&RecordView::new(topic.system, batch.sender(), r)) {
                 continue;
             }
+            any = true;
+            line.clear();
             if !a.no_indent && a.format == Format::Text {
                 for _ in 0..distlog::render::task_depth(r.task()) {
                     line.push_str("  ");
@@ -175,9 +179,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 }
             }
             line.push('\n');
-        }
-        if !line.is_empty() {
             out.write(&line)?;
+        }
+        if any {
             out.flush()?;
         }
     }
