@@ -27,6 +27,10 @@ pub enum Control {
     Reload(Box<Checked>, crossbeam_channel::Sender<Result<(), String>>),
 }
 
+/// A sender's identity: the client's CURVE key (when it has one), host,
+/// pid and instance.
+type SenderKey = (Option<[u8; 32]>, String, u32, u64);
+
 #[derive(Debug)]
 struct SenderState {
     next_seq: u64,
@@ -73,7 +77,9 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     rules: Arc<RwLock<Arc<RuleSet>>>,
     handles: BTreeMap<String, Handle>,
-    senders: HashMap<(String, u32, u64), SenderState>,
+    /// Keyed by the client's CURVE key too (when it has one): a client
+    /// that claims another's host, pid and instance gets its own state.
+    senders: HashMap<SenderKey, SenderState>,
     me: Sender,
     perf_seq: u64,
     last_perf: Instant,
@@ -181,7 +187,7 @@ impl Dispatcher {
     fn take(&mut self, d: Decoded) {
         let metrics = self.metrics.clone();
         let m = &*metrics;
-        let (topic, batch, routed, rules, bytes) = match d {
+        let (topic, batch, routed, rules, bytes, peer) = match d {
             Decoded::Rejected(reason) => {
                 m.reject(reason);
                 REJECTS.warn(|| {
@@ -196,7 +202,8 @@ impl Dispatcher {
                 routed,
                 rules,
                 bytes,
-            } => (topic, batch, routed, rules, bytes),
+                peer,
+            } => (topic, batch, routed, rules, bytes, peer),
         };
         let b = batch.get();
         let n = b.len() as u64;
@@ -206,6 +213,7 @@ impl Dispatcher {
         m.unmatched
             .fetch_add(routed.unmatched as u64, Ordering::Relaxed);
         self.track(
+            peer,
             b.sender().host.as_str(),
             b.sender().pid.to_native(),
             b.sender().instance.to_native(),
@@ -221,13 +229,14 @@ impl Dispatcher {
                 }
             }
         }
-        self.deliver(topic, &batch, routed.routes, &rules);
+        self.deliver(topic, &batch, peer, routed.routes, &rules);
     }
 
     fn deliver(
         &self,
         topic: Topic,
         batch: &Arc<OwnedBatch>,
+        peer: Option<[u8; 32]>,
         routes: Vec<(usize, Selection)>,
         rules: &RuleSet,
     ) {
@@ -237,6 +246,7 @@ impl Dispatcher {
                 topic,
                 batch: batch.clone(),
                 selection,
+                peer,
             };
             match self.handles.get(name) {
                 Some(h) => {
@@ -254,8 +264,19 @@ impl Dispatcher {
         }
     }
 
-    /// Sequence gaps and client drops, per sender (host, pid, instance).
-    fn track(&mut self, host: &str, pid: u32, instance: u64, first: u64, n: u64, dropped: u64) {
+    /// Sequence gaps and client drops, per sender (CURVE key, host, pid,
+    /// instance).
+    #[allow(clippy::too_many_arguments)]
+    fn track(
+        &mut self,
+        peer: Option<[u8; 32]>,
+        host: &str,
+        pid: u32,
+        instance: u64,
+        first: u64,
+        n: u64,
+        dropped: u64,
+    ) {
         if instance == 0 {
             return; // Python records: no sequence numbers.
         }
@@ -270,7 +291,7 @@ impl Dispatcher {
         let now = Instant::now();
         let state = self
             .senders
-            .entry((host.to_owned(), pid, instance))
+            .entry((peer, host.to_owned(), pid, instance))
             .or_insert(SenderState {
                 next_seq: 0,
                 dropped: 0,
@@ -327,7 +348,7 @@ impl Dispatcher {
         );
         let rules = self.rules.read().clone();
         let routed = rules.route(topic.system, batch.get());
-        self.deliver(topic, &Arc::new(batch), routed.routes, &rules);
+        self.deliver(topic, &Arc::new(batch), None, routed.routes, &rules);
     }
 
     /// Applies a new config: processors whose settings did not change keep

@@ -32,6 +32,10 @@ pub enum Decoded {
         rules: Arc<RuleSet>,
         /// The message's body size.
         bytes: usize,
+        /// The client's CURVE public key, when it came over CURVE: each
+        /// sender's sequence state is its own per key, so one permitted
+        /// client cannot claim another's host, pid and instance.
+        peer: Option<[u8; 32]>,
     },
     /// A rejected message, by reason.
     Rejected(&'static str),
@@ -122,16 +126,39 @@ fn recv_frames(socket: &zmq::Socket) -> Option<Frames> {
     }
 }
 
-/// A worker: decodes and routes messages until its input closes.
+/// A worker: decodes and routes messages until its input closes. With
+/// CURVE (`allow` is set), each message's client key is checked against
+/// the allow-list in force, so a key removed by a reload is refused
+/// (`curve_key_removed`) even on a connection opened before.
 pub fn work(
     input: Receiver<Frames>,
     output: Sender<Decoded>,
     rules: &RwLock<Arc<RuleSet>>,
     metrics: &Metrics,
+    allow: Option<crate::zap::Allow>,
 ) {
-    for frames in input {
+    for mut frames in input {
         metrics.messages.fetch_add(1, Ordering::Relaxed);
-        let d = decode(frames, &rules.read().clone());
+        let d = match &allow {
+            None => decode(frames, &rules.read().clone()),
+            Some(allow) => {
+                let peer = frames.first_mut().and_then(crate::zap::peer_key);
+                let permitted = match (&peer, &*allow.read()) {
+                    (Some(_), None) => true,
+                    (Some(k), Some(set)) => set.contains(k),
+                    (None, _) => false,
+                };
+                if permitted {
+                    let mut d = decode(frames, &rules.read().clone());
+                    if let Decoded::Batch { peer: p, .. } = &mut d {
+                        *p = peer;
+                    }
+                    d
+                } else {
+                    Decoded::Rejected("curve_key_removed")
+                }
+            }
+        };
         if output.send(d).is_err() {
             return;
         }
@@ -174,5 +201,6 @@ pub fn decode(frames: Frames, rules: &Arc<RuleSet>) -> Decoded {
         routed,
         rules: rules.clone(),
         bytes,
+        peer: None,
     }
 }

@@ -60,6 +60,9 @@ pub struct Delivery {
     pub batch: Arc<OwnedBatch>,
     /// Which records.
     pub selection: Selection,
+    /// The CURVE public key of the client that sent it (none without
+    /// CURVE, or from the broker itself).
+    pub peer: Option<[u8; 32]>,
 }
 
 impl Delivery {
@@ -406,6 +409,7 @@ mod tests {
             topic: Topic::batch(b'T', b'L'),
             batch: b.clone(),
             selection: Selection::All,
+            peer: None,
         };
         assert_eq!(all.len(), 6);
         let bodies = all.bodies();

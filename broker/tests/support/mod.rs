@@ -244,3 +244,22 @@ pub fn count(store: &Path, extra: &[&str]) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("not a count: {out:?}"))
 }
+
+/// The value of the sample `name` (with its labels, e.g.
+/// `distlogd_rejected_total{reason="curve_denied"}`) on the broker's
+/// metrics endpoint `addr`; 0 when it is not there yet.
+pub fn metric(addr: &str, name: &str) -> u64 {
+    let text = metrics_text(addr);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+/// Writes `keys` as a key file private to its owner (mode 0600; the
+/// broker and the library refuse one others may read).
+pub fn write_key_file(path: &Path, keys: &distlog::curve::KeyPair) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, keys.to_file_text()).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
