@@ -66,7 +66,7 @@ impl Broker {
             sockets.push(s);
         }
         if let Some(addr) = &c.metrics.listen {
-            crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
+            crate::metrics_http::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
         }
         let mut dispatcher = Dispatcher::start(checked, zmq, metrics.clone())?;
         let rules = dispatcher.rules();
