@@ -76,6 +76,7 @@ fn endless_header_line_is_cut_at_the_head_limit() {
         counted(&addr, "metrics_http_head_too_large") == 1
     });
     let rss_after = proc_status(broker.id(), "VmRSS:");
+    eprintln!("endless header: {sent} bytes taken; RSS {rss_before} KiB -> {rss_after} KiB");
     assert!(
         rss_after < rss_before + 8 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
