@@ -144,8 +144,10 @@ impl KeyPair {
         }
     }
 
-    /// Reads a key file.
+    /// Reads a key file. Like ssh with a private key, refuses one that its
+    /// group or others may read or write: the secret key must stay private.
     pub fn load(path: &Path) -> Result<KeyPair, CurveError> {
+        check_private(path)?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| err(format!("cannot read key file {}: {e}", path.display())))?;
         KeyPair::parse(&text).map_err(|e| err(format!("key file {}: {e}", path.display())))
@@ -159,6 +161,23 @@ impl KeyPair {
             encode_key(&self.secret)
         )
     }
+}
+
+/// Refuses a key file with any group or other permission bit (as ssh does
+/// for private keys).
+fn check_private(path: &Path) -> Result<(), CurveError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| err(format!("cannot read key file {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(err(format!(
+            "key file {} is open to group or others (mode {mode:04o}); its secret key must be private: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Makes `socket` a CURVE client of a server whose public key is
@@ -176,15 +195,46 @@ pub fn set_client(
         .map_err(|e| err(format!("CURVE client options: {e}")))
 }
 
+/// `ZMQ_ZAP_ENFORCE_DOMAIN` (libzmq 4.3 `zmq.h`; the zmq crate has no
+/// setter for it).
+const ZMQ_ZAP_ENFORCE_DOMAIN: std::ffi::c_int = 93;
+
 /// Makes `socket` a CURVE server with `keys`, authenticating peers through
 /// the ZAP handler of `domain`. Call before `bind`.
-pub fn set_server(socket: &zmq::Socket, keys: &KeyPair, domain: &str) -> Result<(), CurveError> {
+///
+/// The domain is enforced: when no ZAP handler answers (it has stopped, or
+/// never started), libzmq refuses every client instead of its default,
+/// which is to let any key in.
+pub fn set_server(
+    socket: &mut zmq::Socket,
+    keys: &KeyPair,
+    domain: &str,
+) -> Result<(), CurveError> {
     require()?;
     socket
         .set_curve_server(true)
         .and_then(|_| socket.set_curve_secretkey(&keys.secret))
         .and_then(|_| socket.set_zap_domain(domain))
-        .map_err(|e| err(format!("CURVE server options: {e}")))
+        .map_err(|e| err(format!("CURVE server options: {e}")))?;
+    let on: std::ffi::c_int = 1;
+    // SAFETY: the pointer is the live socket `socket` borrows mutably for
+    // this call; the value is a c_int of the size passed, read by libzmq
+    // during the call only.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            ZMQ_ZAP_ENFORCE_DOMAIN,
+            (&on as *const std::ffi::c_int).cast(),
+            std::mem::size_of::<std::ffi::c_int>(),
+        )
+    };
+    if rc != 0 {
+        return Err(err(format!(
+            "CURVE server options: ZMQ_ZAP_ENFORCE_DOMAIN: {} (libzmq 4.3 or newer is needed)",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,5 +259,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown key"));
+    }
+
+    #[test]
+    fn key_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("distlog-keymode-{}", std::process::id()));
+        let keys = KeyPair::generate().unwrap();
+        std::fs::write(&path, keys.to_file_text()).unwrap();
+        for (mode, ok) in [
+            (0o644, false),
+            (0o604, false),
+            (0o640, false),
+            (0o600, true),
+            (0o400, true),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let got = KeyPair::load(&path);
+            assert_eq!(got.is_ok(), ok, "mode {mode:o}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.to_string().contains("chmod 600"), "{e}");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -169,9 +169,12 @@ pub(crate) fn emit_parts(
     fields: impl FnOnce(&mut Kvs<'_, '_>),
 ) {
     let (ts, is_tsc) = crate::clock::raw_now();
-    let _ = SCRATCH.try_with(|scratch| {
+    let entered = SCRATCH.try_with(|scratch| {
         let Ok(mut scratch) = scratch.try_borrow_mut() else {
-            return; // logging from inside a `Display` of a record: skip
+            // Logging from inside a `Display` of a record: dropped, and
+            // counted like any other drop.
+            local::count_unringed_drop();
+            return;
         };
         scratch.clear();
         let mut body = Body(&mut scratch);
@@ -221,4 +224,7 @@ pub(crate) fn emit_parts(
             });
         });
     });
+    if entered.is_err() {
+        local::count_unringed_drop(); // the thread is exiting
+    }
 }

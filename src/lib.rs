@@ -37,8 +37,10 @@
 //! (`pipeline::local`, `ring`: reserve, write typed values, one release
 //! store) → the sender thread (`pipeline::sender`: entries become
 //! [`record::Record`]s, packed into [`wire::Batch`]es, rkyv-encoded, sent
-//! with `DONTWAIT`). In steady state a log call allocates nothing, takes no
-//! lock and makes no system call.
+//! with `DONTWAIT`). In steady state a log call allocates nothing (tested)
+//! and takes no lock; its one possible system call wakes the sleeping
+//! sender when the thread's ring passes half full (and `block_when_full`
+//! sleeps while it waits for room).
 //!
 //! Records are never lost silently: when a ring is full the record is
 //! dropped (or the call waits, with [`Builder::block_when_full`]), and the

@@ -25,6 +25,9 @@ const WORKER_QUEUE: usize = 16;
 pub struct Broker {
     stop: Arc<AtomicBool>,
     allow: Option<crate::zap::Allow>,
+    /// Stopped after every other thread, so no CURVE socket is ever open
+    /// without its handler.
+    zap: Option<crate::zap::Zap>,
     control: crossbeam_channel::Sender<Control>,
     metrics: Arc<Metrics>,
     threads: Vec<JoinHandle<()>>,
@@ -39,18 +42,13 @@ impl Broker {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let curve = c.curve.as_ref().map(|cc| cc.load()).transpose()?;
-        let allow = match &curve {
+        let (allow, zap) = match &curve {
             Some(cv) => {
                 let allow: crate::zap::Allow = Arc::new(parking_lot::RwLock::new(cv.allow.clone()));
-                threads.push(crate::zap::start(
-                    &zmq,
-                    allow.clone(),
-                    metrics.clone(),
-                    stop.clone(),
-                )?);
-                Some(allow)
+                let zap = crate::zap::start(&zmq, allow.clone(), metrics.clone())?;
+                (Some(allow), Some(zap))
             }
-            None => None,
+            None => (None, None),
         };
         let mut sockets = Vec::new();
         let endpoints: Vec<&String> = c.listen.iter().chain(&c.ack_listen).collect();
@@ -60,13 +58,13 @@ impl Broker {
             } else {
                 zmq::ROUTER
             };
-            let s = zmq.socket(kind).map_err(|e| e.to_string())?;
+            let mut s = zmq.socket(kind).map_err(|e| e.to_string())?;
             s.set_maxmsgsize(c.max_message.min(i64::MAX as u64) as i64)
                 .map_err(|e| e.to_string())?;
             s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
             s.set_linger(0).map_err(|e| e.to_string())?;
             if let Some(cv) = &curve {
-                distlog::curve::set_server(&s, &cv.keys, crate::zap::DOMAIN)
+                distlog::curve::set_server(&mut s, &cv.keys, crate::zap::DOMAIN)
                     .map_err(|e| e.to_string())?;
             }
             sockets.push(s);
@@ -84,7 +82,7 @@ impl Broker {
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
         }
         if let Some(addr) = &c.metrics.listen {
-            crate::metrics::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
+            crate::metrics_http::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
         }
         let (acks_tx, acks_rx) = crossbeam_channel::unbounded();
         let mut dispatcher = Dispatcher::start(checked, zmq, metrics.clone(), acks_tx)?;
@@ -100,9 +98,9 @@ impl Broker {
             let (out_tx, out_rx) = bounded(WORKER_QUEUE);
             to_workers.push(in_tx);
             from_workers.push(out_rx);
-            let (rules, metrics) = (rules.clone(), metrics.clone());
+            let (rules, metrics, allow) = (rules.clone(), metrics.clone(), allow.clone());
             threads.push(spawn(&format!("worker-{i}"), move || {
-                crate::ingest::work(in_rx, out_tx, &rules, &metrics)
+                crate::ingest::work(in_rx, out_tx, &rules, &metrics, allow)
             })?);
         }
         let (control, control_rx) = bounded(4);
@@ -136,6 +134,7 @@ impl Broker {
         Ok(Broker {
             stop,
             allow,
+            zap,
             control,
             metrics,
             threads,
@@ -168,6 +167,10 @@ impl Broker {
         self.stop.store(true, Ordering::Release);
         for t in self.threads.into_iter().rev() {
             let _ = t.join();
+        }
+        // Every CURVE socket (ingest, publish) is closed now.
+        if let Some(zap) = self.zap {
+            zap.stop();
         }
         self.metrics.snapshot()
     }

@@ -55,6 +55,10 @@ pub enum Control {
     Reload(Box<Checked>, crossbeam_channel::Sender<Result<(), String>>),
 }
 
+/// A sender's identity: the client's CURVE key (when it has one), host,
+/// pid and instance.
+type SenderKey = (Option<[u8; 32]>, String, u32, u64);
+
 #[derive(Debug)]
 struct SenderState {
     next_seq: u64,
@@ -134,7 +138,9 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     rules: Arc<RwLock<Arc<RuleSet>>>,
     handles: BTreeMap<String, Handle>,
-    senders: HashMap<(String, u32, u64), SenderState>,
+    /// Keyed by the client's CURVE key too (when it has one): a client
+    /// that claims another's host, pid and instance gets its own state.
+    senders: HashMap<SenderKey, SenderState>,
     me: Sender,
     perf_seq: u64,
     last_perf: Instant,
@@ -212,12 +218,16 @@ impl Dispatcher {
                 for b in reader.batches().flatten() {
                     let b = b.batch;
                     let s = b.sender();
+                    // The store keeps no CURVE key: seeded states are
+                    // keyed by none, and the first key to send as that
+                    // sender takes its state over (see `track`).
                     let key = (
+                        None,
                         s.host.as_str().to_owned(),
                         s.pid.to_native(),
                         s.instance.to_native(),
                     );
-                    if key.2 == 0 {
+                    if key.3 == 0 {
                         continue;
                     }
                     let state = self.senders.entry(key).or_insert_with(SenderState::new);
@@ -299,7 +309,7 @@ impl Dispatcher {
     fn take(&mut self, d: Decoded) {
         let metrics = self.metrics.clone();
         let m = &*metrics;
-        let (topic, batch, routed, rules, bytes, reply) = match d {
+        let (topic, batch, routed, rules, bytes, reply, peer) = match d {
             Decoded::Rejected(reason) => {
                 m.reject(reason);
                 REJECTS.warn(|| {
@@ -315,7 +325,8 @@ impl Dispatcher {
                 rules,
                 bytes,
                 reply,
-            } => (topic, batch, routed, rules, bytes, reply),
+                peer,
+            } => (topic, batch, routed, rules, bytes, reply, peer),
         };
         let b = batch.get();
         let n = b.len() as u64;
@@ -326,6 +337,7 @@ impl Dispatcher {
             .fetch_add(routed.unmatched as u64, Ordering::Relaxed);
         let instance = b.sender().instance.to_native();
         let duplicate = self.track(
+            peer,
             b.sender().host.as_str(),
             b.sender().pid.to_native(),
             instance,
@@ -356,13 +368,14 @@ impl Dispatcher {
                 }
             }
         }
-        self.deliver(topic, &batch, routed.routes, &rules, ack);
+        self.deliver(topic, &batch, peer, routed.routes, &rules, ack);
     }
 
     fn deliver(
         &self,
         topic: Topic,
         batch: &Arc<OwnedBatch>,
+        peer: Option<[u8; 32]>,
         routes: Vec<(usize, Selection)>,
         rules: &RuleSet,
         ack: Option<Arc<crate::acks::AckToken>>,
@@ -374,6 +387,7 @@ impl Dispatcher {
                 batch: batch.clone(),
                 selection,
                 ack: ack.clone(),
+                peer,
             };
             match self.handles.get(name) {
                 Some(h) => {
@@ -391,10 +405,12 @@ impl Dispatcher {
         }
     }
 
-    /// Sequence gaps and client drops, per sender (host, pid, instance).
-    /// True when every record of the batch was taken before.
+    /// Sequence gaps and client drops, per sender (CURVE key, host, pid,
+    /// instance). True when every record of the batch was taken before.
+    #[allow(clippy::too_many_arguments)]
     fn track(
         &mut self,
+        peer: Option<[u8; 32]>,
         host: &str,
         pid: u32,
         instance: u64,
@@ -413,10 +429,15 @@ impl Dispatcher {
             let cut = seen[seen.len() / 2];
             self.senders.retain(|_, s| s.seen > cut);
         }
-        let state = self
-            .senders
-            .entry((host.to_owned(), pid, instance))
-            .or_insert_with(SenderState::new);
+        let key = (peer, host.to_owned(), pid, instance);
+        if peer.is_some() && !self.senders.contains_key(&key) {
+            // A state seeded from the store (which keeps no key) is taken
+            // over by the first key that sends as that sender.
+            if let Some(seeded) = self.senders.remove(&(None, key.1.clone(), pid, instance)) {
+                self.senders.insert(key.clone(), seeded);
+            }
+        }
+        let state = self.senders.entry(key).or_insert_with(SenderState::new);
         state.seen = Instant::now();
         let before = state.next_seq;
         let t = state.take(first, n);
@@ -460,7 +481,7 @@ impl Dispatcher {
         );
         let rules = self.rules.read().clone();
         let routed = rules.route(topic.system, batch.get());
-        self.deliver(topic, &Arc::new(batch), routed.routes, &rules, None);
+        self.deliver(topic, &Arc::new(batch), None, routed.routes, &rules, None);
     }
 
     /// Applies a new config: processors whose settings did not change keep

@@ -35,6 +35,10 @@ pub enum Decoded {
         /// Where its acknowledgement goes, when it came from an
         /// acknowledging endpoint ([`crate::acks`]).
         reply: Option<crate::acks::Reply>,
+        /// The client's CURVE public key, when it came over CURVE: each
+        /// sender's sequence state is its own per key, so one permitted
+        /// client cannot claim another's host, pid and instance.
+        peer: Option<[u8; 32]>,
     },
     /// A rejected message, by reason.
     Rejected(&'static str),
@@ -162,18 +166,44 @@ fn recv_frames(socket: &zmq::Socket) -> Option<Frames> {
     }
 }
 
-/// A worker: decodes and routes messages until its input closes.
+/// A worker: decodes and routes messages until its input closes. With
+/// CURVE (`allow` is set), each message's client key is checked against
+/// the allow-list in force, so a key removed by a reload is refused
+/// (`curve_key_removed`) even on a connection opened before.
 pub fn work(
     input: Receiver<Input>,
     output: Sender<Decoded>,
     rules: &RwLock<Arc<RuleSet>>,
     metrics: &Metrics,
+    allow: Option<crate::zap::Allow>,
 ) {
-    for (frames, reply) in input {
+    for (mut frames, reply) in input {
         metrics.messages.fetch_add(1, Ordering::Relaxed);
+        let peer = match &allow {
+            None => None,
+            Some(allow) => {
+                let peer = frames.first_mut().and_then(crate::zap::peer_key);
+                let permitted = match (&peer, &*allow.read()) {
+                    (Some(_), None) => true,
+                    (Some(k), Some(set)) => set.contains(k),
+                    (None, _) => false,
+                };
+                if !permitted {
+                    if output.send(Decoded::Rejected("curve_key_removed")).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                peer
+            }
+        };
         let mut d = decode(frames, &rules.read().clone());
-        if let Decoded::Batch { reply: r, .. } = &mut d {
+        if let Decoded::Batch {
+            reply: r, peer: p, ..
+        } = &mut d
+        {
             *r = reply;
+            *p = peer;
         }
         if output.send(d).is_err() {
             return;
@@ -218,5 +248,6 @@ pub fn decode(frames: Frames, rules: &Arc<RuleSet>) -> Decoded {
         rules: rules.clone(),
         bytes,
         reply: None,
+        peer: None,
     }
 }

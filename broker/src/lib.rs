@@ -32,6 +32,7 @@ pub mod handshakes;
 pub mod ingest;
 pub mod jetstream_input;
 pub mod metrics;
+pub mod metrics_http;
 pub mod pg;
 pub mod processor;
 pub mod rules;

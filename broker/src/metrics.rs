@@ -339,31 +339,6 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `GET /metrics` on `addr` until the process exits.
-pub fn serve(addr: &str, metrics: Arc<Metrics>) -> std::io::Result<()> {
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| std::io::Error::other(format!("cannot serve metrics on {addr}: {e}")))?;
-    std::thread::Builder::new()
-        .name("metrics-http".into())
-        .spawn(move || {
-            for req in server.incoming_requests() {
-                let resp = if req.url() == "/metrics" || req.url() == "/" {
-                    let ct = tiny_http::Header::from_bytes(
-                        &b"Content-Type"[..],
-                        &b"text/plain; version=0.0.4"[..],
-                    )
-                    .expect("static header is valid");
-                    tiny_http::Response::from_string(metrics.prometheus()).with_header(ct)
-                } else {
-                    tiny_http::Response::from_string("not found: try /metrics\n")
-                        .with_status_code(404)
-                };
-                let _ = req.respond(resp);
-            }
-        })?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,8 +39,8 @@ fn only_allowed_keys_get_in() {
     let server = KeyPair::generate().unwrap();
     let allowed = KeyPair::generate().unwrap();
     let stranger = KeyPair::generate().unwrap();
-    std::fs::write(dir.join("server.key"), server.to_file_text()).unwrap();
-    std::fs::write(dir.join("client.key"), allowed.to_file_text()).unwrap();
+    support::write_key_file(&dir.join("server.key"), &server);
+    support::write_key_file(&dir.join("client.key"), &allowed);
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let publish = format!("tcp://127.0.0.1:{}", free_port());
     let metrics = format!("127.0.0.1:{}", free_port());

@@ -60,8 +60,10 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
     }
 }
 
+/// Counts a record dropped before it reached a ring (re-entrant call, no
+/// ring left, thread exiting).
 #[cold]
-fn count_unringed_drop() {
+pub(crate) fn count_unringed_drop() {
     if let Some(shared) = PIPELINE.get() {
         shared
             .counters

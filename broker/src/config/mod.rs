@@ -647,6 +647,12 @@ impl Config {
             }
         }
         if let Some(c) = &self.curve {
+            if c.allow_any && (!c.allow.is_empty() || c.allow_file.is_some()) {
+                return Err(err(
+                    "allow_any",
+                    "curve: `allow_any: true` lets every key in, so the `allow`/`allow_file` list beside it would do nothing; remove one of them".into(),
+                ));
+            }
             c.load().map_err(|e| err("curve", e))?;
         }
         for (name, p) in &self.processors {
@@ -805,6 +811,14 @@ fn line_col(src: &str, off: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_any_beside_an_allow_list_is_an_error_at_its_line() {
+        let src = "curve:\n  key_file: /nonexistent.key\n  allow: [\"k\"]\n  allow_any: true\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("allow_any"), "{e}");
+        assert_eq!(e.at, Some((4, 3)), "{e}");
+    }
 
     #[test]
     fn embedded_default_stores_everything() {

@@ -28,6 +28,7 @@ use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::future::IntoFuture;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -310,15 +311,25 @@ fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
 }
 
 /// The message id of a batch: sender identity and sequence range (none for
-/// Python records, which have no sequence numbers).
-fn message_id(kind: u8, b: distlog::wire::BatchRef<'_>) -> Option<String> {
+/// Python records, which have no sequence numbers). Over CURVE the client's
+/// key (hex) leads it, so a client claiming another's host, pid and
+/// instance cannot make the stream drop that sender's batches as
+/// duplicates.
+fn message_id(kind: u8, peer: Option<&[u8; 32]>, b: distlog::wire::BatchRef<'_>) -> Option<String> {
     let s = b.sender();
     let instance = s.instance.to_native();
     if instance == 0 {
         return None;
     }
+    let mut key = String::new();
+    for byte in peer.into_iter().flatten() {
+        let _ = write!(key, "{byte:02x}");
+    }
+    if peer.is_some() {
+        key.push(':');
+    }
     Some(format!(
-        "{}:{}:{instance:x}:{}:{}:{}",
+        "{key}{}:{}:{instance:x}:{}:{}:{}",
         token(s.host.as_str()),
         s.pid.to_native(),
         b.first_seq(),
@@ -359,7 +370,7 @@ impl Processor for Jetstream {
             for body in parts {
                 // Bodies are validated batches (as received, or re-encoded).
                 let (records, id) = match distlog::wire::access_batch(&body) {
-                    Ok(b) => (b.len() as u64, message_id(d.topic.kind, b)),
+                    Ok(b) => (b.len() as u64, message_id(d.topic.kind, d.peer.as_ref(), b)),
                     Err(_) => continue,
                 };
                 self.in_flight.push_back(Pending {

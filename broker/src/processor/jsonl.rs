@@ -10,7 +10,7 @@ use super::{Delivery, Processor};
 use crate::config::JsonlConfig;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Writes JSON lines.
@@ -25,7 +25,10 @@ pub struct Jsonl {
 
 fn open(path: &Path) -> io::Result<(BufWriter<File>, u64)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)?;
     }
     let f = OpenOptions::new()
         .create(true)

@@ -63,6 +63,9 @@ pub struct Delivery {
     /// Acknowledged delivery: sends the batch's acknowledgement once every
     /// processor it went to has dropped its delivery ([`crate::acks`]).
     pub ack: Option<Arc<crate::acks::AckToken>>,
+    /// The CURVE public key of the client that sent it (none without
+    /// CURVE, or from the broker itself).
+    pub peer: Option<[u8; 32]>,
 }
 
 impl Delivery {
@@ -410,6 +413,7 @@ mod tests {
             batch: b.clone(),
             selection: Selection::All,
             ack: None,
+            peer: None,
         };
         assert_eq!(all.len(), 6);
         let bodies = all.bodies();

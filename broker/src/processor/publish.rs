@@ -23,12 +23,12 @@ fn zmq_err(what: &str, e: zmq::Error) -> io::Error {
 impl Publish {
     /// Binds the endpoint.
     pub fn bind(c: &PublishConfig, ctx: &Context<'_>) -> io::Result<Publish> {
-        let socket = ctx.zmq.socket(zmq::PUB).map_err(|e| zmq_err("socket", e))?;
+        let mut socket = ctx.zmq.socket(zmq::PUB).map_err(|e| zmq_err("socket", e))?;
         socket.set_sndhwm(c.hwm).map_err(|e| zmq_err("sndhwm", e))?;
         socket.set_linger(0).map_err(|e| zmq_err("linger", e))?;
         if let Some(cc) = ctx.config.curve.as_ref().filter(|c| c.publish) {
             let keys = cc.load().map_err(io::Error::other)?.keys;
-            distlog::curve::set_server(&socket, &keys, crate::zap::DOMAIN)
+            distlog::curve::set_server(&mut socket, &keys, crate::zap::DOMAIN)
                 .map_err(io::Error::other)?;
         }
         socket

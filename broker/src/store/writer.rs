@@ -3,7 +3,7 @@
 use super::{segments, ENTRY_HEADER, MAGIC, TOPIC_PAD};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,7 @@ impl Writer {
     pub fn open_with(dir: &Path, opts: Options) -> io::Result<Writer> {
         std::fs::DirBuilder::new()
             .recursive(true)
+            .mode(0o750)
             .create(dir)
             .map_err(|e| {
                 io::Error::new(
@@ -243,4 +244,30 @@ pub fn recover(dir: &Path) -> io::Result<u64> {
             .set_len(good as u64)?;
     }
     Ok(cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The README's claim: segments 0640, the directory 0750 (less under a
+    /// stricter umask): never writable by the group, never readable by
+    /// others.
+    #[test]
+    fn store_files_and_directory_are_closed_to_others() {
+        let base = std::env::temp_dir().join(format!("distlog-modes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let dir = base.join("a/store");
+        let mut w = Writer::open(&dir, 1 << 20).unwrap();
+        w.append(*b"TLR", b"x").unwrap();
+        w.sync().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir) & !0o750, 0, "dir mode {:o}", mode(&dir));
+        assert_eq!(mode(&base.join("a")) & !0o750, 0);
+        for seg in segments(&dir).unwrap() {
+            assert_eq!(mode(&seg) & !0o640, 0, "segment mode {:o}", mode(&seg));
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

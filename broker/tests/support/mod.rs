@@ -270,3 +270,11 @@ pub fn count(store: &Path, extra: &[&str]) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("not a count: {out:?}"))
 }
+
+/// Writes `keys` as a key file private to its owner (mode 0600; the
+/// broker and the library refuse one others may read).
+pub fn write_key_file(path: &Path, keys: &distlog::curve::KeyPair) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, keys.to_file_text()).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}

@@ -10,6 +10,11 @@
 //!
 //! Errors are one line on stderr (`distlog: error: ...`) and exit status 1;
 //! a closed stdout (`distlog query | head`) ends the command quietly.
+//!
+//! `--data-dir` must be a directory you trust (written by distlogd only):
+//! closed segments are memory-mapped, and a file truncated under the
+//! reader by anyone else crashes it (SIGBUS). The newest segment, which the
+//! broker may truncate itself, is read, not mapped.
 
 mod keygen;
 mod loadgen;

@@ -92,11 +92,14 @@ const TOPIC_PAD: usize = 8;
 /// truncated entry ends the segment (a torn tail, or the entry the broker
 /// is writing right now), and every batch is validated before it is read.
 ///
-/// Mapping is sound here because the store is append-only: bytes up to
-/// the length seen at open never change while mapped (a retention delete
-/// unlinks the file, which keeps the mapping valid). The one exception,
-/// torn-tail recovery at broker start, truncates only a segment's last,
-/// incomplete entry.
+/// Only closed segments are mapped: the newest one, which the broker may
+/// still be writing, is read into the buffer. A writer truncates its live
+/// segment (`set_len` after a failed write, torn-tail recovery at start),
+/// and touching a mapped page past a truncated end is SIGBUS; closed
+/// segments are never written again (a retention delete unlinks the file,
+/// which keeps a mapping valid). This assumes the broker is the only
+/// writer: `--data-dir` must be a directory you trust, since anyone who can
+/// truncate a closed segment while it is mapped can crash the reader.
 #[derive(Default)]
 pub struct Loaded {
     buf: AlignedVec,
@@ -152,12 +155,14 @@ impl Drop for Map {
 }
 
 impl Loaded {
-    /// Maps (or reads) the file at `path`, up to its current length.
-    pub fn load(&mut self, path: &Path) -> std::io::Result<()> {
+    /// Maps (or, when `live` or where mapping fails, reads) the file at
+    /// `path`, up to its current length. `live`: the newest segment, which
+    /// the broker may be writing, and may truncate.
+    pub fn load(&mut self, path: &Path, live: bool) -> std::io::Result<()> {
         self.map = None;
         let mut file = std::fs::File::open(path)?;
         let want = file.metadata()?.len() as usize;
-        if let Some(map) = Map::new(&file, want) {
+        if let Some(map) = (!live).then(|| Map::new(&file, want)).flatten() {
             self.len = want;
             self.map = Some(map);
             return Ok(());
@@ -312,7 +317,8 @@ where
                         break;
                     }
                     let path = &segments[i].path;
-                    let result = match loaded.load(path) {
+                    let live = segments[i].next_ns.is_none();
+                    let result = match loaded.load(path, live) {
                         Ok(()) => Ok(Some(work(&loaded))),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                         Err(e) => Err(CliError(format!("cannot read {}: {e}", path.display()))),
@@ -396,7 +402,7 @@ mod tests {
         drop(w);
         let path = distlogd::store::segments(&dir).unwrap().pop().unwrap();
         let mut seg = Loaded::default();
-        seg.load(&path).unwrap();
+        seg.load(&path, false).unwrap();
         let mut msgs = Vec::new();
         let bad = records(&seg, 0, u64::MAX, &Filter::always(), |_, _, r| {
             msgs.push(r.message().to_owned());
@@ -409,12 +415,24 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.extend_from_slice(&[64, 0, 0, 0, 1, 2, 3]);
         std::fs::write(&path, &bytes).unwrap();
-        seg.load(&path).unwrap();
+        seg.load(&path, false).unwrap();
         assert_eq!(seg.batches().count(), 3);
+        // The live segment is read, not mapped: the writer truncating it
+        // under the reader (as it does after a failed write) is no SIGBUS.
+        seg.load(&path, true).unwrap();
+        assert!(seg.map.is_none());
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        assert_eq!(seg.batches().count(), 3);
+        std::fs::write(&path, &bytes).unwrap();
         let first_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
         bytes[8 + 8 + first_len + 8 + 20] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
-        seg.load(&path).unwrap();
+        seg.load(&path, false).unwrap();
         assert_eq!(seg.batches().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
