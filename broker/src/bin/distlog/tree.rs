@@ -355,23 +355,31 @@ impl Tree {
         tree
     }
 
-    fn compute_first(&mut self, path: &str) -> u64 {
-        let Some(node) = self.nodes.get(path) else {
-            return u64::MAX;
-        };
-        let own = node
-            .records
-            .iter()
-            .map(|r| r.time_ns)
-            .min()
-            .unwrap_or(u64::MAX);
-        let children: Vec<String> = node.children.values().cloned().collect();
-        let mut first = own;
-        for c in children {
-            first = first.min(self.compute_first(&c));
+    /// Fills `first_ns` bottom-up, with an explicit stack: no recursion,
+    /// whatever the depth (validation caps task depth, but a tree is read
+    /// from stores and databases too).
+    fn compute_first(&mut self, root: &str) {
+        // (path, children pushed already)
+        let mut stack: Vec<(String, bool)> = vec![(root.to_owned(), false)];
+        while let Some((path, expanded)) = stack.pop() {
+            let Some(node) = self.nodes.get(&path) else {
+                continue;
+            };
+            if !expanded {
+                stack.push((path, true));
+                stack.extend(node.children.values().map(|c| (c.clone(), false)));
+                continue;
+            }
+            let own = node.records.iter().map(|r| r.time_ns).min();
+            let first = node
+                .children
+                .values()
+                .filter_map(|c| self.first_ns.get(c).copied())
+                .chain(own)
+                .min()
+                .unwrap_or(u64::MAX);
+            self.first_ns.insert(path, first);
         }
-        self.first_ns.insert(path.to_owned(), first);
-        first
     }
 
     fn summary(&self, path: &str) -> Option<Summary<'_>> {
@@ -452,7 +460,24 @@ impl Tree {
 
     fn text(&self, colour: bool, out: &mut String) {
         let mut counts = Counts::default();
-        self.text_node(&self.root, "", "", colour, out, &mut counts);
+        // Depth first with an explicit stack (no recursion per level): a
+        // task's header, then its items in order, a subtask's items before
+        // the next item of its parent.
+        let mut stack = vec![Work::Node(&self.root, String::new(), String::new())];
+        while let Some(w) = stack.pop() {
+            match w {
+                Work::Node(path, lead, child_lead) => self.text_node(
+                    path,
+                    &lead,
+                    child_lead,
+                    colour,
+                    out,
+                    &mut counts,
+                    &mut stack,
+                ),
+                Work::Item(it) => self.text_item(&it, colour, out, &mut counts, &mut stack),
+            }
+        }
         let _ = write!(
             out,
             "{} tasks: {} succeeded, {} failed, {} running",
@@ -471,14 +496,18 @@ impl Tree {
         }
     }
 
-    fn text_node(
-        &self,
-        path: &str,
+    /// Writes a task's header line and pushes its items (in reverse, so
+    /// they pop in order).
+    #[allow(clippy::too_many_arguments)]
+    fn text_node<'a>(
+        &'a self,
+        path: &'a str,
         lead: &str,
-        child_lead: &str,
+        child_lead: String,
         colour: bool,
         out: &mut String,
         counts: &mut Counts,
+        stack: &mut Vec<Work<'a>>,
     ) {
         let Some(node) = self.nodes.get(path) else {
             return;
@@ -542,47 +571,75 @@ impl Tree {
         }
         out.push('\n');
         let items = self.items(node, &s);
-        let start_fields: &[(String, String)] = s.start.map_or(&[], |st| &st.fields);
-        for (i, item) in items.iter().enumerate() {
-            let last = i + 1 == items.len();
-            let (branch, cont) = if last {
-                ("└── ", "    ")
-            } else {
-                ("├── ", "│   ")
-            };
-            match *item {
-                Item::Record(r) => {
-                    let _ = write!(out, "{child_lead}{branch}");
-                    record_line(r, start_fields, colour, out);
-                }
-                Item::Gap(from, to, _) => {
-                    let (on, off) = paint(colour, YELLOW);
-                    let what = if from == to {
-                        format!("record {from} missing")
-                    } else {
-                        format!("records {from}..{to} missing")
-                    };
-                    let _ = writeln!(out, "{child_lead}{branch}{on}┄ {what}{off}");
-                }
-                Item::MissingChild(k, _) => {
-                    let (on, off) = paint(colour, YELLOW);
-                    let _ = writeln!(
-                        out,
-                        "{child_lead}{branch}{on}┄ subtask {}/{k}: no record arrived{off}",
-                        path.strip_prefix(self.root.as_str()).unwrap_or(path)
-                    );
-                    counts.missing_tasks += 1;
-                }
-                Item::Child(c, _) => {
-                    let lead = format!("{child_lead}{branch}");
-                    let next = format!("{child_lead}{cont}");
-                    self.text_node(c, &lead, &next, colour, out, counts);
-                }
-            }
+        let start_fields: &'a [(String, String)] = s.start.map_or(&[], |st| &st.fields);
+        let n = items.len();
+        for (i, item) in items.into_iter().enumerate().rev() {
+            stack.push(Work::Item(Placed {
+                item,
+                path,
+                child_lead: child_lead.clone(),
+                last: i + 1 == n,
+                start_fields,
+            }));
         }
     }
 
-    fn jsonl(&self, path: &str, out: &mut String) {
+    /// Writes one item of a task, or pushes a subtask to be written next.
+    fn text_item<'a>(
+        &'a self,
+        p: &Placed<'a>,
+        colour: bool,
+        out: &mut String,
+        counts: &mut Counts,
+        stack: &mut Vec<Work<'a>>,
+    ) {
+        let (branch, cont) = if p.last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let child_lead = &p.child_lead;
+        match p.item {
+            Item::Record(r) => {
+                let _ = write!(out, "{child_lead}{branch}");
+                record_line(r, p.start_fields, colour, out);
+            }
+            Item::Gap(from, to, _) => {
+                let (on, off) = paint(colour, YELLOW);
+                let what = if from == to {
+                    format!("record {from} missing")
+                } else {
+                    format!("records {from}..{to} missing")
+                };
+                let _ = writeln!(out, "{child_lead}{branch}{on}┄ {what}{off}");
+            }
+            Item::MissingChild(k, _) => {
+                let (on, off) = paint(colour, YELLOW);
+                let _ = writeln!(
+                    out,
+                    "{child_lead}{branch}{on}┄ subtask {}/{k}: no record arrived{off}",
+                    p.path.strip_prefix(self.root.as_str()).unwrap_or(p.path)
+                );
+                counts.missing_tasks += 1;
+            }
+            Item::Child(c, _) => stack.push(Work::Node(
+                c,
+                format!("{child_lead}{branch}"),
+                format!("{child_lead}{cont}"),
+            )),
+        }
+    }
+
+    /// One JSON line per task, depth first (an explicit stack, no
+    /// recursion per level).
+    fn jsonl(&self, root: &str, out: &mut String) {
+        let mut stack = vec![root];
+        while let Some(path) = stack.pop() {
+            self.jsonl_node(path, out, &mut stack);
+        }
+    }
+
+    fn jsonl_node<'a>(&'a self, path: &'a str, out: &mut String, stack: &mut Vec<&'a str>) {
         let Some(node) = self.nodes.get(path) else {
             return;
         };
@@ -625,12 +682,32 @@ impl Tree {
         line.push_str("]}\n");
         out.push_str(&line);
         let items = self.items(node, &s);
-        for item in items {
+        for item in items.into_iter().rev() {
             if let Item::Child(c, _) = item {
-                self.jsonl(c, out);
+                stack.push(c);
             }
         }
     }
+}
+
+/// What is left to write of the text tree.
+enum Work<'a> {
+    /// A task: its path, the lead of its header line, the lead of its
+    /// items' lines.
+    Node(&'a str, String, String),
+    /// One item of a task, placed.
+    Item(Placed<'a>),
+}
+
+/// An item with what its line needs from its task.
+struct Placed<'a> {
+    item: Item<'a>,
+    /// The task it belongs to.
+    path: &'a str,
+    child_lead: String,
+    /// The task's last item (drawn with └──).
+    last: bool,
+    start_fields: &'a [(String, String)],
 }
 
 #[derive(Clone, Copy)]
