@@ -237,9 +237,9 @@ fn failed_handshakes_are_counted_by_reason_on_both_sides() {
     let allowed = KeyPair::generate().unwrap();
     let stranger = KeyPair::generate().unwrap();
     let impostor = KeyPair::generate().unwrap();
-    std::fs::write(dir.join("server.key"), server.to_file_text()).unwrap();
-    std::fs::write(dir.join("stranger.key"), stranger.to_file_text()).unwrap();
-    std::fs::write(dir.join("allowed.key"), allowed.to_file_text()).unwrap();
+    support::write_key_file(&dir.join("server.key"), &server);
+    support::write_key_file(&dir.join("stranger.key"), &stranger);
+    support::write_key_file(&dir.join("allowed.key"), &allowed);
     let key_file = |name: &str| dir.join(name).display().to_string();
     let broker_up = |name: &str, curve: &str| {
         let endpoint = format!("tcp://127.0.0.1:{}", free_port());
