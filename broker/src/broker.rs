@@ -11,7 +11,7 @@ use crate::config::Checked;
 use crate::dispatch::{Control, Dispatcher};
 use crate::metrics::{Metrics, Snapshot};
 use crossbeam_channel::bounded;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub struct Broker {
     /// without its handler.
     zap: Option<crate::zap::Zap>,
     control: crossbeam_channel::Sender<Control>,
+    /// `max_connections`, read by the monitor thread; reloads change it.
+    max_connections: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -69,18 +71,27 @@ impl Broker {
             }
             sockets.push(s);
         }
-        // Monitored before they bind, so no handshake goes uncounted.
-        threads.push(crate::handshakes::start(
-            &zmq,
-            &sockets,
-            curve.is_some(),
-            metrics.clone(),
-            stop.clone(),
-        )?);
+        // Monitored before they bind, so no connection or handshake goes
+        // unseen; read once bound, when their addresses are known.
+        let watch = crate::monitor::watch(&zmq, &sockets)?;
+        let mut locals = Vec::new();
         for (s, ep) in sockets.iter().zip(&endpoints) {
             s.bind(ep)
                 .map_err(|e| format!("cannot listen on {ep}: {e}"))?;
+            let bound = s.get_last_endpoint().ok().and_then(|r| r.ok());
+            locals.push(crate::connections::Local::parse(
+                bound.as_deref().unwrap_or(ep),
+            ));
         }
+        crate::connections::fit_fd_limit(c.max_connections);
+        let max_connections = Arc::new(AtomicUsize::new(c.max_connections));
+        threads.push(watch.start(
+            locals,
+            curve.is_some(),
+            max_connections.clone(),
+            metrics.clone(),
+            stop.clone(),
+        )?);
         if let Some(addr) = &c.metrics.listen {
             crate::metrics_http::serve(addr, metrics.clone()).map_err(|e| e.to_string())?;
         }
@@ -136,6 +147,7 @@ impl Broker {
             allow,
             zap,
             control,
+            max_connections,
             metrics,
             threads,
         })
@@ -153,12 +165,18 @@ impl Broker {
         if let (Some(allow), Some(cc)) = (&self.allow, &checked.config.curve) {
             *allow.write() = cc.load()?.allow;
         }
+        let max_connections = checked.config.max_connections;
         let (tx, rx) = bounded(1);
         self.control
             .send(Control::Reload(Box::new(checked), tx))
             .map_err(|_| "the broker is stopping".to_owned())?;
         rx.recv_timeout(Duration::from_secs(60))
-            .map_err(|_| "reload did not finish within 60 s".to_owned())?
+            .map_err(|_| "reload did not finish within 60 s".to_owned())??;
+        // The cap changes at once for new connections; open ones above a
+        // lowered cap stay.
+        self.max_connections
+            .store(max_connections, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Stops taking input, hands everything received to the processors,

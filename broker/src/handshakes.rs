@@ -2,7 +2,7 @@
 //!
 //! A client whose handshake fails never gets a message through, so the
 //! workers never see it. ZeroMQ's socket monitor on each ingest socket
-//! reports those failures; this thread counts them in the broker's
+//! reports those failures ([`crate::monitor`]); this module counts them in the broker's
 //! rejection counters (`distlogd_rejected_total{reason=...}`) and warns (at
 //! most every 10 s):
 //!
@@ -17,13 +17,12 @@
 //!
 //! A client key refused by the allow-list is counted by the ZAP handler,
 //! which knows why (`curve_denied`, [`crate::zap`]); its monitor event is
-//! not counted again.
+//! not counted again. Nor is the aborted handshake of a connection the
+//! broker closed itself for being over `max_connections`
+//! (`too_many_connections`, [`crate::connections`]).
 
 use crate::metrics::Metrics;
 use crate::warn::RateLimited;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// `ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH`: one side uses CURVE, the
@@ -36,62 +35,13 @@ const CRYPTOGRAPHIC: u32 = 0x1100_0001;
 
 static WARN: RateLimited = RateLimited::new(Duration::from_secs(10));
 
-/// Starts monitoring `sockets` (call before they bind) and counts their
-/// failed handshakes on a thread until `stop`. `curve` tells whether the
-/// sockets are CURVE servers.
-pub fn start(
-    ctx: &zmq::Context,
-    sockets: &[zmq::Socket],
-    curve: bool,
-    metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<()>, String> {
-    let events = zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL as i32
-        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32;
-    let mut monitors = Vec::new();
-    for (i, s) in sockets.iter().enumerate() {
-        let addr = format!("inproc://distlogd-ingest-monitor-{i}");
-        s.monitor(&addr, events)
-            .map_err(|e| format!("cannot monitor an ingest socket: {e}"))?;
-        let m = ctx.socket(zmq::PAIR).map_err(|e| e.to_string())?;
-        m.set_linger(0).map_err(|e| e.to_string())?;
-        m.connect(&addr).map_err(|e| e.to_string())?;
-        monitors.push(m);
-    }
-    std::thread::Builder::new()
-        .name("handshakes".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                let mut items: Vec<_> = monitors
-                    .iter()
-                    .map(|m| m.as_poll_item(zmq::POLLIN))
-                    .collect();
-                if zmq::poll(&mut items, 100).unwrap_or(0) == 0 {
-                    continue;
-                }
-                for m in &monitors {
-                    while let Some((event, value)) = next_event(m) {
-                        let reason = reason(event, value, curve);
-                        metrics.reject(reason);
-                        WARN.warn(|| {
-                            format!("a client's handshake failed ({reason}): {}", advice(reason))
-                        });
-                    }
-                }
-            }
-        })
-        .map_err(|e| e.to_string())
-}
-
-/// One monitor event (its number and value), without waiting.
-fn next_event(m: &zmq::Socket) -> Option<(zmq::SocketEvent, u32)> {
-    let first = m.recv_bytes(zmq::DONTWAIT).ok()?;
-    while m.get_rcvmore().unwrap_or(false) {
-        let _ = m.recv_bytes(zmq::DONTWAIT);
-    }
-    let event = u16::from_ne_bytes(first.get(..2)?.try_into().ok()?);
-    let value = u32::from_ne_bytes(first.get(2..6)?.try_into().ok()?);
-    Some((zmq::SocketEvent::from_raw(event), value))
+/// Counts one failed handshake (a `HANDSHAKE_FAILED_*` monitor event and
+/// its value) on an ingest socket; `curve` tells whether the sockets are
+/// CURVE servers.
+pub fn failed(event: zmq::SocketEvent, value: u32, curve: bool, metrics: &Metrics) {
+    let reason = reason(event, value, curve);
+    metrics.reject(reason);
+    WARN.warn(|| format!("a client's handshake failed ({reason}): {}", advice(reason)));
 }
 
 /// The counter reason of a failed handshake.

@@ -13,6 +13,8 @@
 //!   thread behind a bounded queue.
 //! - [`store`]: the segment store format, writer, reader, retention.
 //! - [`metrics`]: counters, Prometheus text endpoint.
+//! - [`monitor`]: the ingest sockets' connections (capped by
+//!   [`connections`]) and failed handshakes ([`handshakes`]).
 //!
 //! ```no_run
 //! let checked = distlogd::config::Config::parse("listen: [tcp://127.0.0.1:5010]")?;
@@ -27,12 +29,14 @@
 pub mod acks;
 mod broker;
 pub mod config;
+pub mod connections;
 pub mod dispatch;
 pub mod handshakes;
 pub mod ingest;
 pub mod jetstream_input;
 pub mod metrics;
 pub mod metrics_http;
+pub mod monitor;
 pub mod pg;
 pub mod processor;
 pub mod rules;

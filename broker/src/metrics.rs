@@ -32,6 +32,9 @@ pub struct Metrics {
     pub client_dropped: AtomicU64,
     /// Senders being tracked for gaps.
     pub senders: AtomicU64,
+    /// Client connections open on the ingest sockets (counted against
+    /// `max_connections`).
+    pub connections: AtomicU64,
     /// Records that matched no rule.
     pub unmatched: AtomicU64,
     /// Config reloads applied / rejected.
@@ -187,6 +190,12 @@ impl Metrics {
             "gauge",
             "Senders tracked for sequence gaps.",
             self.senders.load(Ordering::Relaxed),
+        );
+        one(
+            "connections",
+            "gauge",
+            "Client connections open on the ingest endpoints (at most max_connections).",
+            self.connections.load(Ordering::Relaxed),
         );
         one(
             "reloads_total",

@@ -55,7 +55,8 @@ pub enum HandshakeFailure {
     Protocol,
     /// The peer closed the connection during the handshake without a
     /// reason: most often a socket type it does not take (an acknowledged
-    /// client at a plain `listen` endpoint, or the reverse).
+    /// client at a plain `listen` endpoint, or the reverse), or a broker
+    /// with `max_connections` connections open.
     ClosedInHandshake,
 }
 
@@ -102,7 +103,8 @@ impl HandshakeFailure {
             HandshakeFailure::ClosedInHandshake => format!(
                 "{endpoint} closed the connection during the handshake: a client with \
                  acknowledged delivery must use one of the broker's ack_listen endpoints, and \
-                 one without it a listen endpoint"
+                 one without it a listen endpoint; or the broker has max_connections open (it \
+                 counts too_many_connections) and ZeroMQ keeps retrying"
             ),
         }
     }

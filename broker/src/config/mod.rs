@@ -70,6 +70,12 @@ pub struct Config {
     /// bound on memory taken by input not yet decoded.
     #[serde(default = "default_ingest_hwm")]
     pub ingest_hwm: i32,
+    /// Client connections open at once, over all ingest endpoints (default
+    /// 1024); more are closed as they arrive. With `ingest_hwm` and
+    /// `max_message`, the bound on the broker's ingest memory. A reload
+    /// changes it at once (open connections above a lowered cap stay).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Threads that validate, decode and filter (default: 2).
     #[serde(default = "default_workers")]
     pub workers: usize,
@@ -456,6 +462,11 @@ fn default_max_message() -> u64 {
 fn default_ingest_hwm() -> i32 {
     1000
 }
+/// Enough for a thousand client processes per broker, and at the usual
+/// default `ulimit -n` of 1024 (the broker raises its soft limit to fit).
+fn default_max_connections() -> usize {
+    1024
+}
 fn default_workers() -> usize {
     2
 }
@@ -605,6 +616,13 @@ impl Config {
         }
         if self.ingest_hwm < 1 {
             return Err(err("ingest_hwm", "ingest_hwm: at least 1".into()));
+        }
+        if self.max_connections < 1 {
+            return Err(err(
+                "max_connections",
+                "max_connections: at least 1 (it caps client connections over all ingest endpoints)"
+                    .into(),
+            ));
         }
         if self.workers == 0 || self.workers > 64 {
             return Err(err("workers", "workers: between 1 and 64".into()));
