@@ -56,9 +56,9 @@ fn crate_paths(line: &str) -> Vec<&str> {
                 .unwrap_or(after.len());
             if end > 0 {
                 out.push(&after[..end]);
-            } else if after.starts_with('{') {
+            } else if let Some(group) = after.strip_prefix('{') {
                 // `use crate::{a, b::c}`: every first segment in the group.
-                let group = after[1..].split('}').next().unwrap_or("");
+                let group = group.split('}').next().unwrap_or("");
                 for part in group.split(',') {
                     let first = part.trim().split("::").next().unwrap_or("").trim();
                     if !first.is_empty() {
