@@ -22,6 +22,8 @@ mod out;
 mod pg;
 mod query;
 mod scan;
+mod source;
+mod sql;
 mod stats;
 mod tail;
 mod time;
