@@ -8,7 +8,7 @@ use crate::{compile_filter, CliError, Format};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    src: crate::source::Args,
+    src: crate::source::SourceArgs,
     /// Only records that pass this filter (the filter language of distlogd's
     /// rules), e.g. 'level >= warn and host == "web-1"'.
     #[arg(long, value_name = "EXPR")]

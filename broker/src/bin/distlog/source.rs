@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 /// `--data-dir DIR` or `--database URL`.
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {
+pub struct SourceArgs {
     /// The broker's data directory (where its segments are).
     #[arg(
         long,
@@ -130,7 +130,7 @@ impl Piece<'_> {
 
 impl Source {
     /// The source the arguments name; `threads` scan a store.
-    pub fn new(args: &Args, threads: Option<usize>) -> Result<Source, CliError> {
+    pub fn new(args: &SourceArgs, threads: Option<usize>) -> Result<Source, CliError> {
         match (&args.database, &args.data_dir) {
             (Some(url), _) => Ok(Source::Database(url.clone())),
             (None, Some(dir)) => Ok(Source::Store(dir.clone(), threads)),

@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(value_name = "TASK_ID")]
     task_id: String,
     #[command(flatten)]
-    src: crate::source::Args,
+    src: crate::source::SourceArgs,
     /// Output format: an indented tree, or one JSON object per task
     /// (depth first, parents before children) with its records.
     #[arg(long, value_enum, default_value_t = Format::Text)]
