@@ -18,6 +18,10 @@
 //! after a crash. At start the broker truncates the newest segment to its
 //! last good entry ([`recover`]).
 //!
+//! [`Reader`] is the one reader of this format (the broker, the `distlog`
+//! CLI and the tests use it): it maps closed segments and reads the newest
+//! one, which the writer may still truncate ([`Reader::load_segment`]).
+//!
 //! # Durability (fsync policy)
 //!
 //! Every batch is written (one `write`) as the store processor takes it,
