@@ -63,7 +63,7 @@ fn sigterm_under_load_loses_nothing_received() {
     let mut stored = 0u64;
     let mut next: HashMap<u64, u64> = HashMap::new();
     for (_, r) in Reader::open_dir(&store).unwrap() {
-        assert_eq!(r.torn, 0);
+        assert_eq!(r.torn(), 0);
         for b in r.batches() {
             let b = b.unwrap();
             let inst = b.batch.sender().instance.to_native();

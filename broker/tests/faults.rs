@@ -92,7 +92,7 @@ fn stored_seqs(store: &Path) -> (BTreeSet<u64>, usize) {
     let mut seqs = BTreeSet::new();
     let mut torn = 0;
     for (_, r) in Reader::open_dir(store).unwrap() {
-        torn += r.torn;
+        torn += r.torn();
         for b in r.batches() {
             let b = b.unwrap();
             for rec in b.batch.records() {

@@ -109,7 +109,7 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
         let mut torn = 0;
         let mut expect = 0;
         for (_, reader) in Reader::open_dir(dir).unwrap() {
-            torn += reader.torn;
+            torn += reader.torn();
             for b in reader.batches() {
                 let b = b.unwrap();
                 if b.batch.sender().instance == 0 {

@@ -60,7 +60,7 @@ fn require_python_client() {
 fn stored_python_records(dir: &Path) -> Vec<(Sender, Record)> {
     let mut out = Vec::new();
     for (path, reader) in Reader::open_dir(dir).unwrap() {
-        assert_eq!(reader.torn, 0, "{path:?} has a torn tail");
+        assert_eq!(reader.torn(), 0, "{path:?} has a torn tail");
         for b in reader.batches() {
             let b = b.unwrap();
             if b.batch.sender().instance.to_native() != 0 {

@@ -17,8 +17,8 @@
 //!    Targets are later instructions or accept/reject: jumps only go
 //!    forward, and a program of n instructions runs at most n tests.
 
+use super::ast::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs, Span};
 use super::error::{ErrorKind, FilterError};
-use super::parser::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs, Span};
 use super::program::{
     mask, Const, FieldTest, Instr, NumField, Program, Sep, StrField, StrTest, Test, ValueSet,
     ACCEPT, REJECT,

@@ -16,6 +16,12 @@
 //! [`RecordView`]) without deserializing them or allocating: evaluation
 //! has no loops and always terminates.
 //!
+//! The stages: the lexer (`lexer.rs`) cuts the source into tokens, the
+//! parser (`parser.rs`) builds the syntax tree ([`ast`], public: [`parse`]
+//! gives it to other back ends, such as the CLI's SQL translation), the
+//! compiler (`compile.rs`) checks types and emits bytecode (`program.rs`),
+//! and the VM (`vm.rs`) runs it.
+//!
 //! # Examples
 //!
 //! ```text
@@ -136,6 +142,7 @@
 //! `key` is compared piecewise (counter digits on the stack, task path
 //! borrowed), never built.
 
+pub mod ast;
 mod compile;
 mod error;
 mod lexer;
@@ -154,6 +161,23 @@ use crate::wire::ArchivedSender;
 use program::Program;
 use std::fmt;
 use std::sync::Arc;
+
+/// Parses `src` into its syntax tree, without compiling it: for code that
+/// walks a filter itself (see [`ast`]). Same errors and limits as
+/// [`Filter::parse`], except the type checks, which only compiling does:
+/// `pid contains "1"` parses.
+///
+/// ```
+/// use distlog::filter::ast::Expr;
+///
+/// assert_eq!(distlog::filter::parse("true")?, Expr::Bool(true));
+/// assert!(distlog::filter::parse("pid contains \"1\"").is_ok());
+/// assert!(distlog::filter::Filter::parse("pid contains \"1\"").is_err());
+/// # Ok::<(), distlog::filter::FilterError>(())
+/// ```
+pub fn parse(src: &str) -> Result<ast::Expr, FilterError> {
+    parser::parse(src)
+}
 
 /// Parses an RFC 3339 timestamp, exactly as the filter's `time`
 /// comparisons accept it (a bare `YYYY-MM-DD` is midnight UTC; an offset is

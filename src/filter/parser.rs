@@ -1,9 +1,11 @@
-//! Recursive-descent parser: tokens to an [`Expr`] tree.
+//! Recursive-descent parser: tokens to an [`Expr`] tree (the types are in
+//! [`super::ast`]).
 //!
 //! `and`/`or` chains are parsed with loops into n-ary nodes, so recursion
 //! depth grows only with parentheses and `not`, which are bounded by
 //! [`MAX_DEPTH`]: deep input gives an error, never a stack overflow.
 
+use super::ast::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs, Span};
 use super::error::{ErrorKind, FilterError};
 use super::lexer::{lex, Tok, Token};
 
@@ -11,159 +13,6 @@ use super::lexer::{lex, Tok, Token};
 pub(super) const MAX_DEPTH: usize = 64;
 /// The longest source accepted, in bytes.
 pub(super) const MAX_SOURCE: usize = 1 << 20;
-
-/// A byte range of the source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-/// A parsed filter.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Expr {
-    /// `true` / `false`.
-    Bool(bool),
-    Not(Box<Expr>),
-    And(Vec<Expr>),
-    Or(Vec<Expr>),
-    Cmp(Box<Cmp>),
-}
-
-/// The fields a comparison can test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum FieldRef {
-    Level,
-    Target,
-    Message,
-    Host,
-    Pid,
-    Process,
-    Thread,
-    File,
-    Line,
-    Module,
-    Func,
-    Error,
-    Time,
-    Task,
-    Key,
-    Kind,
-    System,
-    /// `field.<name>`.
-    Custom(String),
-}
-
-impl FieldRef {
-    fn from_name(name: &str) -> Option<FieldRef> {
-        Some(match name {
-            "level" => FieldRef::Level,
-            "target" => FieldRef::Target,
-            "message" => FieldRef::Message,
-            "host" => FieldRef::Host,
-            "pid" => FieldRef::Pid,
-            "process" => FieldRef::Process,
-            "thread" => FieldRef::Thread,
-            "file" => FieldRef::File,
-            "line" => FieldRef::Line,
-            "module" => FieldRef::Module,
-            "func" => FieldRef::Func,
-            "error" => FieldRef::Error,
-            "time" => FieldRef::Time,
-            "task" => FieldRef::Task,
-            "key" => FieldRef::Key,
-            "kind" => FieldRef::Kind,
-            "system" => FieldRef::System,
-            _ => return None,
-        })
-    }
-
-    /// The name as written in a filter.
-    pub fn name(&self) -> String {
-        match self {
-            FieldRef::Custom(n) => format!("field.{n}"),
-            other => format!("{other:?}").to_ascii_lowercase(),
-        }
-    }
-}
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Contains,
-    StartsWith,
-    EndsWith,
-    In,
-    Under,
-}
-
-impl CmpOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-            CmpOp::Contains => "contains",
-            CmpOp::StartsWith => "starts_with",
-            CmpOp::EndsWith => "ends_with",
-            CmpOp::In => "in",
-            CmpOp::Under => "under",
-        }
-    }
-}
-
-/// A literal value.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Lit {
-    Str(String),
-    Int(i128),
-    Float(f64),
-    Bool(bool),
-    Null,
-    /// A bare name (`warn`, `log`), meaningful for some fields only.
-    Name(String),
-}
-
-impl Lit {
-    /// How the value is described in errors.
-    pub fn describe(&self) -> String {
-        match self {
-            Lit::Str(s) => format!("the string {s:?}"),
-            Lit::Int(n) => format!("the number {n}"),
-            Lit::Float(x) => format!("the number {x}"),
-            Lit::Bool(b) => format!("`{b}`"),
-            Lit::Null => "`null`".to_owned(),
-            Lit::Name(n) => format!("the name `{n}`"),
-        }
-    }
-}
-
-/// The right-hand side of a comparison.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Rhs {
-    One(Lit, Span),
-    List(Vec<(Lit, Span)>),
-}
-
-/// `field op value`, possibly negated (`not in`, `not contains`, ...).
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Cmp {
-    pub field: FieldRef,
-    pub field_span: Span,
-    pub op: CmpOp,
-    pub op_span: Span,
-    pub negated: bool,
-    pub rhs: Rhs,
-}
 
 /// Parses `src` into an expression tree.
 pub(super) fn parse(src: &str) -> Result<Expr, FilterError> {

@@ -22,6 +22,8 @@ mod out;
 mod pg;
 mod query;
 mod scan;
+mod source;
+mod sql;
 mod stats;
 mod tail;
 mod time;
@@ -186,5 +188,16 @@ fn main() -> ExitCode {
             eprintln!("distlog: error: {}", e.0);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clap's own checks of the command line (unique argument and group
+    /// names, ...), which otherwise only fail when a command runs.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -1,14 +1,14 @@
 //! `distlog query`: scan the store with a filter and a time range.
 
 use crate::out::Out;
-use crate::scan;
+use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
 
 /// Arguments of `distlog query`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    src: crate::pg::Source,
+    src: crate::source::SourceArgs,
     /// Only records that pass this filter (the filter language of distlogd's
     /// rules), e.g. 'level >= warn and host == "web-1"'.
     #[arg(long, value_name = "EXPR")]
@@ -29,52 +29,48 @@ pub struct Args {
     /// Stop after N matching records (the first N in stored order).
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
-    /// Scan threads (default: all cores).
+    /// Scan threads for a store (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
 
-/// What one segment contributed.
+/// What one piece of the source contributed.
 struct Part {
     matched: u64,
     text: String,
-    invalid: u64,
+    tally: Tally,
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let filter = compile_filter(a.filter.as_deref())?;
     let now = crate::time::now_ns();
-    let since = a
-        .since
-        .as_deref()
-        .map(|t| crate::time::parse_time(t, now))
-        .transpose()?
-        .unwrap_or(0);
-    let until = a
-        .until
-        .as_deref()
-        .map(|t| crate::time::parse_time(t, now))
-        .transpose()?
-        .unwrap_or(u64::MAX);
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|t| crate::time::parse_time(t, now))
+            .transpose()
+    };
+    let sel = Selection {
+        filter: &filter,
+        since: time(&a.since)?.unwrap_or(0),
+        until: time(&a.until)?.unwrap_or(u64::MAX),
+    };
+    let source = Source::new(&a.src, a.threads)?;
     let limit = a.limit.unwrap_or(u64::MAX);
-    if let Some(url) = &a.src.database {
-        let f = a.filter.as_deref();
-        return crate::pg::query(url, &filter, f, since, until, a.format, a.count, limit);
-    }
-    let segments = scan::select(scan::list(a.src.dir()?)?, since, until);
-    let threads = scan::threads(a.threads, segments.len());
     let mut out = Out::new();
-    let colour = out.colour;
-    let (count_only, format) = (a.count, a.format);
-    let mut total = 0u64;
-    let mut invalid = 0u64;
-    if limit > 0 {
-        scan::scan(
-            &segments,
-            threads,
-            |reader| {
+    let (colour, count_only, format) = (out.colour, a.count, a.format);
+    let counted = if count_only && limit == u64::MAX {
+        source.count(&sel)?
+    } else {
+        None
+    };
+    let mut total = counted.unwrap_or(0);
+    let mut tally = Tally::default();
+    if counted.is_none() && limit > 0 {
+        source.scan(
+            &sel,
+            |piece| {
                 let (mut matched, mut text) = (0u64, String::new());
-                let invalid = scan::records(reader, since, until, &filter, |system, sender, r| {
+                let tally = piece.records(&sel, |system, sender, r| {
                     matched += 1;
                     if !count_only {
                         match format {
@@ -92,11 +88,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 Part {
                     matched,
                     text,
-                    invalid,
+                    tally,
                 }
             },
             |part| {
-                invalid += part.invalid;
+                tally += part.tally;
                 let take = part.matched.min(limit - total);
                 if !count_only {
                     if take == part.matched {
@@ -120,8 +116,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         out.line(&total.to_string())?;
     }
     out.flush()?;
-    if invalid > 0 {
-        eprintln!("distlog: warning: {invalid} stored batches failed validation and were skipped");
-    }
+    source.warn_skipped(tally.skipped);
     Ok(())
 }

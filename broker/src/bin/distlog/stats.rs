@@ -1,7 +1,7 @@
 //! `distlog stats`: what a store holds.
 
 use crate::out::Out;
-use crate::scan;
+use crate::source::{self, Selection, Source};
 use crate::{CliError, DataDir};
 use distlog::filter::Filter;
 use std::collections::BTreeMap;
@@ -49,33 +49,25 @@ impl Totals {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    let segments = scan::list(&a.dir.data_dir)?;
+    let segments = source::segments(&a.dir.data_dir)?;
     let bytes: u64 = segments
         .iter()
         .filter_map(|s| std::fs::metadata(&s.path).ok())
         .map(|m| m.len())
         .sum();
-    let threads = scan::threads(a.threads, segments.len());
-    let mut all = Totals::default();
+    let source = Source::Store(a.dir.data_dir.clone(), a.threads);
     let always = Filter::always();
-    scan::scan(
-        &segments,
-        threads,
-        |reader| {
+    let sel = Selection {
+        filter: &always,
+        since: 0,
+        until: u64::MAX,
+    };
+    let mut all = Totals::default();
+    source.scan(
+        &sel,
+        |piece| {
             let mut t = Totals::default();
-            // Hosts are counted per batch (one sender), levels per record.
-            let mut host_counts: BTreeMap<&str, u64> = BTreeMap::new();
-            for b in reader.batches().flatten() {
-                t.batches += 1;
-                *host_counts
-                    .entry(b.batch.sender().host.as_str())
-                    .or_default() += b.batch.len() as u64;
-            }
-            t.hosts = host_counts
-                .into_iter()
-                .map(|(h, n)| (h.to_owned(), n))
-                .collect();
-            let invalid = scan::records(reader, 0, u64::MAX, &always, |_, _, r| {
+            let tally = piece.records(&sel, |_, sender, r| {
                 t.records += 1;
                 let time = r.time_ns();
                 t.first_ns = Some(t.first_ns.map_or(time, |f| f.min(time)));
@@ -84,9 +76,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 if r.kind() == distlog::record::kind::PERF {
                     t.perf += 1;
                 }
+                let host = sender.host.as_str();
+                match t.hosts.get_mut(host) {
+                    Some(n) => *n += 1,
+                    None => {
+                        t.hosts.insert(host.to_owned(), 1);
+                    }
+                }
                 true
             });
-            t.invalid = invalid;
+            (t.batches, t.invalid) = (tally.batches, tally.skipped);
             t
         },
         |t| {

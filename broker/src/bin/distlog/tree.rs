@@ -11,7 +11,7 @@
 //! tasks known only from their children.
 
 use crate::out::Out;
-use crate::scan;
+use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
 use distlog::record::ValueRef;
 use distlog::view::RecordRef;
@@ -27,12 +27,12 @@ pub struct Args {
     #[arg(value_name = "TASK_ID")]
     task_id: String,
     #[command(flatten)]
-    src: crate::pg::Source,
+    src: crate::source::SourceArgs,
     /// Output format: an indented tree, or one JSON object per task
     /// (depth first, parents before children) with its records.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Scan threads (default: all cores).
+    /// Scan threads for a store (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 }
@@ -240,41 +240,35 @@ pub fn run(a: Args) -> Result<(), CliError> {
         return Err(CliError("empty task id".into()));
     }
     let filter = compile_filter(Some(&filter_source(&root)))?;
+    let sel = Selection {
+        filter: &filter,
+        since: 0,
+        until: u64::MAX,
+    };
+    let source = Source::new(&a.src, a.threads)?;
     let mut recs: Vec<Rec> = Vec::new();
-    let mut invalid = 0;
-    if let Some(url) = &a.src.database {
-        invalid = crate::pg::subtree(url, &root, &filter, |system, sender, r| {
-            recs.push(Rec::new(system, sender, r));
-            true
-        })?;
-    } else {
-        let segments = scan::list(a.src.dir()?)?;
-        let threads = scan::threads(a.threads, segments.len());
-        scan::scan(
-            &segments,
-            threads,
-            |reader| {
-                let mut v = Vec::new();
-                let bad = scan::records(reader, 0, u64::MAX, &filter, |system, sender, r| {
-                    v.push(Rec::new(system, sender, r));
-                    true
-                });
-                (v, bad)
-            },
-            |(v, bad)| {
-                recs.extend(v);
-                invalid += bad;
-                Ok(true)
-            },
-        )?;
-    }
-    if invalid > 0 {
-        eprintln!("distlog: warning: {invalid} stored batches failed validation and were skipped");
-    }
+    let mut tally = Tally::default();
+    source.scan(
+        &sel,
+        |piece| {
+            let mut v = Vec::new();
+            let t = piece.records(&sel, |system, sender, r| {
+                v.push(Rec::new(system, sender, r));
+                true
+            });
+            (v, t)
+        },
+        |(v, t)| {
+            recs.extend(v);
+            tally += t;
+            Ok(true)
+        },
+    )?;
+    source.warn_skipped(tally.skipped);
     if recs.is_empty() {
         return Err(CliError(format!(
             "no records of task {root} in {}",
-            a.src.describe()
+            source.describe()
         )));
     }
     let tree = Tree::build(&root, recs);
