@@ -30,21 +30,22 @@
 //!
 //! # Layers
 //!
-//! Imports point one way, down this list (a file uses only files below
-//! it, and its own child modules):
+//! Imports point one way, down this list: a file uses only files further
+//! down (and its own child modules). There is no import circle.
 //!
 //! 1. [`Broker`] (`broker.rs`): starts and stops everything.
-//! 2. [`dispatch`], [`jetstream_input`].
-//! 3. [`ingest`], [`zap`], [`monitor`], [`connections`], [`handshakes`],
-//!    [`metrics_http`].
-//! 4. [`rules`].
-//! 5. `config/mod.rs`: the whole file, its parsing and checks; it names
-//!    each processor kind's settings through [`processor::ProcessorConfig`].
-//! 6. [`processor`]: the kinds, their settings, queues and threads.
-//! 7. Leaves: [`metrics`], [`acks`], [`store`], [`pg`], `warn.rs`, and the
+//! 2. [`dispatch`], then [`jetstream_input`] (which hands it batches).
+//! 3. [`ingest`], [`monitor`], [`metrics_http`].
+//! 4. [`zap`], [`connections`], [`handshakes`].
+//! 5. [`rules`].
+//! 6. `config/mod.rs` and [`config::jetstream_input`]: the whole file, its
+//!    parsing and checks; they name each processor kind's settings
+//!    through [`processor::ProcessorConfig`].
+//! 7. [`processor`]: the kinds, their settings, queues and threads.
+//! 8. Leaves, which import nothing of the broker but each other's
+//!    leaves: [`metrics`], [`acks`], [`store`], [`pg`], `warn.rs`, and the
 //!    parts of the config every section shares ([`config::units`],
-//!    [`config::curve`], [`config::spans`]), which import nothing of the
-//!    broker.
+//!    [`config::curve`], [`config::spans`]).
 //!
 //! So a processor never sees the whole [`config::Config`]: it gets its own
 //! settings and the few broker-wide ones it needs ([`processor::Shared`]).

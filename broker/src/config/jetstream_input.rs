@@ -77,39 +77,3 @@ impl JetstreamInputConfig {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::config::{Config, ProcessorConfig};
-
-    #[test]
-    fn postgres_jetstream_and_inputs_parse_and_are_checked() {
-        let src = "processors:\n  db: {type: postgres, url: \"host=h user=u dbname=d\", batch: 100, buffer: 1000}\n  js: {type: jetstream, url: \"nats://h:4222\"}\ndefault: [db, js]\njetstream_inputs:\n  - {url: \"nats://h:4222\", consumer: central}\n";
-        let c = Config::parse(src).unwrap().config;
-        let ProcessorConfig::Postgres(p) = &c.processors["db"] else {
-            panic!("not postgres")
-        };
-        assert_eq!((p.batch, p.buffer), (100, 1000));
-        let ProcessorConfig::Jetstream(j) = &c.processors["js"] else {
-            panic!("not jetstream")
-        };
-        assert_eq!(
-            (j.stream.as_str(), j.subject_prefix.as_str()),
-            ("DISTLOG", "distlog")
-        );
-        assert_eq!(c.processors["db"].kind(), "postgres");
-        assert_eq!(c.jetstream_inputs[0].stream, "DISTLOG");
-        assert_eq!(c.jetstream_inputs[0].fetch, 256);
-
-        for (bad, says) in [
-            ("processors:\n  db: {type: postgres, url: \"host=h\", batch: 10, buffer: 5}\ndefault: [db]\n", "buffer at least batch"),
-            ("processors:\n  db: {type: postgres, url: \"postgresql://h:notaport/d\"}\ndefault: [db]\n", "bad url"),
-            ("processors:\n  js: {type: jetstream, url: \"nats://h\", stream: \"a.b\"}\ndefault: [js]\n", "stream and subject_prefix"),
-            ("processors:\n  s: {type: store}\ndefault: [s]\njetstream_inputs: [{url: \"nats://h\", consumer: \"x y\"}]\n", "jetstream_inputs[0]"),
-            ("processors:\n  s: {type: store}\ndefault: [s]\njetstream_inputs: [{url: \"nats://h\"}]\n", "consumer"),
-        ] {
-            let e = Config::parse(bad).unwrap_err();
-            assert!(e.to_string().contains(says), "{bad}: {e}");
-        }
-    }
-}

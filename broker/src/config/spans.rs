@@ -219,13 +219,15 @@ impl Spans {
             // correspondence: the value's start.
             Part::Inside(1, c) => match place.style {
                 Some(ScalarStyle::Plain | ScalarStyle::Literal | ScalarStyle::Folded) => {
-                    (line, col + c - 1)
+                    (line, col + c.saturating_sub(1))
                 }
                 Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted) => (line, col + c),
                 None => place.value,
             },
             Part::Inside(l, c) => match place.style {
-                Some(ScalarStyle::Literal) => (line + l - 1, col + c - 1),
+                Some(ScalarStyle::Literal) => {
+                    (line + l.saturating_sub(1), col + c.saturating_sub(1))
+                }
                 _ => place.value,
             },
         })

@@ -4,7 +4,8 @@
 //! tty: { type: console, stream: stderr, colour: auto }
 //! ```
 
-use super::{Context, Delivery, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Processor, QueueConfig, Settings};
 use serde::Deserialize;
 use std::io::{self, BufWriter, IsTerminal, Write};
 

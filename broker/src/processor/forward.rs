@@ -16,7 +16,8 @@
 //!   curve: { server_key: "<the other broker's public key>", key_file: /etc/distlog/node.key }
 //! ```
 
-use super::{Context, Delivery, Invalid, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
 use serde::Deserialize;
 use std::io;
 use std::path::PathBuf;

@@ -28,7 +28,8 @@
 //!   subject_prefix: distlog
 //! ```
 
-use super::{Context, Delivery, Invalid, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
 use crate::config::units;
 use crate::metrics::ProcessorStats as Stats;
 use crate::warn::RateLimited;

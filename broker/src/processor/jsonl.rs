@@ -10,7 +10,8 @@
 //! errors: { type: jsonl, path: /var/log/distlog/errors.jsonl, rotate_size: 100MiB, keep: 5 }
 //! ```
 
-use super::{Context, Delivery, Invalid, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
 use crate::config::units;
 use serde::Deserialize;
 use std::fs::{File, OpenOptions};

@@ -1,5 +1,5 @@
 //! Processors: where routed records go. Each runs on its own thread behind
-//! a bounded queue ([`queue`]), so a slow one does not stall the others.
+//! a bounded queue ([`Handle`]), so a slow one does not stall the others.
 //!
 //! # Adding a processor
 //!
@@ -9,7 +9,8 @@
 //!    holds its settings type (`#[derive(Deserialize)]`, with its defaults
 //!    and a `queue: QueueConfig` field), implements [`Settings`] for it
 //!    (the queue, its overflow default, its check, how to build it), and
-//!    the processor itself, which implements [`Processor`].
+//!    the processor itself, which implements [`Processor`]. It imports
+//!    the seam (`super::seam`, `super::delivery`), never this file.
 //! 2. One line in the `processors!` table below: `Kind(kind::KindConfig),`.
 //!    It declares the module, adds the `type: kind` variant to
 //!    [`ProcessorConfig`], and routes [`ProcessorConfig::settings`] to it.
@@ -38,20 +39,29 @@
 //!
 //! A processor's default is its [`Settings::default_overflow`];
 //! `queue: { overflow: block }` or `drop` overrides it.
+//!
+//! # Layers
+//!
+//! This file (the kinds' table, [`build`], [`Handle`]) uses the kinds;
+//! the kinds use the seam ([`Processor`], [`Settings`], [`Context`]:
+//! `seam.rs`) and [`Delivery`] (`delivery.rs`); nothing here imports this
+//! file.
 
 mod delivery;
-pub mod queue;
+mod seam;
 
 pub use delivery::{Delivery, Selection};
-pub use queue::{Handle, Overflow, QueueConfig};
+pub use seam::{Context, Invalid, Overflow, Processor, QueueConfig, Settings, Shared};
 
-use crate::config::curve::CurveConfig;
-use crate::metrics::ProcessorStats;
+use crate::metrics::ProcessorStats as Stats;
+use crate::warn::RateLimited;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde::Deserialize;
 use std::io;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The processor kinds: one line each, `Variant(module::Settings)`, the
 /// module named as the kind's `type:`.
@@ -98,71 +108,6 @@ processors! {
     Jetstream(jetstream::JetstreamConfig),
 }
 
-/// A processor: takes deliveries on its own thread.
-pub trait Processor: Send {
-    /// Handles one delivery. An error is counted (its records as dropped
-    /// for this processor) and reported; the processor keeps running.
-    fn process(&mut self, delivery: &Delivery) -> io::Result<()>;
-
-    /// Periodic upkeep, about once a second: time-based rotation, fsync,
-    /// retention.
-    fn tick(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// Makes everything processed so far durable or delivered; called
-    /// before the processor is dropped (shutdown, reload).
-    fn flush(&mut self) -> io::Result<()>;
-}
-
-/// A processor kind's settings: what the config file says about one
-/// processor, and how to build it.
-pub trait Settings: std::fmt::Debug {
-    /// Its queue settings.
-    fn queue(&self) -> &QueueConfig;
-
-    /// What it does when its queue is full, unless `queue.overflow` says.
-    fn default_overflow(&self) -> Overflow {
-        Overflow::Drop
-    }
-
-    /// The endpoint it binds, if any: the broker refuses a config that
-    /// binds one endpoint twice.
-    fn endpoint(&self) -> Option<&str> {
-        None
-    }
-
-    /// Checks beyond what the types say, when the config is loaded (and
-    /// reloaded): the first setting that is wrong.
-    fn check(&self) -> Result<(), Invalid> {
-        Ok(())
-    }
-
-    /// Builds the processor.
-    fn build(&self, ctx: &Context<'_>) -> io::Result<Box<dyn Processor>>;
-}
-
-/// A setting a processor's check refuses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
-    /// The key, as a dotted path inside the processor's section
-    /// (`url`, `queue.bytes`): the config error points at it.
-    pub key: &'static str,
-    /// What is wrong and what to write instead, without the processor's
-    /// name (the config error adds it).
-    pub message: String,
-}
-
-impl Invalid {
-    /// A refused setting.
-    pub fn new(key: &'static str, message: impl Into<String>) -> Invalid {
-        Invalid {
-            key,
-            message: message.into(),
-        }
-    }
-}
-
 impl ProcessorConfig {
     /// The queue settings.
     pub fn queue(&self) -> QueueConfig {
@@ -182,32 +127,6 @@ impl ProcessorConfig {
     }
 }
 
-/// The broker-wide settings a processor may read beside its own.
-#[derive(Debug, Clone, Copy)]
-pub struct Shared<'a> {
-    /// The top-level `data_dir` (the default directory of `store`).
-    pub data_dir: &'a Path,
-    /// The top-level `curve:` (a `publish` socket is a CURVE server under
-    /// it).
-    pub curve: Option<&'a CurveConfig>,
-}
-
-/// What a processor is given when it is built.
-pub struct Context<'a> {
-    /// The processor's name in the config.
-    pub name: &'a str,
-    /// The broker-wide settings.
-    pub shared: Shared<'a>,
-    /// The broker's ZeroMQ context.
-    pub zmq: &'a zmq::Context,
-    /// Set when the processor is being closed: a processor waiting on
-    /// something outside (a peer broker) gives up soon after.
-    pub closing: Arc<AtomicBool>,
-    /// The processor's counters: one that buffers records past `process`
-    /// (postgres, jetstream) counts those it later drops here.
-    pub stats: Arc<ProcessorStats>,
-}
-
 /// Builds a processor from its config.
 pub fn build(cfg: &ProcessorConfig, ctx: &Context<'_>) -> io::Result<Box<dyn Processor>> {
     cfg.settings().build(ctx).map_err(|e| {
@@ -216,4 +135,172 @@ pub fn build(cfg: &ProcessorConfig, ctx: &Context<'_>) -> io::Result<Box<dyn Pro
             format!("processor {:?} ({}): {e}", ctx.name, cfg.kind()),
         )
     })
+}
+
+/// A running processor: its queue and thread.
+pub struct Handle {
+    name: String,
+    config: ProcessorConfig,
+    tx: Option<Sender<Delivery>>,
+    bytes: Arc<AtomicU64>,
+    max_bytes: u64,
+    overflow: Overflow,
+    stats: Arc<Stats>,
+    closing: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+static ERRORS: RateLimited = RateLimited::new(Duration::from_secs(10));
+
+impl Handle {
+    /// Builds the processor and starts its thread.
+    pub fn start<'a>(
+        name: &str,
+        cfg: &ProcessorConfig,
+        shared: impl Into<Shared<'a>>,
+        zmq: &zmq::Context,
+        stats: Arc<Stats>,
+    ) -> io::Result<Handle> {
+        let closing = Arc::new(AtomicBool::new(false));
+        let ctx = Context {
+            name,
+            shared: shared.into(),
+            zmq,
+            closing: closing.clone(),
+            stats: stats.clone(),
+        };
+        let processor = build(cfg, &ctx)?;
+        let q = cfg.queue();
+        let (tx, rx) = bounded(q.batches);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (name, stats, bytes) = (name.to_owned(), stats.clone(), bytes.clone());
+            std::thread::Builder::new()
+                .name(format!("proc-{name}"))
+                .spawn(move || run(&name, processor, &rx, &stats, &bytes))?
+        };
+        Ok(Handle {
+            name: name.to_owned(),
+            config: cfg.clone(),
+            tx: Some(tx),
+            bytes,
+            max_bytes: q.bytes,
+            overflow: cfg.overflow(),
+            stats,
+            closing,
+            thread: Some(thread),
+        })
+    }
+
+    /// The processor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
+    /// Queues a delivery, applying the overflow policy when the queue is
+    /// full. Returns whether it was queued.
+    pub fn send(&self, d: Delivery) -> bool {
+        let Some(tx) = &self.tx else { return false };
+        let n = d.len() as u64;
+        let size = d.batch.body().len() as u64;
+        let over_bytes = |queued: u64| queued > 0 && queued + size > self.max_bytes;
+        match self.overflow {
+            Overflow::Drop => {
+                if over_bytes(self.bytes.load(Ordering::Acquire)) {
+                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    return false;
+                }
+                match tx.try_send(d) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        return false;
+                    }
+                }
+            }
+            Overflow::Block => {
+                while over_bytes(self.bytes.load(Ordering::Acquire)) {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                if tx.send(d).is_err() {
+                    self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                    return false;
+                }
+            }
+        }
+        self.bytes.fetch_add(size, Ordering::AcqRel);
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Closes the queue and waits until the processor has taken everything
+    /// queued and flushed.
+    pub fn close(mut self) {
+        self.close_inner();
+    }
+
+    fn close_inner(&mut self) {
+        self.closing.store(true, Ordering::Release);
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.close_inner();
+    }
+}
+
+/// The processor thread: take, process, tick, and flush at the end.
+fn run(
+    name: &str,
+    mut p: Box<dyn Processor>,
+    rx: &Receiver<Delivery>,
+    stats: &Stats,
+    bytes: &AtomicU64,
+) {
+    const TICK: Duration = Duration::from_secs(1);
+    let mut last_tick = Instant::now();
+    let report = |what: &str, e: &io::Error| {
+        stats.errors.fetch_add(1, Ordering::Relaxed);
+        ERRORS.warn(|| format!("processor {name:?}: {what}: {e}"));
+    };
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(d) => {
+                bytes.fetch_sub(d.batch.body().len() as u64, Ordering::AcqRel);
+                stats.queued.fetch_sub(1, Ordering::Relaxed);
+                let n = d.len() as u64;
+                match p.process(&d) {
+                    Ok(()) => {
+                        stats.written.fetch_add(n, Ordering::Relaxed);
+                        stats.batches.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        report("records dropped", &e);
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            if let Err(e) = p.tick() {
+                report("upkeep failed", &e);
+            }
+        }
+    }
+    if let Err(e) = p.flush() {
+        report("flush failed", &e);
+    }
 }

@@ -34,7 +34,8 @@
 //!   buffer: 200000         # records kept while the database is away
 //! ```
 
-use super::{Context, Delivery, Invalid, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
 use crate::config::units;
 use crate::metrics::ProcessorStats as Stats;
 use crate::pg;

@@ -15,7 +15,8 @@
 //! there), the socket is a CURVE server under the same allow-list as the
 //! ingest sockets.
 
-use super::{Context, Delivery, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Processor, QueueConfig, Settings};
 use crate::config::curve;
 use serde::Deserialize;
 use std::io;

@@ -4,7 +4,8 @@
 //! store: { type: store, segment_size: 64MiB, retain_age: 7d }
 //! ```
 
-use super::{Context, Delivery, Invalid, Overflow, Processor, QueueConfig, Settings};
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Overflow, Processor, QueueConfig, Settings};
 use crate::config::units;
 use crate::store::{apply_retention, Options, Retention, SyncPolicy, Writer};
 use serde::Deserialize;
