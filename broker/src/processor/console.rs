@@ -54,10 +54,6 @@ fn default_colour() -> Colour {
 }
 
 impl Settings for ConsoleConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn build(&self, _: &Context<'_>) -> io::Result<Box<dyn Processor>> {
         Ok(Box::new(Console::new(self)))
     }

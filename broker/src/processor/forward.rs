@@ -54,10 +54,6 @@ pub struct CurveClientConfig {
 }
 
 impl Settings for ForwardConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     /// The CURVE keys decode and the key file reads.
     fn check(&self) -> Result<(), Invalid> {
         let Some(c) = &self.curve else { return Ok(()) };

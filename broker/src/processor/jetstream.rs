@@ -111,10 +111,6 @@ pub fn is_nats_name(s: &str) -> bool {
 }
 
 impl Settings for JetstreamConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn check(&self) -> Result<(), Invalid> {
         if self.max_in_flight == 0 || self.replicas == 0 {
             let key = if self.max_in_flight == 0 { "max_in_flight" } else { "replicas" };

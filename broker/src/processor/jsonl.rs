@@ -45,10 +45,6 @@ fn default_keep() -> u32 {
 }
 
 impl Settings for JsonlConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn check(&self) -> Result<(), Invalid> {
         if self.path.file_name().is_none() {
             return Err(Invalid::new("path", "path must name a file"));

@@ -8,7 +8,7 @@
 //! 1. `processor/<kind>.rs`, named for its `type:` in the config file,
 //!    holds its settings type (`#[derive(Deserialize)]`, with its defaults
 //!    and a `queue: QueueConfig` field), implements [`Settings`] for it
-//!    (the queue, its overflow default, its check, how to build it), and
+//!    (its overflow default, its check, how to build it), and
 //!    the processor itself, which implements [`Processor`]. It imports
 //!    the seam (`super::seam`, `super::delivery`), never this file.
 //! 2. One line in the `processors!` table below: `Kind(kind::KindConfig),`.
@@ -63,11 +63,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The processor kinds: one line each, `Variant(module::Settings)`, the
-/// module named as the kind's `type:`.
+/// The processor kinds: one line each, `Variant(module::Settings)`. The
+/// module is named as the kind's `type:`, and the variant is that name
+/// capitalized (serde matches `type:` against it lowercased; a test checks
+/// the two agree).
 macro_rules! processors {
     ($($variant:ident($module:ident::$settings:ident),)*) => {
         $(pub mod $module;)*
+
+        /// The kinds, as written after `type:`.
+        pub const KINDS: &[&str] = &[$(stringify!($module)),*];
 
         /// A processor's settings: the section's `type:` picks the
         /// variant, named as the module that implements that kind.
@@ -94,6 +99,13 @@ macro_rules! processors {
                     $(ProcessorConfig::$variant(c) => c,)*
                 }
             }
+
+            /// The queue settings (every kind's `queue` field).
+            pub fn queue(&self) -> QueueConfig {
+                match self {
+                    $(ProcessorConfig::$variant(c) => c.queue,)*
+                }
+            }
         }
     };
 }
@@ -109,20 +121,14 @@ processors! {
 }
 
 impl ProcessorConfig {
-    /// The queue settings.
-    pub fn queue(&self) -> QueueConfig {
-        *self.settings().queue()
-    }
-
     /// The overflow policy, with the kind's default applied.
     pub fn overflow(&self) -> Overflow {
-        let s = self.settings();
-        s.queue().overflow.unwrap_or_else(|| s.default_overflow())
+        (self.queue().overflow).unwrap_or_else(|| self.settings().default_overflow())
     }
 
     /// The queue's bounds, then the kind's own check.
     pub fn check(&self) -> Result<(), Invalid> {
-        self.settings().queue().check()?;
+        self.queue().check()?;
         self.settings().check()
     }
 }

@@ -110,10 +110,6 @@ fn default_shutdown_timeout() -> Duration {
 }
 
 impl Settings for PostgresConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn check(&self) -> Result<(), Invalid> {
         if self.batch == 0 || self.buffer < self.batch {
             let key = if self.batch == 0 { "batch" } else { "buffer" };

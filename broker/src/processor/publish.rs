@@ -43,10 +43,6 @@ pub(super) fn default_hwm() -> i32 {
 }
 
 impl Settings for PublishConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn endpoint(&self) -> Option<&str> {
         Some(&self.endpoint)
     }

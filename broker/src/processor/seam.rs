@@ -30,11 +30,10 @@ pub trait Processor: Send {
 }
 
 /// A processor kind's settings: what the config file says about one
-/// processor, and how to build it.
+/// processor, and how to build it. The type also has a
+/// `queue: QueueConfig` field (`#[serde(default)]`), which
+/// [`ProcessorConfig::queue`](super::ProcessorConfig::queue) reads.
 pub trait Settings: std::fmt::Debug {
-    /// Its queue settings.
-    fn queue(&self) -> &QueueConfig;
-
     /// What it does when its queue is full, unless `queue.overflow` says.
     fn default_overflow(&self) -> Overflow {
         Overflow::Drop

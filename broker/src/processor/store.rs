@@ -79,10 +79,6 @@ impl StoreConfig {
 }
 
 impl Settings for StoreConfig {
-    fn queue(&self) -> &QueueConfig {
-        &self.queue
-    }
-
     fn default_overflow(&self) -> Overflow {
         Overflow::Block
     }
