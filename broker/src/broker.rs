@@ -66,7 +66,7 @@ impl Broker {
             s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
             s.set_linger(0).map_err(|e| e.to_string())?;
             if let Some(cv) = &curve {
-                distlog::curve::set_server(&mut s, &cv.keys, crate::zap::DOMAIN)
+                distlog::curve::set_server(&mut s, &cv.keys, crate::config::curve::DOMAIN)
                     .map_err(|e| e.to_string())?;
             }
             sockets.push(s);

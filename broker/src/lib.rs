@@ -2,19 +2,53 @@
 //! (`src/main.rs`) wires it to the command line, and the `distlog` tool
 //! (`src/bin/distlog`) reads what it stores.
 //!
-//! - [`config`]: the YAML config, checked with line and column errors.
-//! - [`ingest`]: PULL sockets; workers validate, decode (distlog batches,
-//!   the Python clients' JSON and pickle) and route.
+//! # Modules
+//!
+//! - [`config`]: the YAML config, checked, with line and column errors
+//!   placed by the YAML parser ([`config::spans`]); sizes and durations
+//!   ([`config::units`]), the broker's CURVE keys ([`config::curve`]),
+//!   JetStream inputs' settings ([`config::jetstream_input`]).
+//! - [`ingest`]: PULL and ROUTER sockets; workers validate, decode
+//!   (distlog batches, the Python clients' JSON and pickle) and route.
+//! - [`jetstream_input`]: NATS JetStream durable consumers read like
+//!   another ingest socket.
 //! - [`rules`]: compiled filters deciding which processors get which
 //!   records.
 //! - [`dispatch`]: in-order delivery, sequence-gap tracking, reloads, the
-//!   broker's own metrics as records.
-//! - [`processor`]: store, jsonl, console, publish, forward, each on its own
-//!   thread behind a bounded queue.
+//!   broker's own metrics as records; [`acks`]: acknowledged delivery.
+//! - [`processor`]: store, jsonl, console, publish, forward, postgres,
+//!   jetstream, each on its own thread behind a bounded queue; each kind's
+//!   file holds its settings, their defaults and check.
 //! - [`store`]: the segment store format, writer, reader, retention.
-//! - [`metrics`]: counters, Prometheus text endpoint.
+//! - [`pg`]: the PostgreSQL schema the `postgres` processor writes and
+//!   `distlog query --database` reads.
+//! - [`metrics`]: counters (the processors' too), and [`metrics_http`],
+//!   the Prometheus text endpoint.
 //! - [`monitor`]: the ingest sockets' connections (capped by
 //!   [`connections`]) and failed handshakes ([`handshakes`]).
+//! - [`zap`]: the ZAP handler that admits CURVE clients by key.
+//!
+//! # Layers
+//!
+//! Imports point one way, down this list: a file uses only files further
+//! down (and its own child modules). There is no import circle.
+//!
+//! 1. [`Broker`] (`broker.rs`): starts and stops everything.
+//! 2. [`dispatch`], then [`jetstream_input`] (which hands it batches).
+//! 3. [`ingest`], [`monitor`], [`metrics_http`].
+//! 4. [`zap`], [`connections`], [`handshakes`].
+//! 5. [`rules`].
+//! 6. `config/mod.rs` and [`config::jetstream_input`]: the whole file, its
+//!    parsing and checks; they name each processor kind's settings
+//!    through [`processor::ProcessorConfig`].
+//! 7. [`processor`]: the kinds, their settings, queues and threads.
+//! 8. Leaves, which import nothing of the broker but each other's
+//!    leaves: [`metrics`], [`acks`], [`store`], [`pg`], `warn.rs`, and the
+//!    parts of the config every section shares ([`config::units`],
+//!    [`config::curve`], [`config::spans`]).
+//!
+//! So a processor never sees the whole [`config::Config`]: it gets its own
+//! settings and the few broker-wide ones it needs ([`processor::Shared`]).
 //!
 //! ```no_run
 //! let checked = distlogd::config::Config::parse("listen: [tcp://127.0.0.1:5010]")?;

@@ -2,7 +2,6 @@
 //! HTTP (`GET /metrics`), turned into performance records (kind `P`) routed
 //! through the broker's own rules, and printed at shutdown.
 
-use crate::processor::Stats;
 use distlog::record::{kind, level, Field, Record, Value};
 use distlog::wire::{Batch, Sender};
 use parking_lot::Mutex;
@@ -46,7 +45,23 @@ pub struct Metrics {
     /// Records matched, by rule name.
     pub rule_matches: Mutex<BTreeMap<String, u64>>,
     /// Processor counters, by processor name (kept across reloads).
-    pub processors: Mutex<BTreeMap<String, Arc<Stats>>>,
+    pub processors: Mutex<BTreeMap<String, Arc<ProcessorStats>>>,
+}
+
+/// One processor's counters, updated by its queue and thread
+/// ([`crate::processor::Handle`]); they survive reloads that keep its name.
+#[derive(Debug, Default)]
+pub struct ProcessorStats {
+    /// Records handed to the processor successfully.
+    pub written: AtomicU64,
+    /// Batches handed to the processor successfully.
+    pub batches: AtomicU64,
+    /// Records not processed: queue overflow or processor errors.
+    pub dropped: AtomicU64,
+    /// Processor errors (each may drop a batch).
+    pub errors: AtomicU64,
+    /// Batches waiting in the queue now.
+    pub queued: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -76,7 +91,7 @@ pub struct Snapshot {
     pub processors: BTreeMap<String, ProcessorSnapshot>,
 }
 
-/// One processor's counters (see [`Stats`]).
+/// One processor's counters (see [`ProcessorStats`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessorSnapshot {
     /// Records taken.
@@ -96,7 +111,7 @@ impl Metrics {
     }
 
     /// The counters of processor `name`, created on first use.
-    pub fn processor(&self, name: &str) -> Arc<Stats> {
+    pub fn processor(&self, name: &str) -> Arc<ProcessorStats> {
         self.processors
             .lock()
             .entry(name.to_owned())

@@ -12,7 +12,7 @@
 //! it (see [`peer_key`]).
 //!
 //! The handler stops last, after every CURVE socket has closed; and those
-//! sockets enforce the ZAP domain, so a client that connects while no
+//! sockets enforce the ZAP domain ([`crate::config::curve::DOMAIN`]), so a client that connects while no
 //! handler answers is refused, never let in unauthenticated.
 
 use crate::metrics::Metrics;
@@ -21,9 +21,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
-/// The ZAP domain the broker's sockets use.
-pub const DOMAIN: &str = "distlog";
 
 /// Who may connect: `None` lets any key in (encryption only).
 pub type Allow = Arc<RwLock<Option<BTreeSet<[u8; 32]>>>>;

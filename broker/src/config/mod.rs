@@ -27,19 +27,34 @@
 //! A record goes to every processor of every rule it matches (once per
 //! processor), and to `default` when it matches no rule.
 //!
+//! This module holds the file's top level (listening, metrics, rules) and
+//! the parts every section shares: [`units`] (sizes, durations),
+//! [`curve`] (the broker's CURVE keys), [`spans`] (where each setting is
+//! written). Each processor's section is its own: its settings type,
+//! defaults and check live beside the processor, in
+//! `processor/<type>.rs` (see [`crate::processor`] for what adding one
+//! touches).
+//!
 //! [`Config::parse`] reports errors with the line and column they are at:
-//! syntax and type errors from the YAML parser, and the broker's own checks
-//! (filters that do not compile, rules naming processors that do not
-//! exist, paths that are not absolute where they must be) located by
-//! looking up the offending text.
+//! syntax and type errors from the YAML deserializer, and the broker's own
+//! checks (filters that do not compile, rules naming processors that do
+//! not exist, a processor's [`Settings::check`](crate::processor::Settings::check))
+//! at the setting they name, placed by [`spans`] from the YAML parser's
+//! events.
 
-pub mod remote;
+pub mod curve;
+pub mod jetstream_input;
+pub mod spans;
 pub mod units;
 
-pub use remote::{JetstreamConfig, JetstreamInputConfig, PostgresConfig};
+pub use crate::processor::ProcessorConfig;
+pub use curve::{Curve, CurveConfig};
+pub use jetstream_input::JetstreamInputConfig;
 
+use crate::processor::{store::StoreConfig, Shared};
 use distlog::filter::Filter;
 use serde::Deserialize;
+use spans::{At, Spans};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -126,81 +141,6 @@ impl Default for MetricsConfig {
     }
 }
 
-/// CURVE on the broker's sockets: ingest always, publish unless
-/// `publish: false`. Clients must present a public key on the allow-list
-/// (or any key, with `allow_any: true`: encryption without
-/// authentication).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CurveConfig {
-    /// The broker's key file (`distlog keygen`); keep it mode 0600.
-    pub key_file: PathBuf,
-    /// Allowed client public keys (Z85).
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// A file of allowed client public keys, one per line (`#` comments).
-    #[serde(default)]
-    pub allow_file: Option<PathBuf>,
-    /// Accept any client key (encryption only). Default false.
-    #[serde(default)]
-    pub allow_any: bool,
-    /// Also encrypt the publish sockets (default true).
-    #[serde(default = "default_true")]
-    pub publish: bool,
-}
-
-/// CURVE settings read and checked: the broker's keys and the allow-list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Curve {
-    /// The broker's key pair.
-    pub keys: distlog::curve::KeyPair,
-    /// Allowed client public keys; `None`: any.
-    pub allow: Option<std::collections::BTreeSet<[u8; 32]>>,
-    /// Encrypt publish sockets too.
-    pub publish: bool,
-}
-
-impl CurveConfig {
-    /// Reads the key file and the allow-list.
-    pub fn load(&self) -> Result<Curve, String> {
-        let keys = distlog::curve::KeyPair::load(&self.key_file).map_err(|e| e.to_string())?;
-        let mut text: Vec<(String, String)> = self
-            .allow
-            .iter()
-            .map(|k| (k.clone(), "curve.allow".to_owned()))
-            .collect();
-        if let Some(f) = &self.allow_file {
-            let body = std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read allow_file {}: {e}", f.display()))?;
-            for (i, line) in body.lines().enumerate() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                if !line.is_empty() {
-                    text.push((line.to_owned(), format!("{} line {}", f.display(), i + 1)));
-                }
-            }
-        }
-        let mut allow = std::collections::BTreeSet::new();
-        for (k, at) in text {
-            allow.insert(distlog::curve::decode_key(&k).map_err(|e| format!("{at}: {e}"))?);
-        }
-        if allow.is_empty() && !self.allow_any {
-            return Err(
-                "curve: no client keys allowed; list them in `allow` or `allow_file`, or set `allow_any: true`"
-                    .into(),
-            );
-        }
-        Ok(Curve {
-            keys,
-            allow: (!self.allow_any).then_some(allow),
-            publish: self.publish,
-        })
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
-
 /// One rule: a filter and the processors its records go to.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,241 +153,6 @@ pub struct RuleConfig {
     pub filter: String,
     /// Processor names.
     pub processors: Vec<String>,
-}
-
-/// What a processor does when its queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Overflow {
-    /// Wait for room: the broker slows down, ZeroMQ's buffers fill, and
-    /// clients drop (and count) when theirs are full. Nothing the broker
-    /// took is lost.
-    Block,
-    /// Drop the batch for this processor and count it; the others carry on.
-    Drop,
-}
-
-/// A processor's queue between the router and its thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueConfig {
-    /// Most batches waiting (default 1024).
-    #[serde(default = "default_queue_batches")]
-    pub batches: usize,
-    /// Most bytes waiting (default 64 MiB).
-    #[serde(default = "default_queue_bytes", with = "units::size")]
-    pub bytes: u64,
-    /// When full: `block` or `drop`. Default: `block` for `store`, `drop`
-    /// for the others.
-    #[serde(default)]
-    pub overflow: Option<Overflow>,
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        QueueConfig {
-            batches: default_queue_batches(),
-            bytes: default_queue_bytes(),
-            overflow: None,
-        }
-    }
-}
-
-/// A processor: its kind and settings, and its queue.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ProcessorConfig {
-    /// The embedded segment store.
-    Store(StoreConfig),
-    /// JSON lines files.
-    Jsonl(JsonlConfig),
-    /// Coloured text on the terminal.
-    Console(ConsoleConfig),
-    /// A ZeroMQ PUB socket for live subscribers.
-    Publish(PublishConfig),
-    /// PUSH to another distlogd.
-    Forward(ForwardConfig),
-    /// Binary COPY into PostgreSQL.
-    Postgres(PostgresConfig),
-    /// Publish to a NATS JetStream stream.
-    Jetstream(JetstreamConfig),
-}
-
-impl ProcessorConfig {
-    /// The queue settings.
-    pub fn queue(&self) -> QueueConfig {
-        match self {
-            ProcessorConfig::Store(c) => c.queue,
-            ProcessorConfig::Jsonl(c) => c.queue,
-            ProcessorConfig::Console(c) => c.queue,
-            ProcessorConfig::Publish(c) => c.queue,
-            ProcessorConfig::Forward(c) => c.queue,
-            ProcessorConfig::Postgres(c) => c.queue,
-            ProcessorConfig::Jetstream(c) => c.queue,
-        }
-    }
-
-    /// The overflow policy, with the kind's default applied.
-    pub fn overflow(&self) -> Overflow {
-        self.queue().overflow.unwrap_or(match self {
-            ProcessorConfig::Store(_) => Overflow::Block,
-            _ => Overflow::Drop,
-        })
-    }
-
-    /// The kind's name, as written after `type:`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProcessorConfig::Store(_) => "store",
-            ProcessorConfig::Jsonl(_) => "jsonl",
-            ProcessorConfig::Console(_) => "console",
-            ProcessorConfig::Publish(_) => "publish",
-            ProcessorConfig::Forward(_) => "forward",
-            ProcessorConfig::Postgres(_) => "postgres",
-            ProcessorConfig::Jetstream(_) => "jetstream",
-        }
-    }
-}
-
-/// When the store forces its data to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// After every batch: a machine crash loses nothing stored. Slow.
-    Always,
-    /// At most `fsync_interval` after a write, on rotation and at shutdown
-    /// (the default).
-    Interval,
-    /// Only on rotation and at shutdown; the OS writes back the rest.
-    Never,
-}
-
-/// The `store` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// Directory of the segments; default: the top-level `data_dir`.
-    #[serde(default)]
-    pub dir: Option<PathBuf>,
-    /// Rotate when a segment reaches this size (default 64 MiB).
-    #[serde(default = "default_segment_size", with = "units::size")]
-    pub segment_size: u64,
-    /// Rotate when a segment is this old (default 1h).
-    #[serde(default = "default_segment_age", with = "units::duration")]
-    pub segment_age: Duration,
-    /// Delete segments older than this (default: keep).
-    #[serde(default, with = "units::duration::option")]
-    pub retain_age: Option<Duration>,
-    /// Delete the oldest segments while the store is larger (default: keep).
-    #[serde(default, with = "units::size::option")]
-    pub retain_size: Option<u64>,
-    /// When to fsync (default `interval`).
-    #[serde(default = "default_fsync")]
-    pub fsync: Fsync,
-    /// The longest a write waits for `fsync` under `interval` (default 1s).
-    #[serde(default = "default_fsync_interval", with = "units::duration")]
-    pub fsync_interval: Duration,
-    /// The queue.
-    #[serde(default)]
-    pub queue: QueueConfig,
-}
-
-/// The `jsonl` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JsonlConfig {
-    /// The file written to; rotated files get `.1`, `.2`, ... (newest
-    /// first).
-    pub path: PathBuf,
-    /// Rotate at this size (default 100 MiB).
-    #[serde(default = "default_jsonl_rotate", with = "units::size")]
-    pub rotate_size: u64,
-    /// Rotated files kept (default 5).
-    #[serde(default = "default_keep")]
-    pub keep: u32,
-    /// The queue.
-    #[serde(default)]
-    pub queue: QueueConfig,
-}
-
-/// Where the `console` processor writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error (default).
-    Stderr,
-}
-
-/// Colour choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Colour {
-    /// When the stream is a terminal (default).
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
-}
-
-/// The `console` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsoleConfig {
-    /// `stdout` or `stderr` (default).
-    #[serde(default = "default_stream")]
-    pub stream: Stream,
-    /// `auto` (default), `always`, `never`.
-    #[serde(default = "default_colour")]
-    pub colour: Colour,
-    /// The queue.
-    #[serde(default)]
-    pub queue: QueueConfig,
-}
-
-/// The `publish` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishConfig {
-    /// Endpoint to bind, e.g. `tcp://127.0.0.1:5011`.
-    pub endpoint: String,
-    /// Messages ZeroMQ keeps per slow subscriber before dropping for it
-    /// (ZMQ_SNDHWM, default 1000; a message is one batch, up to 128 KiB from distlog clients by default).
-    #[serde(default = "default_hwm")]
-    pub hwm: i32,
-    /// The queue.
-    #[serde(default)]
-    pub queue: QueueConfig,
-}
-
-/// CURVE as a client of another broker.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CurveClientConfig {
-    /// The other broker's public key (Z85).
-    pub server_key: String,
-    /// This broker's key file, whose public key the other one allows.
-    pub key_file: PathBuf,
-}
-
-/// The `forward` processor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForwardConfig {
-    /// The other broker's ingest endpoint, e.g. `tcp://central:5010`.
-    pub endpoint: String,
-    /// CURVE to the other broker (default: plain).
-    #[serde(default)]
-    pub curve: Option<CurveClientConfig>,
-    /// Messages ZeroMQ keeps while the other broker is away (ZMQ_SNDHWM,
-    /// default 1000).
-    #[serde(default = "default_hwm")]
-    pub hwm: i32,
-    /// The queue.
-    #[serde(default)]
-    pub queue: QueueConfig,
 }
 
 fn default_listen() -> Vec<String> {
@@ -478,39 +183,6 @@ fn default_system() -> char {
 }
 fn default_filter() -> String {
     "true".to_owned()
-}
-fn default_queue_batches() -> usize {
-    1024
-}
-fn default_queue_bytes() -> u64 {
-    64 << 20
-}
-fn default_segment_size() -> u64 {
-    64 << 20
-}
-fn default_segment_age() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_fsync() -> Fsync {
-    Fsync::Interval
-}
-fn default_fsync_interval() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_jsonl_rotate() -> u64 {
-    100 << 20
-}
-fn default_keep() -> u32 {
-    5
-}
-fn default_stream() -> Stream {
-    Stream::Stderr
-}
-fn default_colour() -> Colour {
-    Colour::Auto
-}
-fn default_hwm() -> i32 {
-    1000
 }
 
 /// Line breaks in `src` as the YAML scanner counts them: `\n`, `\r\n` and
@@ -591,175 +263,145 @@ impl Config {
             config.processors.insert("store".to_owned(), store);
             config.default = vec!["store".to_owned()];
         }
-        let filters = config.check(src)?;
+        let filters = config.check().map_err(|r| r.place(&Spans::of(src)))?;
         Ok(Checked { config, filters })
     }
 
     /// Checks a config built or changed in code (command-line overrides)
     /// and compiles its filters.
     pub fn recheck(mut self) -> Result<Checked, ConfigError> {
-        let filters = self.check("")?;
+        let filters = self.check().map_err(|r| r.place(&Spans::default()))?;
         Ok(Checked {
             config: self,
             filters,
         })
     }
 
-    /// The broker's own checks, beyond what the types say.
-    fn check(&mut self, src: &str) -> Result<Vec<Filter>, ConfigError> {
-        let err = |needle: &str, message: String| ConfigError {
-            at: locate(src, needle, 0),
-            message,
-        };
+    /// The broker's own checks, beyond what the types say: the first
+    /// problem, and the setting it is about.
+    fn check(&mut self) -> Result<Vec<Filter>, Refusal> {
+        let refuse = |at: At, message: &str| Err(Refusal::new(at, message));
         if self.listen.is_empty() {
-            return Err(err("listen", "listen: give at least one endpoint".into()));
+            return refuse(At::key("listen"), "listen: give at least one endpoint");
         }
         if self.ingest_hwm < 1 {
-            return Err(err("ingest_hwm", "ingest_hwm: at least 1".into()));
+            return refuse(At::key("ingest_hwm"), "ingest_hwm: at least 1");
         }
         if self.max_connections < 1 {
-            return Err(err(
-                "max_connections",
-                "max_connections: at least 1 (it caps client connections over all ingest endpoints)"
-                    .into(),
-            ));
+            return refuse(
+                At::key("max_connections"),
+                "max_connections: at least 1 (it caps client connections over all ingest endpoints)",
+            );
         }
         if self.workers == 0 || self.workers > 64 {
-            return Err(err("workers", "workers: between 1 and 64".into()));
+            return refuse(At::key("workers"), "workers: between 1 and 64");
         }
         if !matches!(self.metrics.system, 'T' | 'S' | 'P') {
-            return Err(err("system", "metrics.system: one of T, S, P".into()));
+            return refuse(
+                At::key("metrics").then("system"),
+                "metrics.system: one of T, S, P",
+            );
         }
         if self.max_message < 1024 {
-            return Err(err("max_message", "max_message: at least 1KiB".into()));
+            return refuse(At::key("max_message"), "max_message: at least 1KiB");
         }
         for (name, p) in &self.processors {
-            let q = p.queue();
-            if q.batches == 0 || q.bytes == 0 {
-                return Err(err(
-                    name,
-                    format!("processor {name:?}: queue batches and bytes must be above 0"),
-                ));
-            }
-            if let ProcessorConfig::Store(s) = p {
-                if s.segment_size < 4096 {
-                    return Err(err(
-                        "segment_size",
-                        format!("processor {name:?}: segment_size at least 4KiB"),
-                    ));
-                }
-            }
-            let remote = match p {
-                ProcessorConfig::Postgres(c) => remote::check_postgres(name, c),
-                ProcessorConfig::Jetstream(c) => remote::check_jetstream(name, c),
-                _ => Ok(()),
-            };
-            remote.map_err(|m| err(name, m))?;
-            if let ProcessorConfig::Jsonl(j) = p {
-                if j.path.file_name().is_none() {
-                    return Err(err(
-                        &j.path.to_string_lossy(),
-                        format!("processor {name:?}: path must name a file"),
-                    ));
-                }
-            }
+            p.check().map_err(|e| {
+                Refusal::new(
+                    At::key("processors").then(name).then(e.key),
+                    format!("processor {name:?}: {}", e.message),
+                )
+            })?;
         }
         if let Some(c) = &self.curve {
             if c.allow_any && (!c.allow.is_empty() || c.allow_file.is_some()) {
-                return Err(err(
-                    "allow_any",
-                    "curve: `allow_any: true` lets every key in, so the `allow`/`allow_file` list beside it would do nothing; remove one of them".into(),
-                ));
+                return refuse(
+                    At::key("curve").then("allow_any"),
+                    "curve: `allow_any: true` lets every key in, so the `allow`/`allow_file` list beside it would do nothing; remove one of them",
+                );
             }
-            c.load().map_err(|e| err("curve", e))?;
-        }
-        for (name, p) in &self.processors {
-            if let ProcessorConfig::Forward(ForwardConfig { curve: Some(c), .. }) = p {
-                distlog::curve::decode_key(&c.server_key)
-                    .and_then(|_| distlog::curve::KeyPair::load(&c.key_file))
-                    .map_err(|e| err(name, format!("processor {name:?}: curve: {e}")))?;
-            }
+            c.load().map_err(|e| Refusal::new(At::key("curve"), e))?;
         }
         for (i, c) in self.jetstream_inputs.iter().enumerate() {
-            remote::check_input(i, c).map_err(|m| err("jetstream_inputs", m))?;
+            c.check().map_err(|e| {
+                Refusal::new(
+                    At::key("jetstream_inputs").item(i).then(e.key),
+                    format!("jetstream_inputs[{i}]: {}", e.message),
+                )
+            })?;
         }
-        let mut filters = Vec::with_capacity(self.rules.len());
-        let mut search_from = src.find("rules:").unwrap_or(0);
         for (i, rule) in self.rules.iter_mut().enumerate() {
             rule.name.get_or_insert_with(|| format!("rule{i}"));
         }
-        for rule in &self.rules {
-            let name = rule.name.clone().unwrap_or_default();
-            let filter_at = find_key(src, "filter", search_from);
+        let mut filters = Vec::with_capacity(self.rules.len());
+        for (i, rule) in self.rules.iter().enumerate() {
+            let name = rule.name.as_deref().unwrap_or_default();
+            let at = At::key("rules").item(i);
             let filter = Filter::parse(&rule.filter).map_err(|e| {
-                let at = filter_at.map(|(off, line, col)| {
-                    // Point inside the filter text when it is on the key's line.
-                    let value_col = value_column(src, off).unwrap_or(col);
-                    if e.line() == 1 {
-                        (line, value_col + e.column() - 1)
-                    } else {
-                        (line + e.line() - 1, e.column())
-                    }
-                });
-                ConfigError {
-                    at,
-                    message: format!("rule {name:?}: filter does not compile: {}", e.message()),
-                }
+                Refusal::new(
+                    at.clone().then("filter").inside(e.line(), e.column()),
+                    format!("rule {name:?}: filter does not compile: {}", e.message()),
+                )
             })?;
-            if let Some((off, _, _)) = filter_at {
-                search_from = off + 1;
-            }
             filters.push(filter);
             if rule.processors.is_empty() {
-                return Err(err(
-                    &name,
+                return Err(Refusal::new(
+                    at.then("processors"),
                     format!("rule {name:?}: list at least one processor"),
                 ));
             }
-            for p in &rule.processors {
+            for (j, p) in rule.processors.iter().enumerate() {
                 if !self.processors.contains_key(p) {
-                    return Err(ConfigError {
-                        at: locate(src, p, src.find("rules:").unwrap_or(0)),
-                        message: format!(
+                    return Err(Refusal::new(
+                        at.then("processors").item(j),
+                        format!(
                             "rule {name:?}: no processor named {p:?} (processors: {})",
                             self.processor_names()
                         ),
-                    });
+                    ));
                 }
             }
         }
-        for p in &self.default {
+        for (j, p) in self.default.iter().enumerate() {
             if !self.processors.contains_key(p) {
-                return Err(ConfigError {
-                    at: locate(src, p, src.find("default:").unwrap_or(0)),
-                    message: format!(
+                return Err(Refusal::new(
+                    At::key("default").item(j),
+                    format!(
                         "default: no processor named {p:?} (processors: {})",
                         self.processor_names()
                     ),
-                });
+                ));
             }
         }
         if self.rules.is_empty() && self.default.is_empty() {
-            return Err(err(
-                "processors",
-                "no rules and no default: every record would be dropped; add `default: [<processor>]`".into(),
-            ));
+            return refuse(
+                At::key("processors"),
+                "no rules and no default: every record would be dropped; add `default: [<processor>]`",
+            );
         }
-        let mut binds: Vec<&str> = self
+        let listen = self
             .listen
             .iter()
-            .chain(&self.ack_listen)
-            .map(String::as_str)
-            .collect();
-        for p in self.processors.values() {
-            if let ProcessorConfig::Publish(c) = p {
-                binds.push(&c.endpoint);
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), At::key("listen").item(i)));
+        let ack = self
+            .ack_listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), At::key("ack_listen").item(i)));
+        let processors = self.processors.iter().filter_map(|(name, p)| {
+            let a = p.settings().endpoint()?;
+            Some((a, At::key("processors").then(name).then("endpoint").value()))
+        });
+        let mut binds: Vec<(&str, At)> = Vec::new();
+        for (a, at) in listen.chain(ack).chain(processors) {
+            if let Some((_, first)) = binds.iter().find(|(b, _)| *b == a) {
+                // Processors are in name order, not the file's: the error
+                // points at whichever of the two the file has later.
+                let message = format!("endpoint {a:?} is bound twice");
+                return Err(Refusal::new(at, message).or_later(first.clone()));
             }
-        }
-        for (i, a) in binds.iter().enumerate() {
-            if binds[..i].contains(a) {
-                return Err(err(a, format!("endpoint {a:?} is bound twice")));
-            }
+            binds.push((a, at));
         }
         Ok(filters)
     }
@@ -777,58 +419,54 @@ impl Config {
 
     /// The directory a store processor writes to.
     pub fn store_dir(&self, store: &StoreConfig) -> PathBuf {
-        store.dir.clone().unwrap_or_else(|| self.data_dir.clone())
+        store.dir_in(&self.data_dir)
     }
 }
 
-/// Line and column (1-based) of the first `needle` at or after byte `from`.
-fn locate(src: &str, needle: &str, from: usize) -> Option<(usize, usize)> {
-    if needle.is_empty() {
-        return None;
-    }
-    let off = src.get(from..)?.find(needle)? + from;
-    Some(line_col(src, off))
+/// What a check refuses, and the setting it is about.
+#[derive(Debug)]
+struct Refusal {
+    /// The setting; or two that clash, of which the error points at the
+    /// one written later.
+    at: Vec<At>,
+    message: String,
 }
 
-/// Byte offset, line and column of the next `key:` at or after `from`.
-fn find_key(src: &str, key: &str, from: usize) -> Option<(usize, usize, usize)> {
-    let pat = format!("{key}:");
-    let mut at = from;
-    while let Some(i) = src.get(at..)?.find(&pat) {
-        let off = at + i;
-        let before = src[..off].chars().next_back();
-        if matches!(before, None | Some(' ' | '\n' | '\t' | '{' | ',' | '-')) {
-            let (l, c) = line_col(src, off);
-            return Some((off, l, c));
+impl Refusal {
+    fn new(at: At, message: impl Into<String>) -> Refusal {
+        Refusal {
+            at: vec![at],
+            message: message.into(),
         }
-        at = off + pat.len();
     }
-    None
+
+    fn or_later(mut self, other: At) -> Refusal {
+        self.at.push(other);
+        self
+    }
+
+    /// The error, placed in the text `spans` index.
+    fn place(self, spans: &Spans) -> ConfigError {
+        ConfigError {
+            at: self.at.iter().filter_map(|at| spans.locate(at)).max(),
+            message: self.message,
+        }
+    }
 }
 
-/// The column where the value after `key:` at `off` starts (after spaces
-/// and an opening quote).
-fn value_column(src: &str, off: usize) -> Option<usize> {
-    let colon = off + src[off..].find(':')? + 1;
-    let rest = &src[colon..];
-    let skip = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-    let mut v = colon + skip;
-    if src[v..].starts_with(['"', '\'']) {
-        v += 1;
+impl<'a> From<&'a Config> for Shared<'a> {
+    fn from(c: &'a Config) -> Shared<'a> {
+        Shared {
+            data_dir: &c.data_dir,
+            curve: c.curve.as_ref(),
+        }
     }
-    Some(line_col(src, v).1)
-}
-
-fn line_col(src: &str, off: usize) -> (usize, usize) {
-    let before = &src[..off];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::processor::Overflow;
 
     #[test]
     fn allow_any_beside_an_allow_list_is_an_error_at_its_line() {
@@ -894,5 +532,95 @@ mod tests {
         assert_eq!(s.retain_age, Some(Duration::from_secs(7200)));
         assert_eq!(c.processors["s"].overflow(), Overflow::Drop);
         assert_eq!(c.processors["s"].queue().batches, 8);
+    }
+
+    /// Errors point at the setting they are about, found by its path in
+    /// the document, not at the first place its text occurs.
+    #[test]
+    fn errors_point_at_the_occurrence_they_are_about() {
+        // The unknown processor's name is also an earlier rule's name.
+        let src = "processors:\n  s: {type: store}\nrules:\n  - name: nope\n    processors: [s]\n  - processors: [nope]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("no processor named \"nope\""), "{e}");
+        assert_eq!(e.at, Some((6, 18)), "{e}");
+
+        // The second rule's filter fails; the first has the same key.
+        let src = "processors:\n  s: {type: store}\nrules:\n  - {filter: \"level >= warn\", processors: [s]}\n  - {filter: \"level >= nope\", processors: [s]}\n";
+        let e = Config::parse(src).unwrap_err();
+        assert_eq!(e.at, Some((5, 24)), "{e}");
+
+        // An endpoint bound twice: the error is at the second binding.
+        let src = "listen: [tcp://127.0.0.1:5010]\nprocessors:\n  s: {type: store}\n  live: {type: publish, endpoint: tcp://127.0.0.1:5010}\ndefault: [s]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("bound twice"), "{e}");
+        assert_eq!(e.at, Some((4, 35)), "{e}");
+        // Two publish processors: processors are checked in name order,
+        // and the file's later one is still the one pointed at.
+        let src = "processors:\n  zz: {type: publish, endpoint: tcp://127.0.0.1:5011}\n  aa: {type: publish, endpoint: tcp://127.0.0.1:5011}\ndefault: [zz]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert_eq!(e.at, Some((3, 33)), "{e}");
+
+        // A processor setting: at its key inside that processor, though
+        // another processor has the same key (and the name `s` is in
+        // `processors`).
+        let src = "processors:\n  t: {type: store, segment_size: 1MiB}\n  s: {type: store, segment_size: 1}\ndefault: [s]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("segment_size at least 4KiB"), "{e}");
+        assert_eq!(e.at, Some((3, 20)), "{e}");
+        let src = "processors:\n  s:\n    type: store\n    queue: {batches: 0}\ndefault: [s]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("queue batches and bytes"), "{e}");
+        assert_eq!(e.at, Some((4, 13)), "{e}");
+        // A setting left to its default: at the processor.
+        let src =
+            "processors:\n  db: {type: postgres, url: \"host=h\", batch: 300000}\ndefault: [db]\n";
+        let e = Config::parse(src).unwrap_err();
+        assert!(e.message.contains("buffer at least batch"), "{e}");
+        assert_eq!(e.at, Some((2, 3)), "{e}");
+    }
+
+    /// Every kind's `type:` is its module's name, which is what
+    /// [`ProcessorConfig::kind`] says.
+    #[test]
+    fn kinds_are_named_as_written() {
+        for kind in crate::processor::KINDS {
+            let e = serde_yaml_ng::from_str::<ProcessorConfig>(&format!("type: {kind}"));
+            match e {
+                Ok(p) => assert_eq!(p.kind(), *kind),
+                // Its required settings are missing, but the kind is known.
+                Err(e) => assert!(e.to_string().contains("missing field"), "{kind}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn postgres_jetstream_and_inputs_parse_and_are_checked() {
+        let src = "processors:\n  db: {type: postgres, url: \"host=h user=u dbname=d\", batch: 100, buffer: 1000}\n  js: {type: jetstream, url: \"nats://h:4222\"}\ndefault: [db, js]\njetstream_inputs:\n  - {url: \"nats://h:4222\", consumer: central}\n";
+        let c = Config::parse(src).unwrap().config;
+        let ProcessorConfig::Postgres(p) = &c.processors["db"] else {
+            panic!("not postgres")
+        };
+        assert_eq!((p.batch, p.buffer), (100, 1000));
+        let ProcessorConfig::Jetstream(j) = &c.processors["js"] else {
+            panic!("not jetstream")
+        };
+        assert_eq!(
+            (j.stream.as_str(), j.subject_prefix.as_str()),
+            ("DISTLOG", "distlog")
+        );
+        assert_eq!(c.processors["db"].kind(), "postgres");
+        assert_eq!(c.jetstream_inputs[0].stream, "DISTLOG");
+        assert_eq!(c.jetstream_inputs[0].fetch, 256);
+
+        for (bad, says) in [
+            ("processors:\n  db: {type: postgres, url: \"host=h\", batch: 10, buffer: 5}\ndefault: [db]\n", "buffer at least batch"),
+            ("processors:\n  db: {type: postgres, url: \"postgresql://h:notaport/d\"}\ndefault: [db]\n", "bad url"),
+            ("processors:\n  js: {type: jetstream, url: \"nats://h\", stream: \"a.b\"}\ndefault: [js]\n", "stream and subject_prefix"),
+            ("processors:\n  s: {type: store}\ndefault: [s]\njetstream_inputs: [{url: \"nats://h\", consumer: \"x y\"}]\n", "jetstream_inputs[0]"),
+            ("processors:\n  s: {type: store}\ndefault: [s]\njetstream_inputs: [{url: \"nats://h\"}]\n", "consumer"),
+        ] {
+            let e = Config::parse(bad).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -1,8 +1,63 @@
 //! `console`: one coloured line per record on stdout or stderr.
+//!
+//! ```yaml
+//! tty: { type: console, stream: stderr, colour: auto }
+//! ```
 
-use super::{Delivery, Processor};
-use crate::config::{Colour, ConsoleConfig, Stream};
+use super::delivery::Delivery;
+use super::seam::{Context, Processor, QueueConfig, Settings};
+use serde::Deserialize;
 use std::io::{self, BufWriter, IsTerminal, Write};
+
+/// The `console` processor's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// `stdout` or `stderr` (default).
+    #[serde(default = "default_stream")]
+    pub stream: Stream,
+    /// `auto` (default), `always`, `never`.
+    #[serde(default = "default_colour")]
+    pub colour: Colour,
+    /// The queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// Where the `console` processor writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error (default).
+    Stderr,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    /// When the stream is a terminal (default).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+fn default_stream() -> Stream {
+    Stream::Stderr
+}
+fn default_colour() -> Colour {
+    Colour::Auto
+}
+
+impl Settings for ConsoleConfig {
+    fn build(&self, _: &Context<'_>) -> io::Result<Box<dyn Processor>> {
+        Ok(Box::new(Console::new(self)))
+    }
+}
 
 /// Writes text lines.
 pub struct Console {

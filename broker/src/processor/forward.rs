@@ -8,13 +8,65 @@
 //! its overflow policy (default `drop`, counted) decides. When the broker
 //! stops, a forward processor that still cannot send gives up after 5
 //! seconds and counts the rest as dropped.
+//!
+//! ```yaml
+//! central:
+//!   type: forward
+//!   endpoint: tcp://central:5010
+//!   curve: { server_key: "<the other broker's public key>", key_file: /etc/distlog/node.key }
+//! ```
 
-use super::{Context, Delivery, Processor};
-use crate::config::ForwardConfig;
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
+use serde::Deserialize;
 use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The `forward` processor's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// The other broker's ingest endpoint, e.g. `tcp://central:5010`.
+    pub endpoint: String,
+    /// CURVE to the other broker (default: plain).
+    #[serde(default)]
+    pub curve: Option<CurveClientConfig>,
+    /// Messages ZeroMQ keeps while the other broker is away (ZMQ_SNDHWM,
+    /// default 1000).
+    #[serde(default = "super::publish::default_hwm")]
+    pub hwm: i32,
+    /// The queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// CURVE as a client of another broker.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveClientConfig {
+    /// The other broker's public key (Z85).
+    pub server_key: String,
+    /// This broker's key file, whose public key the other one allows.
+    pub key_file: PathBuf,
+}
+
+impl Settings for ForwardConfig {
+    /// The CURVE keys decode and the key file reads.
+    fn check(&self) -> Result<(), Invalid> {
+        let Some(c) = &self.curve else { return Ok(()) };
+        distlog::curve::decode_key(&c.server_key)
+            .and_then(|_| distlog::curve::KeyPair::load(&c.key_file))
+            .map(drop)
+            .map_err(|e| Invalid::new("curve", format!("curve: {e}")))
+    }
+
+    fn build(&self, ctx: &Context<'_>) -> io::Result<Box<dyn Processor>> {
+        Ok(Box::new(Forward::connect(self, ctx)?))
+    }
+}
 
 /// The PUSH socket.
 pub struct Forward {

@@ -19,14 +19,25 @@
 //!
 //! The NATS client is async: a one-worker tokio runtime of this processor
 //! keeps its connection alive (pings, reconnection) between deliveries.
+//!
+//! ```yaml
+//! stream:
+//!   type: jetstream
+//!   url: nats://127.0.0.1:4222
+//!   stream: DISTLOG        # created when missing, subjects "<prefix>.>"
+//!   subject_prefix: distlog
+//! ```
 
-use super::{Context, Delivery, Processor, Stats};
-use crate::config::JetstreamConfig;
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
+use crate::config::units;
+use crate::metrics::ProcessorStats as Stats;
 use crate::warn::RateLimited;
 use async_nats::jetstream::context::{Context as Js, PublishAckFuture};
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures_util::FutureExt;
+use serde::Deserialize;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::future::IntoFuture;
@@ -34,6 +45,91 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The `jetstream` processor's settings (see `docs/JETSTREAM.md`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetstreamConfig {
+    /// NATS server URL(s), comma separated: `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The stream; created when missing (file storage, subjects
+    /// `<subject_prefix>.>`). Default `DISTLOG`.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Subjects are `<prefix>.<system>.<kind>.<host>`. Default `distlog`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// Replicas when the stream is created (default 1; 3 on a cluster).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Publishes waiting for their acknowledgement at once (default 256).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// How long a publish waits for its acknowledgement before it is sent
+    /// again (default 5s).
+    #[serde(default = "default_ack_timeout", with = "units::duration")]
+    pub ack_timeout: Duration,
+    /// Attempts per batch before it is dropped and counted (default 0:
+    /// retry until shutdown; the queue's overflow policy bounds memory).
+    #[serde(default)]
+    pub max_attempts: u32,
+    /// At shutdown, how long to keep trying (default 10s).
+    #[serde(default = "default_shutdown_timeout", with = "units::duration")]
+    pub shutdown_timeout: Duration,
+    /// The queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// The stream distlog publishes to and reads from unless told: `DISTLOG`.
+pub fn default_stream() -> String {
+    "DISTLOG".to_owned()
+}
+fn default_prefix() -> String {
+    "distlog".to_owned()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_in_flight() -> usize {
+    256
+}
+fn default_ack_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Whether `s` is a name NATS takes for a stream or consumer (and a token
+/// of a subject): 1 to 64 letters, digits, `-` and `_`.
+pub fn is_nats_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Settings for JetstreamConfig {
+    fn check(&self) -> Result<(), Invalid> {
+        if self.max_in_flight == 0 || self.replicas == 0 {
+            let key = if self.max_in_flight == 0 { "max_in_flight" } else { "replicas" };
+            return Err(Invalid::new(key, "max_in_flight and replicas above 0"));
+        }
+        if !is_nats_name(&self.stream) || !self.subject_prefix.split('.').all(is_nats_name) {
+            let key = if is_nats_name(&self.stream) { "subject_prefix" } else { "stream" };
+            return Err(Invalid::new(
+                key,
+                "stream and subject_prefix: letters, digits, '-', '_' (prefix tokens separated by '.')",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, ctx: &Context<'_>) -> io::Result<Box<dyn Processor>> {
+        Ok(Box::new(Jetstream::start(self, ctx)?))
+    }
+}
 
 static WARN: RateLimited = RateLimited::new(Duration::from_secs(10));
 

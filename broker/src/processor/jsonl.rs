@@ -5,13 +5,57 @@
 //!
 //! The path comes from the config only; nothing in a record can change
 //! where the processor writes.
+//!
+//! ```yaml
+//! errors: { type: jsonl, path: /var/log/distlog/errors.jsonl, rotate_size: 100MiB, keep: 5 }
+//! ```
 
-use super::{Delivery, Processor};
-use crate::config::JsonlConfig;
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
+use crate::config::units;
+use serde::Deserialize;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The `jsonl` processor's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlConfig {
+    /// The file written to; rotated files get `.1`, `.2`, ... (newest
+    /// first). It must name a file.
+    pub path: PathBuf,
+    /// Rotate at this size (default 100 MiB).
+    #[serde(default = "default_rotate_size", with = "units::size")]
+    pub rotate_size: u64,
+    /// Rotated files kept (default 5).
+    #[serde(default = "default_keep")]
+    pub keep: u32,
+    /// The queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+fn default_rotate_size() -> u64 {
+    100 << 20
+}
+fn default_keep() -> u32 {
+    5
+}
+
+impl Settings for JsonlConfig {
+    fn check(&self) -> Result<(), Invalid> {
+        if self.path.file_name().is_none() {
+            return Err(Invalid::new("path", "path must name a file"));
+        }
+        Ok(())
+    }
+
+    fn build(&self, _: &Context<'_>) -> io::Result<Box<dyn Processor>> {
+        Ok(Box::new(Jsonl::open(self)?))
+    }
+}
 
 /// Writes JSON lines.
 pub struct Jsonl {

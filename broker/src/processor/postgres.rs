@@ -25,18 +25,109 @@
 //!
 //! `Stats::written` counts records taken into the buffer; those later
 //! dropped are added to `Stats::dropped` as well.
+//!
+//! ```yaml
+//! db:
+//!   type: postgres
+//!   url: "host=127.0.0.1 port=5432 user=distlog dbname=logs"
+//!   batch: 5000            # records per COPY
+//!   buffer: 200000         # records kept while the database is away
+//! ```
 
-use super::{Context, Delivery, Processor, Stats};
-use crate::config::PostgresConfig;
+use super::delivery::Delivery;
+use super::seam::{Context, Invalid, Processor, QueueConfig, Settings};
+use crate::config::units;
+use crate::metrics::ProcessorStats as Stats;
 use crate::pg;
 use crate::warn::RateLimited;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::{Client, NoTls};
+use serde::Deserialize;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The `postgres` processor's settings (see `docs/POSTGRES.md`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// libpq-style connection string (`host=... user=... dbname=...`) or
+    /// URL (`postgresql://user@host:port/db`). No TLS.
+    pub url: String,
+    /// Records per COPY (default 5000): a batch is written once this many
+    /// are buffered, or `flush_interval` after the oldest arrived.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Most records buffered while the database is down or slow (default
+    /// 200000, at least `batch`). Past it, deliveries are dropped and
+    /// counted.
+    #[serde(default = "default_buffer")]
+    pub buffer: usize,
+    /// Most bytes of batches buffered (default 256 MiB).
+    #[serde(default = "default_buffer_bytes", with = "units::size")]
+    pub buffer_bytes: u64,
+    /// Longest a record waits in the buffer before a write is tried
+    /// (default 200ms; checked at least once a second).
+    #[serde(default = "default_flush_interval", with = "units::duration")]
+    pub flush_interval: Duration,
+    /// Wait between reconnection attempts (default 1s).
+    #[serde(default = "default_retry", with = "units::duration")]
+    pub retry: Duration,
+    /// Connect timeout (default 5s).
+    #[serde(default = "default_connect_timeout", with = "units::duration")]
+    pub connect_timeout: Duration,
+    /// At shutdown, how long to keep trying to write what is buffered
+    /// before counting it as dropped (default 10s).
+    #[serde(default = "default_shutdown_timeout", with = "units::duration")]
+    pub shutdown_timeout: Duration,
+    /// The queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+fn default_batch() -> usize {
+    5000
+}
+fn default_buffer() -> usize {
+    200_000
+}
+fn default_buffer_bytes() -> u64 {
+    256 << 20
+}
+fn default_flush_interval() -> Duration {
+    Duration::from_millis(200)
+}
+fn default_retry() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Settings for PostgresConfig {
+    fn check(&self) -> Result<(), Invalid> {
+        if self.batch == 0 || self.buffer < self.batch {
+            let key = if self.batch == 0 { "batch" } else { "buffer" };
+            return Err(Invalid::new(
+                key,
+                "batch above 0 and buffer at least batch",
+            ));
+        }
+        self.url
+            .parse::<postgres::Config>()
+            .map(drop)
+            .map_err(|e| Invalid::new("url", format!("bad url: {e}")))
+    }
+
+    fn build(&self, ctx: &Context<'_>) -> io::Result<Box<dyn Processor>> {
+        Ok(Box::new(Postgres::start(self, ctx)))
+    }
+}
 
 static WARN: RateLimited = RateLimited::new(Duration::from_secs(10));
 
