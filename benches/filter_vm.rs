@@ -313,12 +313,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("owned_record_then_eval", |b| {
-        b.iter(|| {
-            archived
-                .records()
-                .filter(|r| owned(&r.to_record()))
-                .count()
-        })
+        b.iter(|| archived.records().filter(|r| owned(&r.to_record())).count())
     });
     g.bench_function("serde_json_value_then_eval", |b| {
         b.iter(|| jsons.iter().filter(|s| json(black_box(s))).count())

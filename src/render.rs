@@ -530,10 +530,7 @@ mod record_tests {
     use crate::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
 
     /// Runs `f` on `rec`, encoded and read back.
-    fn with_record<R>(
-        rec: Record,
-        f: impl Fn(&ArchivedSender, RecordRef<'_>) -> R,
-    ) -> R {
+    fn with_record<R>(rec: Record, f: impl Fn(&ArchivedSender, RecordRef<'_>) -> R) -> R {
         let batch = Batch {
             sender: Sender {
                 host: "web-1".into(),

@@ -504,7 +504,10 @@ mod tests {
         assert_eq!(r.field("status"), Some(ValueRef::U64(200)));
         assert_eq!(r.field("nope"), None);
         assert_eq!(r.key().as_deref(), Some("4@root/1"));
-        assert_eq!((r.line(), r.thread_name(), r.target()), (12, "worker", "http"));
+        assert_eq!(
+            (r.line(), r.thread_name(), r.target()),
+            (12, "worker", "http")
+        );
         // A record's own line overrides its site's.
         assert_eq!(b.record(1).unwrap().line(), 99);
         assert!(b.record(2).is_none());

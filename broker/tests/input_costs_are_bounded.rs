@@ -371,10 +371,7 @@ fn task_paths_too_deep_are_rejected() {
         r#"{{"levelno": 20, "created": 1.0, "context": {{"key": "1@root{}"}}}}"#,
         "/1".repeat(100_000)
     );
-    for body in [
-        (&b"TLR"[..], &body[..]),
-        (b"TLJ", key.as_bytes()),
-    ] {
+    for body in [(&b"TLR"[..], &body[..]), (b"TLJ", key.as_bytes())] {
         run.good();
         run.send(body.0, body.1);
     }

@@ -7,7 +7,8 @@
 //! (`src/pipeline/open_batch.rs`). Everything else that makes a batch (the
 //! broker's metrics and re-encoded partial deliveries, Python records,
 //! `distlog` reading PostgreSQL, tests) builds a [`Batch`] and encodes it
-//! with [`encode_batch`], which converts it first: one format either way.
+//! with [`encode_batch_to_vec`], which converts it first: one format either
+//! way.
 
 use super::frame::{write_body, BodyBuf, Sender};
 use super::values::put_value;
@@ -100,7 +101,7 @@ pub struct WireBatch {
 }
 
 /// A batch of owned records from one sender: the builder for batches made
-/// off the hot path. [`encode_batch`] writes it in the one wire format;
+/// off the hot path. [`encode_batch_to_vec`] writes it in the one wire format;
 /// reading it back ([`crate::view`]) gives the same records.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Batch {
@@ -189,12 +190,6 @@ impl From<&Batch> for WireBatch {
         }
         out
     }
-}
-
-/// Appends the encoded body of the owned `batch` (prefix and archive) to
-/// `out`, which should be empty or end at an 8-byte boundary.
-pub fn encode_batch<B: BodyBuf>(batch: &Batch, out: &mut B) {
-    WireBatch::from(batch).encode_into(out);
 }
 
 /// Encodes the owned `batch` into a fresh buffer.

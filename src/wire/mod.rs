@@ -64,8 +64,8 @@ mod validate;
 mod values;
 
 pub use batch::{
-    encode_batch, encode_batch_to_vec, ArchivedSite, ArchivedThread, ArchivedWireBatch,
-    ArchivedWireRecord, Batch, Site, Thread, WireBatch, WireRecord,
+    encode_batch_to_vec, ArchivedSite, ArchivedThread, ArchivedWireBatch, ArchivedWireRecord,
+    Batch, Site, Thread, WireBatch, WireRecord,
 };
 pub use frame::{
     decode_ack, encode_ack, ArchivedSender, BodyBuf, Sender, Topic, WireError, ACK_LEN,
@@ -73,5 +73,5 @@ pub use frame::{
 };
 pub use owned::OwnedBatch;
 pub use validate::{access_batch, BatchRef};
-pub use values::{put_value, tag};
 pub(crate) use values::read_value;
+pub use values::{put_value, tag};
