@@ -6,12 +6,12 @@
 //! ```
 //!
 //! - `vm_archived`: the compiled filter on the zero-copy archived records,
-//!   as the broker runs it (wire format version 1), and `vm_archived_v2`
-//!   on the same records in version 2 (what the client sends);
-//! - `native_closure_archived` (and `_v2`): the same predicate hand-written
-//!   in Rust on the archived records (the floor the VM is measured against);
-//! - `rkyv_deserialize_then_eval`: deserialize each record to an owned
-//!   `Record` first, then test it;
+//!   as the broker runs it (before the wire format was unified, this was
+//!   `vm_archived_v2`);
+//! - `native_closure_archived`: the same predicate hand-written in Rust on
+//!   the archived records (the floor the VM is measured against);
+//! - `owned_record_then_eval`: copy each record to an owned `Record`
+//!   first, then test it;
 //! - `serde_json_value_then_eval`: parse each record's JSON form (the
 //!   Python clients' field names) into a `serde_json::Value`, then test it.
 //!
@@ -27,7 +27,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distlog::filter::{Filter, RecordView};
 use distlog::record::{level, Field, Record, Value};
 use distlog::view::RecordRef;
-use distlog::wire::{access_batch, access_v1, encode_batch_to_vec, Batch, BatchRef, Sender};
+use distlog::wire::{access_batch, encode_batch_to_vec, Batch, BatchRef, Sender};
 use std::hint::black_box;
 
 #[path = "../tests/common/counting_alloc.rs"]
@@ -254,8 +254,6 @@ fn bench(c: &mut Criterion) {
     };
     let bytes = encode_batch_to_vec(&batch);
     let archived = access_batch(&bytes).expect("valid batch");
-    let bytes_v2 = distlog::wire_v2::encode_batch_to_vec(&(&batch).into());
-    let archived_v2 = access_batch(&bytes_v2).expect("valid batch");
     let jsons: Vec<String> = owned_records
         .iter()
         .map(|r| to_json(r, &batch.sender))
@@ -266,20 +264,14 @@ fn bench(c: &mut Criterion) {
 
     // Everyone agrees, record by record; the clauses all matter.
     let mut hits = 0;
-    for (((r, a), a2), j) in owned_records
-        .iter()
-        .zip(archived.records())
-        .zip(archived_v2.records())
-        .zip(&jsons)
-    {
+    for ((r, a), j) in owned_records.iter().zip(archived.records()).zip(&jsons) {
         let want = owned(r);
-        for a in [a, a2] {
-            assert_eq!(
-                filter.matches(&RecordView::new(b'P', archived.sender(), a)),
-                want
-            );
-            assert_eq!(native(a, &finder, &mut buf), want);
-        }
+        assert_eq!(
+            filter.matches(&RecordView::new(b'P', archived.sender(), a)),
+            want
+        );
+        assert_eq!(native(a, &finder, &mut buf), want);
+        assert_eq!(owned(&a.to_record()), want);
         assert_eq!(json(j), want);
         hits += usize::from(want);
     }
@@ -300,48 +292,28 @@ fn bench(c: &mut Criterion) {
     // thread's message buffer).
     vm_pass(&filter, archived);
     let allocs = allocs_in(|| {
-        for _ in 0..5 {
+        for _ in 0..10 {
             black_box(vm_pass(&filter, archived));
-            black_box(vm_pass(&filter, archived_v2));
         }
     });
     assert_eq!(allocs, 0, "the VM allocated in steady state");
     eprintln!("filter_vm: 0 allocations in {} evaluations", 10 * N);
 
-    let archived_v1 = access_v1(&bytes).expect("valid batch");
     let mut g = c.benchmark_group("filter_vm");
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("vm_archived", |b| {
         b.iter(|| vm_pass(black_box(&filter), archived))
     });
-    g.bench_function("vm_archived_v2", |b| {
-        b.iter(|| vm_pass(black_box(&filter), archived_v2))
-    });
-    for (name, batch) in [
-        ("native_closure_archived", archived),
-        ("native_closure_archived_v2", archived_v2),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                batch
-                    .records()
-                    .filter(|r| native(*r, black_box(&finder), &mut buf))
-                    .count()
-            })
-        });
-    }
-    g.bench_function("rkyv_deserialize_then_eval", |b| {
+    g.bench_function("native_closure_archived", |b| {
         b.iter(|| {
-            archived_v1
-                .records
-                .iter()
-                .filter(|r| {
-                    let r: Record =
-                        rkyv::deserialize::<Record, rkyv::rancor::Error>(*r).expect("valid");
-                    owned(&r)
-                })
+            archived
+                .records()
+                .filter(|r| native(*r, black_box(&finder), &mut buf))
                 .count()
         })
+    });
+    g.bench_function("owned_record_then_eval", |b| {
+        b.iter(|| archived.records().filter(|r| owned(&r.to_record())).count())
     });
     g.bench_function("serde_json_value_then_eval", |b| {
         b.iter(|| jsons.iter().filter(|s| json(black_box(s))).count())

@@ -1,24 +1,23 @@
-//! What a record costs on the wire, and which parts cost it: bytes per
-//! record, rkyv encode time and bytecheck validation time, for a batch of
-//! 400 records shaped like `distlog loadgen --fields 3` (a call site with
-//! target, module, file, format and thread name; two format arguments;
-//! three key/values), then the same with the call-site strings left empty
-//! (what a per-batch call-site table would save), without the arguments
-//! and fields (what the typed values cost), without both, and in wire
-//! format version 2 (`distlog::wire_v2`: call-site and thread tables,
-//! values as one tagged byte string with a hand-written check).
+//! What a record costs on the wire: bytes per record, rkyv encode time and
+//! validation time (bytecheck plus the hand-written checks of
+//! `distlog::wire::access_batch`), for a batch of 400 records shaped like
+//! `distlog loadgen --fields 3` (one call site with target, module, file,
+//! format and thread name; two format arguments; three key/values), and
+//! the same records without arguments and fields. Each row encodes twice:
+//! the wire batch as the client's sender fills it (`WireBatch`, call-site
+//! and thread tables, values as one tagged byte string), and the owned
+//! `Batch` of `Record`s the broker and tools build (converted first).
 //!
 //! `cargo run --release --example wire_cost` (numbers in PERFORMANCE.md,
 //! "What a record costs on the wire").
 
 use distlog::record::{level, Field, Record, Value};
-use distlog::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
-use distlog::wire_v2;
+use distlog::wire::{access_batch, encode_batch_to_vec, Batch, Sender, WireBatch};
 use rkyv::util::AlignedVec;
 use std::hint::black_box;
 use std::time::Instant;
 
-fn batch(strip: bool, nokv: bool) -> Batch {
+fn batch(nokv: bool) -> Batch {
     let n = 400u64;
     Batch {
         sender: Sender {
@@ -32,7 +31,7 @@ fn batch(strip: bool, nokv: bool) -> Batch {
         dropped: 0,
         records: (0..n)
             .map(|s| {
-                let site = |v: &str| if strip { String::new() } else { v.to_owned() };
+                let site = |v: &str| v.to_owned();
                 Record {
                     seq: s,
                     time_ns: 1_700_000_000_000_000_000 + s,
@@ -92,40 +91,30 @@ fn median_ns(records: f64, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    println!("| call-site strings | arguments and fields | bytes/record | encode ns/record | validate ns/record |");
+    println!("| arguments and fields | bytes/record | encode ns/record (wire batch) | encode ns/record (owned batch) | validate ns/record |");
     println!("|---|---|---|---|---|");
-    for (strip, nokv) in [(false, false), (true, false), (false, true), (true, true)] {
-        let b = batch(strip, nokv);
-        let n = b.records.len() as f64;
-        let bytes = encode_batch_to_vec(&b);
+    for nokv in [false, true] {
+        let owned = batch(nokv);
+        let wire = WireBatch::from(&owned);
+        let n = owned.records.len() as f64;
+        let bytes = wire.to_body();
+        assert_eq!(bytes[..], encode_batch_to_vec(&owned)[..]);
+        let mut out = AlignedVec::new();
         let enc = median_ns(n, || {
-            black_box(encode_batch_to_vec(black_box(&b)));
+            out.clear();
+            black_box(&wire).encode_into(&mut out);
+            black_box(&out);
+        });
+        let enc_owned = median_ns(n, || {
+            black_box(encode_batch_to_vec(black_box(&owned)));
         });
         let val = median_ns(n, || {
             black_box(access_batch(black_box(&bytes)).expect("valid batch"));
         });
         println!(
-            "| {} | {} | {:.0} | {enc:.0} | {val:.0} |",
-            if strip { "empty" } else { "inline" },
+            "| {} | {:.0} | {enc:.0} | {enc_owned:.0} | {val:.0} |",
             if nokv { "none" } else { "2 + 3" },
             bytes.len() as f64 / n
         );
     }
-    // The same records in wire format version 2: the call site and thread
-    // in the batch's tables, arguments and fields as one tagged byte string.
-    let b = wire_v2::BatchV2::from(&batch(false, false));
-    let n = b.records.len() as f64;
-    let bytes = wire_v2::encode_batch_to_vec(&b);
-    let enc = median_ns(n, || {
-        let mut out = AlignedVec::new();
-        wire_v2::encode_batch(black_box(&b), &mut out);
-        black_box(out);
-    });
-    let val = median_ns(n, || {
-        black_box(wire_v2::access_batch(black_box(&bytes)).expect("valid batch"));
-    });
-    println!(
-        "| version 2: tables | one tagged byte string, checked | {:.0} | {enc:.0} | {val:.0} |",
-        bytes.len() as f64 / n
-    );
 }

@@ -4,7 +4,7 @@
 // its size (`distlog::limits`, docs/PROTOCOL.md "Cost bounds").
 //
 // The first byte picks the input: `P` a Python pickle, `J` a Python JSON
-// record, anything else a batch body (versions 1 and 2).
+// record, anything else a batch body.
 
 /// Text a renderer may write per byte of a record's expanded size (an
 /// escape is at most 6 bytes; JSON shows the file path, arguments and

@@ -392,6 +392,22 @@ pub(crate) fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+impl Sender {
+    /// This process as a sender: its host name and pid, `program`, started
+    /// now, with a fresh random instance id. Names are cut to
+    /// [`crate::limits::MAX_NAME`] bytes, as receivers require. (Here, not
+    /// in `wire`: the wire layer knows nothing of the process it runs in.)
+    pub fn this_process(program: &str) -> Sender {
+        Sender {
+            host: crate::limits::clip_name(&host_name()).to_owned(),
+            pid: std::process::id(),
+            program: crate::limits::clip_name(program).to_owned(),
+            start_ns: crate::clock::wall_ns(),
+            instance: random_u64() | 1,
+        }
+    }
+}
+
 /// 64 random bits from the standard library's per-process random hash keys.
 pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};

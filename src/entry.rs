@@ -2,8 +2,8 @@
 //!
 //! The log call does the least it can: it copies the timestamp, a pointer to
 //! the static call site and the typed argument values into the ring. The
-//! sender turns each entry into a wire record (version 2: the call site
-//! once per batch, the values copied as they are) off the hot path.
+//! sender turns each entry into a wire record (the call site once per
+//! batch, the values copied as they are) off the hot path.
 //! An entry is native-endian and never leaves the process.
 //!
 //! ```text
@@ -468,8 +468,8 @@ impl<'a> Reader<'a> {
     /// The raw bytes of the next `n` values, walked by tag and length
     /// (bounds-checked; strings are not re-checked for UTF-8: the producer
     /// wrote them from `&str`s, cut at character boundaries). On a
-    /// little-endian machine this is exactly wire version 2's values
-    /// encoding.
+    /// little-endian machine this is exactly the wire's values
+    /// encoding ([`crate::wire::put_value`]).
     pub(crate) fn value_span(&mut self, n: usize) -> Option<&'a [u8]> {
         let start = self.pos;
         for _ in 0..n {
@@ -536,13 +536,13 @@ mod tests {
                 Value::Str("s".into()),
             ]
         );
-        // The span of those values is wire version 2's encoding of them
+        // The span of those values is the wire's encoding of them
         // (what the sender copies as it is on little-endian machines).
         let span = Reader::new(&buf, 0).value_span(got.len()).unwrap();
         assert_eq!(span.len(), len);
         let mut wire = Vec::new();
         for v in &got {
-            crate::wire_v2::put_value(&mut wire, ValueRef::from(v));
+            crate::wire::put_value(&mut wire, ValueRef::from(v));
         }
         if cfg!(target_endian = "little") {
             assert_eq!(span, &wire[..]);

@@ -35,9 +35,9 @@
 //! The hot path reads top to bottom: a macro's static
 //! [`Callsite`] (level check: one load, one branch) → the thread's ring
 //! (`pipeline::local`, `ring`: reserve, write typed values, one release
-//! store) → the sender thread (`pipeline::sender`: entries become
-//! [`record::Record`]s, packed into [`wire::Batch`]es, rkyv-encoded, sent
-//! with `DONTWAIT`). In steady state a log call allocates nothing (tested)
+//! store) → the sender thread (`pipeline::sender`: entries become the
+//! records of a [`wire::WireBatch`], which writes each call site and
+//! thread once, rkyv-encoded, sent with `DONTWAIT`). In steady state a log call allocates nothing (tested)
 //! and takes no lock; its one possible system call wakes the sleeping
 //! sender when the thread's ring passes half full (and `block_when_full`
 //! sleeps while it waits for room).
@@ -74,7 +74,6 @@ pub mod traceparent;
 pub mod tracing_layer;
 pub mod view;
 pub mod wire;
-pub mod wire_v2;
 
 pub use builder::{Builder, Drops, Guard, InitError, Stats, DEFAULT_ENDPOINT};
 pub use callsite::Callsite;

@@ -4,7 +4,7 @@
 //! readers) can be made to spend more than a stated multiple of the bytes
 //! that came in.
 //!
-//! A version-2 batch carries its call-site and thread strings once and its
+//! A batch carries its call-site and thread strings once and its
 //! records index them, so a reader that renders every record touches those
 //! strings once per record: a small message can stand for a great deal of
 //! text. The **expanded size** of a batch counts what readers may touch:
@@ -12,10 +12,8 @@
 //! host and program, its site's target, module, file, function, format and
 //! keys, its thread's name) plus its own (task, message, error, values).
 //! A batch whose expanded size exceeds [`EXPANSION`] times its body's size
-//! is rejected as `too_expanded`. Version 1 records carry their own
-//! strings, so only the sender's are shared; with the name caps below a
-//! version-1 batch is always within the bound (the fuzz target
-//! `expansion_bound` checks both).
+//! is rejected as `too_expanded` (the fuzz target `expansion_bound` checks
+//! the bound from the readers' side).
 //!
 //! Alongside it, caps that keep per-record work and per-sender state small
 //! whatever the budget: host, program and thread names of at most

@@ -1,10 +1,13 @@
 //! The record model: what one log (or performance) record carries.
 //!
-//! [`Record`] is the owned form (and, archived, a version-1 wire record).
-//! Readers see records through [`crate::view::RecordRef`], over either wire
-//! format version: version 1 archives `Record`s, version 2
-//! ([`crate::wire_v2`]) moves the call-site strings into a per-batch table. Process-level facts (host, pid, program) live once per batch in the
-//! [`Sender`](crate::wire::Sender) header, not in every record.
+//! [`Record`] is the owned form: what the builder
+//! [`Batch`](crate::wire::Batch) holds and what reading a batch back gives
+//! ([`crate::view::RecordRef::to_record`]). On the wire a batch writes each
+//! call site and thread once and its records index them
+//! ([`crate::wire::WireBatch`]); readers see a record joined with them
+//! through [`crate::view::RecordRef`]. Process-level facts (host, pid,
+//! program) live once per batch in the [`Sender`](crate::wire::Sender)
+//! header, not in every record.
 //!
 //! The model can express everything the original Python clients send: the
 //! `logging.LogRecord` fields map as follows.
@@ -24,8 +27,6 @@
 //! | `context.key`                   | [`Record::task`] and [`Record::task_n`]      |
 //! | other `context` entries         | [`Record::fields`]                           |
 //! | `relativeCreated`, `asctime`    | derived from the time                        |
-
-use rkyv::{Archive, Deserialize, Serialize};
 
 /// Numeric severity on Python's scale, so that Python's custom levels survive.
 ///
@@ -94,8 +95,7 @@ pub mod kind {
 }
 
 /// A typed value: a key/value field, or an argument of a deferred format.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[rkyv(derive(Debug))]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// No value (Python `None`, JSON `null`).
     Null,
@@ -112,8 +112,7 @@ pub enum Value {
 }
 
 /// A named field.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[rkyv(derive(Debug))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     /// The field's name.
     pub key: String,
@@ -122,8 +121,7 @@ pub struct Field {
 }
 
 /// One record, owned. See the module docs for how Python fields map here.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
-#[rkyv(derive(Debug))]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
     /// Wall-clock time, nanoseconds since the Unix epoch.
     pub time_ns: u64,
@@ -171,21 +169,10 @@ impl Record {
     pub fn key(&self) -> Option<String> {
         (!self.task.is_empty()).then(|| format!("{}@{}", self.task_n, self.task))
     }
-
-    /// The message as a reader sees it: [`Record::message`], or the deferred
-    /// format rendered with its arguments.
-    pub fn rendered_message(&self) -> String {
-        if self.format.is_empty() {
-            return self.message.clone();
-        }
-        let mut out = String::with_capacity(self.format.len() + 16);
-        crate::render::render_format(&self.format, self.args.iter().map(ValueRef::from), &mut out);
-        out
-    }
 }
 
-/// A borrowed view of a value, owned or archived: what readers format and
-/// compare.
+/// A borrowed view of a value, owned or read off the wire: what readers
+/// format and compare.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
     /// No value.
@@ -211,19 +198,6 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::U64(u) => ValueRef::U64(*u),
             Value::F64(f) => ValueRef::F64(*f),
             Value::Str(s) => ValueRef::Str(s),
-        }
-    }
-}
-
-impl<'a> From<&'a ArchivedValue> for ValueRef<'a> {
-    fn from(v: &'a ArchivedValue) -> Self {
-        match v {
-            ArchivedValue::Null => ValueRef::Null,
-            ArchivedValue::Bool(b) => ValueRef::Bool(*b),
-            ArchivedValue::I64(i) => ValueRef::I64(i.to_native()),
-            ArchivedValue::U64(u) => ValueRef::U64(u.to_native()),
-            ArchivedValue::F64(f) => ValueRef::F64(f.to_native()),
-            ArchivedValue::Str(s) => ValueRef::Str(s.as_str()),
         }
     }
 }

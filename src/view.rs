@@ -1,12 +1,14 @@
-//! Zero-copy views of a validated batch, whatever its format version.
+//! Reading a validated batch: each record joined with its call site and
+//! thread.
 //!
-//! [`BatchRef`] and [`RecordRef`] are what every reader uses (the broker's
-//! filter VM, processors and store, the `distlog` tool, tests): one set of
-//! accessors over a version-1 batch ([`crate::wire::ArchivedBatch`], one
-//! self-contained record after another) and a version-2 batch
-//! ([`crate::wire_v2::ArchivedBatchV2`], records that index call-site and
-//! thread tables and carry their values as one tagged byte string). Both
-//! are `Copy` and borrow the batch; nothing is allocated to read a record.
+//! A batch that passed [`crate::wire::access_batch`] is a
+//! [`BatchRef`] (a reference to the archived
+//! [`WireBatch`](crate::wire::WireBatch)); this module gives it the
+//! accessors every reader uses (the broker's filter VM, processors and
+//! store, the `distlog` tool, tests): [`records`](ArchivedWireBatch::records),
+//! [`record`](ArchivedWireBatch::record), [`sender`](ArchivedWireBatch::sender)
+//! and so on, and [`RecordRef`], one record with what it indexes. Both
+//! borrow the batch and are `Copy`; nothing is allocated to read a record.
 //!
 //! ```
 //! use distlog::record::{Record, ValueRef};
@@ -23,120 +25,68 @@
 //! assert_eq!(first.field("user"), None::<ValueRef<'_>>);
 //! ```
 
-use crate::record::{ArchivedField, ArchivedRecord, ArchivedValue, Field, Record, ValueRef};
-use crate::wire::{ArchivedBatch, ArchivedSender, Batch};
-use crate::wire_v2::{read_value, ArchivedBatchV2, ArchivedRecordV2, ArchivedSite, ArchivedThread};
+use crate::record::{Field, Record, ValueRef};
+pub use crate::wire::BatchRef;
+use crate::wire::{
+    read_value, ArchivedSender, ArchivedSite, ArchivedThread, ArchivedWireBatch,
+    ArchivedWireRecord, Batch,
+};
 use rkyv::rancor;
 use rkyv::string::ArchivedString;
-use std::borrow::Cow;
 
-/// A validated batch of either format version.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchRef<'a>(BatchInner<'a>);
-
-#[derive(Clone, Copy, Debug)]
-enum BatchInner<'a> {
-    V1(&'a ArchivedBatch),
-    V2(&'a ArchivedBatchV2),
-}
-
-impl<'a> From<&'a ArchivedBatch> for BatchRef<'a> {
-    #[inline]
-    fn from(b: &'a ArchivedBatch) -> Self {
-        BatchRef(BatchInner::V1(b))
-    }
-}
-
-impl<'a> BatchRef<'a> {
-    /// A view of a version-2 batch that passed
-    /// [`crate::wire_v2::access_batch`] (which checks every index this view
-    /// follows).
-    #[inline]
-    pub(crate) fn v2(b: &'a ArchivedBatchV2) -> Self {
-        BatchRef(BatchInner::V2(b))
-    }
-
-    /// The format version: 1 or 2.
-    #[inline]
-    pub fn version(&self) -> u8 {
-        match self.0 {
-            BatchInner::V1(_) => 1,
-            BatchInner::V2(_) => 2,
-        }
-    }
-
+impl ArchivedWireBatch {
     /// The sending process.
     #[inline]
-    pub fn sender(&self) -> &'a ArchivedSender {
-        match self.0 {
-            BatchInner::V1(b) => &b.sender,
-            BatchInner::V2(b) => &b.sender,
-        }
+    pub fn sender(&self) -> &ArchivedSender {
+        &self.sender
     }
 
     /// Sequence number of the first record.
     #[inline]
     pub fn first_seq(&self) -> u64 {
-        match self.0 {
-            BatchInner::V1(b) => b.first_seq.to_native(),
-            BatchInner::V2(b) => b.first_seq.to_native(),
-        }
+        self.first_seq.to_native()
     }
 
     /// The sender's running count of records dropped before the wire.
     #[inline]
     pub fn dropped(&self) -> u64 {
-        match self.0 {
-            BatchInner::V1(b) => b.dropped.to_native(),
-            BatchInner::V2(b) => b.dropped.to_native(),
-        }
+        self.dropped.to_native()
     }
 
     /// Number of records.
     #[inline]
     pub fn len(&self) -> usize {
-        match self.0 {
-            BatchInner::V1(b) => b.records.len(),
-            BatchInner::V2(b) => b.records.len(),
-        }
+        self.records.len()
     }
 
     /// Whether the batch holds no records.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records.is_empty()
     }
 
     /// Record `i`, or `None` past the end.
     #[inline]
-    pub fn record(&self, i: usize) -> Option<RecordRef<'a>> {
-        match self.0 {
-            BatchInner::V1(b) => b.records.get(i).map(RecordRef::from),
-            BatchInner::V2(b) => {
-                let rec = b.records.get(i)?;
-                Some(RecordRef(RecordInner::V2 {
-                    site: b.sites.get(rec.site.to_native() as usize)?,
-                    thread: b.threads.get(rec.thread.to_native() as usize)?,
-                    rec,
-                }))
-            }
-        }
+    pub fn record(&self, i: usize) -> Option<RecordRef<'_>> {
+        let rec = self.records.get(i)?;
+        Some(RecordRef {
+            site: self.sites.get(rec.site.to_native() as usize)?,
+            thread: self.threads.get(rec.thread.to_native() as usize)?,
+            rec,
+        })
     }
 
     /// The records, in order.
     #[inline]
-    pub fn records(&self) -> Records<'a> {
-        Records(match self.0 {
-            BatchInner::V1(b) => RecordsInner::V1(b.records.iter()),
-            BatchInner::V2(b) => RecordsInner::V2 {
-                records: b.records.iter(),
-                sites: &b.sites,
-                threads: &b.threads,
-            },
-        })
+    pub fn records(&self) -> Records<'_> {
+        Records {
+            records: self.records.iter(),
+            sites: &self.sites,
+            threads: &self.threads,
+        }
     }
 
-    /// Copies the batch into the owned (version-1) model.
+    /// Copies the batch into the owned model.
     pub fn to_batch(&self) -> Batch {
         Batch {
             sender: rkyv::deserialize::<_, rancor::Panic>(self.sender())
@@ -148,18 +98,12 @@ impl<'a> BatchRef<'a> {
     }
 }
 
-/// The records of a [`BatchRef`], in order.
+/// The records of a batch, in order.
 #[derive(Clone, Debug)]
-pub struct Records<'a>(RecordsInner<'a>);
-
-#[derive(Clone, Debug)]
-enum RecordsInner<'a> {
-    V1(std::slice::Iter<'a, ArchivedRecord>),
-    V2 {
-        records: std::slice::Iter<'a, ArchivedRecordV2>,
-        sites: &'a [ArchivedSite],
-        threads: &'a [ArchivedThread],
-    },
+pub struct Records<'a> {
+    records: std::slice::Iter<'a, ArchivedWireRecord>,
+    sites: &'a [ArchivedSite],
+    threads: &'a [ArchivedThread],
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -167,193 +111,150 @@ impl<'a> Iterator for Records<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<RecordRef<'a>> {
-        match &mut self.0 {
-            RecordsInner::V1(it) => it.next().map(RecordRef::from),
-            RecordsInner::V2 {
-                records,
-                sites,
-                threads,
-            } => {
-                let rec = records.next()?;
-                // The indexes were checked when the batch was validated.
-                // (The same lookup as `BatchRef::record`, written out here:
-                // a shared helper measured 35-40% slower in the filter VM
-                // bench.)
-                Some(RecordRef(RecordInner::V2 {
-                    site: sites.get(rec.site.to_native() as usize)?,
-                    thread: threads.get(rec.thread.to_native() as usize)?,
-                    rec,
-                }))
-            }
-        }
+        let rec = self.records.next()?;
+        // The indexes were checked when the batch was validated. (The same
+        // lookup as `record`, written out here: a shared helper measured
+        // 35-40% slower in the filter VM bench.)
+        Some(RecordRef {
+            site: self.sites.get(rec.site.to_native() as usize)?,
+            thread: self.threads.get(rec.thread.to_native() as usize)?,
+            rec,
+        })
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match &self.0 {
-            RecordsInner::V1(it) => it.size_hint(),
-            RecordsInner::V2 { records, .. } => (0, Some(records.len())),
-        }
+        (0, Some(self.records.len()))
     }
 }
 
-/// One record of a validated batch, of either format version.
+/// One record of a validated batch, with its call site and thread.
 #[derive(Clone, Copy, Debug)]
-pub struct RecordRef<'a>(RecordInner<'a>);
-
-#[derive(Clone, Copy, Debug)]
-enum RecordInner<'a> {
-    V1(&'a ArchivedRecord),
-    V2 {
-        rec: &'a ArchivedRecordV2,
-        site: &'a ArchivedSite,
-        thread: &'a ArchivedThread,
-    },
-}
-
-impl<'a> From<&'a ArchivedRecord> for RecordRef<'a> {
-    #[inline]
-    fn from(r: &'a ArchivedRecord) -> Self {
-        RecordRef(RecordInner::V1(r))
-    }
-}
-
-/// Picks the field of either version.
-macro_rules! either {
-    ($self:ident, $v1:ident => $a:expr, $rec:ident, $site:ident, $thread:ident => $b:expr) => {
-        match $self.0 {
-            RecordInner::V1($v1) => $a,
-            #[allow(unused_variables)]
-            RecordInner::V2 {
-                rec: $rec,
-                site: $site,
-                thread: $thread,
-            } => $b,
-        }
-    };
+pub struct RecordRef<'a> {
+    rec: &'a ArchivedWireRecord,
+    site: &'a ArchivedSite,
+    thread: &'a ArchivedThread,
 }
 
 impl<'a> RecordRef<'a> {
     /// Wall-clock time, nanoseconds since the Unix epoch.
     #[inline]
     pub fn time_ns(&self) -> u64 {
-        either!(self, r => r.time_ns.to_native(), r, s, t => r.time_ns.to_native())
+        self.rec.time_ns.to_native()
     }
 
     /// The sender's sequence number.
     #[inline]
     pub fn seq(&self) -> u64 {
-        either!(self, r => r.seq.to_native(), r, s, t => r.seq.to_native())
+        self.rec.seq.to_native()
     }
 
     /// Numeric severity on Python's scale.
     #[inline]
     pub fn level(&self) -> u8 {
-        either!(self, r => r.level, r, s, t => r.level)
+        self.rec.level
     }
 
     /// [`crate::record::kind::LOG`] or [`crate::record::kind::PERF`].
     #[inline]
     pub fn kind(&self) -> u8 {
-        either!(self, r => r.kind, r, s, t => r.kind)
+        self.rec.kind
     }
 
-    /// Source line, 0 when unknown.
+    /// Source line, 0 when unknown: the record's own when it has one
+    /// (task status records), else its call site's.
     #[inline]
     pub fn line(&self) -> u32 {
-        either!(self, r => r.line.to_native(), r, s, t => match r.line.to_native() {
-            0 => s.line.to_native(),
+        match self.rec.line.to_native() {
+            0 => self.site.line.to_native(),
             line => line,
-        })
+        }
     }
 
     /// The record counter within its task, 0 outside a task.
     #[inline]
     pub fn task_n(&self) -> u32 {
-        either!(self, r => r.task_n.to_native(), r, s, t => r.task_n.to_native())
+        self.rec.task_n.to_native()
     }
 
     /// OS thread id.
     #[inline]
     pub fn thread_id(&self) -> u64 {
-        either!(self, r => r.thread_id.to_native(), r, s, t => t.id.to_native())
+        self.thread.id.to_native()
     }
 
     /// Thread name, empty when unnamed.
     #[inline]
     pub fn thread_name(&self) -> &'a str {
-        either!(self, r => r.thread_name.as_str(), r, s, t => t.name.as_str())
+        self.thread.name.as_str()
     }
 
     /// Target / logger name.
     #[inline]
     pub fn target(&self) -> &'a str {
-        either!(self, r => r.target.as_str(), r, s, t => s.target.as_str())
+        self.site.target.as_str()
     }
 
     /// Module path.
     #[inline]
     pub fn module(&self) -> &'a str {
-        either!(self, r => r.module.as_str(), r, s, t => s.module.as_str())
+        self.site.module.as_str()
     }
 
     /// Source file path.
     #[inline]
     pub fn file(&self) -> &'a str {
-        either!(self, r => r.file.as_str(), r, s, t => s.file.as_str())
+        self.site.file.as_str()
     }
 
     /// Function name, empty when unknown.
     #[inline]
     pub fn func(&self) -> &'a str {
-        either!(self, r => r.func.as_str(), r, s, t => s.func.as_str())
+        self.site.func.as_str()
     }
 
     /// The message; empty when it is deferred to [`RecordRef::format`] and
-    /// [`RecordRef::args`] (see [`RecordRef::rendered_message`]).
+    /// [`RecordRef::args`] (`rendered_message`, in [`crate::render`],
+    /// gives the text either way).
     #[inline]
     pub fn message(&self) -> &'a str {
-        either!(self, r => r.message.as_str(), r, s, t => r.message.as_str())
+        self.rec.message.as_str()
     }
 
     /// The format string of a deferred message, empty otherwise.
     #[inline]
     pub fn format(&self) -> &'a str {
-        either!(self, r => r.format.as_str(), r, s, t => s.format.as_str())
+        self.site.format.as_str()
     }
 
     /// Task path, empty outside a task.
     #[inline]
     pub fn task(&self) -> &'a str {
-        either!(self, r => r.task.as_str(), r, s, t => r.task.as_str())
+        self.rec.task.as_str()
     }
 
     /// Error or exception text, empty when none.
     #[inline]
     pub fn error(&self) -> &'a str {
-        either!(self, r => r.error.as_str(), r, s, t => r.error.as_str())
+        self.rec.error.as_str()
     }
 
     /// The arguments of [`RecordRef::format`], in order.
     #[inline]
     pub fn args(&self) -> Args<'a> {
-        Args(
-            either!(self, r => ArgsInner::V1(r.args.iter()), r, s, t => ArgsInner::V2 {
-                values: &r.values,
-                left: s.args.to_native(),
-            }),
-        )
+        Args {
+            values: &self.rec.values,
+            left: self.site.args.to_native(),
+        }
     }
 
     /// The key/values: the record's own, then its task's bound fields.
     #[inline]
     pub fn fields(&self) -> Fields<'a> {
-        Fields(
-            either!(self, r => FieldsInner::V1(r.fields.iter()), r, s, t => FieldsInner::V2 {
-                values: skip_values(&r.values, s.args.to_native()),
-                keys: s.keys.iter(),
-            }),
-        )
+        Fields {
+            values: skip_values(&self.rec.values, self.site.args.to_native()),
+            keys: self.site.keys.iter(),
+        }
     }
 
     /// The first field named `key`.
@@ -366,27 +267,6 @@ impl<'a> RecordRef<'a> {
     pub fn key(&self) -> Option<String> {
         let task = self.task();
         (!task.is_empty()).then(|| format!("{}@{}", self.task_n(), task))
-    }
-
-    /// The message as a reader sees it: [`RecordRef::message`] (borrowed),
-    /// or the deferred format rendered with its arguments.
-    pub fn rendered_message(&self) -> Cow<'a, str> {
-        if self.format().is_empty() {
-            return Cow::Borrowed(self.message());
-        }
-        let mut out = String::new();
-        self.write_message(&mut out);
-        Cow::Owned(out)
-    }
-
-    /// Appends [`RecordRef::rendered_message`] to `out`.
-    pub fn write_message(&self, out: &mut String) {
-        let format = self.format();
-        if format.is_empty() {
-            out.push_str(self.message());
-        } else {
-            crate::render::render_format(format, self.args(), out);
-        }
     }
 
     /// Copies the record into the owned model.
@@ -433,12 +313,9 @@ fn skip_values(mut values: &[u8], n: u32) -> &[u8] {
 
 /// The format arguments of a record ([`RecordRef::args`]).
 #[derive(Clone, Debug)]
-pub struct Args<'a>(ArgsInner<'a>);
-
-#[derive(Clone, Debug)]
-enum ArgsInner<'a> {
-    V1(std::slice::Iter<'a, ArchivedValue>),
-    V2 { values: &'a [u8], left: u32 },
+pub struct Args<'a> {
+    values: &'a [u8],
+    left: u32,
 }
 
 impl<'a> Iterator for Args<'a> {
@@ -446,32 +323,21 @@ impl<'a> Iterator for Args<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<ValueRef<'a>> {
-        match &mut self.0 {
-            ArgsInner::V1(it) => it.next().map(ValueRef::from),
-            ArgsInner::V2 { values, left } => {
-                if *left == 0 {
-                    return None;
-                }
-                let (v, rest) = read_value(values)?;
-                *values = rest;
-                *left -= 1;
-                Some(v)
-            }
+        if self.left == 0 {
+            return None;
         }
+        let (v, rest) = read_value(self.values)?;
+        self.values = rest;
+        self.left -= 1;
+        Some(v)
     }
 }
 
 /// The key/values of a record ([`RecordRef::fields`]).
 #[derive(Clone, Debug)]
-pub struct Fields<'a>(FieldsInner<'a>);
-
-#[derive(Clone, Debug)]
-enum FieldsInner<'a> {
-    V1(std::slice::Iter<'a, ArchivedField>),
-    V2 {
-        values: &'a [u8],
-        keys: std::slice::Iter<'a, ArchivedString>,
-    },
+pub struct Fields<'a> {
+    values: &'a [u8],
+    keys: std::slice::Iter<'a, ArchivedString>,
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -479,37 +345,30 @@ impl<'a> Iterator for Fields<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<(&'a str, ValueRef<'a>)> {
-        match &mut self.0 {
-            FieldsInner::V1(it) => it
-                .next()
-                .map(|f| (f.key.as_str(), ValueRef::from(&f.value))),
-            FieldsInner::V2 { values, keys } => {
-                let key = match keys.next() {
-                    Some(k) => k.as_str(),
-                    None => {
-                        // Past the call site's keys: bound (key, value) pairs.
-                        let (ValueRef::Str(k), rest) = read_value(values)? else {
-                            return None;
-                        };
-                        *values = rest;
-                        k
-                    }
+        let key = match self.keys.next() {
+            Some(k) => k.as_str(),
+            None => {
+                // Past the call site's keys: bound (key, value) pairs.
+                let (ValueRef::Str(k), rest) = read_value(self.values)? else {
+                    return None;
                 };
-                let (v, rest) = read_value(values)?;
-                *values = rest;
-                Some((key, v))
+                self.values = rest;
+                k
             }
-        }
+        };
+        let (v, rest) = read_value(self.values)?;
+        self.values = rest;
+        Some((key, v))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::record::Value;
-    use crate::wire::{access_batch, encode_batch_to_vec, Sender};
-    use crate::wire_v2::{self, put_value, BatchV2, RecordV2, Site, Thread};
-    use rkyv::util::AlignedVec;
+    use crate::record::{Field, Record, Value, ValueRef};
+    use crate::wire::{
+        access_batch, encode_batch_to_vec, put_value, Batch, Sender, Site, Thread, WireBatch,
+        WireRecord,
+    };
 
     fn sender() -> Sender {
         Sender {
@@ -521,64 +380,8 @@ mod tests {
         }
     }
 
-    /// The same two records, once as version 1 and once as version 2.
-    fn both() -> (AlignedVec, AlignedVec) {
-        let records = vec![
-            Record {
-                time_ns: 10,
-                seq: 5,
-                level: 20,
-                kind: b'L',
-                line: 12,
-                thread_id: 42,
-                thread_name: "worker".into(),
-                target: "http".into(),
-                module: "app::http".into(),
-                file: "src/http.rs".into(),
-                func: "serve".into(),
-                format: "served {} in {}".into(),
-                args: vec![Value::Str("/a".into()), Value::F64(1.5)],
-                fields: vec![
-                    Field {
-                        key: "status".into(),
-                        value: Value::U64(200),
-                    },
-                    Field {
-                        key: "user".into(),
-                        value: Value::I64(-3),
-                    },
-                ],
-                task: "root/1".into(),
-                task_n: 4,
-                ..Record::default()
-            },
-            Record {
-                time_ns: 11,
-                seq: 6,
-                level: 40,
-                kind: b'L',
-                line: 99,
-                thread_id: 42,
-                thread_name: "worker".into(),
-                target: "http".into(),
-                module: "app::http".into(),
-                file: "src/http.rs".into(),
-                func: "serve".into(),
-                message: "failed".into(),
-                error: "boom".into(),
-                fields: vec![Field {
-                    key: "ok".into(),
-                    value: Value::Bool(false),
-                }],
-                ..Record::default()
-            },
-        ];
-        let v1 = encode_batch_to_vec(&Batch {
-            sender: sender(),
-            first_seq: 5,
-            dropped: 1,
-            records: records.clone(),
-        });
+    /// Two records built with shared site and thread tables by hand.
+    fn by_hand() -> WireBatch {
         let site = |format: &str, args, keys: &[&str], line| Site {
             target: "http".into(),
             module: "app::http".into(),
@@ -598,71 +401,132 @@ mod tests {
         put_value(&mut first, ValueRef::I64(-3));
         let mut second = Vec::new();
         put_value(&mut second, ValueRef::Bool(false));
-        let mut v2 = AlignedVec::new();
-        wire_v2::encode_batch(
-            &BatchV2 {
-                sender: sender(),
-                first_seq: 5,
-                dropped: 1,
-                sites: vec![
-                    site("served {} in {}", 2, &["status"], 12),
-                    site("", 0, &["ok"], 1),
-                ],
-                threads: vec![Thread {
-                    id: 42,
-                    name: "worker".into(),
-                }],
-                records: vec![
-                    RecordV2 {
-                        time_ns: 10,
-                        seq: 5,
-                        level: 20,
-                        kind: b'L',
-                        task: "root/1".into(),
-                        task_n: 4,
-                        values: first,
-                        ..RecordV2::default()
-                    },
-                    RecordV2 {
-                        time_ns: 11,
-                        seq: 6,
-                        level: 40,
-                        kind: b'L',
-                        site: 1,
-                        line: 99,
-                        message: "failed".into(),
-                        error: "boom".into(),
-                        values: second,
-                        ..RecordV2::default()
-                    },
-                ],
-            },
-            &mut v2,
-        );
-        (v1, v2)
+        WireBatch {
+            sender: sender(),
+            first_seq: 5,
+            dropped: 1,
+            sites: vec![
+                site("served {} in {}", 2, &["status"], 12),
+                site("", 0, &["ok"], 1),
+            ],
+            threads: vec![Thread {
+                id: 42,
+                name: "worker".into(),
+            }],
+            records: vec![
+                WireRecord {
+                    time_ns: 10,
+                    seq: 5,
+                    level: 20,
+                    kind: b'L',
+                    task: "root/1".into(),
+                    task_n: 4,
+                    values: first,
+                    ..WireRecord::default()
+                },
+                WireRecord {
+                    time_ns: 11,
+                    seq: 6,
+                    level: 40,
+                    kind: b'L',
+                    site: 1,
+                    line: 99,
+                    message: "failed".into(),
+                    error: "boom".into(),
+                    values: second,
+                    ..WireRecord::default()
+                },
+            ],
+        }
+    }
+
+    /// The same two records as owned records.
+    fn owned() -> Batch {
+        let fields = |f: &[(&str, Value)]| {
+            f.iter()
+                .map(|(k, v)| Field {
+                    key: k.to_string(),
+                    value: v.clone(),
+                })
+                .collect()
+        };
+        let common = Record {
+            kind: b'L',
+            thread_id: 42,
+            thread_name: "worker".into(),
+            target: "http".into(),
+            module: "app::http".into(),
+            file: "src/http.rs".into(),
+            func: "serve".into(),
+            ..Record::default()
+        };
+        Batch {
+            sender: sender(),
+            first_seq: 5,
+            dropped: 1,
+            records: vec![
+                Record {
+                    time_ns: 10,
+                    seq: 5,
+                    level: 20,
+                    line: 12,
+                    format: "served {} in {}".into(),
+                    args: vec![Value::Str("/a".into()), Value::F64(1.5)],
+                    fields: fields(&[("status", Value::U64(200)), ("user", Value::I64(-3))]),
+                    task: "root/1".into(),
+                    task_n: 4,
+                    ..common.clone()
+                },
+                Record {
+                    time_ns: 11,
+                    seq: 6,
+                    level: 40,
+                    line: 99,
+                    message: "failed".into(),
+                    error: "boom".into(),
+                    fields: fields(&[("ok", Value::Bool(false))]),
+                    ..common
+                },
+            ],
+        }
     }
 
     #[test]
-    fn both_versions_read_the_same() {
-        let (v1, v2) = both();
-        let (a, b) = (access_batch(&v1).unwrap(), access_batch(&v2).unwrap());
-        assert_eq!((a.version(), b.version()), (1, 2));
-        assert_eq!(a.to_batch(), b.to_batch());
-        for (x, y) in a.records().zip(b.records()) {
-            assert_eq!(x.rendered_message(), y.rendered_message());
-            assert_eq!(x.key(), y.key());
-            assert_eq!(x.line(), y.line());
-            assert_eq!(x.field("user"), y.field("user"));
-        }
+    fn records_join_their_site_and_thread() {
+        let body = by_hand().to_body();
+        let b = access_batch(&body).unwrap();
+        assert_eq!((b.first_seq(), b.dropped(), b.len()), (5, 1, 2));
+        assert_eq!(b.sender().host.as_str(), "web-1");
         let r = b.record(0).unwrap();
-        assert_eq!(r.rendered_message(), "served /a in 1.5");
+        assert_eq!(r.format(), "served {} in {}");
+        assert_eq!(r.args().count(), 2);
         assert_eq!(r.field("user"), Some(ValueRef::I64(-3)));
         assert_eq!(r.field("status"), Some(ValueRef::U64(200)));
         assert_eq!(r.field("nope"), None);
         assert_eq!(r.key().as_deref(), Some("4@root/1"));
+        assert_eq!(
+            (r.line(), r.thread_name(), r.target()),
+            (12, "worker", "http")
+        );
+        // A record's own line overrides its site's.
         assert_eq!(b.record(1).unwrap().line(), 99);
         assert!(b.record(2).is_none());
         assert_eq!(b.records().count(), 2);
-        assert_eq!(b.to_batch().records[0].args.len(), 2);
+        assert_eq!(b.to_batch(), owned());
+    }
+
+    #[test]
+    fn owned_batches_encode_to_the_same_records() {
+        let body = encode_batch_to_vec(&owned());
+        let b = access_batch(&body).unwrap();
+        assert_eq!(b.to_batch(), owned());
+        // Records of one site and one thread share their table entries.
+        assert_eq!((b.sites.len(), b.threads.len()), (2, 1));
+        let hand = by_hand().to_body();
+        let by_hand = access_batch(&hand).unwrap();
+        for (x, y) in b.records().zip(by_hand.records()) {
+            assert_eq!(x.to_record(), y.to_record());
+            assert_eq!(x.key(), y.key());
+        }
     }
 }

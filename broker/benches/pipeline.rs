@@ -3,13 +3,13 @@
 //!
 //! - `decode_route/*`: one worker's job per message: validate the batch
 //!   (bytecheck), then route its records, with the embedded default (no
-//!   filter runs) and with three rules of one to three clauses each; for
-//!   wire format version 2 (what clients send) and version 1;
+//!   filter runs) and with three rules of one to three clauses each (before
+//!   the wire format was unified these were `embedded_v2` and
+//!   `three_rules_v2`);
 //! - `broker/*`: a whole running broker (ingest thread, 2 workers,
 //!   dispatcher) fed over ZeroMQ `inproc` by this thread, routing every
 //!   record to a `publish` processor nobody subscribes to (a sink that
-//!   discards): records/s through the broker's own machinery (version-2
-//!   batches).
+//!   discards): records/s through the broker's own machinery.
 //!
 //! `cargo bench -p distlogd --bench pipeline -- --warm-up-time 1 --measurement-time 3`;
 //! quick check: `cargo test -p distlogd --benches`.
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 const PER_BATCH: u64 = 512;
 
-fn batch(first: u64, version: u8) -> Vec<u8> {
+fn batch(first: u64) -> Vec<u8> {
     let b = Batch {
         sender: Sender {
             host: "web-1".into(),
@@ -68,10 +68,7 @@ fn batch(first: u64, version: u8) -> Vec<u8> {
             })
             .collect(),
     };
-    match version {
-        1 => encode_batch_to_vec(&b).to_vec(),
-        _ => distlog::wire_v2::encode_batch_to_vec(&(&b).into()).to_vec(),
-    }
+    encode_batch_to_vec(&b).to_vec()
 }
 
 const RULES: &str = r#"
@@ -91,13 +88,8 @@ rules:
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode_route");
     g.throughput(Throughput::Elements(PER_BATCH));
-    for (name, src, version) in [
-        ("embedded_v2", "", 2),
-        ("three_rules_v2", RULES, 2),
-        ("embedded_v1", "", 1),
-        ("three_rules_v1", RULES, 1),
-    ] {
-        let frames = [b"PLR".to_vec(), batch(0, version)];
+    for (name, src) in [("embedded", ""), ("three_rules", RULES)] {
+        let frames = [b"PLR".to_vec(), batch(0)];
         let rules = Arc::new(RuleSet::new(&Config::parse(src).unwrap(), 1).unwrap());
         // As the ingest thread hands them over: ZeroMQ messages (made here
         // by copying, as ZeroMQ's receive does).
@@ -127,7 +119,7 @@ fn bench(c: &mut Criterion) {
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.connect(&endpoint).unwrap();
-    let bodies: Vec<Vec<u8>> = (0..64).map(|i| batch(i * PER_BATCH, 2)).collect();
+    let bodies: Vec<Vec<u8>> = (0..64).map(|i| batch(i * PER_BATCH)).collect();
     let sink = broker.metrics().processor("sink");
     g.bench_function("tcp_2_workers_to_sink", |b| {
         b.iter_custom(|iters| {

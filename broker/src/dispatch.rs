@@ -18,8 +18,7 @@ use crate::processor::{Delivery, Handle, Selection};
 use crate::rules::RuleSet;
 use crate::warn::RateLimited;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use distlog::wire::{OwnedBatch, Sender, Topic};
-use distlog::wire_v2::encode_batch_to_vec;
+use distlog::wire::{encode_batch_to_vec, OwnedBatch, Sender, Topic};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -472,7 +471,7 @@ impl Dispatcher {
         self.last_perf = Instant::now();
         let b = self.metrics.perf_batch(&self.me, self.perf_seq);
         self.perf_seq += b.records.len() as u64;
-        let Ok(batch) = OwnedBatch::from_aligned(encode_batch_to_vec(&(&b).into())) else {
+        let Ok(batch) = OwnedBatch::from_aligned(encode_batch_to_vec(&b)) else {
             return;
         };
         let topic = Topic::batch(

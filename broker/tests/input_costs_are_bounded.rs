@@ -11,8 +11,7 @@
 mod support;
 
 use distlog::record::Record;
-use distlog::wire::{Batch, Sender};
-use distlog::wire_v2::{self, tag, BatchV2, RecordV2, Site, Thread};
+use distlog::wire::{encode_batch_to_vec, tag, Batch, Sender, Site, Thread, WireBatch, WireRecord};
 use distlogd::store::Reader;
 use std::process::Command;
 use std::time::Duration;
@@ -101,7 +100,7 @@ impl Run {
                 })
                 .collect(),
         };
-        self.send(b"TLR", &wire_v2::encode_batch_to_vec(&(&batch).into()));
+        self.send(b"TLR", &encode_batch_to_vec(&batch));
         self.seq += 10;
     }
 
@@ -182,11 +181,11 @@ impl Run {
     }
 }
 
-/// A version-2 batch of `n` records that all refer to one site whose
+/// A batch of `n` records that all refer to one site whose
 /// target is `target_len` bytes: small on the wire, `n * target_len`
 /// bytes for every reader that renders its records.
 fn shared_site_batch(n: u64, target_len: usize) -> Vec<u8> {
-    let b = BatchV2 {
+    let b = WireBatch {
         sender: Sender {
             host: "attacker".into(),
             instance: 99,
@@ -198,14 +197,14 @@ fn shared_site_batch(n: u64, target_len: usize) -> Vec<u8> {
         }],
         threads: vec![Thread::default()],
         records: (0..n)
-            .map(|seq| RecordV2 {
+            .map(|seq| WireRecord {
                 seq,
-                ..RecordV2::default()
+                ..WireRecord::default()
             })
             .collect(),
-        ..BatchV2::default()
+        ..WireBatch::default()
     };
-    wire_v2::encode_batch_to_vec(&b).to_vec()
+    b.to_body().to_vec()
 }
 
 #[test]
@@ -282,18 +281,18 @@ fn senders_with_huge_names_are_rejected_and_keep_no_state() {
     // Empty batches, each from a fresh instance with a 1 MiB host name:
     // the per-sender table would keep every name.
     for i in 0..64u64 {
-        let b = BatchV2 {
+        let b = WireBatch {
             sender: Sender {
                 host: format!("{i}{}", "h".repeat(1 << 20)),
                 instance: 1000 + i,
                 ..Sender::default()
             },
-            ..BatchV2::default()
+            ..WireBatch::default()
         };
         if i % 8 == 0 {
             run.good();
         }
-        run.send(b"TLR", &wire_v2::encode_batch_to_vec(&b));
+        run.send(b"TLR", &b.to_body());
     }
     run.good();
     run.finish("sender names", &[("name_too_long", 64)], 0);
@@ -315,9 +314,9 @@ fn records_with_too_many_fields_are_rejected() {
     // 80,000 keys: quadratic duplicate checks took minutes per record.
     let json = many_keys_json(80_000);
     assert!(json.len() < 1 << 20);
-    // The same through a version-2 site with 80,000 keys.
+    // The same through a call site with 80,000 keys.
     let values = vec![tag::NULL; 80_000];
-    let site_keys = BatchV2 {
+    let site_keys = WireBatch {
         sender: Sender {
             host: "attacker".into(),
             instance: 98,
@@ -328,13 +327,13 @@ fn records_with_too_many_fields_are_rejected() {
             ..Site::default()
         }],
         threads: vec![Thread::default()],
-        records: vec![RecordV2 {
+        records: vec![WireRecord {
             values,
-            ..RecordV2::default()
+            ..WireRecord::default()
         }],
-        ..BatchV2::default()
+        ..WireBatch::default()
     };
-    let site_keys = wire_v2::encode_batch_to_vec(&site_keys).to_vec();
+    let site_keys = site_keys.to_body().to_vec();
     for _ in 0..5 {
         run.good();
         run.send(b"TLJ", &json);
@@ -366,23 +365,18 @@ fn task_paths_too_deep_are_rejected() {
         }],
         ..Batch::default()
     };
-    let v2 = wire_v2::encode_batch_to_vec(&(&batch).into()).to_vec();
-    let v1 = distlog::wire::encode_batch_to_vec(&batch).to_vec();
+    let body = encode_batch_to_vec(&batch).to_vec();
     // The Python clients' context key, 100,000 levels deep (under 1 MiB).
     let key = format!(
         r#"{{"levelno": 20, "created": 1.0, "context": {{"key": "1@root{}"}}}}"#,
         "/1".repeat(100_000)
     );
-    for body in [
-        (&b"TLR"[..], &v2[..]),
-        (b"TLR", &v1),
-        (b"TLJ", key.as_bytes()),
-    ] {
+    for body in [(&b"TLR"[..], &body[..]), (b"TLJ", key.as_bytes())] {
         run.good();
         run.send(body.0, body.1);
     }
     run.good();
-    run.finish("task depth", &[("task_too_deep", 3)], 0);
+    run.finish("task depth", &[("task_too_deep", 2)], 0);
 }
 
 #[test]
@@ -410,7 +404,7 @@ fn hostile_text_reaches_no_terminal_raw() {
         ..Batch::default()
     };
     run.good();
-    run.send(b"TLR", &wire_v2::encode_batch_to_vec(&(&batch).into()));
+    run.send(b"TLR", &encode_batch_to_vec(&batch));
     run.good();
     let (stderr, console) = run.finish("escaping", &[], 1);
     for raw in [

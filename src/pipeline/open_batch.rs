@@ -1,5 +1,5 @@
-//! The batch the sender is filling: ring entries become version-2 records
-//! ([`crate::wire_v2`]) without an owned record in between.
+//! The batch the sender is filling: ring entries become wire records
+//! ([`crate::wire::WireRecord`]) without an owned record in between.
 //!
 //! Per batch, a call site is written once: native entries are looked up by
 //! their `&'static Callsite` address, entries that carry their own
@@ -14,8 +14,7 @@ use crate::clock::Calibration;
 use crate::entry::{self, Reader};
 use crate::record::ValueRef;
 use crate::ring::Ring;
-use crate::wire::{BodyBuf, Sender};
-use crate::wire_v2::{self, put_value, BatchV2, RecordV2, Site, Thread};
+use crate::wire::{put_value, BodyBuf, Sender, Site, Thread, WireBatch, WireRecord};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -35,7 +34,7 @@ const SEAL_EXPANSION: usize = 2;
 
 /// One open batch of one record kind.
 pub(crate) struct OpenBatch {
-    batch: BatchV2,
+    batch: WireBatch,
     /// Site index by call-site address (native entries).
     native: HashMap<usize, u32, foldhash::fast::FixedState>,
     /// Site index by a hash of its content (other entries); a hit is
@@ -45,7 +44,7 @@ pub(crate) struct OpenBatch {
     /// The thread index of the ring the last entry came from.
     last_thread: Option<(usize, u32)>,
     /// Cleared records, reused so that steady state allocates little.
-    spare: Vec<RecordV2>,
+    spare: Vec<WireRecord>,
     /// Approximate encoded size so far.
     bytes: usize,
     /// The bytes of each site's strings, by site index.
@@ -63,9 +62,9 @@ pub(crate) struct Origin<'a> {
 impl OpenBatch {
     pub(crate) fn new(sender: Sender) -> OpenBatch {
         OpenBatch {
-            batch: BatchV2 {
+            batch: WireBatch {
                 sender,
-                ..BatchV2::default()
+                ..WireBatch::default()
             },
             native: HashMap::default(),
             by_content: HashMap::default(),
@@ -139,7 +138,7 @@ impl OpenBatch {
         self.push(rec);
     }
 
-    fn push(&mut self, rec: RecordV2) {
+    fn push(&mut self, rec: WireRecord) {
         let own = rec.task.len() + rec.message.len() + rec.error.len() + rec.values.len();
         self.bytes += RECORD_OVERHEAD + own;
         let sender = &self.batch.sender;
@@ -170,7 +169,7 @@ impl OpenBatch {
         for (i, r) in b.records.iter_mut().enumerate() {
             r.seq = first_seq + i as u64;
         }
-        wire_v2::encode_batch(b, out);
+        b.encode_into(out);
         let n = b.records.len() as u64;
         for mut r in b.records.drain(..) {
             clear(&mut r);
@@ -300,7 +299,7 @@ impl OpenBatch {
     }
 
     /// Turns entry `e` into `rec` (see `crate::entry` for the layout).
-    fn decode(&mut self, e: &[u8], origin: &Origin<'_>, rec: &mut RecordV2) -> Option<()> {
+    fn decode(&mut self, e: &[u8], origin: &Origin<'_>, rec: &mut WireRecord) -> Option<()> {
         let mut r = Reader::new(e, 4);
         let entry_kind = r.u8()?;
         rec.level = r.u8()?;
@@ -393,13 +392,13 @@ fn copy_values(out: &mut Vec<u8>, span: &[u8]) -> Option<()> {
             put_value(out, r.value_ref()?);
         }
     }
-    debug_assert!(crate::wire_v2::read_value(span).is_some() || span.is_empty());
+    debug_assert!(crate::wire::read_value(span).is_some() || span.is_empty());
     Some(())
 }
 
 /// Empties a record, keeping its buffers.
-fn clear(r: &mut RecordV2) {
-    let RecordV2 {
+fn clear(r: &mut WireRecord) {
+    let WireRecord {
         time_ns,
         seq,
         level,

@@ -45,7 +45,7 @@ pub(crate) struct SenderThread {
     cal: Calibration,
     last_cal: Instant,
     next_seq: u64,
-    /// Open batches (wire format version 2), one per record kind.
+    /// Open batches, one per record kind.
     logs: OpenBatch,
     perfs: OpenBatch,
     /// Encoded batches waiting for ZeroMQ. Each body is handed to ZeroMQ

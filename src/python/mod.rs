@@ -133,13 +133,10 @@ pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError
 
 /// Wraps one converted record into an encoded one-record batch.
 pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
-    crate::wire_v2::encode_batch_to_vec(
-        &(&Batch {
-            sender,
-            first_seq: 0,
-            dropped: 0,
-            records: vec![record],
-        })
-            .into(),
-    )
+    crate::wire::encode_batch_to_vec(&Batch {
+        sender,
+        first_seq: 0,
+        dropped: 0,
+        records: vec![record],
+    })
 }

@@ -15,9 +15,7 @@ pub struct Received {
     pub first_seq: u64,
     pub dropped: u64,
     pub records: Vec<Record>,
-    /// The wire format version of the body.
-    pub version: u8,
-    /// Version 2: the batch's call-site and thread table sizes.
+    /// The sizes of the batch's call-site and thread tables.
     pub sites: usize,
     pub threads: usize,
 }
@@ -65,16 +63,13 @@ impl Receiver {
         let batch = OwnedBatch::from_body(&frames[1]).expect("valid batch");
         let view = batch.get();
         let owned = view.to_batch();
-        let (sites, threads) = distlog::wire_v2::access_batch(batch.body())
-            .map(|b| (b.sites.len(), b.threads.len()))
-            .unwrap_or_default();
+        let (sites, threads) = (view.sites.len(), view.threads.len());
         Some(Received {
             topic,
             sender: owned.sender,
             first_seq: owned.first_seq,
             dropped: owned.dropped,
             records: owned.records,
-            version: view.version(),
             sites,
             threads,
         })

@@ -104,7 +104,7 @@ fn encode_run(sender: &distlog::wire::Sender, dropped: u64, run: &mut Vec<Record
         dropped,
         records,
     };
-    distlog::wire_v2::encode_batch_to_vec(&(&batch).into()).to_vec()
+    distlog::wire::encode_batch_to_vec(&batch).to_vec()
 }
 
 #[cfg(test)]

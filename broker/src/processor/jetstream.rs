@@ -375,8 +375,7 @@ impl Jetstream {
 /// that each fit (halving until they do), in order; and the number of
 /// records that alone are too large (dropped).
 fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
-    use distlog::wire::Batch;
-    use distlog::wire_v2::encode_batch_to_vec;
+    use distlog::wire::{encode_batch_to_vec, Batch};
     let Ok(archived) = distlog::wire::access_batch(body) else {
         return (Vec::new(), 0);
     };
@@ -384,7 +383,7 @@ fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
     let (mut out, mut lost) = (Vec::new(), 0);
     let mut stack = vec![batch];
     while let Some(mut b) = stack.pop() {
-        let enc = encode_batch_to_vec(&(&b).into());
+        let enc = encode_batch_to_vec(&b);
         if enc.len() <= max {
             out.push(enc.to_vec());
             continue;

@@ -1,4 +1,4 @@
-//! The sender writes wire format version 2: each call site and thread once
+//! The sender writes each call site and thread once
 //! per batch, however many records use it, and every record reads back
 //! intact through the tables (native macro call sites, `log` facade records
 //! with key/values, task records with bound fields).
@@ -43,7 +43,6 @@ fn sites_and_threads_are_written_once_per_batch() {
     // when it wakes early), and its thread table the one logging thread.
     let mut sites = 0;
     for b in &batches {
-        assert_eq!(b.version, 2);
         assert_eq!(b.threads, 1, "one logging thread, written once");
         let distinct: std::collections::HashSet<_> = b
             .records
@@ -91,7 +90,7 @@ fn sites_and_threads_are_written_once_per_batch() {
         assert_eq!(f.message, format!("facade {i}"));
         assert_eq!(f.fields[0].key, "i");
         assert!(a.line > 0 && b.line > a.line && f.line > b.line);
-        assert!(a.file.ends_with("wire_v2_site_tables.rs"));
+        assert!(a.file.ends_with("wire_site_tables.rs"));
     }
     let inside = records
         .iter()

@@ -1,0 +1,162 @@
+//! The values encoding: a record's format arguments and fields as one
+//! byte string ([`super::WireRecord::values`]), the same bytes the client's
+//! rings hold.
+//!
+//! Per value, a tag byte, then
+//!
+//! | tag | value | bytes after the tag |
+//! |---|---|---|
+//! | 0 | null | none |
+//! | 1 | bool | 1 (0 or 1) |
+//! | 2 | i64 | 8, little-endian |
+//! | 3 | u64 | 8, little-endian |
+//! | 4 | f64 | 8, little-endian IEEE 754 bits |
+//! | 5 | str | u32 little-endian length, then that many UTF-8 bytes |
+//!
+//! A record's values are its site's `args` format arguments, then one value
+//! per key of the site's `keys`, then any number of bound fields, each a
+//! str value (the key) followed by its value.
+
+use crate::record::ValueRef;
+
+/// Value tags of the values encoding.
+pub mod tag {
+    /// No value.
+    pub const NULL: u8 = 0;
+    /// A bool: one byte, 0 or 1.
+    pub const BOOL: u8 = 1;
+    /// An i64, 8 bytes.
+    pub const I64: u8 = 2;
+    /// A u64, 8 bytes.
+    pub const U64: u8 = 3;
+    /// An f64, 8 bytes.
+    pub const F64: u8 = 4;
+    /// A string: u32 length, then UTF-8 bytes.
+    pub const STR: u8 = 5;
+}
+
+/// Appends one value in the values encoding.
+pub fn put_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
+    match v {
+        ValueRef::Null => out.push(tag::NULL),
+        ValueRef::Bool(b) => out.extend_from_slice(&[tag::BOOL, u8::from(b)]),
+        ValueRef::I64(i) => {
+            out.push(tag::I64);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        ValueRef::U64(u) => {
+            out.push(tag::U64);
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        ValueRef::F64(f) => {
+            out.push(tag::F64);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        ValueRef::Str(s) => {
+            out.push(tag::STR);
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// Splits the first value off `b`: the value and the rest, or `None` when
+/// it is malformed. Validation and the readers of a validated batch
+/// ([`crate::view::RecordRef`]) both use it, so what validation accepts
+/// is exactly what readers can read.
+#[inline]
+pub(crate) fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
+    let (&t, rest) = b.split_first()?;
+    let fixed = |rest: &[u8]| -> Option<(u64, usize)> {
+        Some((u64::from_le_bytes(rest.get(..8)?.try_into().ok()?), 8))
+    };
+    let (v, used) = match t {
+        tag::NULL => (ValueRef::Null, 0),
+        tag::BOOL => match rest.first()? {
+            0 => (ValueRef::Bool(false), 1),
+            1 => (ValueRef::Bool(true), 1),
+            _ => return None,
+        },
+        tag::I64 => fixed(rest).map(|(u, n)| (ValueRef::I64(u as i64), n))?,
+        tag::U64 => fixed(rest).map(|(u, n)| (ValueRef::U64(u), n))?,
+        tag::F64 => fixed(rest).map(|(u, n)| (ValueRef::F64(f64::from_bits(u)), n))?,
+        tag::STR => {
+            let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let s = rest.get(4..4usize.checked_add(n)?)?;
+            (ValueRef::Str(std::str::from_utf8(s).ok()?), 4 + n)
+        }
+        _ => return None,
+    };
+    Some((v, &rest[used..]))
+}
+
+/// How many values `b` holds, when it is `fixed` well-formed values
+/// followed by (str key, value) pairs; `None` when it is not.
+pub(crate) fn values_count(mut b: &[u8], fixed: usize) -> Option<usize> {
+    let mut n = 0usize;
+    while !b.is_empty() {
+        let (v, rest) = read_value(b)?;
+        // Past the fixed values they come in pairs, each led by a str key.
+        if n >= fixed && (n - fixed) % 2 == 0 && !matches!(v, ValueRef::Str(_)) {
+            return None;
+        }
+        b = rest;
+        n += 1;
+    }
+    (n >= fixed && (n - fixed) % 2 == 0).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A u64, a str and a bool.
+    fn three(s: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        put_value(&mut v, ValueRef::U64(s));
+        put_value(&mut v, ValueRef::Str("value"));
+        put_value(&mut v, ValueRef::Bool(true));
+        v
+    }
+
+    #[test]
+    fn every_value_reads_back() {
+        let all = [
+            ValueRef::Null,
+            ValueRef::Bool(false),
+            ValueRef::I64(-3),
+            ValueRef::U64(u64::MAX),
+            ValueRef::F64(1.5),
+            ValueRef::Str("héllo"),
+        ];
+        let mut b = Vec::new();
+        for v in all {
+            put_value(&mut b, v);
+        }
+        let mut rest = &b[..];
+        for want in all {
+            let (v, r) = read_value(rest).unwrap();
+            assert_eq!(v, want);
+            rest = r;
+        }
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn a_value_walk_never_reads_out_of_bounds() {
+        // Every prefix of a well-formed string either parses or is rejected.
+        let v = three(5);
+        for cut in 0..=v.len() {
+            let _ = values_count(&v[..cut], 3);
+            let _ = values_count(&v[..cut], 0);
+        }
+        assert_eq!(values_count(&v, 3), Some(3));
+        assert_eq!(values_count(&v, 4), None);
+        assert_eq!(values_count(&v[..v.len() - 1], 3), None);
+        // Past the fixed values, pairs led by a str key.
+        assert_eq!(values_count(&v, 1), Some(3));
+        assert_eq!(values_count(&v, 0), None);
+        assert_eq!(read_value(&[9]), None);
+        assert_eq!(read_value(&[tag::BOOL, 2]), None);
+    }
+}
