@@ -300,8 +300,11 @@ impl Builder {
             log::set_max_level(level_filter(directives.min_threshold()));
         }
 
-        let program = self.program.clone().unwrap_or_else(program_name);
-        let host = host_name();
+        let program = self
+            .program
+            .clone()
+            .unwrap_or_else(crate::process::program_name);
+        let host = crate::process::host_name();
         let config = Config {
             system: system as u8,
             directives: directives.clone(),
@@ -329,7 +332,7 @@ impl Builder {
             pid: std::process::id(),
             program,
             start_ns: crate::clock::wall_ns(),
-            instance: random_u64() | 1,
+            instance: crate::process::random_u64() | 1,
         };
         // Calibrate the clock before any call site is enabled.
         let sender = SenderThread::new(shared.clone(), socket, link, context, identity);
@@ -370,50 +373,6 @@ fn level_filter(threshold: u8) -> log::LevelFilter {
         31..=40 => log::LevelFilter::Error,
         _ => log::LevelFilter::Off,
     }
-}
-
-fn program_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .or_else(|| std::env::args().next())
-        .unwrap_or_default()
-}
-
-pub(crate) fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes
-    // at most that many and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-impl Sender {
-    /// This process as a sender: its host name and pid, `program`, started
-    /// now, with a fresh random instance id. Names are cut to
-    /// [`crate::limits::MAX_NAME`] bytes, as receivers require. (Here, not
-    /// in `wire`: the wire layer knows nothing of the process it runs in.)
-    pub fn this_process(program: &str) -> Sender {
-        Sender {
-            host: crate::limits::clip_name(&host_name()).to_owned(),
-            pid: std::process::id(),
-            program: crate::limits::clip_name(program).to_owned(),
-            start_ns: crate::clock::wall_ns(),
-            instance: random_u64() | 1,
-        }
-    }
-}
-
-/// 64 random bits from the standard library's per-process random hash keys.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(crate::clock::wall_ns());
-    h.finish()
 }
 
 /// Keeps the pipeline running; dropping it delivers what is queued (within

@@ -64,6 +64,7 @@ pub mod macros;
 pub mod metric;
 mod panic_hook;
 mod pipeline;
+mod process;
 pub mod python;
 pub mod record;
 pub mod render;

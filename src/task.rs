@@ -660,8 +660,8 @@ pub fn current() -> Option<Task> {
 /// Appends a random version-4 UUID, hyphenated.
 pub(crate) fn write_uuid(out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let hi = crate::builder::random_u64();
-    let lo = crate::builder::random_u64();
+    let hi = crate::process::random_u64();
+    let lo = crate::process::random_u64();
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&hi.to_be_bytes());
     b[8..].copy_from_slice(&lo.to_be_bytes());
