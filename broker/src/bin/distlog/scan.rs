@@ -116,6 +116,7 @@ struct Map {
 // SAFETY: the mapping is read-only and owned by one `Loaded`; the bytes
 // can be shared between threads like any `&[u8]`.
 unsafe impl Send for Map {}
+// SAFETY: as for `Send`: shared access only reads the immutable mapping.
 unsafe impl Sync for Map {}
 
 impl Map {
