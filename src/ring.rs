@@ -17,7 +17,7 @@
 //! `position & mask`.
 //!
 //! The protocol is model-checked with loom (tests/loom_ring.rs, which
-//! compiles this file with `--cfg loom`): every interleaving of a producer
+//! compiles this file with `--cfg distlog_loom`): every interleaving of a producer
 //! and a consumer over a small ring, wrap-around and a full ring included,
 //! delivers each entry once, in order and intact, with every buffer access
 //! ordered by the `head`/`tail` handover, and counts the dropped ones.
@@ -27,11 +27,11 @@ use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
 
 /// The atomics: std's, or loom's when the loom models compile this file
-/// (`cfg(loom)` in a test build; the library itself always gets std's).
+/// (`cfg(distlog_loom)` in a test build; the library itself always gets std's).
 mod sync {
-    #[cfg(all(loom, test))]
+    #[cfg(all(distlog_loom, test))]
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-    #[cfg(not(all(loom, test)))]
+    #[cfg(not(all(distlog_loom, test)))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
     pub(crate) use std::sync::atomic::Ordering;
 }
@@ -42,24 +42,24 @@ mod sync {
 /// that the `head`/`tail` handover does not order as a data race. Outside
 /// the models it is empty and its methods compile to nothing.
 struct Accesses {
-    #[cfg(all(loom, test))]
+    #[cfg(all(distlog_loom, test))]
     words: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 impl Accesses {
-    #[cfg_attr(not(all(loom, test)), allow(unused_variables))]
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
     fn new(words: usize) -> Accesses {
         Accesses {
-            #[cfg(all(loom, test))]
+            #[cfg(all(distlog_loom, test))]
             words: (0..words).map(|_| loom::cell::UnsafeCell::new(())).collect(),
         }
     }
 
     /// The producer writes (or may write) bytes `[idx, idx + len)`.
     #[inline(always)]
-    #[cfg_attr(not(all(loom, test)), allow(unused_variables))]
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
     fn write(&self, idx: usize, len: usize) {
-        #[cfg(all(loom, test))]
+        #[cfg(all(distlog_loom, test))]
         for w in &self.words[idx / 8..(idx + len).div_ceil(8)] {
             w.with_mut(|_| ());
         }
@@ -67,9 +67,9 @@ impl Accesses {
 
     /// The consumer reads bytes `[idx, idx + len)`.
     #[inline(always)]
-    #[cfg_attr(not(all(loom, test)), allow(unused_variables))]
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
     fn read(&self, idx: usize, len: usize) {
-        #[cfg(all(loom, test))]
+        #[cfg(all(distlog_loom, test))]
         for w in &self.words[idx / 8..(idx + len).div_ceil(8)] {
             w.with(|_| ());
         }
@@ -227,10 +227,6 @@ impl Producer {
         }
     }
 
-    pub(crate) fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
     /// The ring's capacity in bytes.
     #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
@@ -322,7 +318,7 @@ impl Drop for Producer {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(distlog_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

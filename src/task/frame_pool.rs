@@ -11,15 +11,15 @@
 //! in place.
 //!
 //! Model-checked with loom (tests/loom_task_pool.rs, which compiles this
-//! file with `--cfg loom` over an `Arc` with std's orderings): a frame is
+//! file with `--cfg distlog_loom` over an `Arc` with std's orderings): a frame is
 //! never written while another thread can still read it.
 
-#[cfg(all(loom, test))]
+#[cfg(all(distlog_loom, test))]
 use super::model_arc::Arc;
-#[cfg(all(loom, test))]
+#[cfg(all(distlog_loom, test))]
 use loom::sync::atomic::fence;
 use std::sync::atomic::Ordering;
-#[cfg(not(all(loom, test)))]
+#[cfg(not(all(distlog_loom, test)))]
 use std::sync::{atomic::fence, Arc};
 
 /// A frame that nothing but the two handles inside can reach.
