@@ -175,7 +175,7 @@ impl<'a> Cursor<'a> {
 unsafe fn copy_short(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let s = src.as_ptr();
-    // SAFETY (each arm): every read is within `src` (offsets 0 and n - k
+    // SAFETY: (each arm) every read is within `src` (offsets 0 and n - k
     // for k <= n) and every write within `dst` (same offsets), by the
     // caller's promise.
     unsafe {

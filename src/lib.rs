@@ -50,6 +50,12 @@
 //! but a program that exits from another thread while logging may lose
 //! the last records.
 #![warn(missing_docs)]
+// The package denies unsafe code (Cargo.toml); the library opts in for the
+// ring, the task frame pool, zero-copy sends and the FFI. Every block and
+// impl states its invariant in a SAFETY comment, and the ring's and the
+// frame pool's protocols are model-checked (tests/loom_*.rs).
+#![allow(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod builder;
 pub mod callsite;

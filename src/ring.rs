@@ -15,10 +15,68 @@
 //! Positions are monotonic `usize` counters (wrapping is not a concern: at
 //! 1 GB/s a 64-bit counter lasts 584 years); the buffer offset is
 //! `position & mask`.
+//!
+//! The protocol is model-checked with loom (tests/loom_ring.rs, which
+//! compiles this file with `--cfg distlog_loom`): every interleaving of a producer
+//! and a consumer over a small ring, wrap-around and a full ring included,
+//! delivers each entry once, in order and intact, with every buffer access
+//! ordered by the `head`/`tail` handover, and counts the dropped ones.
 
+use self::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// The atomics: std's, or loom's when the loom models compile this file
+/// (`cfg(distlog_loom)` in a test build; the library itself always gets std's).
+mod sync {
+    #[cfg(all(distlog_loom, test))]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub(crate) use std::sync::atomic::Ordering;
+    #[cfg(not(all(distlog_loom, test)))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+}
+
+/// Which buffer bytes each side touches, announced for the loom models:
+/// one loom cell per 8-byte word, written when the producer owns the word
+/// and read when the consumer does, so that loom reports any buffer access
+/// that the `head`/`tail` handover does not order as a data race. Outside
+/// the models it is empty and its methods compile to nothing.
+struct Accesses {
+    #[cfg(all(distlog_loom, test))]
+    words: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+impl Accesses {
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
+    fn new(words: usize) -> Accesses {
+        Accesses {
+            #[cfg(all(distlog_loom, test))]
+            words: (0..words)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        }
+    }
+
+    /// The producer writes (or may write) bytes `[idx, idx + len)`.
+    #[inline(always)]
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
+    fn write(&self, idx: usize, len: usize) {
+        #[cfg(all(distlog_loom, test))]
+        for w in &self.words[idx / 8..(idx + len).div_ceil(8)] {
+            w.with_mut(|_| ());
+        }
+    }
+
+    /// The consumer reads bytes `[idx, idx + len)`.
+    #[inline(always)]
+    #[cfg_attr(not(all(distlog_loom, test)), allow(unused_variables))]
+    fn read(&self, idx: usize, len: usize) {
+        #[cfg(all(distlog_loom, test))]
+        for w in &self.words[idx / 8..(idx + len).div_ceil(8)] {
+            w.with(|_| ());
+        }
+    }
+}
 
 /// Marks a padding entry in the length word.
 pub(crate) const PAD: u32 = 1 << 31;
@@ -39,6 +97,7 @@ pub(crate) struct Ring {
     mask: usize,
     head: CachePadded<AtomicUsize>,
     tail: CachePadded<AtomicUsize>,
+    accesses: Accesses,
     /// Set when the producing thread has exited.
     closed: AtomicBool,
     /// Records the producer dropped because the ring was full.
@@ -68,6 +127,7 @@ impl Ring {
             mask: cap - 1,
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
+            accesses: Accesses::new(cap / 8),
             closed: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             thread_id,
@@ -112,6 +172,7 @@ impl Ring {
         while tail != head && tail - start < max_bytes {
             let idx = tail & self.mask;
             let to_end = self.capacity() - idx;
+            self.accesses.read(idx, 4);
             // SAFETY: [tail, head) was published by the producer's release
             // store of `head`, acquired above; idx + 4 <= capacity because
             // entries are 8-aligned and at least 8 bytes long.
@@ -130,7 +191,9 @@ impl Ring {
             // SAFETY: the entry lies in [tail, tail + len) within the
             // published region and within the buffer (checked above).
             let entry = unsafe { std::slice::from_raw_parts(self.base.add(idx), len) };
+            self.accesses.read(idx, len);
             f(entry);
+            self.accesses.read(idx, len);
             n += 1;
             tail += len;
         }
@@ -166,10 +229,6 @@ impl Producer {
         }
     }
 
-    pub(crate) fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
     /// The ring's capacity in bytes.
     #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
@@ -194,12 +253,14 @@ impl Producer {
         let idx = if len <= to_end {
             idx
         } else {
+            self.ring.accesses.write(idx, 4);
             // SAFETY: [head, head + to_end) is free (checked above) and owned
             // by the producer until published; idx is 8-aligned.
             unsafe { (self.base.add(idx) as *mut u32).write(PAD | to_end as u32) };
             self.head += to_end;
             0
         };
+        self.ring.accesses.write(idx, len);
         // SAFETY: [idx, idx + len) is inside the buffer and free: the
         // consumer reads only below `head`, which this producer alone moves.
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(idx), len) })
@@ -239,8 +300,17 @@ impl Producer {
     /// must be `len`).
     #[inline]
     pub(crate) fn commit(&mut self, len: usize) {
+        self.ring.accesses.write(self.head & self.mask, len);
         self.head += len;
         self.ring.head.store(self.head, Ordering::Release);
+    }
+
+    /// Counts a record dropped because the ring was full. The sender reads
+    /// the count once the ring is retired: [`Ring::close`]'s release store
+    /// orders this increment before it.
+    #[cold]
+    pub(crate) fn count_dropped(&self) {
+        self.ring.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -250,7 +320,7 @@ impl Drop for Producer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(distlog_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -48,6 +48,9 @@
 //! [`Task::bind`] reuses blobs of the frame's earlier uses once no reader can
 //! hold them; [`Task::foreign_id`] returns a new `String`.
 
+mod frame_pool;
+
+use self::frame_pool::Exclusive;
 use crate::callsite::Callsite;
 use crate::entry::{Cursor, Encode};
 use crate::pipeline::local;
@@ -120,12 +123,12 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Free frames, each as two handles (count 2): one for the guard, one
     /// for the stack, so entering and leaving touch no reference count.
-    static POOL: RefCell<Vec<(Arc<TaskInner>, Arc<TaskInner>)>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Exclusive<TaskInner>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl TaskInner {
-    fn fresh() -> Arc<TaskInner> {
-        Arc::new(TaskInner {
+    fn fresh() -> TaskInner {
+        TaskInner {
             path: String::with_capacity(PATH_CAPACITY),
             message: String::with_capacity(MESSAGE_CAPACITY),
             records: AtomicU32::new(0),
@@ -133,7 +136,7 @@ impl TaskInner {
             bound: AtomicPtr::new(Box::into_raw(Box::new(Vec::with_capacity(BOUND_CAPACITY)))),
             blobs: Mutex::new(Blobs::default()),
             start: (0, false),
-        })
+        }
     }
 
     /// Fills a frame nobody else can reach for a new task.
@@ -197,50 +200,21 @@ pub(crate) fn new_frame(
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
         .ok()
         .flatten();
-    let (a, b) = pooled.unwrap_or_else(|| {
-        let a = TaskInner::fresh();
-        let b = a.clone();
-        (a, b)
-    });
-    // SAFETY: `a` and `b` are the only references to their `TaskInner`: a
-    // fresh pair is, and `recycle` pools a pair only after seeing the count
-    // at 2 with both in hand (with an acquire fence after the last release
-    // decrement by another thread), and the pool hands each pair out once.
-    // This crate never creates a `Weak`. So nothing else can read the frame
-    // while we write it. `Arc::as_ptr` derives the pointer without going
-    // through a shared reference.
-    let inner = unsafe { &mut *(Arc::as_ptr(&a) as *mut TaskInner) };
-    inner.reset(message, fields, path);
-    (a, b)
+    let mut frame = pooled.unwrap_or_else(|| Exclusive::new(TaskInner::fresh()));
+    frame.get_mut().reset(message, fields, path);
+    frame.into_handles()
 }
 
 /// Gives a frame back to the thread's pool if nothing but `a` and `b` (two
 /// handles to it; `b` may be another frame's, or none) holds it.
 pub(crate) fn recycle(a: Arc<TaskInner>, b: Option<Arc<TaskInner>>) {
-    let (a, b) = match b {
-        Some(b) if Arc::ptr_eq(&a, &b) => {
-            if Arc::strong_count(&a) != 2 {
-                return; // a handle elsewhere: freed when the last one drops
-            }
-            (a, b)
-        }
-        other => {
-            drop(other);
-            if Arc::strong_count(&a) != 1 {
-                return;
-            }
-            let b = a.clone();
-            (a, b)
-        }
+    let Some(frame) = Exclusive::reclaim(a, b) else {
+        return; // a handle elsewhere: freed when the last one drops
     };
-    // Pairs with the release decrement of the handle dropped last on
-    // another thread: everything it did to the frame happens before the
-    // frame's reuse. (No `Weak` exists; see `new_frame`.)
-    std::sync::atomic::fence(Ordering::Acquire);
     let _ = POOL.try_with(move |p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             if p.len() < POOL_FRAMES {
-                p.push((a, b));
+                p.push(frame);
             }
         }
     });

@@ -59,6 +59,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
+// Unsafe only for socket system calls (src/connections.rs), each block with
+// its invariant in a SAFETY comment.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod acks;
 mod broker;

@@ -5,6 +5,7 @@
 //! everything received to the processors, flush, print the counters, exit
 //! 0. SIGHUP: reload the config file (a bad one is rejected, the old one
 //! kept).
+#![forbid(unsafe_code)]
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use distlogd::config::{Checked, Config, ProcessorConfig};

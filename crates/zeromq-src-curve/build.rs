@@ -1,6 +1,7 @@
 //! Passes the location of the libsodium that `libsodium-sys-stable` built
 //! (its `links = "sodium"` metadata) to this crate's code, which hands it to
 //! libzmq's build.
+#![forbid(unsafe_code)]
 
 fn main() {
     for (meta, var) in [

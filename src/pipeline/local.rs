@@ -123,7 +123,7 @@ fn wait_for_room(producer: &mut Producer, len: usize) -> Option<&mut [u8]> {
             }
         }
     }
-    producer.ring().dropped.fetch_add(1, Ordering::Relaxed);
+    producer.count_dropped();
     shared.wake_sender();
     None
 }

@@ -7,6 +7,9 @@
 //! static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 //! ```
 #![allow(dead_code)]
+// A global allocator is unsafe to implement; the package denies unsafe code
+// elsewhere in its tests (Cargo.toml).
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

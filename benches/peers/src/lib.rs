@@ -44,6 +44,9 @@
 //! - the process's CPU time over the timed run as a share of wall time:
 //!   the logging threads sleep most of the time, so a background thread
 //!   that spins shows up here as ~100% (one core).
+// Unsafe only for the cycle counter, the counting allocator and getrusage,
+// each with its invariant in a SAFETY comment.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use criterion::Criterion;
 use std::alloc::{GlobalAlloc, Layout, System};

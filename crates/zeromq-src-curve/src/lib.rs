@@ -11,6 +11,7 @@
 //!
 //! libzmq's bundled tweetnacl is not used: upstream documents it as
 //! unaudited (zeromq/libzmq#3006).
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
