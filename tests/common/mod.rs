@@ -3,6 +3,7 @@
 
 pub mod counting_alloc;
 pub mod delivery;
+pub mod ports;
 
 use distlog_core::record::Record;
 use distlog_core::wire::{OwnedBatch, Sender, Topic};

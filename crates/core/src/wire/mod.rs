@@ -68,8 +68,8 @@ pub use batch::{
     Batch, Site, Thread, WireBatch, WireRecord,
 };
 pub use frame::{
-    decode_ack, encode_ack, ArchivedSender, BodyBuf, Sender, Topic, WireError, ACK_LEN,
-    ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
+    decode_ack, encode_ack, recv_monitor_event, ArchivedSender, BodyBuf, Sender, Topic, WireError,
+    ACK_LEN, ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
 };
 pub use owned::OwnedBatch;
 pub use validate::{access_batch, BatchRef};
