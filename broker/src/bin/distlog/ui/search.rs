@@ -45,8 +45,8 @@ pub struct Params {
 
 /// Parses a filter, or the 400 that shows where it is wrong.
 pub fn parse_filter(src: Option<&str>) -> Result<Filter, Box<Response<Body>>> {
-    let src = src.map(str::trim).filter(|s| !s.is_empty());
-    let Some(src) = src else {
+    // Not trimmed: the error's column is the page's column.
+    let Some(src) = src.filter(|s| !s.trim().is_empty()) else {
         return Ok(Filter::always());
     };
     Filter::parse(src).map_err(|e| {

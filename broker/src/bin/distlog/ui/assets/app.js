@@ -104,7 +104,9 @@ async function runSearch() {
   errBox.hidden = true;
   const q = new URLSearchParams();
   const filter = $('filter').value;
-  for (const [k, v] of [['filter', filter], ['since', $('since').value], ['until', $('until').value], ['limit', $('limit').value]]) {
+  // The filter as typed (its error's column is then the input's column).
+  if (filter.trim()) q.set('filter', filter);
+  for (const [k, v] of [['since', $('since').value], ['until', $('until').value], ['limit', $('limit').value]]) {
     if (v.trim()) q.set(k, v.trim());
   }
   status.textContent = 'searching...';
@@ -316,7 +318,7 @@ async function startLive() {
   status.dataset.state = 'connecting';
   const q = new URLSearchParams();
   const filter = $('live-filter').value;
-  if (filter.trim()) q.set('filter', filter.trim());
+  if (filter.trim()) q.set('filter', filter);
   try {
     const resp = await fetch('/api/tail?' + q, { signal: ctl.signal });
     if (!resp.ok) {

@@ -1,0 +1,525 @@
+//! `distlog ui` in a real browser: Debian's chromium, headless, driven
+//! through chromedriver (WebDriver). scripts/provision installs both;
+//! without them this test fails and says so.
+//!
+//! Against a real broker (store, publish socket, metrics) and the real
+//! `distlog ui`: the three-process request (plus its Python service)
+//! shows as a waterfall of six task rows, nested, the failed tasks
+//! marked; a filtered search shows exactly the lines `distlog query`
+//! prints for the same filter, and a bad filter shows its position; a
+//! record sent after the page opened appears in live tail; a record whose
+//! message, fields, target and host are `<script>` / `<img onerror>` /
+//! `<svg onload>` payloads shows them as text in live tail, search and
+//! the tree, and runs nothing. The page's headers forbid inline script.
+//!
+//! It writes docs/ui-tree.png and docs/ui-search.png (the README shows
+//! them). `ui_speed` (ignored; run by hand) measures what PERFORMANCE.md
+//! reports.
+
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// The entry point of the request's child processes (`support::request_flow`).
+#[test]
+fn child_role() {
+    request_flow::child_role();
+}
+
+/// How long any one condition may take to hold.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An executable on PATH or in /usr/bin, or a failure that says what to do.
+fn tool(name: &str, package: &str) -> PathBuf {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed: the web view's browser tests need Debian's \
+                 {package} package; run scripts/provision (the test command does) or \
+                 `apt-get install chromium chromium-driver`"
+            )
+        })
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `distlog ui` with `args` on a free port and returns it with the
+/// URL it printed.
+fn start_ui(args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_distlog"))
+        .arg("ui")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start distlog ui");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("distlog ui: serving ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(WAIT)
+        .expect("distlog ui prints its address");
+    (Proc(child), url)
+}
+
+/// chromedriver and a headless chromium session on it.
+struct Browser {
+    client: Client,
+    _driver: Proc,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromium = tool("chromium", "chromium");
+        let driver_bin = tool("chromedriver", "chromium-driver");
+        let port = free_port();
+        let driver = Proc(
+            Command::new(driver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("chromedriver to listen", WAIT, || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1400,900"],
+            }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://{addr}"))
+            .await
+            .expect("a chromium session through chromedriver");
+        Browser {
+            client,
+            _driver: driver,
+        }
+    }
+
+    /// Evaluates `expr` in the page.
+    async fn js(&self, expr: &str) -> Value {
+        self.client
+            .execute(&format!("return ({expr});"), vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    }
+
+    /// Waits until `expr` is truthy in the page; returns its value.
+    async fn wait(&self, what: &str, expr: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self.js(expr).await;
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} ({expr} = {v})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.client.find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name);
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    /// Nothing injected ran: no alert open, no flag set by a payload, no
+    /// element a payload would have made.
+    async fn nothing_ran(&self) {
+        assert!(
+            self.client.get_alert_text().await.is_err(),
+            "an alert is open: a payload ran"
+        );
+        let v = self
+            .js("[window.distlogPwned === undefined, document.querySelectorAll('main img, main svg, main script, main iframe').length]")
+            .await;
+        assert_eq!(
+            v,
+            serde_json::json!([true, 0]),
+            "a payload ran or became markup"
+        );
+    }
+}
+
+/// The text lines `distlog query` prints for `filter`.
+fn query_lines(store: &Path, filter: &str) -> Vec<String> {
+    distlog_ok([
+        "query".as_ref(),
+        "--data-dir".as_ref(),
+        store.as_os_str(),
+        "--filter".as_ref(),
+        filter.as_ref(),
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Sends one record as the original Python clients do (a JSON frame),
+/// with markup in every string a page shows.
+fn send_hostile(endpoint: &str, task: &str) {
+    let ctx = zmq::Context::new();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.connect(endpoint).unwrap();
+    let msg = "<script>window.distlogPwned=1;alert(1)</script>";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let rec = serde_json::json!({
+        "name": "<b>target</b>", "msg": msg, "args": null, "levelname": "ERROR", "levelno": 40,
+        "pathname": "/srv/x.py", "filename": "x.py", "module": "x",
+        "exc_info": null, "exc_text": null, "stack_info": null, "lineno": 1,
+        "funcName": "f", "created": now, "msecs": 0.0,
+        "relativeCreated": 1.0, "thread": 1, "threadName": "MainThread",
+        "processName": "<svg onload=\"window.distlogPwned=3;alert(3)\">", "process": 4242,
+        "message": msg, "asctime": null,
+        "hostname": "<img src=x onerror=\"window.distlogPwned=4;alert(4)\">",
+        "context": {"key": format!("0@{task}"),
+                    "html": "<img src=x onerror=\"window.distlogPwned=2;alert(2)\">"},
+    });
+    push.send_multipart([&b"TLJ"[..], rec.to_string().as_bytes()], 0)
+        .unwrap();
+    push.set_linger(5000).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_view_in_a_real_browser() {
+    let tmp = TempDir::new("ui-browser");
+    let store = tmp.path().join("store");
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let publish = format!("tcp://127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let broker = Broker::start(
+        &endpoint,
+        &store,
+        &["--publish", &publish, "--metrics", &metrics],
+    );
+    let root = request_flow::run(&broker.endpoint);
+    wait_for("the request's records in the store", WAIT, || {
+        count(&store, &["--filter", &format!("task under {root:?}")]) == request_flow::RECORDS
+    });
+    let store_arg = store.to_str().unwrap();
+    let (_ui, url) = start_ui(&[
+        "--data-dir",
+        store_arg,
+        "--broker",
+        &publish,
+        "--metrics",
+        &metrics,
+    ]);
+
+    // The page's own headers.
+    let head = {
+        use std::io::{Read, Write};
+        let mut s =
+            std::net::TcpStream::connect(url.trim_start_matches("http://").trim_end_matches('/'))
+                .unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.to_ascii_lowercase()
+    };
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; script-src 'self';"),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(
+        !head.contains("<script>") && head.contains("<script src=\"/app.js\""),
+        "no inline script: {head}"
+    );
+
+    let b = Browser::start().await;
+
+    // 1. The waterfall: six task rows, nested, failed ones marked.
+    b.client.goto(&format!("{url}#tree={root}")).await.unwrap();
+    b.wait(
+        "the tree",
+        "document.getElementById('waterfall').dataset.done",
+    )
+    .await;
+    assert_eq!(
+        b.js("document.getElementById('waterfall').dataset.done")
+            .await,
+        "ok"
+    );
+    let rows = b
+        .js(
+            "[...document.querySelectorAll('#waterfall .task-row')].map(r => [
+               r.querySelector('.wf-name').textContent, Number(r.dataset.depth), r.dataset.status,
+               r.querySelector('.wf-badge').textContent,
+               getComputedStyle(r.querySelector('.wf-bar')).backgroundColor,
+               [...r.querySelectorAll('.wf-proc')].map(p => p.textContent).join(' '),
+               r.querySelectorAll('.wf-mark').length])",
+        )
+        .await;
+    let rows = rows.as_array().unwrap();
+    let want = [
+        (root.as_str(), 0, "failed", 3),
+        ("/1", 1, "failed", 2),
+        ("/1/1", 2, "succeeded", 3),
+        ("/1/2", 2, "failed", 3),
+        ("/1/3", 2, "succeeded", 3),
+        ("/2", 1, "succeeded", 3),
+    ];
+    assert_eq!(rows.len(), want.len(), "task rows: {rows:?}");
+    let red = "rgb(217, 72, 15)";
+    for (row, (label, depth, status, marks)) in rows.iter().zip(want) {
+        assert_eq!(row[0], label, "{row}");
+        assert_eq!(row[1], depth, "{row}");
+        assert_eq!(row[2], status, "{row}");
+        assert_eq!(row[3] == "FAILED", status == "failed", "{row}");
+        assert_eq!(row[4] == red, status == "failed", "failed bars red: {row}");
+        assert_eq!(row[6], marks, "record marks: {row}");
+    }
+    assert!(
+        rows[3][5].as_str().unwrap().contains("/db pid"),
+        "{:?}",
+        rows[3]
+    );
+    assert!(
+        rows[5][5]
+            .as_str()
+            .unwrap()
+            .contains("py-1/MainProcess pid 999"),
+        "Python row: {:?}",
+        rows[5]
+    );
+    // The marks carry the message on hover.
+    let titles = b.js("[...document.querySelectorAll('#waterfall .task-row')][3].querySelector('.wf-mark.lvl-warn').title").await;
+    assert_eq!(titles, "WARNING slow plan: sequential scan on orders");
+    // Collapse /1: its three subtasks hide; expand: back.
+    b.click("#waterfall .task-row:nth-child(3) .wf-toggle")
+        .await;
+    let hidden = "[...document.querySelectorAll('#waterfall .task-row')].filter(r => r.hidden).map(r => r.querySelector('.wf-name').textContent)";
+    assert_eq!(
+        b.js(hidden).await,
+        serde_json::json!(["/1/1", "/1/2", "/1/3"])
+    );
+    b.click("#waterfall .task-row:nth-child(3) .wf-toggle")
+        .await;
+    assert_eq!(b.js(hidden).await, serde_json::json!([]));
+    b.screenshot("ui-tree.png").await;
+
+    // 2. Search: a bad filter shows where; a good one shows exactly what
+    // `distlog query` prints.
+    b.click("button[data-tab=search]").await;
+    b.type_into("#filter", "  level >= ").await;
+    b.click("#search-go").await;
+    b.wait(
+        "the filter error",
+        "document.getElementById('results').dataset.done === 'error'",
+    )
+    .await;
+    let err = b
+        .js("document.getElementById('filter-error').textContent")
+        .await;
+    let err = err.as_str().unwrap();
+    let cli = distlog(["query", "--data-dir", store_arg, "--filter", "  level >= "]);
+    let cli = String::from_utf8(cli.stderr).unwrap();
+    let first = err.lines().next().unwrap();
+    assert_eq!(
+        cli.trim(),
+        format!("distlog: error: {first}"),
+        "as the CLI says it"
+    );
+    assert!(
+        first.starts_with("bad filter at line 1, column 12: expected a value"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  level >= \n           ^ expected a value"),
+        "caret under column 12: {err}"
+    );
+    let filter = "level >= warn or host == \"py-1\"";
+    b.type_into("#filter", filter).await;
+    b.click("#search-go").await;
+    b.wait(
+        "search results",
+        "document.getElementById('results').dataset.done === 'ok'",
+    )
+    .await;
+    let shown = b
+        .js("[...document.querySelectorAll('#results .line')].map(e => e.textContent)")
+        .await;
+    let expected = query_lines(&store, filter);
+    assert_eq!(expected.len(), 7, "{expected:?}");
+    assert_eq!(
+        shown,
+        serde_json::json!(expected),
+        "the page shows what distlog query prints"
+    );
+    b.screenshot("ui-search.png").await;
+    // A record expands to all its fields.
+    b.click("#results li:nth-child(2) .line").await;
+    let detail = b
+        .js("document.querySelector('#results li:nth-child(2) .detail').textContent")
+        .await;
+    let detail: Value = serde_json::from_str(detail.as_str().unwrap()).unwrap();
+    let want: Value = serde_json::from_str(
+        distlog_ok([
+            "query",
+            "--data-dir",
+            store_arg,
+            "--filter",
+            filter,
+            "--format",
+            "jsonl",
+        ])
+        .lines()
+        .nth(1)
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(detail["fields"], want["fields"], "{detail}");
+    assert_eq!(detail["exc_text"], "timeout after 5s", "{detail}");
+    assert_eq!(detail["processName"], "db", "{detail}");
+
+    // 3. Live tail: empty when opened; a record sent now appears, as text.
+    b.click("button[data-tab=live]").await;
+    b.wait(
+        "the live tail to open",
+        "document.getElementById('live-status').dataset.state === 'open'",
+    )
+    .await;
+    assert_eq!(
+        b.js("document.querySelectorAll('#live-records li').length")
+            .await,
+        0
+    );
+    let hostile_task = "6f1e28ba-2fa1-41d2-883f-0016d3cca427";
+    send_hostile(&broker.endpoint, hostile_task);
+    let line = b
+        .wait("the record in live tail", "[...document.querySelectorAll('#live-records .line')].map(e => e.textContent).find(t => t.includes('distlogPwned=1'))")
+        .await;
+    let line = line.as_str().unwrap();
+    assert!(
+        line.contains("<script>window.distlogPwned=1;alert(1)</script>"),
+        "{line}"
+    );
+    b.click("#live-records li:last-child .line").await;
+    let detail = b
+        .js("document.querySelector('#live-records li:last-child .detail').textContent")
+        .await;
+    assert!(
+        detail
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=\\\"window.distlogPwned=2"),
+        "{detail}"
+    );
+    b.nothing_ran().await;
+
+    // The same record in search and in its tree: text, nothing runs.
+    wait_for("the hostile record in the store", WAIT, || {
+        count(
+            &store,
+            &["--filter", &format!("task under {hostile_task:?}")],
+        ) == 1
+    });
+    b.click("button[data-tab=search]").await;
+    b.type_into("#filter", "message contains \"<script>\"")
+        .await;
+    b.click("#search-go").await;
+    b.wait(
+        "search results",
+        "document.getElementById('results').dataset.done === 'ok'",
+    )
+    .await;
+    let shown = b
+        .js("[...document.querySelectorAll('#results .line')].map(e => e.textContent)")
+        .await;
+    assert_eq!(
+        shown,
+        serde_json::json!(query_lines(&store, "message contains \"<script>\""))
+    );
+    b.click("#results li:first-child .line").await;
+    b.nothing_ran().await;
+    b.click("#results li:first-child .task-link").await;
+    b.wait("the hostile tree", &format!("document.getElementById('waterfall').dataset.done && document.getElementById('task').value === {hostile_task:?}")).await;
+    let row = b.js("document.querySelector('#waterfall .task-row .wf-msg').textContent + '|' + document.querySelector('#waterfall .task-row .wf-proc').textContent").await;
+    assert!(
+        row.as_str()
+            .unwrap()
+            .contains("<script>window.distlogPwned=1")
+            && row.as_str().unwrap().contains("<img src=x onerror="),
+        "{row}"
+    );
+    b.nothing_ran().await;
+
+    // 4. The glance reads the broker's metrics.
+    b.click("button[data-tab=glance]").await;
+    b.wait(
+        "metrics",
+        "document.querySelectorAll('#glance-table tbody tr').length",
+    )
+    .await;
+
+    b.client.close().await.unwrap();
+    let (status, stderr) = broker.stop();
+    assert!(status.success(), "broker exit {status:?}: {stderr}");
+}
