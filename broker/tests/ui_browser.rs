@@ -218,12 +218,33 @@ fn query_lines(store: &Path, filter: &str) -> Vec<String> {
     .collect()
 }
 
-/// Sends one record as the original Python clients do (a JSON frame),
-/// with markup in every string a page shows.
-fn send_hostile(endpoint: &str, task: &str) {
+/// Sends one record as the original Python clients do (a JSON frame).
+fn send_python(endpoint: &str, rec: &Value) {
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.connect(endpoint).unwrap();
+    push.send_multipart([&b"TLJ"[..], rec.to_string().as_bytes()], 0)
+        .unwrap();
+    push.set_linger(5000).unwrap();
+}
+
+/// A Python client's record of `task` saying `msg` (no markup).
+fn plain(task: &str, msg: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    serde_json::json!({
+        "name": "svc", "msg": msg, "args": null, "levelname": "INFO", "levelno": 20,
+        "created": now, "process": 1, "processName": "MainProcess", "thread": 1,
+        "threadName": "MainThread", "message": msg, "hostname": "py-2",
+        "context": {"key": format!("1@{task}")},
+    })
+}
+
+/// Sends one record as the original Python clients do, with markup in
+/// every string a page shows.
+fn send_hostile(endpoint: &str, task: &str) {
     let msg = "<script>window.distlogPwned=1;alert(1)</script>";
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -241,9 +262,7 @@ fn send_hostile(endpoint: &str, task: &str) {
         "context": {"key": format!("0@{task}"),
                     "html": "<img src=x onerror=\"window.distlogPwned=2;alert(2)\">"},
     });
-    push.send_multipart([&b"TLJ"[..], rec.to_string().as_bytes()], 0)
-        .unwrap();
-    push.set_linger(5000).unwrap();
+    send_python(endpoint, &rec);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,7 +459,13 @@ async fn web_view_in_a_real_browser() {
     assert_eq!(detail["processName"], "db", "{detail}");
 
     // 3. Live tail: empty when opened; a record sent now appears, as text.
+    // (Filtered to the task: the broker publishes its own metric records
+    // every 10 s.)
+    let hostile_task = "6f1e28ba-2fa1-41d2-883f-0016d3cca427";
     b.click("button[data-tab=live]").await;
+    b.type_into("#live-filter", &format!("task under {hostile_task:?}"))
+        .await;
+    b.click("#live-form button[type=submit]").await;
     b.wait(
         "the live tail to open",
         "document.getElementById('live-status').dataset.state === 'open'",
@@ -451,7 +476,6 @@ async fn web_view_in_a_real_browser() {
             .await,
         0
     );
-    let hostile_task = "6f1e28ba-2fa1-41d2-883f-0016d3cca427";
     send_hostile(&broker.endpoint, hostile_task);
     let line = b
         .wait("the record in live tail", "[...document.querySelectorAll('#live-records .line')].map(e => e.textContent).find(t => t.includes('distlogPwned=1'))")
@@ -473,13 +497,25 @@ async fn web_view_in_a_real_browser() {
         "{detail}"
     );
     b.nothing_ran().await;
+    // Paused, what arrives is held (and counted), and shown on resume.
+    b.click("#live-pause").await;
+    send_python(&broker.endpoint, &plain(hostile_task, "sent while paused"));
+    b.wait(
+        "the held record",
+        "document.getElementById('live-status').textContent.includes('(paused: 1 held)')",
+    )
+    .await;
+    let shown = "[...document.querySelectorAll('#live-records .line')].some(e => e.textContent.includes('sent while paused'))";
+    assert_eq!(b.js(shown).await, false, "not shown while paused");
+    b.click("#live-pause").await;
+    assert_eq!(b.js(shown).await, true, "shown on resume");
 
     // The same record in search and in its tree: text, nothing runs.
     wait_for("the hostile record in the store", WAIT, || {
         count(
             &store,
             &["--filter", &format!("task under {hostile_task:?}")],
-        ) == 1
+        ) == 2
     });
     b.click("button[data-tab=search]").await;
     b.type_into("#filter", "message contains \"<script>\"")
@@ -522,4 +558,148 @@ async fn web_view_in_a_real_browser() {
     b.client.close().await.unwrap();
     let (status, stderr) = broker.stop();
     assert!(status.success(), "broker exit {status:?}: {stderr}");
+}
+
+/// Writes a tree of 500 tasks (a root, 20 children, 479 grandchildren)
+/// of 10 records each into a new store at `dir`; returns the root id.
+fn write_big_tree(dir: &Path) -> String {
+    use distlog::record::{Field, Record, Value};
+    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    let root = "5a1e28ba-2fa1-41d2-883f-0016d3cca427".to_owned();
+    let mut tasks = vec![root.clone()];
+    for i in 0..499u32 {
+        tasks.push(if i < 20 {
+            format!("{root}/{}", i + 1)
+        } else {
+            format!("{root}/{}/{}", (i - 20) % 20 + 1, (i - 20) / 20 + 1)
+        });
+    }
+    let mut records = Vec::new();
+    for (k, task) in tasks.iter().enumerate() {
+        for n in 1..=10u32 {
+            let status = match n {
+                1 => "started",
+                10 if k % 97 == 5 => "failed",
+                10 => "succeeded",
+                _ => "",
+            };
+            let mut fields = vec![Field {
+                key: "step".into(),
+                value: Value::U64(u64::from(n)),
+            }];
+            if !status.is_empty() {
+                fields.push(Field {
+                    key: "task_status".into(),
+                    value: Value::Str(status.into()),
+                });
+            }
+            records.push(Record {
+                time_ns: 1_700_000_000_000_000_000 + (k as u64) * 1_000_000 + u64::from(n) * 50_000,
+                level: if status == "failed" { 40 } else { 20 },
+                kind: b'L',
+                target: "bench".into(),
+                message: format!("task {k} step {n}"),
+                task: task.clone(),
+                task_n: n,
+                fields,
+                ..Record::default()
+            });
+        }
+    }
+    assert_eq!((tasks.len(), records.len()), (500, 5_000));
+    let mut w = distlogd::store::Writer::open(dir, 64 << 20).unwrap();
+    for (i, chunk) in records.chunks(100).enumerate() {
+        let mut recs = chunk.to_vec();
+        for (j, r) in recs.iter_mut().enumerate() {
+            r.seq = (i * 100 + j) as u64;
+        }
+        let b = Batch {
+            sender: Sender {
+                host: "bench-host".into(),
+                pid: 7,
+                program: "bench".into(),
+                start_ns: 1,
+                instance: 3,
+            },
+            first_seq: recs[0].seq,
+            dropped: 0,
+            records: recs,
+        };
+        w.append(*b"TLR", &encode_batch_to_vec(&b)).unwrap();
+    }
+    w.sync().unwrap();
+    root
+}
+
+/// What PERFORMANCE.md reports, measured in the browser (prints, asserts
+/// nothing about time; run by hand, in release):
+///
+/// ```sh
+/// cargo test --release -p distlogd --test ui_browser -- --ignored --nocapture ui_speed
+/// DISTLOG_UI_BIG_STORE=/tmp/dl-perf/store cargo test ... (also: first search results)
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for PERFORMANCE.md, run by hand"]
+async fn ui_speed() {
+    let tmp = TempDir::new("ui-speed");
+    let root = write_big_tree(tmp.path());
+    let (_ui, url) = start_ui(&["--data-dir", tmp.path().to_str().unwrap()]);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{url}#tree={root}")).await.unwrap();
+    b.wait(
+        "the tree",
+        "document.getElementById('waterfall').dataset.done === 'ok'",
+    )
+    .await;
+    assert_eq!(
+        b.js("document.querySelectorAll('#waterfall .task-row').length")
+            .await,
+        500
+    );
+    assert_eq!(
+        b.js("document.querySelectorAll('#waterfall .wf-mark').length")
+            .await,
+        5_000
+    );
+    let mut render = Vec::new();
+    let mut load = Vec::new();
+    for _ in 0..7 {
+        b.click("#tree-form button[type=submit]").await;
+        b.wait(
+            "the tree",
+            "document.getElementById('waterfall').dataset.done === 'ok'",
+        )
+        .await;
+        render.push(b.js("window.distlogTreeRenderMs").await.as_f64().unwrap());
+        load.push(b.js("window.distlogTreeLoadMs").await.as_f64().unwrap());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "tree of 500 tasks / 5000 records: render median {:.1} ms (runs {render:?}); fetch+parse+render median {:.1} ms",
+        median(&mut render.clone()),
+        median(&mut load.clone())
+    );
+    if let Ok(big) = std::env::var("DISTLOG_UI_BIG_STORE") {
+        let (_ui, url) = start_ui(&["--data-dir", &big]);
+        b.client.goto(&url).await.unwrap();
+        for filter in ["", "field.k0 == 4242", "message contains \"record 4242 \""] {
+            b.type_into("#filter", filter).await;
+            b.click("#search-go").await;
+            b.wait(
+                "search results",
+                "document.getElementById('results').dataset.done",
+            )
+            .await;
+            let first = b.js("window.distlogSearchFirstMs").await;
+            let status = b
+                .js("document.getElementById('search-status').textContent")
+                .await;
+            println!("search {filter:?} over {big}: first results after {first} ms; {status}");
+            b.js("(window.distlogSearchFirstMs = null)").await;
+        }
+    }
+    b.client.close().await.unwrap();
 }

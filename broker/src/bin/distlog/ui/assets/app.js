@@ -155,6 +155,7 @@ async function runSearch() {
 const collapsed = new Set();
 
 async function openTree(id) {
+  const started = performance.now();
   showTab('tree');
   $('task').value = id;
   history.replaceState(null, '', '#tree=' + encodeURIComponent(id));
@@ -175,6 +176,7 @@ async function openTree(id) {
   renderWaterfall(wf, tasks);
   const ms = performance.now() - t0;
   window.distlogTreeRenderMs = ms;
+  window.distlogTreeLoadMs = performance.now() - started;
   const records = tasks.reduce((a, t) => a + t.records.length, 0);
   const failed = tasks.filter((t) => t.status === 'failed').length;
   status.textContent = tasks.length + ' tasks, ' + records + ' records' + (failed ? ', ' + failed + ' failed' : '') +
@@ -314,6 +316,8 @@ async function startLive() {
   if (live.ctl) live.ctl.abort();
   const ctl = new AbortController();
   Object.assign(live, { ctl, held: [], skipped: 0, lagged: 0, broker: '' });
+  // A new filter starts a new list.
+  $('live-records').replaceChildren();
   const status = $('live-status');
   status.dataset.state = 'connecting';
   const q = new URLSearchParams();
