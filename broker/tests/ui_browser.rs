@@ -64,7 +64,13 @@ impl Drop for Proc {
 /// Starts `distlog ui` with `args` on a free port and returns it with the
 /// URL it printed.
 fn start_ui(args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_distlog"))
+    // DISTLOG_UI_BIN: another build of `distlog` (a release one, for
+    // `ui_speed` from a debug test build).
+    let bin = std::env::var_os("DISTLOG_UI_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_distlog")),
+        PathBuf::from,
+    );
+    let mut child = Command::new(bin)
         .arg("ui")
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
@@ -631,13 +637,61 @@ fn write_big_tree(dir: &Path) -> String {
     root
 }
 
+/// Writes `n` records like `distlog loadgen --fields 3`'s (message
+/// `record <i> of ...`, fields k0..k2) into a new store at `dir`, 1,000
+/// to a batch, in 16 MiB segments.
+fn write_filler(dir: &Path, n: u64) {
+    use distlog::record::{Field, Record, Value};
+    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    let mut w = distlogd::store::Writer::open(dir, 16 << 20).unwrap();
+    let sender = Sender {
+        host: "load-host".into(),
+        pid: 9,
+        program: "loadgen".into(),
+        start_ns: 1,
+        instance: 5,
+    };
+    for first in (0..n).step_by(1_000) {
+        let records = (first..(first + 1_000).min(n))
+            .map(|i| Record {
+                seq: i,
+                time_ns: 1_700_000_000_000_000_000 + i * 1_000,
+                level: 20,
+                kind: b'L',
+                target: "loadgen".into(),
+                message: format!("record {i} of {n}"),
+                fields: (0..3)
+                    .map(|k| Field {
+                        key: format!("k{k}"),
+                        value: Value::U64(i % 10_000 + k),
+                    })
+                    .collect(),
+                ..Record::default()
+            })
+            .collect();
+        let b = Batch {
+            sender: sender.clone(),
+            first_seq: first,
+            dropped: 0,
+            records,
+        };
+        w.append(*b"PLR", &encode_batch_to_vec(&b)).unwrap();
+    }
+    w.sync().unwrap();
+}
+
 /// What PERFORMANCE.md reports, measured in the browser (prints, asserts
-/// nothing about time; run by hand, in release):
+/// nothing about time; run by hand, with a release `distlog`):
 ///
 /// ```sh
-/// cargo test --release -p distlogd --test ui_browser -- --ignored --nocapture ui_speed
-/// DISTLOG_UI_BIG_STORE=/tmp/dl-perf/store cargo test ... (also: first search results)
+/// cargo build --release -p distlogd --bin distlog
+/// DISTLOG_UI_BIN=target/release/distlog DISTLOG_UI_BIG_STORE=/tmp/dl-perf/store \
+///   cargo test -p distlogd --test ui_browser -- --ignored --nocapture ui_speed
 /// ```
+///
+/// (Without DISTLOG_UI_BIG_STORE, the tree only.) The times are the
+/// page's: `performance.now()` around drawing the tree, and from the
+/// search's request to its first record on the page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement for PERFORMANCE.md, run by hand"]
 async fn ui_speed() {
@@ -682,10 +736,19 @@ async fn ui_speed() {
         median(&mut render.clone()),
         median(&mut load.clone())
     );
-    if let Ok(big) = std::env::var("DISTLOG_UI_BIG_STORE") {
+    let generated = TempDir::new("ui-speed-store");
+    let big = std::env::var("DISTLOG_UI_BIG_STORE").unwrap_or_else(|_| {
+        write_filler(generated.path(), 1_000_000);
+        generated.path().to_str().unwrap().to_owned()
+    });
+    {
         let (_ui, url) = start_ui(&["--data-dir", &big]);
         b.client.goto(&url).await.unwrap();
-        for filter in ["", "field.k0 == 4242", "message contains \"record 4242 \""] {
+        for filter in [
+            "",
+            "field.k0 == 4242",
+            "message contains \"record 999999 \"",
+        ] {
             b.type_into("#filter", filter).await;
             b.click("#search-go").await;
             b.wait(
