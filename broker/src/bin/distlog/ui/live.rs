@@ -16,6 +16,7 @@
 use super::routes::{json_error, ndjson};
 use super::State;
 use crate::tail::{Received, Subscriber, Subscription};
+use crate::CliError;
 use axum::body::Body;
 use axum::extract::{Query, State as Shared};
 use axum::http::{Response, StatusCode};
@@ -44,19 +45,22 @@ pub struct Feed {
 
 impl Feed {
     /// Starts the subscriber thread (it retries until the broker answers).
-    pub fn start(broker: String, curve: Option<(String, std::path::PathBuf)>) -> Feed {
+    pub fn start(
+        broker: String,
+        curve: Option<(String, std::path::PathBuf)>,
+    ) -> Result<Feed, CliError> {
         let (tx, _) = broadcast::channel(BATCHES_BUFFERED);
         let connected = Arc::new(AtomicBool::new(false));
         let (tx2, conn2, ep) = (tx.clone(), connected.clone(), broker.clone());
         std::thread::Builder::new()
             .name("distlog-ui-feed".into())
             .spawn(move || feed(&ep, curve, &tx2, &conn2))
-            .expect("spawn the live feed thread");
-        Feed {
+            .map_err(|e| CliError(format!("cannot start the live tail thread: {e}")))?;
+        Ok(Feed {
             broker,
             tx,
             connected,
-        }
+        })
     }
 }
 

@@ -77,7 +77,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         Some(broker) => Some(live::Feed::start(
             broker.clone(),
             a.curve_server_key.clone().zip(a.curve_key_file.clone()),
-        )),
+        )?),
     };
     let state = Arc::new(State {
         source,
