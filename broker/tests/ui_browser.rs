@@ -569,8 +569,8 @@ async fn web_view_in_a_real_browser() {
 /// Writes a tree of 500 tasks (a root, 20 children, 479 grandchildren)
 /// of 10 records each into a new store at `dir`; returns the root id.
 fn write_big_tree(dir: &Path) -> String {
-    use distlog::record::{Field, Record, Value};
-    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    use distlog_core::record::{Field, Record, Value};
+    use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
     let root = "5a1e28ba-2fa1-41d2-883f-0016d3cca427".to_owned();
     let mut tasks = vec![root.clone()];
     for i in 0..499u32 {
@@ -641,8 +641,8 @@ fn write_big_tree(dir: &Path) -> String {
 /// `record <i> of ...`, fields k0..k2) into a new store at `dir`, 1,000
 /// to a batch, in 16 MiB segments.
 fn write_filler(dir: &Path, n: u64) {
-    use distlog::record::{Field, Record, Value};
-    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    use distlog_core::record::{Field, Record, Value};
+    use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
     let mut w = distlogd::store::Writer::open(dir, 16 << 20).unwrap();
     let sender = Sender {
         host: "load-host".into(),

@@ -156,15 +156,15 @@ impl<E: std::fmt::Display> From<E> for CliError {
 
 /// Compiles `--filter` (or matches everything), with the error's position
 /// on one line.
-pub fn compile_filter(src: Option<&str>) -> Result<distlog::filter::Filter, CliError> {
+pub fn compile_filter(src: Option<&str>) -> Result<distlog_filter::Filter, CliError> {
     match src {
-        None => Ok(distlog::filter::Filter::always()),
-        Some(s) => distlog::filter::Filter::parse(s).map_err(|e| CliError(filter_error(&e))),
+        None => Ok(distlog_filter::Filter::always()),
+        Some(s) => distlog_filter::Filter::parse(s).map_err(|e| CliError(filter_error(&e))),
     }
 }
 
 /// A filter's parse error on one line, with its position.
-pub fn filter_error(e: &distlog::filter::FilterError) -> String {
+pub fn filter_error(e: &distlog_filter::FilterError) -> String {
     format!(
         "bad filter at line {}, column {}: {}",
         e.line(),

@@ -3,8 +3,8 @@
 use crate::out::Out;
 use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
-use distlog::view::RecordRef;
-use distlog::wire::ArchivedSender;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
 
 /// Arguments of `distlog query`.
 #[derive(clap::Args, Debug)]
@@ -127,14 +127,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut total = counted.unwrap_or(0);
     let mut tally = Tally::default();
     if counted.is_none() {
-        let render =
-            move |system: u8, sender: &ArchivedSender, r: RecordRef<'_>, text: &mut String| {
-                match format {
-                    Format::Text => distlog::render::text_line(system, sender, r, colour, text),
-                    Format::Jsonl => distlog::render::json_record(system, sender, r, text),
-                }
-                text.push('\n');
-            };
+        let render = move |system: u8,
+                           sender: &ArchivedSender,
+                           r: RecordRef<'_>,
+                           text: &mut String| {
+            match format {
+                Format::Text => distlog_filter::render::text_line(system, sender, r, colour, text),
+                Format::Jsonl => distlog_filter::render::json_record(system, sender, r, text),
+            }
+            text.push('\n');
+        };
         let render: Option<&Render> = (!count_only).then_some(&render);
         (total, tally) = scan_rendered(&source, &sel, limit, render, |text| {
             out.write(text)?;

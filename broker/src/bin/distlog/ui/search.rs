@@ -24,7 +24,7 @@ use crate::CliError;
 use axum::body::Body;
 use axum::extract::{Query, State as Shared};
 use axum::http::{Response, StatusCode};
-use distlog::filter::Filter;
+use distlog_filter::Filter;
 use std::sync::Arc;
 
 /// Records a search returns unless it asks for fewer.
@@ -110,16 +110,16 @@ pub async fn search(Shared(state): Shared<Arc<State>>, Query(p): Query<Params>) 
 /// and as its JSON form for the expanded view.
 pub fn render(
     system: u8,
-    sender: &distlog::wire::ArchivedSender,
-    r: distlog::view::RecordRef<'_>,
+    sender: &distlog_core::wire::ArchivedSender,
+    r: distlog_core::view::RecordRef<'_>,
     out: &mut String,
 ) {
     let mut text = String::new();
-    distlog::render::text_line(system, sender, r, false, &mut text);
+    distlog_filter::render::text_line(system, sender, r, false, &mut text);
     out.push_str("{\"text\":");
     // A String always serialises.
     out.push_str(&serde_json::to_string(&text).unwrap_or_default());
     out.push_str(",\"record\":");
-    distlog::render::json_record(system, sender, r, out);
+    distlog_filter::render::json_record(system, sender, r, out);
     out.push_str("}\n");
 }

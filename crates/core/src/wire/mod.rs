@@ -44,8 +44,8 @@
 //! threads ([`crate::view::RecordRef`]).
 //!
 //! ```
-//! use distlog::record::Record;
-//! use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+//! use distlog_core::record::Record;
+//! use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
 //!
 //! let batch = Batch {
 //!     records: vec![Record { message: "hello".into(), ..Record::default() }],
@@ -73,5 +73,4 @@ pub use frame::{
 };
 pub use owned::OwnedBatch;
 pub use validate::{access_batch, BatchRef};
-pub(crate) use values::read_value;
-pub use values::{put_value, tag};
+pub use values::{put_value, read_value, tag};
