@@ -11,6 +11,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod request_flow;
+
 #[path = "../../../tests/common/ports.rs"]
 mod ports;
 pub use ports::free_port;

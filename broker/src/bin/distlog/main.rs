@@ -6,6 +6,7 @@
 //! distlog tree    TASK_ID --data-dir DIR|--database URL [--format text|jsonl]
 //! distlog stats   --data-dir DIR
 //! distlog loadgen --endpoint ENDPOINT --records N [--threads T] [--fields K]
+//! distlog ui      --data-dir DIR|--database URL [--listen ADDR:PORT] [--broker ENDPOINT] [--metrics ADDR:PORT]
 //! ```
 //!
 //! Errors are one line on stderr (`distlog: error: ...`) and exit status 1;
@@ -31,6 +32,7 @@ mod stats;
 mod tail;
 mod time;
 mod tree;
+mod ui;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -126,6 +128,20 @@ enum Command {
     ///   distlog loadgen --records 5000000 --threads 2 --fields 3 --rate 500000
     #[command(verbatim_doc_comment)]
     Loadgen(loadgen::Args),
+    /// Serve a web view: search, request trees as waterfalls, live tail
+    /// and the broker's metrics at a glance.
+    ///
+    /// Search takes the filter language and a time range and streams its
+    /// results; a record's task opens its tree (one row per task on a
+    /// shared time axis, coloured by status, gaps shown); live tail reads
+    /// the broker's publish socket (--broker) and can pause; the glance
+    /// reads the broker's metrics endpoint (--metrics). Records are shown
+    /// as text only. Serves on loopback unless told otherwise.
+    ///
+    /// Example:
+    ///   distlog ui --data-dir /var/lib/distlog --broker tcp://127.0.0.1:5011 --metrics 127.0.0.1:9110
+    #[command(verbatim_doc_comment)]
+    Ui(ui::Args),
 }
 
 /// What a subcommand can fail with: one line for stderr.
@@ -143,15 +159,18 @@ impl<E: std::fmt::Display> From<E> for CliError {
 pub fn compile_filter(src: Option<&str>) -> Result<distlog_filter::Filter, CliError> {
     match src {
         None => Ok(distlog_filter::Filter::always()),
-        Some(s) => distlog_filter::Filter::parse(s).map_err(|e| {
-            CliError(format!(
-                "bad filter at line {}, column {}: {}",
-                e.line(),
-                e.column(),
-                e.message()
-            ))
-        }),
+        Some(s) => distlog_filter::Filter::parse(s).map_err(|e| CliError(filter_error(&e))),
     }
+}
+
+/// A filter's parse error on one line, with its position.
+pub fn filter_error(e: &distlog_filter::FilterError) -> String {
+    format!(
+        "bad filter at line {}, column {}: {}",
+        e.line(),
+        e.column(),
+        e.message()
+    )
 }
 
 /// Checks that a data directory exists and is a directory.
@@ -183,6 +202,7 @@ fn main() -> ExitCode {
         Command::Tree(a) => tree::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Loadgen(a) => loadgen::run(a),
+        Command::Ui(a) => ui::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

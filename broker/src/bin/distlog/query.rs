@@ -3,6 +3,8 @@
 use crate::out::Out;
 use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
 
 /// Arguments of `distlog query`.
 #[derive(clap::Args, Debug)]
@@ -41,18 +43,77 @@ struct Part {
     tally: Tally,
 }
 
+/// How one selected record becomes output text (appended, one line with
+/// its newline), on a scan worker.
+pub type Render = dyn Fn(u8, &ArchivedSender, RecordRef<'_>, &mut String) + Sync;
+
+/// Scans `source` for what `sel` selects, renders the first `limit`
+/// records in stored order with `render` (`None`: count only) and hands
+/// the text to `write` a piece at a time, as soon as each piece is read
+/// (the first results come after one piece, not after the whole scan).
+/// `write` returning false stops the scan. Returns the number of records
+/// rendered (or counted) and what reading found.
+///
+/// Shared by `distlog query` and the web view's search (`ui/search.rs`).
+pub fn scan_rendered(
+    source: &Source,
+    sel: &Selection<'_>,
+    limit: u64,
+    render: Option<&Render>,
+    mut write: impl FnMut(&str) -> Result<bool, CliError>,
+) -> Result<(u64, Tally), CliError> {
+    let mut total = 0u64;
+    let mut tally = Tally::default();
+    if limit == 0 {
+        return Ok((0, tally));
+    }
+    source.scan(
+        sel,
+        |piece| {
+            let (mut matched, mut text) = (0u64, String::new());
+            let tally = piece.records(sel, |system, sender, r| {
+                matched += 1;
+                if let Some(render) = render {
+                    render(system, sender, r, &mut text);
+                }
+                matched < limit
+            });
+            Part {
+                matched,
+                text,
+                tally,
+            }
+        },
+        |part| {
+            tally += part.tally;
+            let take = part.matched.min(limit - total);
+            let go_on = if render.is_none() || take == 0 {
+                true
+            } else if take == part.matched {
+                write(&part.text)?
+            } else {
+                // Cut after `take` lines.
+                let end = part
+                    .text
+                    .match_indices('\n')
+                    .nth(take as usize - 1)
+                    .map_or(0, |(i, _)| i + 1);
+                write(&part.text[..end])?
+            };
+            total += take;
+            Ok(go_on && total < limit)
+        },
+    )?;
+    Ok((total, tally))
+}
+
 pub fn run(a: Args) -> Result<(), CliError> {
     let filter = compile_filter(a.filter.as_deref())?;
     let now = crate::time::now_ns();
-    let time = |t: &Option<String>| {
-        t.as_deref()
-            .map(|t| crate::time::parse_time(t, now))
-            .transpose()
-    };
     let sel = Selection {
         filter: &filter,
-        since: time(&a.since)?.unwrap_or(0),
-        until: time(&a.until)?.unwrap_or(u64::MAX),
+        since: crate::time::bound(a.since.as_deref(), now)?.unwrap_or(0),
+        until: crate::time::bound(a.until.as_deref(), now)?.unwrap_or(u64::MAX),
     };
     let source = Source::new(&a.src, a.threads)?;
     let limit = a.limit.unwrap_or(u64::MAX);
@@ -65,52 +126,22 @@ pub fn run(a: Args) -> Result<(), CliError> {
     };
     let mut total = counted.unwrap_or(0);
     let mut tally = Tally::default();
-    if counted.is_none() && limit > 0 {
-        source.scan(
-            &sel,
-            |piece| {
-                let (mut matched, mut text) = (0u64, String::new());
-                let tally = piece.records(&sel, |system, sender, r| {
-                    matched += 1;
-                    if !count_only {
-                        match format {
-                            Format::Text => distlog_filter::render::text_line(
-                                system, sender, r, colour, &mut text,
-                            ),
-                            Format::Jsonl => {
-                                distlog_filter::render::json_record(system, sender, r, &mut text)
-                            }
-                        }
-                        text.push('\n');
-                    }
-                    matched < limit
-                });
-                Part {
-                    matched,
-                    text,
-                    tally,
-                }
-            },
-            |part| {
-                tally += part.tally;
-                let take = part.matched.min(limit - total);
-                if !count_only {
-                    if take == part.matched {
-                        out.write(&part.text)?;
-                    } else {
-                        // Cut after `take` lines.
-                        let end = part
-                            .text
-                            .match_indices('\n')
-                            .nth(take as usize - 1)
-                            .map_or(0, |(i, _)| i + 1);
-                        out.write(&part.text[..end])?;
-                    }
-                }
-                total += take;
-                Ok(total < limit)
-            },
-        )?;
+    if counted.is_none() {
+        let render = move |system: u8,
+                           sender: &ArchivedSender,
+                           r: RecordRef<'_>,
+                           text: &mut String| {
+            match format {
+                Format::Text => distlog_filter::render::text_line(system, sender, r, colour, text),
+                Format::Jsonl => distlog_filter::render::json_record(system, sender, r, text),
+            }
+            text.push('\n');
+        };
+        let render: Option<&Render> = (!count_only).then_some(&render);
+        (total, tally) = scan_rendered(&source, &sel, limit, render, |text| {
+            out.write(text)?;
+            Ok(true)
+        })?;
     }
     if count_only {
         out.line(&total.to_string())?;

@@ -33,6 +33,11 @@ pub fn parse_time(s: &str, now: u64) -> Result<u64, CliError> {
     Ok(now.saturating_sub(ago))
 }
 
+/// An optional `--since`/`--until` argument, parsed (see [`parse_time`]).
+pub fn bound(s: Option<&str>, now: u64) -> Result<Option<u64>, CliError> {
+    s.map(|t| parse_time(t, now)).transpose()
+}
+
 /// `1h30m`, `10m`, `1.5h`, `250ms` to nanoseconds.
 fn parse_duration(s: &str) -> Option<u64> {
     let mut rest = s;

@@ -234,8 +234,11 @@ fn filter_source(id: &str) -> String {
     s
 }
 
-pub fn run(a: Args) -> Result<(), CliError> {
-    let root = normalise(&a.task_id);
+/// Reads every record under `task_id` (a root, a sub-path or a key) from
+/// `source` and builds its tree. Shared by `distlog tree` and the web
+/// view's waterfall (`ui/tree_json.rs`, which serves [`Tree::jsonl`]).
+pub fn load(source: &Source, task_id: &str) -> Result<Tree, CliError> {
+    let root = normalise(task_id);
     if root.is_empty() {
         return Err(CliError("empty task id".into()));
     }
@@ -245,7 +248,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         since: 0,
         until: u64::MAX,
     };
-    let source = Source::new(&a.src, a.threads)?;
     let mut recs: Vec<Rec> = Vec::new();
     let mut tally = Tally::default();
     source.scan(
@@ -271,25 +273,24 @@ pub fn run(a: Args) -> Result<(), CliError> {
             source.describe()
         )));
     }
-    let tree = Tree::build(&root, recs);
+    Ok(Tree::build(&root, recs))
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let source = Source::new(&a.src, a.threads)?;
+    let tree = load(&source, &a.task_id)?;
     let mut out = Out::new();
+    let mut text = String::new();
     match a.format {
-        Format::Text => {
-            let colour = out.colour;
-            let mut text = String::new();
-            tree.text(colour, &mut text);
-            out.write(&text)?;
-        }
-        Format::Jsonl => {
-            let mut text = String::new();
-            tree.jsonl(&root, &mut text);
-            out.write(&text)?;
-        }
+        Format::Text => tree.text(out.colour, &mut text),
+        Format::Jsonl => tree.jsonl(&mut text),
     }
+    out.write(&text)?;
     out.flush()
 }
 
-struct Tree {
+/// One request's task tree, read back from its records.
+pub struct Tree {
     root: String,
     nodes: HashMap<String, Node>,
     /// Earliest record time at or below each task.
@@ -625,9 +626,9 @@ impl Tree {
     }
 
     /// One JSON line per task, depth first (an explicit stack, no
-    /// recursion per level).
-    fn jsonl(&self, root: &str, out: &mut String) {
-        let mut stack = vec![root];
+    /// recursion per level), parents before children.
+    pub fn jsonl(&self, out: &mut String) {
+        let mut stack = vec![self.root.as_str()];
         while let Some(path) = stack.pop() {
             self.jsonl_node(path, out, &mut stack);
         }
@@ -873,7 +874,7 @@ FAILED: r, /2
 ";
         assert_eq!(text, expected, "\n{text}");
         let mut jsonl = String::new();
-        tree.jsonl("r", &mut jsonl);
+        tree.jsonl(&mut jsonl);
         let lines: Vec<serde_json::Value> = jsonl
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
