@@ -12,8 +12,10 @@
 //! `<svg onload>` payloads shows them as text in live tail, search and
 //! the tree, and runs nothing. The page's headers forbid inline script.
 //!
-//! It writes docs/ui-tree.png and docs/ui-search.png (the README shows
-//! them). `ui_speed` (ignored; run by hand) measures what PERFORMANCE.md
+//! It takes screenshots of the waterfall and of search into
+//! `target/ui-screenshots/`; with `DISTLOG_UPDATE_SCREENSHOTS=1` into
+//! `docs/` instead (docs/ui-tree.png and docs/ui-search.png, which the
+//! README shows), so a test run leaves the tracked files alone. `ui_speed` (ignored; run by hand) measures what PERFORMANCE.md
 //! reports.
 
 mod support;
@@ -186,9 +188,14 @@ impl Browser {
 
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../docs")
-            .join(name);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = if std::env::var_os("DISTLOG_UPDATE_SCREENSHOTS").is_some() {
+            root.join("docs")
+        } else {
+            root.join("target/ui-screenshots")
+        };
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
@@ -298,16 +305,22 @@ async fn web_view_in_a_real_browser() {
     ]);
 
     // The page's own headers.
-    let head = {
+    let get = |host: &str| {
         use std::io::{Read, Write};
         let mut s =
             std::net::TcpStream::connect(url.trim_start_matches("http://").trim_end_matches('/'))
                 .unwrap();
-        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out.to_ascii_lowercase()
     };
+    let head = get("localhost");
+    // A name that is not this machine's (DNS rebinding) gets no page.
+    let rebound = get("attacker.example");
+    assert!(rebound.starts_with("http/1.0 403"), "{rebound}");
+    assert!(!rebound.contains("<script"), "{rebound}");
+    assert!(rebound.contains("content-security-policy"), "{rebound}");
     assert!(
         head.contains("content-security-policy: default-src 'none'; script-src 'self';"),
         "{head}"

@@ -53,6 +53,12 @@ pub struct Args {
     /// Scan threads for a store (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Also answer requests addressed to this host name (repeatable).
+    /// Without it only `localhost` and IP addresses are answered, so a web
+    /// page elsewhere cannot reach the view through a DNS name that
+    /// points at this machine (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
 }
 
 /// What every request handler shares.
@@ -63,6 +69,8 @@ pub struct State {
     live: Option<live::Feed>,
     /// The broker's metrics address, when given.
     metrics: Option<String>,
+    /// Host names answered besides `localhost` and IP addresses.
+    allowed_hosts: Vec<String>,
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -83,6 +91,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
         source,
         live,
         metrics: a.metrics.clone(),
+        allowed_hosts: a
+            .allow_host
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
     });
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.listen)

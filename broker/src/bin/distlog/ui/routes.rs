@@ -46,8 +46,53 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/tail", get(super::live::tail))
         .route("/api/metrics", get(super::metrics::metrics))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
+        // Outermost: every response carries the headers, refusals too.
         .layer(axum::middleware::map_response(secure))
         .with_state(state)
+}
+
+/// Answers only requests addressed to `localhost`, an IP address or a
+/// name given with `--allow-host`: a page on another site that makes its
+/// own DNS name resolve to this machine (DNS rebinding) gets 403, not the
+/// store.
+async fn check_host(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host_allowed(host, &state.allowed_hosts) {
+        next.run(req).await
+    } else {
+        json_error(
+            StatusCode::FORBIDDEN,
+            "this host name is not allowed: start distlog ui with --allow-host NAME",
+        )
+    }
+}
+
+/// Whether `host` (a Host header: name or address, optional port) is
+/// `localhost`, an IP address, or one of `allowed` (lowercase).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split(']')
+            .next()
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+    } else {
+        host.rsplit_once(':').map_or(host, |(n, _)| n)
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost" || name.parse::<std::net::Ipv4Addr>().is_ok() || allowed.contains(&name)
 }
 
 async fn asset(kind: &'static str, body: &'static str) -> impl IntoResponse {
@@ -103,4 +148,35 @@ where
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn only_local_names_addresses_and_allowed_names_are_answered() {
+        let allowed = vec!["logs.example.com".to_owned()];
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "10.1.2.3",
+            "[::1]:8080",
+            "logs.example.com:8080",
+        ] {
+            assert!(host_allowed(ok, &allowed), "{ok}");
+        }
+        for bad in [
+            "",
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io:8080",
+            "[not-v6]:80",
+            "logs.example.com.evil:8080",
+        ] {
+            assert!(!host_allowed(bad, &allowed), "{bad}");
+        }
+    }
 }
