@@ -206,7 +206,10 @@ fn run(args: &Args) -> Result<(), String> {
         s.rejected,
         s.processors
             .iter()
-            .map(|(k, v)| (k.as_str(), format!("written={} dropped={}", v.written, v.dropped)))
+            .map(|(k, v)| (k.as_str(), format!(
+                    "written={} dropped={} lost={} restarts={}",
+                    v.written, v.dropped, v.lost, v.restarts
+                )))
             .collect::<std::collections::BTreeMap<_, _>>()
     );
     Ok(())
