@@ -195,7 +195,7 @@ pub(crate) fn emit_parts(
         }
         scratch[4..8].copy_from_slice(&n.to_ne_bytes());
 
-        crate::task::with_current(|section| {
+        crate::context::with_current(|section| {
             let task_len = section.map_or(0, |s| s.len());
             let len = entry::align8(entry::HEADER + scratch.len() + task_len);
             let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };

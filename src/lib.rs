@@ -60,6 +60,7 @@
 mod builder;
 pub mod callsite;
 mod clock;
+mod context;
 pub mod curve;
 pub mod directives;
 pub mod entry;

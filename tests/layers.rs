@@ -180,7 +180,6 @@ fn assert_one_way(dir: &str) {
 }
 
 #[test]
-#[ignore = "issue 16: pipeline <-> task remains (the thread's task context must move below the pipeline); run with --ignored to see it"]
 fn client_library_layers_point_one_way() {
     assert_one_way("src");
 }

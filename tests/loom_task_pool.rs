@@ -1,4 +1,4 @@
-//! Loom models of task frame reuse (src/task/frame_pool.rs): a frame goes
+//! Loom models of task frame reuse (src/context/frame_pool.rs): a frame goes
 //! back to the pool, and is refilled, only when no other thread can still
 //! read it.
 //!
@@ -19,7 +19,7 @@
 // denies it elsewhere); every block states its invariant.
 #![allow(unsafe_code)]
 
-#[path = "../src/task/frame_pool.rs"]
+#[path = "../src/context/frame_pool.rs"]
 mod frame_pool;
 
 use frame_pool::Exclusive;

@@ -8,9 +8,9 @@
 //! that exits closes its ring so the sender recycles it.
 
 use super::PIPELINE;
+use crate::context;
 use crate::entry::{self, Cursor};
 use crate::ring::Producer;
-use crate::task;
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 
@@ -136,7 +136,7 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
     fields: &F,
 ) {
     let (ts, is_tsc) = crate::clock::raw_now();
-    task::with_current(|section| {
+    context::with_current(|section| {
         let task_len = section.map_or(0, |s| s.len());
         let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
         let len = entry::align8(body + task_len);
@@ -181,7 +181,7 @@ pub(crate) fn emit_status<F: entry::EncodeList>(
     message: &str,
     fields: &F,
     error: Option<&dyn std::fmt::Display>,
-    section: &task::Section<'_>,
+    section: &context::Section<'_>,
 ) {
     let error_len = error.map(entry::display_len);
     let body = entry::HEADER
