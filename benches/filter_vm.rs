@@ -24,10 +24,10 @@
 //! quick check: `cargo test --benches`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use distlog::filter::{Filter, RecordView};
-use distlog::record::{level, Field, Record, Value};
-use distlog::view::RecordRef;
-use distlog::wire::{access_batch, encode_batch_to_vec, Batch, BatchRef, Sender};
+use distlog_core::record::{level, Field, Record, Value};
+use distlog_core::view::RecordRef;
+use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, BatchRef, Sender};
+use distlog_filter::{Filter, RecordView};
 use std::hint::black_box;
 
 #[path = "../tests/common/counting_alloc.rs"]
@@ -218,7 +218,7 @@ fn native(r: RecordRef<'_>, finder: &memchr::memmem::Finder<'_>, buf: &mut Strin
             finder.find(r.message().as_bytes()).is_some()
         } else {
             buf.clear();
-            distlog::render::render_format(r.format(), r.args(), buf);
+            distlog_core::message::render_format(r.format(), r.args(), buf);
             finder.find(buf.as_bytes()).is_some()
         }
 }

@@ -1,6 +1,6 @@
 //! What a record costs on the wire: bytes per record, rkyv encode time and
 //! validation time (bytecheck plus the hand-written checks of
-//! `distlog::wire::access_batch`), for a batch of 400 records shaped like
+//! `distlog_core::wire::access_batch`), for a batch of 400 records shaped like
 //! `distlog loadgen --fields 3` (one call site with target, module, file,
 //! format and thread name; two format arguments; three key/values), and
 //! the same records without arguments and fields. Each row encodes twice:
@@ -11,8 +11,8 @@
 //! `cargo run --release --example wire_cost` (numbers in PERFORMANCE.md,
 //! "What a record costs on the wire").
 
-use distlog::record::{level, Field, Record, Value};
-use distlog::wire::{access_batch, encode_batch_to_vec, Batch, Sender, WireBatch};
+use distlog_core::record::{level, Field, Record, Value};
+use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender, WireBatch};
 use rkyv::util::AlignedVec;
 use std::hint::black_box;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 // The property of the `expansion_bound` fuzz target, shared with the
 // corpus replay test (`tests/fuzz_corpus_replay.rs` includes this file):
 // whatever is accepted costs its readers at most the stated multiple of
-// its size (`distlog::limits`, docs/PROTOCOL.md "Cost bounds").
+// its size (`distlog_core::limits`, docs/PROTOCOL.md "Cost bounds").
 //
 // The first byte picks the input: `P` a Python pickle, `J` a Python JSON
 // record, anything else a batch body.
@@ -14,8 +14,8 @@ const RENDERED_PER_RECORD: u64 = 1024;
 
 /// The bytes a reader may touch for `r`, counted from the views (not by
 /// the validator): what it refers to and what it carries.
-fn record_cost(b: &distlog::view::BatchRef<'_>, r: &distlog::view::RecordRef<'_>) -> u64 {
-    use distlog::record::ValueRef;
+fn record_cost(b: &distlog_core::view::BatchRef<'_>, r: &distlog_core::view::RecordRef<'_>) -> u64 {
+    use distlog_core::record::ValueRef;
     let value = |v: ValueRef<'_>| match v {
         ValueRef::Str(s) => s.len() as u64,
         _ => 1,
@@ -47,17 +47,17 @@ pub fn check(data: &[u8]) {
     match which {
         b'P' | b'J' => {
             if which == b'P' {
-                if let Ok(v) = distlog::python::pickle::to_json(body) {
+                if let Ok(v) = distlogd::python::pickle::to_json(body) {
                     let cost = json_cost(&v);
-                    let budget = distlog::python::pickle::output_budget(body.len()) as u64;
+                    let budget = distlogd::python::pickle::output_budget(body.len()) as u64;
                     assert!(cost <= budget, "pickle of {} bytes decoded to {cost} > {budget}", body.len());
                 }
             }
-            let Ok((sender, record)) = distlog::python::decode(which, body) else {
+            let Ok((sender, record)) = distlogd::python::decode(which, body) else {
                 return;
             };
-            let batch = distlog::python::to_batch(sender, record);
-            match distlog::wire::OwnedBatch::from_body(&batch) {
+            let batch = distlogd::python::to_batch(sender, record);
+            match distlog_core::wire::OwnedBatch::from_body(&batch) {
                 Ok(owned) => check_batch(&owned.get(), batch.len()),
                 Err(e) => assert!(
                     matches!(e.reason(), "name_too_long" | "too_many_fields" | "task_too_deep"),
@@ -67,7 +67,7 @@ pub fn check(data: &[u8]) {
         }
         _ => {
             // Readers need an aligned body.
-            if let Ok(owned) = distlog::wire::OwnedBatch::from_body(data) {
+            if let Ok(owned) = distlog_core::wire::OwnedBatch::from_body(data) {
                 check_batch(&owned.get(), data.len());
             }
         }
@@ -76,22 +76,22 @@ pub fn check(data: &[u8]) {
 
 /// The expanded size of an accepted batch is within the bound, and so is
 /// the text the renderers make of it.
-fn check_batch(b: &distlog::view::BatchRef<'_>, len: usize) {
-    let budget = distlog::limits::budget(len);
+fn check_batch(b: &distlog_core::view::BatchRef<'_>, len: usize) {
+    let budget = distlog_core::limits::budget(len);
     let (mut expanded, mut rendered) = (0u64, 0u64);
     let mut line = String::new();
     for r in b.records() {
         let cost = record_cost(b, &r);
         expanded += cost;
         line.clear();
-        distlog::render::text_line(b'P', b.sender(), r, true, &mut line);
+        distlog_filter::render::text_line(b'P', b.sender(), r, true, &mut line);
         // Text output (console, tail, query) reaches terminals: no control
         // or bidi character raw (the colour codes are the renderer's own).
         assert!(
-            !line.chars().any(|c| distlog::render::must_escape(c) && c != '\u{1b}'),
+            !line.chars().any(|c| distlog_filter::render::must_escape(c) && c != '\u{1b}'),
             "{line:?}"
         );
-        distlog::render::json_record(b'P', b.sender(), r, &mut line);
+        distlog_filter::render::json_record(b'P', b.sender(), r, &mut line);
         assert!(
             line.len() as u64 <= RENDERED_PER_BYTE * cost + RENDERED_PER_RECORD,
             "a record of cost {cost} rendered to {} bytes",
@@ -107,7 +107,7 @@ fn check_batch(b: &distlog::view::BatchRef<'_>, len: usize) {
 /// What the pickle decoder charges for a decoded value.
 fn json_cost(v: &serde_json::Value) -> u64 {
     use serde_json::Value;
-    let unit = distlog::python::pickle::VALUE_COST as u64;
+    let unit = distlogd::python::pickle::VALUE_COST as u64;
     unit + match v {
         Value::String(s) => s.len() as u64,
         Value::Array(a) => a.iter().map(json_cost).sum(),

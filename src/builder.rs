@@ -5,7 +5,7 @@ use crate::directives::{Directives, DirectivesError};
 use crate::pipeline::link::{Connection, Link};
 use crate::pipeline::sender::SenderThread;
 use crate::pipeline::{Config, Shared, PIPELINE};
-use crate::wire::Sender;
+use distlog_core::wire::Sender;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};

@@ -469,7 +469,7 @@ impl<'a> Reader<'a> {
     /// (bounds-checked; strings are not re-checked for UTF-8: the producer
     /// wrote them from `&str`s, cut at character boundaries). On a
     /// little-endian machine this is exactly the wire's values
-    /// encoding ([`crate::wire::put_value`]).
+    /// encoding ([`distlog_core::wire::put_value`]).
     pub(crate) fn value_span(&mut self, n: usize) -> Option<&'a [u8]> {
         let start = self.pos;
         for _ in 0..n {
@@ -542,7 +542,7 @@ mod tests {
         assert_eq!(span.len(), len);
         let mut wire = Vec::new();
         for v in &got {
-            crate::wire::put_value(&mut wire, ValueRef::from(v));
+            distlog_core::wire::put_value(&mut wire, ValueRef::from(v));
         }
         if cfg!(target_endian = "little") {
             assert_eq!(span, &wire[..]);

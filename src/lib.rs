@@ -36,7 +36,7 @@
 //! [`Callsite`] (level check: one load, one branch) → the thread's ring
 //! (`pipeline::local`, `ring`: reserve, write typed values, one release
 //! store) → the sender thread (`pipeline::sender`: entries become the
-//! records of a [`wire::WireBatch`], which writes each call site and
+//! records of a [`distlog_core::wire::WireBatch`], which writes each call site and
 //! thread once, rkyv-encoded, sent with `DONTWAIT`). In steady state a log call allocates nothing (tested)
 //! and takes no lock; its one possible system call wakes the sleeping
 //! sender when the thread's ring passes half full (and `block_when_full`
@@ -65,28 +65,26 @@ pub mod curve;
 pub mod directives;
 pub mod entry;
 mod facade;
-pub mod filter;
-pub mod limits;
 pub mod macros;
 pub mod metric;
 mod panic_hook;
 mod pipeline;
 mod process;
-pub mod python;
-pub mod record;
-pub mod render;
 mod ring;
 pub mod task;
 pub mod traceparent;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
-pub mod view;
-pub mod wire;
+
+/// The record model (levels, kinds, values), from `distlog-core`: what the
+/// macros and [`Encode`] write.
+pub use distlog_core::record;
 
 pub use builder::{Builder, Drops, Guard, InitError, Stats, DEFAULT_ENDPOINT};
 pub use callsite::Callsite;
 pub use entry::{debug, display, Encode, EncodeList};
 pub use pipeline::link::{Connection, HandshakeFailure};
+pub use process::this_process;
 pub use task::{current as current_task, import_task, task, to, Entered, Task, TaskGuard};
 
 use std::time::Duration;

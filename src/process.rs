@@ -2,7 +2,7 @@
 //! ids (a sender's instance, task ids). A leaf: the builder and tasks use
 //! it, it uses only the wire's `Sender`, limits and the clock.
 
-use crate::wire::Sender;
+use distlog_core::wire::Sender;
 
 /// This program's file name (or `argv[0]`).
 pub(crate) fn program_name() -> String {
@@ -26,19 +26,17 @@ pub(crate) fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-impl Sender {
-    /// This process as a sender: its host name and pid, `program`, started
-    /// now, with a fresh random instance id. Names are cut to
-    /// [`crate::limits::MAX_NAME`] bytes, as receivers require. (Here, not
-    /// in `wire`: the wire layer knows nothing of the process it runs in.)
-    pub fn this_process(program: &str) -> Sender {
-        Sender {
-            host: crate::limits::clip_name(&host_name()).to_owned(),
-            pid: std::process::id(),
-            program: crate::limits::clip_name(program).to_owned(),
-            start_ns: crate::clock::wall_ns(),
-            instance: random_u64() | 1,
-        }
+/// This process as a batch's sender: its host name and pid, `program`,
+/// started now, with a fresh random instance id. Names are cut to
+/// [`distlog_core::limits::MAX_NAME`] bytes, as receivers require. (Here,
+/// not in the wire format: that knows nothing of the process it runs in.)
+pub fn this_process(program: &str) -> Sender {
+    Sender {
+        host: distlog_core::limits::clip_name(&host_name()).to_owned(),
+        pid: std::process::id(),
+        program: distlog_core::limits::clip_name(program).to_owned(),
+        start_ns: crate::clock::wall_ns(),
+        instance: random_u64() | 1,
     }
 }
 

@@ -10,11 +10,7 @@ const N: u64 = 200_000;
 
 #[test]
 fn drops_are_counted_exactly_and_logging_never_blocks() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::ports::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let _guard = distlog::builder()
         .endpoint(endpoint.clone())

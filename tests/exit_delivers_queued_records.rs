@@ -67,7 +67,7 @@ fn assert_all_arrived(batches: &[common::Received], mode: &str) {
     assert_eq!(facade.fields[0].key, "mode");
     assert_eq!(
         facade.fields[0].value,
-        distlog::record::Value::Str(mode.into())
+        distlog_core::record::Value::Str(mode.into())
     );
 }
 
@@ -88,7 +88,7 @@ fn a_panic_is_recorded_and_flushed() {
     let panic = app_records(&batches)
         .find(|r| r.target == "panic")
         .expect("panic record arrived");
-    assert_eq!(panic.level, distlog::record::level::CRITICAL);
+    assert_eq!(panic.level, distlog_core::record::level::CRITICAL);
     assert_eq!(panic.message, "panic: boom 42");
     assert!(panic.error.contains("boom 42") && panic.error.contains(".rs:"));
     assert!(panic.file.ends_with("exit_delivers_queued_records.rs"));

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{app_records, end_marker, field_u64, Receiver};
-use distlog::record::Value;
+use distlog_core::record::Value;
 use std::time::Duration;
 
 const N: u64 = 50_000;

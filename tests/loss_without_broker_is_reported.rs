@@ -68,11 +68,7 @@ fn run_child(endpoint: &str, ack: bool) -> (String, String, Duration) {
 #[test]
 fn records_logged_with_no_broker_are_counted_lost_and_reported() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::ports::free_port();
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let (stats, stderr, took) = run_child(&endpoint, false);
     assert_eq!(

@@ -2,7 +2,7 @@
 mod common;
 
 use common::Receiver;
-use distlog::record::Value;
+use distlog_core::record::Value;
 use std::time::Duration;
 
 #[test]

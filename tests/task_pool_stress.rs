@@ -10,7 +10,7 @@
 mod common;
 
 use common::{app_records, Receiver};
-use distlog::record::{Record, Value};
+use distlog_core::record::{Record, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{app_records, field_u64, Receiver};
-use distlog::record::{level, Record, Value};
+use distlog_core::record::{level, Record, Value};
 use std::time::Duration;
 
 struct Code(u32);

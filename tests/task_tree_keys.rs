@@ -4,7 +4,7 @@
 mod common;
 
 use common::{app_records, Receiver};
-use distlog::record::{Record, Value};
+use distlog_core::record::{Record, Value};
 use std::time::Duration;
 
 fn field<'a>(r: &'a Record, key: &str) -> Option<&'a Value> {
@@ -127,7 +127,7 @@ fn task_trees_have_exact_keys_statuses_and_fields() {
     ));
     assert_eq!(status(recs[7]), Some("failed"));
     assert_eq!(recs[7].error, "disk full");
-    assert_eq!(recs[7].level, distlog::record::level::ERROR);
+    assert_eq!(recs[7].level, distlog_core::record::level::ERROR);
     assert_eq!(recs[9].error, "bad input");
     assert_eq!(recs[11].error, "panicked");
     assert_eq!(status(recs[15]), Some("succeeded"));

@@ -6,7 +6,7 @@ mod common;
 
 use common::counting_alloc::{allocs_in, Counting};
 
-use distlog::record::Value;
+use distlog_core::record::Value;
 use std::time::Duration;
 
 #[global_allocator]
@@ -84,7 +84,7 @@ fn entering_and_leaving_tasks_does_not_allocate() {
     common::end_marker();
 
     let batches = drain.join().unwrap();
-    let recs: Vec<&distlog::record::Record> = common::app_records(&batches).collect();
+    let recs: Vec<&distlog_core::record::Record> = common::app_records(&batches).collect();
     let cycles = WARM + N;
     assert_eq!(
         recs.len() as u64,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{app_records, Receiver};
-use distlog::record::{Record, Value};
+use distlog_core::record::{Record, Value};
 use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{app_records, end_marker, Receiver};
-use distlog::record::Value;
+use distlog_core::record::Value;
 use std::time::Duration;
 
 const N: u64 = 200;
@@ -67,7 +67,7 @@ fn sites_and_threads_are_written_once_per_batch() {
         records.len()
     );
 
-    let of = |pred: &dyn Fn(&distlog::record::Record) -> bool| {
+    let of = |pred: &dyn Fn(&distlog_core::record::Record) -> bool| {
         records
             .iter()
             .filter(|r| pred(r))

@@ -22,8 +22,8 @@
 //! quick check: `cargo test -p distlogd --benches`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use distlog::record::{level, Field, Record, Value};
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::{level, Field, Record, Value};
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::config::Config;
 use distlogd::ingest::{decode, Decoded};
 use distlogd::rules::RuleSet;

@@ -17,7 +17,7 @@
 //! exactly-once (see [`crate::dispatch`]).
 
 use crossbeam_channel::{Receiver, Sender};
-use distlog::wire::encode_ack;
+use distlog_core::wire::encode_ack;
 
 /// Where an acknowledgement goes: the ingest socket and the peer's routing
 /// id on it.
@@ -30,13 +30,13 @@ pub struct Reply {
 }
 
 /// An acknowledgement ready to send.
-pub type Outgoing = (Reply, [u8; distlog::wire::ACK_LEN]);
+pub type Outgoing = (Reply, [u8; distlog_core::wire::ACK_LEN]);
 
 /// Sends its acknowledgement when the last holder drops it.
 #[derive(Debug)]
 pub struct AckToken {
     reply: Option<Reply>,
-    ack: [u8; distlog::wire::ACK_LEN],
+    ack: [u8; distlog_core::wire::ACK_LEN],
     out: Sender<Outgoing>,
 }
 

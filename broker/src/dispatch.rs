@@ -18,7 +18,7 @@ use crate::processor::{Delivery, Handle, Selection};
 use crate::rules::RuleSet;
 use crate::warn::RateLimited;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use distlog::wire::{encode_batch_to_vec, OwnedBatch, Sender, Topic};
+use distlog_core::wire::{encode_batch_to_vec, OwnedBatch, Sender, Topic};
 use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// Most senders tracked for sequence gaps; past this the ones not heard
 /// from for longest are forgotten (hostile input cannot grow the table).
-/// Validation caps a host name at [`distlog::limits::MAX_NAME`] bytes, so
+/// Validation caps a host name at [`distlog_core::limits::MAX_NAME`] bytes, so
 /// the table holds at most about `MAX_SENDERS * (MAX_NAME + 100)` bytes
 /// (~35 MiB).
 pub const MAX_SENDERS: usize = 100_000;
@@ -169,7 +169,7 @@ impl Dispatcher {
             rules,
             handles: BTreeMap::new(),
             senders: HashMap::new(),
-            me: Sender::this_process("distlogd"),
+            me: distlog::this_process("distlogd"),
             perf_seq: 0,
             last_perf: Instant::now(),
             side: None,
@@ -476,7 +476,7 @@ impl Dispatcher {
         };
         let topic = Topic::batch(
             self.config.metrics.system as u8,
-            distlog::record::kind::PERF,
+            distlog_core::record::kind::PERF,
         );
         let rules = self.rules.read().clone();
         let routed = rules.route(topic.system, batch.get());

@@ -9,7 +9,7 @@
 use crate::metrics::Metrics;
 use crate::rules::{Routed, RuleSet};
 use crossbeam_channel::{Receiver, Sender};
-use distlog::wire::{self, OwnedBatch, Topic};
+use distlog_core::wire::{self, OwnedBatch, Topic};
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -230,11 +230,11 @@ pub fn decode(frames: Frames, rules: &Arc<RuleSet>) -> Decoded {
         }
     } else {
         // A Python client's record (JSON or pickle): one-record batch.
-        let (sender, record) = match distlog::python::decode(topic.encoding, &body) {
+        let (sender, record) = match crate::python::decode(topic.encoding, &body) {
             Ok(r) => r,
             Err(e) => return Decoded::Rejected(e.reason()),
         };
-        match OwnedBatch::from_aligned(distlog::python::to_batch(sender, record)) {
+        match OwnedBatch::from_aligned(crate::python::to_batch(sender, record)) {
             Ok(b) => b,
             Err(e) => return Decoded::Rejected(e.reason()),
         }

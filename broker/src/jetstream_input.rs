@@ -47,7 +47,7 @@ pub fn topic_of(subject: &str) -> Vec<u8> {
             vec![
                 s.as_bytes()[0],
                 k.as_bytes()[0],
-                distlog::wire::ENCODING_BATCH,
+                distlog_core::wire::ENCODING_BATCH,
             ]
         }
         _ => Vec::new(),

@@ -10,6 +10,8 @@
 //!   JetStream inputs' settings ([`config::jetstream_input`]).
 //! - [`ingest`]: PULL and ROUTER sockets; workers validate, decode
 //!   (distlog batches, the Python clients' JSON and pickle) and route.
+//! - [`python`]: the original Python clients' records (JSON and pickle)
+//!   decoded into distlog records, bounded like batches.
 //! - [`jetstream_input`]: NATS JetStream durable consumers read like
 //!   another ingest socket.
 //! - [`rules`]: compiled filters deciding which processors get which
@@ -43,7 +45,7 @@
 //!    through [`processor::ProcessorConfig`].
 //! 7. [`processor`]: the kinds, their settings, queues and threads.
 //! 8. Leaves, which import nothing of the broker but each other's
-//!    leaves: [`metrics`], [`acks`], [`store`], [`pg`], `warn.rs`, and the
+//!    leaves: [`metrics`], [`acks`], [`store`], [`pg`], [`python`], `warn.rs`, and the
 //!    parts of the config every section shares ([`config::units`],
 //!    [`config::curve`], [`config::spans`]).
 //!
@@ -76,6 +78,7 @@ pub mod metrics_http;
 pub mod monitor;
 pub mod pg;
 pub mod processor;
+pub mod python;
 pub mod rules;
 pub mod store;
 mod warn;

@@ -2,8 +2,8 @@
 //! HTTP (`GET /metrics`), turned into performance records (kind `P`) routed
 //! through the broker's own rules, and printed at shutdown.
 
-use distlog::record::{kind, level, Field, Record, Value};
-use distlog::wire::{Batch, Sender};
+use distlog_core::record::{kind, level, Field, Record, Value};
+use distlog_core::wire::{Batch, Sender};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;

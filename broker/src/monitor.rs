@@ -71,7 +71,7 @@ impl Watch {
                     let _ = zmq::poll(&mut items, 100);
                     for (i, m) in monitors.iter().enumerate() {
                         let mut events = Vec::new();
-                        while let Some(e) = next_event(m) {
+                        while let Some(e) = distlog_core::wire::recv_monitor_event(m) {
                             events.push(e);
                         }
                         held[i] = handle(i, held[i].take(), &events, &mut conns, curve, &metrics);
@@ -115,15 +115,4 @@ fn handle(
         }
     }
     None
-}
-
-/// One monitor event (its number and value), without waiting.
-fn next_event(m: &zmq::Socket) -> Option<(SocketEvent, u32)> {
-    let first = m.recv_bytes(zmq::DONTWAIT).ok()?;
-    while m.get_rcvmore().unwrap_or(false) {
-        let _ = m.recv_bytes(zmq::DONTWAIT);
-    }
-    let event = u16::from_ne_bytes(first.get(..2)?.try_into().ok()?);
-    let value = u32::from_ne_bytes(first.get(2..6)?.try_into().ok()?);
-    Some((SocketEvent::from_raw(event), value))
 }

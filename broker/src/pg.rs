@@ -3,9 +3,9 @@
 //! the column list, a record as a COPY row, and a row back as a record.
 //! `docs/POSTGRES.md` describes it for people.
 
-use distlog::record::{Field, Record, Value, ValueRef};
-use distlog::view::RecordRef;
-use distlog::wire::{ArchivedSender, Sender};
+use distlog_core::record::{Field, Record, Value, ValueRef};
+use distlog_core::view::RecordRef;
+use distlog_core::wire::{ArchivedSender, Sender};
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -208,7 +208,7 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 
 /// The table a record goes to.
 pub fn table_of(r: RecordRef<'_>) -> usize {
-    usize::from(r.kind() == distlog::record::kind::PERF)
+    usize::from(r.kind() == distlog_core::record::kind::PERF)
 }
 
 /// Appends the record's fields as a JSON object (first value of each name
@@ -219,16 +219,16 @@ pub fn fields_json(r: RecordRef<'_>, out: &mut String) -> bool {
     }
     out.push('{');
     let mut first = true;
-    for (k, v) in distlog::render::unique_fields(r) {
+    for (k, v) in distlog_filter::render::unique_fields(r) {
         if !first {
             out.push(',');
         }
         first = false;
-        distlog::render::json_str(&clean(k), out);
+        distlog_filter::render::json_str(&clean(k), out);
         out.push(':');
         match v {
-            ValueRef::Str(s) => distlog::render::json_str(&clean(s), out),
-            v => distlog::render::json_value(v, out),
+            ValueRef::Str(s) => distlog_filter::render::json_str(&clean(s), out),
+            v => distlog_filter::render::json_value(v, out),
         }
     }
     out.push('}');
@@ -417,7 +417,7 @@ pub fn describe(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch};
+    use distlog_core::wire::{encode_batch_to_vec, Batch, OwnedBatch};
 
     #[test]
     fn fields_first_wins_nul_cleaned_and_typed_back() {

@@ -8,8 +8,8 @@
 
 use crate::config::Checked;
 use crate::processor::Selection;
-use distlog::filter::{Filter, RecordView};
-use distlog::wire::BatchRef;
+use distlog_core::wire::BatchRef;
+use distlog_filter::{Filter, RecordView};
 
 /// Most processors a config may route to (a record's targets are a 64-bit
 /// mask).
@@ -164,8 +164,8 @@ fn bits(mut m: u64) -> impl Iterator<Item = usize> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use distlog::record::Record;
-    use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch};
+    use distlog_core::record::Record;
+    use distlog_core::wire::{encode_batch_to_vec, Batch, OwnedBatch};
 
     fn batch(levels: &[u8]) -> OwnedBatch {
         let b = Batch {

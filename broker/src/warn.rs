@@ -22,7 +22,7 @@ impl RateLimited {
 
     /// Prints `msg()` to stderr unless a warning was printed less than the
     /// interval ago. The text is escaped as the text renderers escape
-    /// records ([`distlog::render::escaped`]): a warning may quote what a
+    /// records ([`distlog_filter::render::escaped`]): a warning may quote what a
     /// client sent (its host name), which must not reach a terminal raw.
     pub fn warn(&self, msg: impl FnOnce() -> String) {
         let mut s = self.state.lock();
@@ -35,7 +35,7 @@ impl RateLimited {
         s.0 = Some(now);
         drop(s);
         let msg = msg();
-        let msg = distlog::render::escaped(&msg);
+        let msg = distlog_filter::render::escaped(&msg);
         if suppressed > 0 {
             eprintln!("distlogd: warning: {msg} ({suppressed} similar warnings suppressed)");
         } else {

@@ -6,8 +6,8 @@
 
 mod support;
 
-use distlog::record::{level, Record};
-use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch, Sender};
+use distlog_core::record::{level, Record};
+use distlog_core::wire::{encode_batch_to_vec, Batch, OwnedBatch, Sender};
 use distlogd::store::Reader;
 use std::path::Path;
 use std::process::Command;

@@ -4,8 +4,8 @@
 
 mod support;
 
-use distlog::record::Record;
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::Record;
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use support::*;
 
 #[test]

@@ -8,8 +8,8 @@
 
 mod support;
 
-use distlog::record::Record;
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::Record;
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

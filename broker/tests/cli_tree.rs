@@ -264,8 +264,8 @@ fn three_processes_and_python_in_one_tree() {
 
 #[test]
 fn out_of_order_records_and_missing_middles_render_with_gaps() {
-    use distlog::record::{Field, Record, Value};
-    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    use distlog_core::record::{Field, Record, Value};
+    use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
     let tmp = TempDir::new("tree-gaps");
     let root = "0b4e28ba-2fa1-41d2-883f-0016d3cca427";
     let rec = |task: &str, n: u32, t: u64, msg: &str, status: &str| Record {

@@ -8,8 +8,8 @@
 mod support;
 
 use distlog::curve::{encode_key, KeyPair};
-use distlog::record::Record;
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::Record;
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,7 +292,7 @@ fn subscriber_without_an_allowed_key_receives_nothing() {
     let mut received = 0;
     wait_for("allowed subscriber receives the batch", WAIT, || {
         while let Ok(m) = good_sub.recv_multipart(zmq::DONTWAIT) {
-            let b = distlog::wire::access_batch(&m[1]).unwrap();
+            let b = distlog_core::wire::access_batch(&m[1]).unwrap();
             if b.records().any(|r| r.message().starts_with("after")) {
                 received += b.len();
             }

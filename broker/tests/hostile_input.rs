@@ -5,8 +5,8 @@
 
 mod support;
 
-use distlog::record::Record;
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::Record;
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
 use std::time::Duration;
 use support::{free_port, Broker, TempDir};

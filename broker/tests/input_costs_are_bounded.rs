@@ -10,8 +10,10 @@
 
 mod support;
 
-use distlog::record::Record;
-use distlog::wire::{encode_batch_to_vec, tag, Batch, Sender, Site, Thread, WireBatch, WireRecord};
+use distlog_core::record::Record;
+use distlog_core::wire::{
+    encode_batch_to_vec, tag, Batch, Sender, Site, Thread, WireBatch, WireRecord,
+};
 use distlogd::store::Reader;
 use std::process::Command;
 use std::time::Duration;

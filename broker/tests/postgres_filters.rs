@@ -10,8 +10,8 @@
 mod servers;
 mod support;
 
-use distlog::record::{Field, Record, Value};
-use distlog::wire::{encode_batch_to_vec, Batch};
+use distlog_core::record::{Field, Record, Value};
+use distlog_core::wire::{encode_batch_to_vec, Batch};
 use std::time::Duration;
 use support::{distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir};
 
@@ -125,7 +125,7 @@ fn every_filter_construct_answers_from_postgres_as_from_the_store() {
 
     let t = |offset_us: u64| {
         let mut s = String::new();
-        distlog::render::rfc3339(base + offset_us * 1_000, &mut s);
+        distlog_filter::render::rfc3339(base + offset_us * 1_000, &mut s);
         s
     };
     let exact_ns = base + 61 * 1_000 + 1; // record 61's time

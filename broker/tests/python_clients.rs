@@ -10,8 +10,8 @@
 
 mod support;
 
-use distlog::record::{Record, Value};
-use distlog::wire::Sender;
+use distlog_core::record::{Record, Value};
+use distlog_core::wire::Sender;
 use distlogd::store::Reader;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};

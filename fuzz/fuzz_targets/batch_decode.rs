@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(batch) = distlog::wire::OwnedBatch::from_body(data) else {
+    let Ok(batch) = distlog_core::wire::OwnedBatch::from_body(data) else {
         return;
     };
     let b = batch.get();
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     // Accepted input reads back the same after re-encoding through the
     // owned model (compared as bytes: a NaN is not equal to itself, but its
     // bits survive).
-    let once = distlog::wire::encode_batch_to_vec(&b.to_batch());
-    let reread = distlog::wire::access_batch(&once).unwrap().to_batch();
-    assert_eq!(distlog::wire::encode_batch_to_vec(&reread)[..], once[..]);
+    let once = distlog_core::wire::encode_batch_to_vec(&b.to_batch());
+    let reread = distlog_core::wire::access_batch(&once).unwrap().to_batch();
+    assert_eq!(distlog_core::wire::encode_batch_to_vec(&reread)[..], once[..]);
 });

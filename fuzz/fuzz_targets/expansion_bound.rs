@@ -1,6 +1,6 @@
 //! Whatever the broker accepts costs its readers at most the stated
 //! multiple of its size: a batch's expanded size (every string each record
-//! refers to) is at most `distlog::limits::EXPANSION` times the body, the
+//! refers to) is at most `distlog_core::limits::EXPANSION` times the body, the
 //! text rendered from it a stated multiple of that, and a pickle decodes
 //! to at most its output budget. The property is in `fuzz/cost_property.rs`
 //! (shared with the corpus replay test); the corpus holds the crafted

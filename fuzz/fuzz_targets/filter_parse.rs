@@ -9,13 +9,13 @@ fuzz_target!(|data: &[u8]| {
     let Ok(src) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(filter) = distlog::filter::Filter::parse(src) else {
+    let Ok(filter) = distlog_filter::Filter::parse(src) else {
         return;
     };
     let _ = filter.disassemble();
-    let again = distlog::filter::Filter::parse(filter.source()).unwrap();
-    let batch = distlog::wire::Batch {
-        records: vec![distlog::record::Record {
+    let again = distlog_filter::Filter::parse(filter.source()).unwrap();
+    let batch = distlog_core::wire::Batch {
+        records: vec![distlog_core::record::Record {
             level: 30,
             target: "db::pool".into(),
             message: "timeout".into(),
@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
         }],
         ..Default::default()
     };
-    let body = distlog::wire::encode_batch_to_vec(&batch);
-    let b = distlog::wire::access_batch(&body).unwrap();
-    let view = distlog::filter::RecordView::new(b'P', b.sender(), b.record(0).unwrap());
+    let body = distlog_core::wire::encode_batch_to_vec(&batch);
+    let b = distlog_core::wire::access_batch(&body).unwrap();
+    let view = distlog_filter::RecordView::new(b'P', b.sender(), b.record(0).unwrap());
     assert_eq!(filter.matches(&view), again.matches(&view));
 });

@@ -17,19 +17,19 @@ fuzz_target!(|data: &[u8]| {
         _ => b"JP",
     };
     for &enc in encodings {
-        let Ok((sender, record)) = distlog::python::decode(enc, body) else {
+        let Ok((sender, record)) = distlogd::python::decode(enc, body) else {
             continue;
         };
         let _ = record.key();
         if enc == b'P' {
             // Accepted pickles are plain data all the way down.
-            assert!(distlog::python::pickle::to_json(body).unwrap().is_object());
+            assert!(distlogd::python::pickle::to_json(body).unwrap().is_object());
         }
         let message = record.message.clone();
-        let batch = distlog::python::to_batch(sender, record);
-        let owned = match distlog::wire::OwnedBatch::from_body(&batch) {
+        let batch = distlogd::python::to_batch(sender, record);
+        let owned = match distlog_core::wire::OwnedBatch::from_body(&batch) {
             Ok(o) => o,
-            // The cost bounds of `distlog::limits` apply to Python records
+            // The cost bounds of `distlog_core::limits` apply to Python records
             // too (checked when their batch is validated).
             Err(e) => {
                 assert!(

@@ -15,7 +15,7 @@
 //! never written while another thread can still read it.
 
 #[cfg(all(distlog_loom, test))]
-use super::model_arc::Arc;
+use crate::model_arc::Arc;
 #[cfg(all(distlog_loom, test))]
 use loom::sync::atomic::fence;
 use std::sync::atomic::Ordering;

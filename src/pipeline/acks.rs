@@ -22,9 +22,9 @@
 //! what it already has by (sender, instance, sequence). What is still
 //! unacknowledged at shutdown is counted as dropped (`unacknowledged`).
 
-use crate::wire::Topic;
+use distlog_core::wire::Topic;
 #[cfg(test)]
-use crate::wire::{decode_ack, encode_ack};
+use distlog_core::wire::{decode_ack, encode_ack};
 use std::collections::VecDeque;
 
 /// One encoded batch and what it carries.

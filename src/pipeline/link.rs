@@ -238,14 +238,7 @@ impl Link {
     }
 
     fn next_event(&self) -> Option<(zmq::SocketEvent, u32)> {
-        let first = self.monitor.recv_bytes(zmq::DONTWAIT).ok()?;
-        // The second frame (the peer's address) is not needed.
-        while self.monitor.get_rcvmore().unwrap_or(false) {
-            let _ = self.monitor.recv_bytes(zmq::DONTWAIT);
-        }
-        let event = u16::from_ne_bytes(first.get(..2)?.try_into().ok()?);
-        let value = u32::from_ne_bytes(first.get(2..6)?.try_into().ok()?);
-        Some((zmq::SocketEvent::from_raw(event), value))
+        distlog_core::wire::recv_monitor_event(&self.monitor)
     }
 
     fn apply(&mut self, event: zmq::SocketEvent, value: u32) {

@@ -3,7 +3,7 @@
 //! Read top to bottom, the hot path is: a macro call site ([`crate::callsite`])
 //! checks its cached interest, [`local`] reserves space in the calling
 //! thread's ring ([`crate::ring`]) and writes an entry ([`crate::entry`]),
-//! and [`sender`] turns entries into batches ([`crate::wire`]) and sends them
+//! and [`sender`] turns entries into batches ([`distlog_core::wire`]) and sends them
 //! over a ZeroMQ PUSH socket.
 //!
 //! Memory is bounded: each thread that logs takes one ring of

@@ -1,5 +1,5 @@
 //! The batch the sender is filling: ring entries become wire records
-//! ([`crate::wire::WireRecord`]) without an owned record in between.
+//! ([`distlog_core::wire::WireRecord`]) without an owned record in between.
 //!
 //! Per batch, a call site is written once: native entries are looked up by
 //! their `&'static Callsite` address, entries that carry their own
@@ -14,7 +14,7 @@ use crate::clock::Calibration;
 use crate::entry::{self, Reader};
 use crate::record::ValueRef;
 use crate::ring::Ring;
-use crate::wire::{put_value, BodyBuf, Sender, Site, Thread, WireBatch, WireRecord};
+use distlog_core::wire::{put_value, BodyBuf, Sender, Site, Thread, WireBatch, WireRecord};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -26,9 +26,9 @@ const RECORD_OVERHEAD: usize = 96;
 /// A site's share, beyond its strings.
 const SITE_OVERHEAD: usize = 96;
 
-/// A batch is sealed once its expanded size (see [`crate::limits`])
+/// A batch is sealed once its expanded size (see [`distlog_core::limits`])
 /// reaches this many times its approximate size: far enough below
-/// [`crate::limits::EXPANSION`] that the record that crosses it, and the
+/// [`distlog_core::limits::EXPANSION`] that the record that crosses it, and the
 /// approximation, keep the batch within what the broker accepts.
 const SEAL_EXPANSION: usize = 2;
 
@@ -49,7 +49,7 @@ pub(crate) struct OpenBatch {
     bytes: usize,
     /// The bytes of each site's strings, by site index.
     site_cost: Vec<usize>,
-    /// The expanded size so far ([`crate::limits`]).
+    /// The expanded size so far ([`distlog_core::limits`]).
     expanded: usize,
 }
 
@@ -194,13 +194,13 @@ impl OpenBatch {
             }
         }
         let threads = &mut self.batch.threads;
-        let name = crate::limits::clip_name(name);
+        let name = distlog_core::limits::clip_name(name);
         let i = match threads.iter().position(|t| t.id == id && t.name == name) {
             Some(i) => i as u32,
             None => {
                 threads.push(Thread {
                     id,
-                    name: crate::limits::clip_name(name).to_owned(),
+                    name: distlog_core::limits::clip_name(name).to_owned(),
                 });
                 self.bytes += SITE_OVERHEAD + name.len();
                 threads.len() as u32 - 1
@@ -392,7 +392,7 @@ fn copy_values(out: &mut Vec<u8>, span: &[u8]) -> Option<()> {
             put_value(out, r.value_ref()?);
         }
     }
-    debug_assert!(crate::wire::read_value(span).is_some() || span.is_empty());
+    debug_assert!(distlog_core::wire::read_value(span).is_some() || span.is_empty());
     Some(())
 }
 

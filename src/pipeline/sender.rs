@@ -29,7 +29,7 @@ use super::Shared;
 use crate::clock::{wall_ns, Calibration};
 use crate::record::{kind, level, ValueRef};
 use crate::ring::Ring;
-use crate::wire::{decode_ack, Sender, Topic};
+use distlog_core::wire::{decode_ack, Sender, Topic};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

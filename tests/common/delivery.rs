@@ -57,7 +57,7 @@ pub fn run(receiver: Receiver, target: &str) {
             assert_eq!(r.format, "record {} of {}");
             assert_eq!(r.rendered_message(), format!("record {i} of {t}"));
             assert_eq!(r.thread_name, format!("worker-{t}"));
-            assert_eq!(r.level, distlog::record::level::INFO);
+            assert_eq!(r.level, distlog_core::record::level::INFO);
             assert_eq!(r.target, target);
             assert!(r.file.ends_with(".rs") && r.line > 0);
             assert!(r.time_ns > 1_600_000_000_000_000_000);

@@ -3,9 +3,10 @@
 
 pub mod counting_alloc;
 pub mod delivery;
+pub mod ports;
 
-use distlog::record::Record;
-use distlog::wire::{OwnedBatch, Sender, Topic};
+use distlog_core::record::Record;
+use distlog_core::wire::{OwnedBatch, Sender, Topic};
 use std::time::{Duration, Instant};
 
 /// One received batch, decoded to owned records.
@@ -105,8 +106,8 @@ pub fn field_u64(r: &Record, key: &str) -> Option<u64> {
         .iter()
         .find(|f| f.key == key)
         .and_then(|f| match f.value {
-            distlog::record::Value::U64(u) => Some(u),
-            distlog::record::Value::I64(i) => u64::try_from(i).ok(),
+            distlog_core::record::Value::U64(u) => Some(u),
+            distlog_core::record::Value::I64(i) => u64::try_from(i).ok(),
             _ => None,
         })
 }

@@ -17,7 +17,7 @@ pub fn spawn() -> (String, Arc<AtomicU64>) {
     std::thread::spawn(move || {
         let _ctx = ctx;
         while let Ok(frames) = pull.recv_multipart(0) {
-            let batch = distlog::wire::OwnedBatch::from_body(&frames[1]).unwrap();
+            let batch = distlog_core::wire::OwnedBatch::from_body(&frames[1]).unwrap();
             let n = batch
                 .get()
                 .records()

@@ -52,7 +52,7 @@ pub use curve::{Curve, CurveConfig};
 pub use jetstream_input::JetstreamInputConfig;
 
 use crate::processor::{store::StoreConfig, Shared};
-use distlog::filter::Filter;
+use distlog_filter::Filter;
 use serde::Deserialize;
 use spans::{At, Spans};
 use std::collections::BTreeMap;
@@ -148,7 +148,7 @@ pub struct RuleConfig {
     /// The rule's name (for metrics); defaults to `rule<index>`.
     #[serde(default)]
     pub name: Option<String>,
-    /// A filter expression (see `distlog::filter`).
+    /// A filter expression (see `distlog_filter`).
     #[serde(default = "default_filter")]
     pub filter: String,
     /// Processor names.

@@ -109,7 +109,7 @@ impl Console {
         let mut w = BufWriter::with_capacity(64 * 1024, w);
         for r in d.records() {
             self.line.clear();
-            distlog::render::text_line(d.topic.system, b.sender(), r, self.colour, &mut self.line);
+            distlog_filter::render::text_line(d.topic.system, b.sender(), r, self.colour, &mut self.line);
             self.line.push('\n');
             w.write_all(self.line.as_bytes())?;
         }

@@ -1,9 +1,9 @@
 //! What the router hands a processor: a validated batch, shared by every
 //! processor it goes to, and which of its records matched.
 
-use distlog::record::Record;
-use distlog::view::RecordRef;
-use distlog::wire::{Batch, OwnedBatch, Topic};
+use distlog_core::record::Record;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::{Batch, OwnedBatch, Topic};
 use rkyv::rancor;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl Delivery {
     }
 }
 
-fn encode_run(sender: &distlog::wire::Sender, dropped: u64, run: &mut Vec<Record>) -> Vec<u8> {
+fn encode_run(sender: &distlog_core::wire::Sender, dropped: u64, run: &mut Vec<Record>) -> Vec<u8> {
     let records = std::mem::take(run);
     let batch = Batch {
         sender: sender.clone(),
@@ -104,13 +104,13 @@ fn encode_run(sender: &distlog::wire::Sender, dropped: u64, run: &mut Vec<Record
         dropped,
         records,
     };
-    distlog::wire::encode_batch_to_vec(&batch).to_vec()
+    distlog_core::wire::encode_batch_to_vec(&batch).to_vec()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use distlog::wire::Sender as WireSender;
+    use distlog_core::wire::Sender as WireSender;
 
     fn batch(n: u64) -> Arc<OwnedBatch> {
         let b = Batch {
@@ -130,7 +130,7 @@ mod tests {
                 })
                 .collect(),
         };
-        Arc::new(OwnedBatch::from_body(&distlog::wire::encode_batch_to_vec(&b)).unwrap())
+        Arc::new(OwnedBatch::from_body(&distlog_core::wire::encode_batch_to_vec(&b)).unwrap())
     }
 
     #[test]

@@ -375,8 +375,8 @@ impl Jetstream {
 /// that each fit (halving until they do), in order; and the number of
 /// records that alone are too large (dropped).
 fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
-    use distlog::wire::{encode_batch_to_vec, Batch};
-    let Ok(archived) = distlog::wire::access_batch(body) else {
+    use distlog_core::wire::{encode_batch_to_vec, Batch};
+    let Ok(archived) = distlog_core::wire::access_batch(body) else {
         return (Vec::new(), 0);
     };
     let batch = archived.to_batch();
@@ -410,7 +410,7 @@ fn split(body: &[u8], max: usize) -> (Vec<Vec<u8>>, u64) {
 /// key (hex) leads it, so a client claiming another's host, pid and
 /// instance cannot make the stream drop that sender's batches as
 /// duplicates.
-fn message_id(kind: u8, peer: Option<&[u8; 32]>, b: distlog::wire::BatchRef<'_>) -> Option<String> {
+fn message_id(kind: u8, peer: Option<&[u8; 32]>, b: distlog_core::wire::BatchRef<'_>) -> Option<String> {
     let s = b.sender();
     let instance = s.instance.to_native();
     if instance == 0 {
@@ -464,7 +464,7 @@ impl Processor for Jetstream {
             };
             for body in parts {
                 // Bodies are validated batches (as received, or re-encoded).
-                let (records, id) = match distlog::wire::access_batch(&body) {
+                let (records, id) = match distlog_core::wire::access_batch(&body) {
                     Ok(b) => (b.len() as u64, message_id(d.topic.kind, d.peer.as_ref(), b)),
                     Err(_) => continue,
                 };
@@ -532,8 +532,8 @@ mod tests {
 
     #[test]
     fn oversized_batches_split_in_order() {
-        use distlog::record::Record;
-        use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+        use distlog_core::record::Record;
+        use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
         let b = Batch {
             first_seq: 100,
             records: (0..10)

@@ -1,5 +1,5 @@
 //! `jsonl`: one JSON object per line, with the Python LogRecord field
-//! names (see `distlog::render::json_record`), rotated by size:
+//! names (see `distlog_filter::render::json_record`), rotated by size:
 //! `file.jsonl` is written, `file.jsonl.1` is the newest rotated file,
 //! `file.jsonl.<keep>` the oldest kept.
 //!
@@ -130,7 +130,7 @@ impl Processor for Jsonl {
         let b = d.batch.get();
         for r in d.records() {
             self.line.clear();
-            distlog::render::json_record(d.topic.system, b.sender(), r, &mut self.line);
+            distlog_filter::render::json_record(d.topic.system, b.sender(), r, &mut self.line);
             self.line.push('\n');
             if self.written > 0 && self.written + self.line.len() as u64 > self.rotate_size {
                 self.rotate()?;

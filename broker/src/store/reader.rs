@@ -17,8 +17,8 @@
 //! anyone who can truncate a closed segment while it is mapped can crash
 //! the reader.
 
-use super::{segments, Segment, ENTRY_HEADER, MAGIC, TOPIC_PAD};
-use distlog::wire::{BatchRef, Topic, WireError};
+use super::segment::{segments, Segment, ENTRY_HEADER, MAGIC, TOPIC_PAD};
+use distlog_core::wire::{BatchRef, Topic, WireError};
 use rkyv::util::AlignedVec;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -142,7 +142,7 @@ impl Reader {
                 Err(e) => return Some(Err(e)),
             };
             let body = trim_body(&payload[TOPIC_PAD..]);
-            Some(distlog::wire::access_batch(body).map(|batch| StoredBatch { topic, batch }))
+            Some(distlog_core::wire::access_batch(body).map(|batch| StoredBatch { topic, batch }))
         })
     }
 }
@@ -257,8 +257,8 @@ impl Drop for Map {
 mod tests {
     use super::*;
     use crate::store::Writer;
-    use distlog::record::Record;
-    use distlog::wire::{encode_batch_to_vec, Batch};
+    use distlog_core::record::Record;
+    use distlog_core::wire::{encode_batch_to_vec, Batch};
 
     /// Three batches of two records in a fresh store; the segment's path.
     fn store(dir: &Path) -> PathBuf {

@@ -1,6 +1,6 @@
 //! Retention: deleting the oldest segments by age and by total size.
 
-use super::segments;
+use super::segment::segments;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -59,7 +59,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("distlogd-ret-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut w = Writer::open(&dir, 4096).unwrap();
-        let body = distlog::wire::encode_batch_to_vec(&distlog::wire::Batch::default());
+        let body = distlog_core::wire::encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for _ in 0..200 {
             w.append(*b"TLR", &body).unwrap();
         }

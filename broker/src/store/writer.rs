@@ -1,6 +1,6 @@
 //! Appending batches to segments.
 
-use super::{segments, ENTRY_HEADER, MAGIC, TOPIC_PAD};
+use super::segment::{segments, ENTRY_HEADER, MAGIC, TOPIC_PAD};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};

@@ -292,8 +292,8 @@ impl Drop for Nats {
     }
 }
 
-use distlog::record::{Field, Record, Value};
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::{Field, Record, Value};
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 
 /// A sender identity for hand-made batches.
 pub fn sender(host: &str, pid: u32, instance: u64) -> Sender {

@@ -11,14 +11,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../../../tests/common/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// A fresh temp dir, unique to this process and `name`, removed on drop
 /// (kept, and its path printed, when the test is failing).

@@ -140,10 +140,10 @@ impl<E: std::fmt::Display> From<E> for CliError {
 
 /// Compiles `--filter` (or matches everything), with the error's position
 /// on one line.
-pub fn compile_filter(src: Option<&str>) -> Result<distlog::filter::Filter, CliError> {
+pub fn compile_filter(src: Option<&str>) -> Result<distlog_filter::Filter, CliError> {
     match src {
-        None => Ok(distlog::filter::Filter::always()),
-        Some(s) => distlog::filter::Filter::parse(s).map_err(|e| {
+        None => Ok(distlog_filter::Filter::always()),
+        Some(s) => distlog_filter::Filter::parse(s).map_err(|e| {
             CliError(format!(
                 "bad filter at line {}, column {}: {}",
                 e.line(),

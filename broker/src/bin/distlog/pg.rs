@@ -9,7 +9,7 @@
 
 use crate::sql::Where;
 use crate::CliError;
-use distlog::wire::{encode_batch_to_vec, Batch, OwnedBatch};
+use distlog_core::wire::{encode_batch_to_vec, Batch, OwnedBatch};
 use distlogd::pg;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Row};

@@ -74,11 +74,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
                     matched += 1;
                     if !count_only {
                         match format {
-                            Format::Text => {
-                                distlog::render::text_line(system, sender, r, colour, &mut text)
-                            }
+                            Format::Text => distlog_filter::render::text_line(
+                                system, sender, r, colour, &mut text,
+                            ),
                             Format::Jsonl => {
-                                distlog::render::json_record(system, sender, r, &mut text)
+                                distlog_filter::render::json_record(system, sender, r, &mut text)
                             }
                         }
                         text.push('\n');

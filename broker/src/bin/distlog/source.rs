@@ -10,9 +10,9 @@
 use crate::pg::{self, Rows};
 use crate::sql::Where;
 use crate::CliError;
-use distlog::filter::{Filter, RecordView};
-use distlog::view::RecordRef;
-use distlog::wire::ArchivedSender;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
+use distlog_filter::{Filter, RecordView};
 use distlogd::store::{Reader, Segment};
 use std::path::PathBuf;
 

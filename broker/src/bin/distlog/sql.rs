@@ -1,6 +1,6 @@
 //! A filter as a SQL predicate over the tables the broker's `postgres`
 //! processor writes: a visitor over the filter's own syntax tree
-//! ([`distlog::filter::ast`]), so there is one parser for the language.
+//! ([`distlog_filter::ast`]), so there is one parser for the language.
 //!
 //! The predicate selects a **superset** of the matching records: every
 //! row that comes back is rebuilt and checked by the real compiled filter
@@ -25,8 +25,8 @@
 //! database. The `match`es below have no wildcard arm, so a construct
 //! added to the grammar does not compile until it is placed here.
 
-use distlog::filter::ast::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs};
-use distlog::filter::Filter;
+use distlog_filter::ast::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs};
+use distlog_filter::Filter;
 use distlogd::pg;
 use postgres::types::ToSql;
 
@@ -61,7 +61,7 @@ impl Where {
             }
         }
         // The filter compiled from this source, so it parses.
-        let part = match distlog::filter::parse(filter.source()) {
+        let part = match distlog_filter::parse(filter.source()) {
             Ok(expr) => t.expr(&expr),
             Err(_) => Part::any(),
         };
@@ -307,7 +307,7 @@ fn int(lit: &Lit) -> Option<i64> {
 /// compiler reads it.
 fn level(lit: &Lit) -> Option<i64> {
     match lit {
-        Lit::Name(s) | Lit::Str(s) => distlog::record::level::parse(s).map(i64::from),
+        Lit::Name(s) | Lit::Str(s) => distlog_core::record::level::parse(s).map(i64::from),
         other => int(other),
     }
 }
@@ -316,7 +316,7 @@ fn level(lit: &Lit) -> Option<i64> {
 /// it.
 fn time(lit: &Lit) -> Option<i64> {
     match lit {
-        Lit::Str(s) => i64::try_from(distlog::filter::parse_rfc3339(s).ok()?).ok(),
+        Lit::Str(s) => i64::try_from(distlog_filter::parse_rfc3339(s).ok()?).ok(),
         other => int(other),
     }
 }

@@ -3,7 +3,7 @@
 use crate::out::Out;
 use crate::source::{self, Selection, Source};
 use crate::{CliError, DataDir};
-use distlog::filter::Filter;
+use distlog_filter::Filter;
 use std::collections::BTreeMap;
 
 /// Arguments of `distlog stats`.
@@ -73,7 +73,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 t.first_ns = Some(t.first_ns.map_or(time, |f| f.min(time)));
                 t.last_ns = Some(t.last_ns.map_or(time, |l| l.max(time)));
                 *t.levels.entry(r.level()).or_default() += 1;
-                if r.kind() == distlog::record::kind::PERF {
+                if r.kind() == distlog_core::record::kind::PERF {
                     t.perf += 1;
                 }
                 let host = sender.host.as_str();
@@ -96,7 +96,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let time = |ns: Option<u64>| {
         ns.map(|ns| {
             let mut s = String::new();
-            distlog::render::rfc3339(ns, &mut s);
+            distlog_filter::render::rfc3339(ns, &mut s);
             s
         })
     };
@@ -153,7 +153,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
 
 /// `INFO`, or `INFO(25)` for a level between the standard ones.
 fn level_label(l: u8) -> String {
-    let name = distlog::record::level::name(l);
+    let name = distlog_core::record::level::name(l);
     if matches!(l, 5 | 10 | 20 | 30 | 40 | 50) {
         name.to_owned()
     } else {

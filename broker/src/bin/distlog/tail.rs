@@ -7,8 +7,8 @@
 
 use crate::out::Out;
 use crate::{compile_filter, CliError, Format};
-use distlog::filter::RecordView;
-use distlog::wire::{OwnedBatch, Topic, ENCODING_BATCH};
+use distlog_core::wire::{OwnedBatch, Topic, ENCODING_BATCH};
+use distlog_filter::RecordView;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,16 +166,20 @@ pub fn run(a: Args) -> Result<(), CliError> {
             any = true;
             line.clear();
             if !a.no_indent && a.format == Format::Text {
-                for _ in 0..distlog::render::task_depth(r.task()) {
+                for _ in 0..distlog_filter::render::task_depth(r.task()) {
                     line.push_str("  ");
                 }
             }
             match a.format {
-                Format::Text => {
-                    distlog::render::text_line(topic.system, batch.sender(), r, colour, &mut line)
-                }
+                Format::Text => distlog_filter::render::text_line(
+                    topic.system,
+                    batch.sender(),
+                    r,
+                    colour,
+                    &mut line,
+                ),
                 Format::Jsonl => {
-                    distlog::render::json_record(topic.system, batch.sender(), r, &mut line)
+                    distlog_filter::render::json_record(topic.system, batch.sender(), r, &mut line)
                 }
             }
             line.push('\n');

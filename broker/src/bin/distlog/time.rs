@@ -20,7 +20,7 @@ pub fn parse_time(s: &str, now: u64) -> Result<u64, CliError> {
         return Ok(now);
     }
     if s.len() >= 10 && s.as_bytes()[4] == b'-' {
-        return distlog::filter::parse_rfc3339(s)
+        return distlog_filter::parse_rfc3339(s)
             .map(|ns| ns.clamp(0, i128::from(u64::MAX)) as u64)
             .map_err(|e| CliError(format!("bad time {s:?}: {e}")));
     }

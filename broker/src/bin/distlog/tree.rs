@@ -13,9 +13,9 @@
 use crate::out::Out;
 use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
-use distlog::record::ValueRef;
-use distlog::view::RecordRef;
-use distlog::wire::ArchivedSender;
+use distlog_core::record::ValueRef;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
@@ -100,7 +100,7 @@ impl Rec {
         }
         let message = r.rendered_message().into_owned();
         let mut json = String::new();
-        distlog::render::json_record(system, sender, r, &mut json);
+        distlog_filter::render::json_record(system, sender, r, &mut json);
         Rec {
             task: r.task().to_owned(),
             n: r.task_n(),
@@ -558,7 +558,7 @@ impl Tree {
             let _ = write!(out, "  {d}{}/{} {}", r.host, r.pid, r.program);
             if path == self.root {
                 let mut t = String::new();
-                distlog::render::rfc3339(r.time_ns, &mut t);
+                distlog_filter::render::rfc3339(r.time_ns, &mut t);
                 let _ = write!(out, " {t}");
             }
             let _ = write!(out, "{nd}");
@@ -640,7 +640,8 @@ impl Tree {
         let Some(s) = self.summary(path) else {
             return;
         };
-        let depth = distlog::render::task_depth(path) - distlog::render::task_depth(&self.root);
+        let depth = distlog_filter::render::task_depth(path)
+            - distlog_filter::render::task_depth(&self.root);
         let parent = (path != self.root).then(|| path.rsplit_once('/').map_or("", |p| p.0));
         let who = s.start.or(node.records.first());
         let v = serde_json::json!({
@@ -764,9 +765,9 @@ fn push_line(s: &str, out: &mut String) {
 /// start record already showed left out.
 fn record_line(r: &Rec, start_fields: &[(String, String)], colour: bool, out: &mut String) {
     let mut t = String::new();
-    distlog::render::rfc3339(r.time_ns, &mut t);
+    distlog_filter::render::rfc3339(r.time_ns, &mut t);
     let time = t.get(11..26).unwrap_or(&t);
-    let level = distlog::record::level::name(r.level);
+    let level = distlog_core::record::level::name(r.level);
     let level_colour = match r.level {
         40.. => RED,
         30..=39 => YELLOW,
@@ -904,7 +905,7 @@ FAILED: r, /2
     fn ids_and_filters() {
         assert_eq!(normalise(" 3@abc/1/ "), "abc/1");
         assert_eq!(filter_source("a\"b"), "task under \"a\\\"b\"");
-        assert!(distlog::filter::Filter::parse(&filter_source("x\\y\n\u{1}")).is_ok());
+        assert!(distlog_filter::Filter::parse(&filter_source("x\\y\n\u{1}")).is_ok());
         assert_eq!(duration(850_000), "850µs");
         assert_eq!(duration(12_345_678), "12.3ms");
         assert_eq!(duration(125_000_000_000), "2m05s");

@@ -2,7 +2,7 @@
 //! rules, `distlog tail` and `distlog query`.
 //!
 //! ```
-//! use distlog::filter::Filter;
+//! use distlog_filter::Filter;
 //!
 //! let f: Filter = r#"level >= warn and target starts_with "db::""#.parse().unwrap();
 //! assert_eq!(f.source(), r#"level >= warn and target starts_with "db::""#);
@@ -143,11 +143,13 @@
 //! borrowed), never built.
 
 pub mod ast;
+mod bounds;
 mod compile;
 mod error;
 mod lexer;
 mod parser;
 mod program;
+pub mod render;
 mod rfc3339;
 mod vm;
 
@@ -156,8 +158,8 @@ mod tests;
 
 pub use error::FilterError;
 
-use crate::view::RecordRef;
-use crate::wire::ArchivedSender;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
 use program::Program;
 use std::fmt;
 use std::sync::Arc;
@@ -168,12 +170,12 @@ use std::sync::Arc;
 /// `pid contains "1"` parses.
 ///
 /// ```
-/// use distlog::filter::ast::Expr;
+/// use distlog_filter::ast::Expr;
 ///
-/// assert_eq!(distlog::filter::parse("true")?, Expr::Bool(true));
-/// assert!(distlog::filter::parse("pid contains \"1\"").is_ok());
-/// assert!(distlog::filter::Filter::parse("pid contains \"1\"").is_err());
-/// # Ok::<(), distlog::filter::FilterError>(())
+/// assert_eq!(distlog_filter::parse("true")?, Expr::Bool(true));
+/// assert!(distlog_filter::parse("pid contains \"1\"").is_ok());
+/// assert!(distlog_filter::Filter::parse("pid contains \"1\"").is_err());
+/// # Ok::<(), distlog_filter::FilterError>(())
 /// ```
 pub fn parse(src: &str) -> Result<ast::Expr, FilterError> {
     parser::parse(src)
@@ -186,7 +188,7 @@ pub fn parse(src: &str) -> Result<ast::Expr, FilterError> {
 ///
 /// ```
 /// assert_eq!(
-///     distlog::filter::parse_rfc3339("2023-11-14T22:13:20Z"),
+///     distlog_filter::parse_rfc3339("2023-11-14T22:13:20Z"),
 ///     Ok(1_700_000_000_000_000_000)
 /// );
 /// ```
@@ -220,12 +222,12 @@ impl<'a> RecordView<'a> {
 /// A compiled filter. Cheap to clone (shared), `Send` and `Sync`.
 ///
 /// ```
-/// use distlog::filter::Filter;
+/// use distlog_filter::Filter;
 ///
 /// let f = Filter::parse(r#"host in ["web-1", "web-2"] and not (pid == 7)"#)?;
 /// assert!(!f.is_always());
 /// assert!(Filter::always().is_always());
-/// # Ok::<(), distlog::filter::FilterError>(())
+/// # Ok::<(), distlog_filter::FilterError>(())
 /// ```
 #[derive(Clone)]
 pub struct Filter {

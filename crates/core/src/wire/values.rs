@@ -65,7 +65,7 @@ pub fn put_value(out: &mut Vec<u8>, v: ValueRef<'_>) {
 /// ([`crate::view::RecordRef`]) both use it, so what validation accepts
 /// is exactly what readers can read.
 #[inline]
-pub(crate) fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
+pub fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
     let (&t, rest) = b.split_first()?;
     let fixed = |rest: &[u8]| -> Option<(u64, usize)> {
         Some((u64::from_le_bytes(rest.get(..8)?.try_into().ok()?), 8))

@@ -3,16 +3,12 @@
 //!
 //! `and`/`or` chains are parsed with loops into n-ary nodes, so recursion
 //! depth grows only with parentheses and `not`, which are bounded by
-//! [`MAX_DEPTH`]: deep input gives an error, never a stack overflow.
+//! [`MAX_DEPTH`](super::bounds::MAX_DEPTH): deep input gives an error, never a stack overflow.
 
 use super::ast::{Cmp, CmpOp, Expr, FieldRef, Lit, Rhs, Span};
+use super::bounds::{MAX_DEPTH, MAX_SOURCE};
 use super::error::{ErrorKind, FilterError};
 use super::lexer::{lex, Tok, Token};
-
-/// The deepest nesting of parentheses and `not` accepted.
-pub(super) const MAX_DEPTH: usize = 64;
-/// The longest source accepted, in bytes.
-pub(super) const MAX_SOURCE: usize = 1 << 20;
 
 /// Parses `src` into an expression tree.
 pub(super) fn parse(src: &str) -> Result<Expr, FilterError> {

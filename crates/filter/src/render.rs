@@ -3,93 +3,10 @@
 //! clients' field names ([`json_record`]) and as human-readable lines
 //! ([`text_line`]).
 
-use crate::record::{Record, ValueRef};
-use crate::view::RecordRef;
-use crate::wire::ArchivedSender;
-use std::borrow::Cow;
+use distlog_core::record::ValueRef;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
 use std::fmt::Write;
-
-impl Record {
-    /// The message as a reader sees it: [`Record::message`], or the deferred
-    /// format rendered with its arguments.
-    pub fn rendered_message(&self) -> String {
-        if self.format.is_empty() {
-            return self.message.clone();
-        }
-        let mut out = String::with_capacity(self.format.len() + 16);
-        render_format(&self.format, self.args.iter().map(ValueRef::from), &mut out);
-        out
-    }
-}
-
-impl<'a> RecordRef<'a> {
-    /// The message as a reader sees it: [`RecordRef::message`] (borrowed),
-    /// or the deferred format rendered with its arguments.
-    pub fn rendered_message(&self) -> Cow<'a, str> {
-        if self.format().is_empty() {
-            return Cow::Borrowed(self.message());
-        }
-        let mut out = String::new();
-        self.write_message(&mut out);
-        Cow::Owned(out)
-    }
-
-    /// Appends [`RecordRef::rendered_message`] to `out`.
-    pub fn write_message(&self, out: &mut String) {
-        let format = self.format();
-        if format.is_empty() {
-            out.push_str(self.message());
-        } else {
-            render_format(format, self.args(), out);
-        }
-    }
-}
-
-/// Renders `format` with `args` into `out`.
-///
-/// Each `{...}` placeholder (whatever its contents: `{}`, `{:?}`, `{name}`)
-/// takes the next argument in order, shown with its plain `Display` form;
-/// `{{` and `}}` are literal braces. A placeholder without an argument is
-/// kept as written, so a malformed record never loses text.
-pub fn render_format<'a>(
-    format: &str,
-    mut args: impl Iterator<Item = ValueRef<'a>>,
-    out: &mut String,
-) {
-    let bytes = format.as_bytes();
-    let mut i = 0;
-    let mut literal_start = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                out.push_str(&format[literal_start..i + 1]);
-                i += 2;
-                literal_start = i;
-            }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                out.push_str(&format[literal_start..i + 1]);
-                i += 2;
-                literal_start = i;
-            }
-            b'{' => {
-                let Some(close) = memchr::memchr(b'}', &bytes[i..]) else {
-                    break;
-                };
-                out.push_str(&format[literal_start..i]);
-                match args.next() {
-                    Some(arg) => {
-                        let _ = write!(out, "{arg}");
-                    }
-                    None => out.push_str(&format[i..i + close + 1]),
-                }
-                i += close + 1;
-                literal_start = i;
-            }
-            _ => i += 1,
-        }
-    }
-    out.push_str(&format[literal_start..]);
-}
 
 // ---------------------------------------------------------------------------
 // Whole records: JSON lines and text lines, shared by `distlog tail`/`query`
@@ -194,8 +111,8 @@ fn file_name(path: &str) -> &str {
 /// `fields` (every key/value field; a repeated key keeps its first value).
 ///
 /// ```
-/// use distlog::record::{Record, Value, Field};
-/// use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+/// use distlog_core::record::{Record, Value, Field};
+/// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
 ///
 /// let batch = Batch {
 ///     records: vec![Record {
@@ -211,7 +128,7 @@ fn file_name(path: &str) -> &str {
 /// let bytes = encode_batch_to_vec(&batch);
 /// let view = access_batch(&bytes).unwrap();
 /// let mut line = String::new();
-/// distlog::render::json_record(b'P', view.sender(), view.records().next().unwrap(), &mut line);
+/// distlog_filter::render::json_record(b'P', view.sender(), view.records().next().unwrap(), &mut line);
 /// let v: serde_json::Value = serde_json::from_str(&line).unwrap();
 /// assert_eq!(v["message"], "slow query");
 /// assert_eq!(v["levelname"], "WARNING");
@@ -245,7 +162,7 @@ pub fn json_record(system: u8, sender: &ArchivedSender, rec: RecordRef<'_>, out:
     let _ = write!(
         out,
         ",\"levelname\":\"{}\",\"levelno\":{},\"message\":",
-        crate::record::level::name(rec.level()),
+        distlog_core::record::level::name(rec.level()),
         rec.level()
     );
     if rec.format().is_empty() {
@@ -395,7 +312,7 @@ pub fn text_line(
         out.push_str("\x1b[0m");
     }
     out.push(' ');
-    let name = crate::record::level::name(rec.level());
+    let name = distlog_core::record::level::name(rec.level());
     if colour {
         out.push_str(level_colour(rec.level()));
     }
@@ -526,8 +443,8 @@ pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod record_tests {
     use super::*;
-    use crate::record::{Field, Record, Value};
-    use crate::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+    use distlog_core::record::{Field, Record, Value};
+    use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
 
     /// Runs `f` on `rec`, encoded and read back.
     fn with_record<R>(rec: Record, f: impl Fn(&ArchivedSender, RecordRef<'_>) -> R) -> R {
@@ -590,63 +507,6 @@ mod record_tests {
         assert_eq!(v["context"]["key"], "2@a\"b/1");
         assert_eq!(v["levelname"], "ERROR");
         assert_eq!(v["args"], serde_json::Value::Null);
-    }
-
-    #[test]
-    fn json_python_record_with_context() {
-        // What the broker stores for a Python client's JSON record.
-        let (sender, rec) = crate::python::decode_json(
-            br#"{"name": "shop.cart", "msg": "added %s", "args": ["x"], "levelname": "INFO",
-            "levelno": 20, "pathname": "/app/cart.py", "filename": "cart.py", "module": "cart",
-            "exc_text": null, "lineno": 41, "funcName": "add", "created": 1700000000.5,
-            "msecs": 500.0, "thread": 140001, "threadName": "MainThread",
-            "processName": "MainProcess", "process": 4321, "message": "added x",
-            "hostname": "shop-1", "order_id": 17,
-            "context": {"key": "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2", "user": "bob"}}"#,
-        )
-        .unwrap();
-        let batch = Batch {
-            sender,
-            records: vec![rec],
-            ..Batch::default()
-        };
-        let bytes = encode_batch_to_vec(&batch);
-        let view = access_batch(&bytes).unwrap();
-        let mut line = String::new();
-        json_record(
-            b'P',
-            view.sender(),
-            view.records().next().unwrap(),
-            &mut line,
-        );
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["name"], "shop.cart");
-        assert_eq!(v["msg"], "added %s");
-        assert_eq!(v["message"], "added x");
-        assert_eq!(v["levelname"], "INFO");
-        assert_eq!(v["levelno"], 20);
-        assert_eq!(v["created"], 1700000000.5);
-        assert_eq!(v["msecs"], 500.0);
-        assert_eq!(v["hostname"], "shop-1");
-        assert_eq!(v["process"], 4321);
-        assert_eq!(v["processName"], "MainProcess");
-        assert_eq!(v["thread"], 140001);
-        assert_eq!(v["threadName"], "MainThread");
-        assert_eq!(v["pathname"], "/app/cart.py");
-        assert_eq!(v["filename"], "cart.py");
-        assert_eq!(v["lineno"], 41);
-        assert_eq!(v["funcName"], "add");
-        assert_eq!(v["module"], "cart");
-        assert_eq!(v["exc_text"], serde_json::Value::Null);
-        assert_eq!(
-            v["context"]["key"],
-            "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2"
-        );
-        assert_eq!(v["context"]["user"], "bob");
-        assert_eq!(v["fields"]["order_id"], 17);
-        assert_eq!(v["task"], "1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2");
-        assert_eq!(v["system"], "P");
-        assert_eq!(v["kind"], "L");
     }
 
     #[test]
@@ -743,34 +603,5 @@ mod record_tests {
         s.clear();
         rfc3339(u64::MAX, &mut s);
         assert_eq!(s, "2554-07-21T23:34:33.709551Z");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn render(f: &str, args: &[ValueRef<'_>]) -> String {
-        let mut s = String::new();
-        render_format(f, args.iter().copied(), &mut s);
-        s
-    }
-
-    #[test]
-    fn substitutes_in_order_and_keeps_escapes() {
-        assert_eq!(
-            render(
-                "a {} b {:?} {{x}} {}",
-                &[ValueRef::I64(-1), ValueRef::Str("s"), ValueRef::Bool(true)]
-            ),
-            "a -1 b s {x} true"
-        );
-    }
-
-    #[test]
-    fn missing_args_and_unclosed_braces_keep_text() {
-        assert_eq!(render("x {} {}", &[ValueRef::U64(1)]), "x 1 {}");
-        assert_eq!(render("open { end", &[]), "open { end");
-        assert_eq!(render("", &[]), "");
     }
 }

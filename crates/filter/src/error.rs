@@ -39,9 +39,9 @@ pub(super) enum ErrorKind {
     UnknownField(String),
     /// A well-formed comparison that makes no sense (types, levels, times).
     Invalid(String),
-    /// Parentheses or `not`s nested deeper than [`super::parser::MAX_DEPTH`].
+    /// Parentheses or `not`s nested deeper than [`super::bounds::MAX_DEPTH`].
     TooDeep,
-    /// A source longer than [`super::parser::MAX_SOURCE`].
+    /// A source longer than [`super::bounds::MAX_SOURCE`].
     TooLong,
 }
 
@@ -108,11 +108,11 @@ impl FilterError {
             ErrorKind::TooDeep => format!(
                 "expression nested too deeply: expected at most {} levels of parentheses \
                  and `not`",
-                super::parser::MAX_DEPTH
+                super::bounds::MAX_DEPTH
             ),
             ErrorKind::TooLong => format!(
                 "filter too long: expected at most {} bytes",
-                super::parser::MAX_SOURCE
+                super::bounds::MAX_SOURCE
             ),
         }
     }

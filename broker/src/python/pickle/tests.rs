@@ -49,7 +49,7 @@
 
 use super::*;
 use crate::python::{decode, decode_json};
-use crate::record::Value;
+use distlog_core::record::Value;
 
 const PLAIN_P3: &[u8] =
     b"\x80\x03}q\x00(X\x04\x00\x00\x00nameq\x01X\x09\x00\x00\x00shop.cartq\x02X\x03\x00\

@@ -24,7 +24,7 @@ use super::program::{
     ACCEPT, REJECT,
 };
 use super::rfc3339;
-use crate::record::level;
+use distlog_core::record::level;
 use memchr::memmem::Finder;
 
 /// The lowered tree.

@@ -37,13 +37,13 @@
 //! nesting ([`MAX_DEPTH`]) and the size of the expanded value
 //! ([`output_budget`]: memo references can share one value many times, so
 //! what they produce is charged, [`VALUE_COST`] per value plus its string
-//! bytes, against [`crate::limits::EXPANSION`] times the pickle's size). Every length field is checked
+//! bytes, against [`distlog_core::limits::EXPANSION`] times the pickle's size). Every length field is checked
 //! against the remaining input before anything is allocated.
 
+use super::error::{ErrorKind, IngestError, MAX_BODY};
 use super::logrecord::from_dict;
-use super::{ErrorKind, IngestError, MAX_BODY};
-use crate::record::Record;
-use crate::wire::Sender;
+use distlog_core::record::Record;
+use distlog_core::wire::Sender;
 use serde_json::{Map, Number, Value as Json};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -68,9 +68,9 @@ pub const MAX_OUTPUT: usize = 4 * MAX_BODY;
 pub const VALUE_COST: usize = 32;
 
 /// The expansion budget of a pickle of `len` bytes:
-/// [`crate::limits::EXPANSION`] times its size, at most [`MAX_OUTPUT`].
+/// [`distlog_core::limits::EXPANSION`] times its size, at most [`MAX_OUTPUT`].
 pub fn output_budget(len: usize) -> usize {
-    (crate::limits::budget(len) as usize).min(MAX_OUTPUT)
+    (distlog_core::limits::budget(len) as usize).min(MAX_OUTPUT)
 }
 /// The largest integer (in pickled bytes) turned into a decimal string; a
 /// longer one is rejected.

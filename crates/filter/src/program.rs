@@ -1,6 +1,6 @@
 //! The bytecode: instructions, constant pools, and a disassembler.
 //!
-//! See the module docs of [`crate::filter`] for the model. Every index in an
+//! See the module docs of [`crate`] for the model. Every index in an
 //! instruction points into one of the [`Program`]'s pools; the compiler is
 //! the only producer, and it checks that jumps go forward.
 

@@ -261,6 +261,20 @@ pub fn decode_ack(frame: &[u8]) -> Option<(u64, u64, u32)> {
     Some((u64_at(1), u64_at(9), count))
 }
 
+/// One event from a ZeroMQ socket monitor, without waiting: libzmq's
+/// format is a first frame of the event number (u16) and its value (u32),
+/// native byte order, then a frame with the endpoint, which is skipped.
+/// `None` when no event is waiting or the frame is malformed.
+pub fn recv_monitor_event(monitor: &zmq::Socket) -> Option<(zmq::SocketEvent, u32)> {
+    let first = monitor.recv_bytes(zmq::DONTWAIT).ok()?;
+    while monitor.get_rcvmore().unwrap_or(false) {
+        let _ = monitor.recv_bytes(zmq::DONTWAIT);
+    }
+    let event = u16::from_ne_bytes(first.get(..2)?.try_into().ok()?);
+    let value = u32::from_ne_bytes(first.get(2..6)?.try_into().ok()?);
+    Some((zmq::SocketEvent::from_raw(event), value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

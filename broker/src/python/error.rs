@@ -1,35 +1,5 @@
-//! The original Python clients' records (PyPI `distlog` 0.1.dev0): one
-//! `logging.LogRecord.__dict__` per message, plus `hostname` and `context`.
-//!
-//! [`decode_json`] reads the JSON form (`xLJ`) into a [`Sender`] and a
-//! [`Record`]; [`to_batch`] wraps one into a one-record batch (sender
-//! `instance` 0: no sequence tracking), so the broker stores and filters
-//! Python and Rust records alike. [`decode_pickle`] reads the pickle form
-//! (`xLP`) as plain data only, never importing or calling anything, and
-//! maps it the same way (see the [`pickle`] module for how Python types
-//! map and which bounds apply).
-//!
-//! ```
-//! let body = br#"{"name": "app.db", "msg": "slow %s", "args": null, "levelno": 30,
-//!   "levelname": "WARNING", "created": 1700000000.25, "message": "slow query",
-//!   "hostname": "web-1", "process": 77, "processName": "MainProcess",
-//!   "context": {"key": "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2", "user": "alice"}}"#;
-//! let (sender, rec) = distlog::python::decode_json(body).unwrap();
-//! assert_eq!(sender.host, "web-1");
-//! assert_eq!(rec.key().unwrap(), "3@1b4e28ba-2fa1-11d2-883f-0016d3cca427/2");
-//! assert_eq!(rec.message, "slow query");
-//! ```
+//! Why a Python record was refused, and the size bound checked first.
 
-mod json;
-mod logrecord;
-pub mod pickle;
-
-pub use json::decode_json;
-pub use pickle::decode_pickle;
-
-use crate::record::Record;
-use crate::wire::{Batch, Sender};
-use rkyv::util::AlignedVec;
 use std::fmt;
 
 /// The largest Python record body accepted (1 MiB).
@@ -43,7 +13,7 @@ pub struct IngestError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ErrorKind {
+pub(super) enum ErrorKind {
     TooLarge(usize),
     Syntax(String),
     NotObject,
@@ -58,7 +28,7 @@ enum ErrorKind {
 }
 
 impl IngestError {
-    fn new(kind: ErrorKind) -> Self {
+    pub(super) fn new(kind: ErrorKind) -> Self {
         IngestError { kind }
     }
 
@@ -120,23 +90,3 @@ impl fmt::Display for IngestError {
 }
 
 impl std::error::Error for IngestError {}
-
-/// Decodes one Python record frame by its topic's encoding letter:
-/// [`crate::wire::ENCODING_JSON`] or [`crate::wire::ENCODING_PICKLE`].
-pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError> {
-    match encoding {
-        crate::wire::ENCODING_JSON => decode_json(body),
-        crate::wire::ENCODING_PICKLE => decode_pickle(body),
-        _ => Err(IngestError::new(ErrorKind::Unsupported)),
-    }
-}
-
-/// Wraps one converted record into an encoded one-record batch.
-pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
-    crate::wire::encode_batch_to_vec(&Batch {
-        sender,
-        first_seq: 0,
-        dropped: 0,
-        records: vec![record],
-    })
-}

@@ -14,15 +14,15 @@
 //! comparisons.
 //!
 //! ```
-//! use distlog::filter::ast::{CmpOp, Expr, FieldRef, Lit, Rhs};
+//! use distlog_filter::ast::{CmpOp, Expr, FieldRef, Lit, Rhs};
 //!
-//! let Expr::And(terms) = distlog::filter::parse(r#"level >= warn and host == "a""#)? else {
+//! let Expr::And(terms) = distlog_filter::parse(r#"level >= warn and host == "a""#)? else {
 //!     unreachable!()
 //! };
 //! let Expr::Cmp(c) = &terms[0] else { unreachable!() };
 //! assert_eq!((&c.field, c.op, c.negated), (&FieldRef::Level, CmpOp::Ge, false));
 //! assert!(matches!(&c.rhs, Rhs::One(Lit::Name(n), _) if n == "warn"));
-//! # Ok::<(), distlog::filter::FilterError>(())
+//! # Ok::<(), distlog_filter::FilterError>(())
 //! ```
 
 /// A byte range of the source (for error positions).

@@ -1,8 +1,8 @@
 //! Tests of the whole language: parse, compile, evaluate on archived records.
 
 use super::*;
-use crate::record::{level, Field, Record, Value};
-use crate::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::{level, Field, Record, Value};
+use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
 
 const UUID: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 

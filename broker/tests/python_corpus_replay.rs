@@ -3,12 +3,12 @@
 //! too. The first byte of each input picks the decoder (`J` JSON, `P`
 //! pickle, anything else both), as in the fuzz target.
 
-use distlog::python::{decode, pickle, to_batch};
+use distlogd::python::{decode, pickle, to_batch};
 use std::path::Path;
 
 #[test]
 fn python_ingest_corpus_replays() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/python_ingest");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/python_ingest");
     let (mut n, mut valid, mut forbidden) = (0, 0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -43,7 +43,7 @@ fn python_ingest_corpus_replays() {
                         assert!(pickle::to_json(body).unwrap().is_object());
                     }
                     let batch = to_batch(sender, record);
-                    assert!(distlog::wire::OwnedBatch::from_body(&batch).is_ok());
+                    assert!(distlog_core::wire::OwnedBatch::from_body(&batch).is_ok());
                 }
                 Err(e) if name.ends_with("_forbidden") => {
                     assert_eq!(e.reason(), "pickle_forbidden", "{name}: {e}");

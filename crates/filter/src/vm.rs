@@ -12,8 +12,8 @@ use super::program::{
     mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test, ValueSet, ACCEPT, REJECT,
 };
 use super::RecordView;
-use crate::record::ValueRef;
-use crate::view::RecordRef;
+use distlog_core::record::ValueRef;
+use distlog_core::view::RecordRef;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 

@@ -2,9 +2,9 @@
 //! `logging.LogRecord.__dict__` (as a JSON object, whichever encoding it
 //! came in) to a [`Sender`] and a [`Record`].
 
-use super::{ErrorKind, IngestError};
-use crate::record::{kind, Field, Record, Value};
-use crate::wire::Sender;
+use super::error::{ErrorKind, IngestError};
+use distlog_core::record::{kind, Field, Record, Value};
+use distlog_core::wire::Sender;
 use serde_json::{Map, Value as Json};
 
 /// LogRecord keys that map to record or sender fields (or are derived),

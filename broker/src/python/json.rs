@@ -1,9 +1,9 @@
 //! The JSON form of a Python LogRecord.
 
+use super::error::{ErrorKind, IngestError, MAX_BODY};
 use super::logrecord::from_dict;
-use super::{ErrorKind, IngestError, MAX_BODY};
-use crate::record::Record;
-use crate::wire::Sender;
+use distlog_core::record::Record;
+use distlog_core::wire::Sender;
 use serde_json::Value as Json;
 
 /// Decodes a JSON Python record. serde_json bounds nesting (128 levels) and
@@ -24,7 +24,7 @@ pub fn decode_json(body: &[u8]) -> Result<(Sender, Record), IngestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Value;
+    use distlog_core::record::Value;
 
     const RECORD: &str = r#"{"name": "shop.cart", "msg": "added %s", "args": ["x"],
         "levelname": "INFO", "levelno": 20, "pathname": "/app/cart.py",

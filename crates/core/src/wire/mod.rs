@@ -44,8 +44,8 @@
 //! threads ([`crate::view::RecordRef`]).
 //!
 //! ```
-//! use distlog::record::Record;
-//! use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+//! use distlog_core::record::Record;
+//! use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
 //!
 //! let batch = Batch {
 //!     records: vec![Record { message: "hello".into(), ..Record::default() }],
@@ -68,10 +68,9 @@ pub use batch::{
     Batch, Site, Thread, WireBatch, WireRecord,
 };
 pub use frame::{
-    decode_ack, encode_ack, ArchivedSender, BodyBuf, Sender, Topic, WireError, ACK_LEN,
-    ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
+    decode_ack, encode_ack, recv_monitor_event, ArchivedSender, BodyBuf, Sender, Topic, WireError,
+    ACK_LEN, ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
 };
 pub use owned::OwnedBatch;
 pub use validate::{access_batch, BatchRef};
-pub(crate) use values::read_value;
-pub use values::{put_value, tag};
+pub use values::{put_value, read_value, tag};

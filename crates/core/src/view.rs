@@ -11,8 +11,8 @@
 //! borrow the batch and are `Copy`; nothing is allocated to read a record.
 //!
 //! ```
-//! use distlog::record::{Record, ValueRef};
-//! use distlog::wire::{access_batch, encode_batch_to_vec, Batch};
+//! use distlog_core::record::{Record, ValueRef};
+//! use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
 //!
 //! let batch = Batch {
 //!     records: vec![Record { message: "hello".into(), ..Record::default() }],
@@ -214,7 +214,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The message; empty when it is deferred to [`RecordRef::format`] and
-    /// [`RecordRef::args`] (`rendered_message`, in [`crate::render`],
+    /// [`RecordRef::args`] (`rendered_message`, in [`crate::message`],
     /// gives the text either way).
     #[inline]
     pub fn message(&self) -> &'a str {

@@ -1,0 +1,182 @@
+//! Hot paths in fixed amounts, for instruction counts under callgrind:
+//! repeatable on a busy machine, where criterion's times are not. Each
+//! measured part is one `#[inline(never)]` function, counted alone with
+//! `--toggle-collect`:
+//!
+//! ```text
+//! cargo build --profile bench -p distlogd --example instr_count
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     --toggle-collect='instr_count::measured_*' target/release/examples/instr_count
+//! callgrind_annotate --inclusive=yes /tmp/cg.out | grep measured_
+//! ```
+//!
+//! - `measured_native_3kv` / `measured_native_0kv`: 20 native log calls (a
+//!   burst, as the `log_call` bench times them), 1,000 bursts; the ring is
+//!   large enough that no call waits or drops, and a receiver counts that
+//!   every record arrived.
+//! - `measured_filter`: the `filter_vm` bench's three-clause filter over a
+//!   512-record batch, 100 passes.
+//! - `measured_decode_route`: validating and routing one 512-record batch
+//!   with three rules (the `pipeline` bench's `three_rules`), 100 times.
+
+use distlog_core::record::{level, Field, Record, Value};
+use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, BatchRef, Sender};
+use distlog_filter::{Filter, RecordView};
+use distlogd::config::Config;
+use distlogd::ingest::{decode, Decoded};
+use distlogd::rules::RuleSet;
+use std::hint::black_box;
+use std::sync::Arc;
+
+const BURSTS: u64 = 1_000;
+const BURST: u64 = 20;
+const PASSES: usize = 100;
+const PER_BATCH: u64 = 512;
+
+#[inline(never)]
+fn measured_native_3kv(start: u64) {
+    for i in start..start + BURST {
+        distlog::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i);
+    }
+}
+
+#[inline(never)]
+fn measured_native_0kv(start: u64) {
+    for i in start..start + BURST {
+        distlog::info!("request {} done", i);
+    }
+}
+
+#[inline(never)]
+fn measured_filter(f: &Filter, batch: BatchRef<'_>) -> usize {
+    let sender = batch.sender();
+    batch
+        .records()
+        .filter(|r| f.matches(&RecordView::new(b'P', sender, *r)))
+        .count()
+}
+
+#[inline(never)]
+fn measured_decode_route(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    decode(
+        frames.iter().map(|f| zmq::Message::from(&f[..])).collect(),
+        rules,
+    )
+}
+
+fn batch() -> Vec<u8> {
+    let records = (0..PER_BATCH)
+        .map(|s| Record {
+            seq: s,
+            time_ns: 1_700_000_000_000_000_000 + s,
+            level: [level::INFO, level::WARN, level::ERROR, level::DEBUG][(s % 4) as usize],
+            kind: b'L',
+            target: if s % 3 == 0 { "db::pool" } else { "http" }.into(),
+            module: "bench".into(),
+            file: "bench.rs".into(),
+            line: 42,
+            format: if s % 5 == 0 {
+                "timeout after {} ms"
+            } else {
+                "served {} in {} ms"
+            }
+            .into(),
+            args: vec![Value::Str("/home".into()), Value::F64(3.5)],
+            fields: vec![
+                Field {
+                    key: "user_id".into(),
+                    value: Value::U64(s),
+                },
+                Field {
+                    key: "route".into(),
+                    value: Value::Str("/orders".into()),
+                },
+            ],
+            ..Record::default()
+        })
+        .collect();
+    let b = Batch {
+        sender: Sender {
+            host: "web-1".into(),
+            pid: 7,
+            program: "bench".into(),
+            start_ns: 1,
+            instance: 3,
+        },
+        first_seq: 0,
+        dropped: 0,
+        records,
+    };
+    encode_batch_to_vec(&b).to_vec()
+}
+
+const RULES: &str = r#"
+processors:
+  store: { type: store }
+  errors: { type: console }
+  db: { type: console }
+rules:
+  - filter: level >= error
+    processors: [errors, store]
+  - filter: target starts_with "db::" and level >= warn
+    processors: [db]
+  - filter: level >= info and target == "http" and field.user_id > 100
+    processors: [store]
+"#;
+
+fn main() {
+    // Log calls, into a receiver that counts them.
+    let ctx = zmq::Context::new();
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = pull.get_last_endpoint().unwrap().unwrap();
+    let receiver = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while n < 2 * BURSTS * BURST + 1 {
+            let frames = pull.recv_multipart(0).unwrap();
+            n += access_batch(&frames[1]).unwrap().records().count() as u64;
+        }
+        n
+    });
+    let guard = distlog::builder()
+        .endpoint(endpoint)
+        .level("info")
+        .buffer_per_thread(64 << 20)
+        .install()
+        .unwrap();
+    // The thread's first call sets up its ring: not measured.
+    distlog::info!("warm up");
+    for b in 0..BURSTS {
+        measured_native_3kv(b * BURST);
+    }
+    for b in 0..BURSTS {
+        measured_native_0kv(b * BURST);
+    }
+    distlog::flush();
+    drop(guard);
+    assert_eq!(receiver.join().unwrap(), 2 * BURSTS * BURST + 1);
+
+    // The filter VM.
+    let bytes = batch();
+    let archived = access_batch(&bytes).unwrap();
+    let filter: Filter =
+        r#"level >= warn and target starts_with "db::" and message contains "timeout""#
+            .parse()
+            .unwrap();
+    let mut hits = 0;
+    for _ in 0..PASSES {
+        hits += measured_filter(black_box(&filter), archived);
+    }
+    assert!(hits > 0);
+
+    // Validate and route.
+    let frames = [b"PLR".to_vec(), bytes.clone()];
+    let rules = Arc::new(RuleSet::new(&Config::parse(RULES).unwrap(), 1).unwrap());
+    for _ in 0..PASSES {
+        match measured_decode_route(black_box(&frames), &rules) {
+            Decoded::Batch { routed, .. } => assert!(!routed.routes.is_empty()),
+            Decoded::Rejected(r) => panic!("rejected: {r}"),
+        }
+    }
+    println!("ok: {} log calls, {hits} filter hits", 2 * BURSTS * BURST);
+}
