@@ -8,8 +8,8 @@
 
 mod support;
 
-use distlog::record::{level, Record};
-use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+use distlog_core::record::{level, Record};
+use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::path::Path;

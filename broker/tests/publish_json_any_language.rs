@@ -97,8 +97,8 @@ impl Drop for Subscriber {
 }
 
 fn probe(push: &zmq::Socket) {
-    use distlog::record::Record;
-    use distlog::wire::{encode_batch_to_vec, Batch, Sender};
+    use distlog_core::record::Record;
+    use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
     let b = Batch {
         sender: Sender {
             host: "probe".into(),

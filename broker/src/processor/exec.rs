@@ -1,6 +1,6 @@
 //! `exec`: a plugin is a program. The broker starts `command` and writes
 //! each record routed to the processor to its stdin as one JSON line, with
-//! the same field names as the `jsonl` processor (`distlog::render::json_record`).
+//! the same field names as the `jsonl` processor (`distlog_filter::render::json_record`).
 //! A processor in Python, Go or shell is a loop over lines of stdin.
 //!
 //! ```yaml
@@ -623,7 +623,7 @@ impl Processor for Exec {
         let sender = d.batch.get().sender();
         for r in d.records() {
             self.line.clear();
-            distlog::render::json_record(d.topic.system, sender, r, &mut self.line);
+            distlog_filter::render::json_record(d.topic.system, sender, r, &mut self.line);
             self.line.push('\n');
             if self.cfg.confirm {
                 if !self.pump(|s| s.window.len() < s.cfg.confirm_window) {
@@ -773,7 +773,7 @@ fn forward_stderr(name: &str, pid: u32, err: std::process::ChildStderr) {
         }
         shown += 1;
         let text = String::from_utf8_lossy(&line);
-        let text = distlog::render::escaped(text.trim_end_matches(['\n', '\r']));
+        let text = distlog_filter::render::escaped(text.trim_end_matches(['\n', '\r']));
         eprintln!("distlogd: exec {name:?} [{pid}]: {text}");
     }
     if suppressed > 0 {

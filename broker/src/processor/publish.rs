@@ -17,7 +17,7 @@
 //! where the topic's third letter is `J` (`PLJ`: the encoding letter the
 //! ingest wire uses for JSON) and the object is the record with the
 //! original Python client's field names, exactly as the `jsonl` processor
-//! writes a line (`distlog::render::json_record`). A consumer needs only a
+//! writes a line (`distlog_filter::render::json_record`). A consumer needs only a
 //! ZeroMQ SUB socket and a JSON parser:
 //!
 //! ```python
@@ -39,7 +39,7 @@
 use super::delivery::Delivery;
 use super::seam::{Context, Processor, QueueConfig, Settings};
 use crate::config::curve;
-use distlog::wire::ENCODING_JSON;
+use distlog_core::wire::ENCODING_JSON;
 use serde::Deserialize;
 use std::io;
 
@@ -141,7 +141,7 @@ impl Processor for Publish {
                 let sender = d.batch.get().sender();
                 for r in d.records() {
                     self.json.clear();
-                    distlog::render::json_record(d.topic.system, sender, r, &mut self.json);
+                    distlog_filter::render::json_record(d.topic.system, sender, r, &mut self.json);
                     self.socket
                         .send_multipart([&topic[..], self.json.as_bytes()], zmq::DONTWAIT)
                         .map_err(|e| zmq_err("send", e))?;
