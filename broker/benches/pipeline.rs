@@ -9,7 +9,14 @@
 //! - `broker/*`: a whole running broker (ingest thread, 2 workers,
 //!   dispatcher) fed over ZeroMQ `inproc` by this thread, routing every
 //!   record to a `publish` processor nobody subscribes to (a sink that
-//!   discards): records/s through the broker's own machinery.
+//!   discards): records/s through the broker's own machinery;
+//! - `processors/*`: the same broker with one processor taking every record
+//!   (`overflow: block`, so none is dropped), to compare the processors
+//!   that turn records into JSON in one run: `jsonl` (a file, rotated at
+//!   64 MiB), `publish` with `format: json` (one message per record, no
+//!   subscriber: ZeroMQ discards, the JSON is still made) beside the binary
+//!   `publish` (batches as they arrived), and `exec` writing JSON lines to
+//!   `cat > /dev/null`.
 //!
 //! `cargo bench -p distlogd --bench pipeline -- --warm-up-time 1 --measurement-time 3`;
 //! quick check: `cargo test -p distlogd --benches`.
@@ -106,14 +113,63 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("broker");
     g.throughput(Throughput::Elements(PER_BATCH * 64));
-    let port = |_| {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let endpoint = format!("tcp://127.0.0.1:{}", port(()));
+    through(
+        &mut g,
+        "tcp_2_workers_to_sink",
+        &format!("type: publish, endpoint: \"tcp://127.0.0.1:{}\"", port()),
+    );
+    g.finish();
+
+    let mut g = c.benchmark_group("processors");
+    g.throughput(Throughput::Elements(PER_BATCH * 64));
+    let dir = std::env::temp_dir().join(format!("distlogd-bench-{}", std::process::id()));
+    let sinks = [
+        (
+            "jsonl_file",
+            format!(
+                "type: jsonl, path: \"{}\", rotate_size: 64MiB, keep: 1",
+                dir.join("bench.jsonl").display()
+            ),
+        ),
+        (
+            "publish_json",
+            format!(
+                "type: publish, format: json, endpoint: \"tcp://127.0.0.1:{}\"",
+                port()
+            ),
+        ),
+        (
+            "publish_binary",
+            format!("type: publish, endpoint: \"tcp://127.0.0.1:{}\"", port()),
+        ),
+        (
+            "exec_cat_devnull",
+            "type: exec, command: [/bin/sh, -c, \"cat > /dev/null\"]".to_owned(),
+        ),
+    ];
+    for (name, sink) in &sinks {
+        through(&mut g, name, sink);
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Records/s through a running broker (2 workers) fed over tcp to one
+/// processor `sink` (its settings, as YAML flow-mapping entries) that
+/// takes every record.
+fn through(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    sink: &str,
+) {
+    let endpoint = format!("tcp://127.0.0.1:{}", port());
     let config = format!(
-        "listen: [{endpoint}]\nmetrics: {{interval: 0s}}\nprocessors:\n  sink: {{type: publish, endpoint: \"tcp://127.0.0.1:{}\", queue: {{overflow: block}}}}\ndefault: [sink]\n",
-        port(())
+        "listen: [{endpoint}]\nmetrics: {{interval: 0s}}\nprocessors:\n  sink: {{{sink}, queue: {{overflow: block}}}}\ndefault: [sink]\n"
     );
     let broker = distlogd::Broker::start(&Config::parse(&config).unwrap()).unwrap();
     let ctx = zmq::Context::new();
@@ -121,7 +177,7 @@ fn bench(c: &mut Criterion) {
     push.connect(&endpoint).unwrap();
     let bodies: Vec<Vec<u8>> = (0..64).map(|i| batch(i * PER_BATCH)).collect();
     let sink = broker.metrics().processor("sink");
-    g.bench_function("tcp_2_workers_to_sink", |b| {
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             let target = sink.written.load(Ordering::Relaxed) + iters * 64 * PER_BATCH;
@@ -138,7 +194,6 @@ fn bench(c: &mut Criterion) {
             start.elapsed()
         })
     });
-    g.finish();
     let s = broker.stop();
     assert_eq!(s.rejected.values().sum::<u64>(), 0);
     assert_eq!(

@@ -206,7 +206,14 @@ fn run(args: &Args) -> Result<(), String> {
         s.rejected,
         s.processors
             .iter()
-            .map(|(k, v)| (k.as_str(), format!("written={} dropped={}", v.written, v.dropped)))
+            .map(|(k, v)| (k.as_str(), {
+                    let mut c = format!("written={} dropped={}", v.written, v.dropped);
+                    // Only processors that run a program (exec) have these.
+                    if v.lost > 0 || v.restarts > 0 {
+                        c.push_str(&format!(" lost={} restarts={}", v.lost, v.restarts));
+                    }
+                    c
+                }))
             .collect::<std::collections::BTreeMap<_, _>>()
     );
     Ok(())

@@ -62,6 +62,14 @@ pub struct ProcessorStats {
     pub errors: AtomicU64,
     /// Batches waiting in the queue now.
     pub queued: AtomicU64,
+    /// Times the processor's program was started again (`exec`).
+    pub restarts: AtomicU64,
+    /// Records the processor took and could not deliver: an `exec`
+    /// program died before reading them, or did not take them before
+    /// shutdown.
+    pub lost: AtomicU64,
+    /// Records sent and not yet confirmed (`exec` with `confirm`), now.
+    pub unconfirmed: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -102,6 +110,12 @@ pub struct ProcessorSnapshot {
     pub errors: u64,
     /// Batches queued now.
     pub queued: u64,
+    /// Program restarts.
+    pub restarts: u64,
+    /// Records lost after they were taken.
+    pub lost: u64,
+    /// Records awaiting confirmation now.
+    pub unconfirmed: u64,
 }
 
 impl Metrics {
@@ -145,6 +159,9 @@ impl Metrics {
                             dropped: get(&s.dropped),
                             errors: get(&s.errors),
                             queued: get(&s.queued),
+                            restarts: get(&s.restarts),
+                            lost: get(&s.lost),
+                            unconfirmed: get(&s.unconfirmed),
                         },
                     )
                 })
@@ -236,7 +253,7 @@ impl Metrics {
                 escape(r)
             );
         }
-        let per_proc: [Family; 4] = [
+        let per_proc: [Family; 7] = [
             (
                 "processor_written_records_total",
                 "counter",
@@ -260,6 +277,24 @@ impl Metrics {
                 "gauge",
                 "Batches waiting for a processor.",
                 |t| t.queued,
+            ),
+            (
+                "processor_restarts_total",
+                "counter",
+                "Times a processor's program was started again (exec).",
+                |t| t.restarts,
+            ),
+            (
+                "processor_lost_records_total",
+                "counter",
+                "Records a processor took and could not deliver (an exec program died before reading them).",
+                |t| t.lost,
+            ),
+            (
+                "processor_unconfirmed_records",
+                "gauge",
+                "Records sent to a processor's program and not yet confirmed (exec with confirm).",
+                |t| t.unconfirmed,
             ),
         ];
         for (name, kind, help, f) in per_proc {

@@ -26,7 +26,7 @@
 //! policy decides:
 //!
 //! - `drop` (the default for `jsonl`, `console`, `publish`, `forward`,
-//!   `postgres` and `jetstream`): the batch is not queued for that
+//!   `postgres`, `jetstream` and `exec`): the batch is not queued for that
 //!   processor, its records are counted in
 //!   `distlogd_processor_dropped_records_total`, and every other processor
 //!   still gets it. (`postgres` and `jetstream` also keep a bounded buffer
@@ -118,6 +118,7 @@ processors! {
     Forward(forward::ForwardConfig),
     Postgres(postgres::PostgresConfig),
     Jetstream(jetstream::JetstreamConfig),
+    Exec(exec::ExecConfig),
 }
 
 impl ProcessorConfig {

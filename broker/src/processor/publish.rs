@@ -11,6 +11,27 @@
 //! live: { type: publish, endpoint: tcp://127.0.0.1:5011, hwm: 1000 }
 //! ```
 //!
+//! # `format: json`: for consumers in any language
+//!
+//! With `format: json` each message is one record: `[topic, object]`,
+//! where the topic's third letter is `J` (`PLJ`: the encoding letter the
+//! ingest wire uses for JSON) and the object is the record with the
+//! original Python client's field names, exactly as the `jsonl` processor
+//! writes a line (`distlog_filter::render::json_record`). A consumer needs only a
+//! ZeroMQ SUB socket and a JSON parser:
+//!
+//! ```python
+//! sub = zmq.Context().socket(zmq.SUB)
+//! sub.connect("tcp://127.0.0.1:5012")
+//! sub.setsockopt(zmq.SUBSCRIBE, b"PLJ")   # production log records
+//! topic, body = sub.recv_multipart()
+//! record = json.loads(body)              # record["levelname"], record["message"], ...
+//! ```
+//!
+//! ```yaml
+//! live-json: { type: publish, endpoint: tcp://127.0.0.1:5012, format: json }
+//! ```
+//!
 //! With the broker's `curve:` settings (and `publish: true`, the default
 //! there), the socket is a CURVE server under the same allow-list as the
 //! ingest sockets.
@@ -18,6 +39,7 @@
 use super::delivery::Delivery;
 use super::seam::{Context, Processor, QueueConfig, Settings};
 use crate::config::curve;
+use distlog_core::wire::ENCODING_JSON;
 use serde::Deserialize;
 use std::io;
 
@@ -32,9 +54,24 @@ pub struct PublishConfig {
     /// (ZMQ_SNDHWM, default 1000; a message is one batch, up to 128 KiB from distlog clients by default).
     #[serde(default = "default_hwm")]
     pub hwm: i32,
+    /// `binary` (default: distlog batches, as `distlog tail` reads them)
+    /// or `json` (one JSON object per record, topic `<system><kind>J`).
+    #[serde(default)]
+    pub format: Format,
     /// The queue.
     #[serde(default)]
     pub queue: QueueConfig,
+}
+
+/// What a `publish` socket sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `[topic, batch body]`, as on the ingest wire (default).
+    #[default]
+    Binary,
+    /// `[topic ending in J, one JSON object]` per record.
+    Json,
 }
 
 /// ZMQ_SNDHWM of `publish` and `forward` sockets unless set.
@@ -55,6 +92,9 @@ impl Settings for PublishConfig {
 /// The PUB socket.
 pub struct Publish {
     socket: zmq::Socket,
+    format: Format,
+    /// The JSON object being sent (reused).
+    json: String,
 }
 
 fn zmq_err(what: &str, e: zmq::Error) -> io::Error {
@@ -75,19 +115,38 @@ impl Publish {
         socket
             .bind(&c.endpoint)
             .map_err(|e| zmq_err(&format!("cannot bind {}", c.endpoint), e))?;
-        Ok(Publish { socket })
+        Ok(Publish {
+            socket,
+            format: c.format,
+            json: String::new(),
+        })
     }
 }
 
 impl Processor for Publish {
+    // PUB never blocks: past the high-water mark it drops for the slow
+    // subscriber.
     fn process(&mut self, d: &Delivery) -> io::Result<()> {
-        let topic = d.topic.bytes();
-        for body in d.bodies() {
-            // PUB never blocks: past the high-water mark it drops for the
-            // slow subscriber.
-            self.socket
-                .send_multipart([&topic[..], &body[..]], zmq::DONTWAIT)
-                .map_err(|e| zmq_err("send", e))?;
+        match self.format {
+            Format::Binary => {
+                let topic = d.topic.bytes();
+                for body in d.bodies() {
+                    self.socket
+                        .send_multipart([&topic[..], &body[..]], zmq::DONTWAIT)
+                        .map_err(|e| zmq_err("send", e))?;
+                }
+            }
+            Format::Json => {
+                let topic = [d.topic.system, d.topic.kind, ENCODING_JSON];
+                let sender = d.batch.get().sender();
+                for r in d.records() {
+                    self.json.clear();
+                    distlog_filter::render::json_record(d.topic.system, sender, r, &mut self.json);
+                    self.socket
+                        .send_multipart([&topic[..], self.json.as_bytes()], zmq::DONTWAIT)
+                        .map_err(|e| zmq_err("send", e))?;
+                }
+            }
         }
         Ok(())
     }
