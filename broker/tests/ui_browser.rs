@@ -67,7 +67,8 @@ impl Drop for Proc {
 /// URL it printed.
 fn start_ui(args: &[&str]) -> (Proc, String) {
     // DISTLOG_UI_BIN: another build of `distlog` (a release one, for
-    // `ui_speed` from a debug test build).
+    // `ui_speed` from a debug test build), as an absolute path: the test
+    // runs in broker/.
     let bin = std::env::var_os("DISTLOG_UI_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_distlog")),
         PathBuf::from,
@@ -698,7 +699,7 @@ fn write_filler(dir: &Path, n: u64) {
 ///
 /// ```sh
 /// cargo build --release -p distlogd --bin distlog
-/// DISTLOG_UI_BIN=target/release/distlog DISTLOG_UI_BIG_STORE=/tmp/dl-perf/store \
+/// DISTLOG_UI_BIN=$PWD/target/release/distlog DISTLOG_UI_BIG_STORE=/tmp/dl-perf/store \
 ///   cargo test -p distlogd --test ui_browser -- --ignored --nocapture ui_speed
 /// ```
 ///
