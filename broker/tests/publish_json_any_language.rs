@@ -13,7 +13,6 @@ mod support;
 
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -32,16 +31,7 @@ rules:
     processors: [live-json]
 "#;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
+use support::{python, repo_root};
 
 /// The subscriber script and a channel of the messages it printed.
 struct Subscriber {

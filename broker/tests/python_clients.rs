@@ -15,7 +15,7 @@ use distlog_core::wire::Sender;
 use distlogd::store::Reader;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{free_port, Broker, TempDir};
@@ -26,16 +26,7 @@ const N: usize = 50;
 /// multi-line warning and ten in the task tree.
 const TREE: usize = 11;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
+use support::{python, repo_root};
 
 /// Fails with the fix when the Python client is not installed.
 fn require_python_client() {

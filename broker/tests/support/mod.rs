@@ -13,6 +13,20 @@ use std::time::{Duration, Instant};
 
 pub mod request_flow;
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The Python interpreter for the interop tests: `$PYTHON` (`scripts/test`
+/// sets it to the provisioned venv), else `python3`.
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 #[path = "../../../tests/common/ports.rs"]
 mod ports;
 pub use ports::free_port;
