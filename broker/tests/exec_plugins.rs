@@ -145,10 +145,13 @@ fn write_config(
     path
 }
 
-/// The JSON lines of `path` (none if it does not exist yet).
+/// The complete JSON lines of `path` (none if it does not exist yet): a
+/// last line the plugin is still writing (no newline yet) is left for the
+/// next read.
 fn lines(path: &Path) -> Vec<Json> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
         .collect()
