@@ -70,6 +70,9 @@ pub struct ProcessorStats {
     pub lost: AtomicU64,
     /// Records sent and not yet confirmed (`exec` with `confirm`), now.
     pub unconfirmed: AtomicU64,
+    /// Records the destination already had and skipped (`postgres`: a
+    /// redelivered or re-sent record, kept once by its identity).
+    pub repeated: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -116,6 +119,8 @@ pub struct ProcessorSnapshot {
     pub lost: u64,
     /// Records awaiting confirmation now.
     pub unconfirmed: u64,
+    /// Records skipped as already stored.
+    pub repeated: u64,
 }
 
 impl Metrics {
@@ -162,6 +167,7 @@ impl Metrics {
                             restarts: get(&s.restarts),
                             lost: get(&s.lost),
                             unconfirmed: get(&s.unconfirmed),
+                            repeated: get(&s.repeated),
                         },
                     )
                 })
@@ -253,7 +259,7 @@ impl Metrics {
                 escape(r)
             );
         }
-        let per_proc: [Family; 7] = [
+        let per_proc: [Family; 8] = [
             (
                 "processor_written_records_total",
                 "counter",
@@ -295,6 +301,12 @@ impl Metrics {
                 "gauge",
                 "Records sent to a processor's program and not yet confirmed (exec with confirm).",
                 |t| t.unconfirmed,
+            ),
+            (
+                "processor_repeated_records_total",
+                "counter",
+                "Records the destination already had, skipped (postgres: redelivered or re-sent, stored once).",
+                |t| t.repeated,
             ),
         ];
         for (name, kind, help, f) in per_proc {

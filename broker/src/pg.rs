@@ -12,7 +12,7 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 /// The schema version this build writes and reads.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// The version table.
 pub const VERSION_TABLE: &str = "distlog_schema";
@@ -27,6 +27,76 @@ pub const PERF_TABLE: &str = "distlog_perf";
 /// losing the connection while committing it can tell whether the commit
 /// happened, and neither lose nor repeat those records.
 pub const COMMITS_TABLE: &str = "distlog_commits";
+
+/// Schema version 3: each record once. A unique index per table on the
+/// record's identity makes `INSERT ... ON CONFLICT DO NOTHING` skip a
+/// record the table already has (a redelivery from the stream, a re-sent
+/// batch, a write retried after a lost commit).
+///
+/// - distlog clients' records (instance not 0): `(instance, seq, host,
+///   pid)`, the sender pipeline's random id and its sequence number, which
+///   no two records of one sender share.
+/// - Python clients' records (instance 0, no sequence numbers): `(host,
+///   pid, thread_id, time_ns, md5(message))`. One Python thread cannot log
+///   two records within the resolution of `time.time()` (a log call takes
+///   microseconds, the clock's resolution is below one), and the message
+///   hash keeps two different messages apart even on a coarse clock; two
+///   identical messages from one thread in the same clock tick are taken
+///   for one.
+pub fn identity_indexes(t: &str) -> String {
+    format!(
+        "CREATE UNIQUE INDEX IF NOT EXISTS {t}_identity_idx ON {t} (instance, seq, host, pid) WHERE instance <> 0;\n\
+         CREATE UNIQUE INDEX IF NOT EXISTS {t}_python_identity_idx ON {t} (host, pid, thread_id, time_ns, md5(message)) WHERE instance = 0;\n"
+    )
+}
+
+/// Migration 2 -> 3 for one table: removes the copies an at-least-once
+/// path may already have stored (keeping the first row of each identity),
+/// then creates [`identity_indexes`].
+fn dedupe_v3(t: &str) -> String {
+    format!(
+        "DELETE FROM {t} a USING {t} b \
+           WHERE a.instance <> 0 AND a.instance = b.instance AND a.seq = b.seq \
+             AND a.host = b.host AND a.pid = b.pid AND a.ctid > b.ctid;\n\
+         DELETE FROM {t} a USING {t} b \
+           WHERE a.instance = 0 AND b.instance = 0 AND a.host = b.host AND a.pid = b.pid \
+             AND a.thread_id = b.thread_id AND a.time_ns = b.time_ns \
+             AND md5(a.message) = md5(b.message) AND a.ctid > b.ctid;\n{}",
+        identity_indexes(t)
+    )
+}
+
+/// The session's staging table for `table`: rows are copied there, then
+/// inserted into `table` skipping the records it already has (binary COPY
+/// cannot skip conflicts itself). Temporary, emptied at every commit.
+pub fn staging(table: &str) -> String {
+    format!("distlog_stage_{table}")
+}
+
+/// Creates the staging tables for this session (after [`migrate`]).
+pub fn create_staging(client: &mut postgres::Client) -> Result<(), postgres::Error> {
+    for t in [LOG_TABLE, PERF_TABLE] {
+        client.batch_execute(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {t}) ON COMMIT DELETE ROWS",
+            staging(t)
+        ))?;
+    }
+    Ok(())
+}
+
+/// In a writer's transaction, after the COPY into [`staging`]: moves the
+/// rows into `table`, skipping records already there. Returns how many
+/// were new.
+pub fn insert_new(tx: &mut postgres::Transaction<'_>, table: &str) -> Result<u64, postgres::Error> {
+    let cols = column_list();
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} ({cols}) SELECT {cols} FROM {} ON CONFLICT DO NOTHING",
+            staging(table)
+        ),
+        &[],
+    )
+}
 
 /// Advisory lock key serialising migrations between brokers.
 const MIGRATION_LOCK: i64 = 0x6469_7374_6c6f_6701;
@@ -109,6 +179,7 @@ pub fn migrations() -> Vec<String> {
                  token bigint NOT NULL, \
                  at timestamptz NOT NULL DEFAULT now())"
         ),
+        format!("{}{}", dedupe_v3(LOG_TABLE), dedupe_v3(PERF_TABLE)),
     ]
 }
 

@@ -178,7 +178,7 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     // host Y" indexes are there.
     assert_eq!(
         pg.count("SELECT max(version)::bigint FROM distlog_schema"),
-        2
+        3
     );
     // One processor wrote: one commit token.
     assert_eq!(pg.count("SELECT count(*) FROM distlog_commits"), 1);

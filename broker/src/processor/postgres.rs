@@ -23,6 +23,16 @@
 //! buffer. At shutdown it keeps trying for `shutdown_timeout`, then counts
 //! what is left as dropped.
 //!
+//! Each record is stored once (schema version 3): rows are copied into a
+//! temporary staging table and inserted from there with `ON CONFLICT DO
+//! NOTHING` on the record's identity ([`pg::identity_indexes`]), so a
+//! record that comes again (redelivered by a JetStream stream to this or
+//! another broker, re-sent by a client) is skipped and counted in
+//! `Stats::repeated`. A delivery that carries an acknowledgement token
+//! (from a JetStream input) keeps it until its records are committed; one
+//! given up because the buffer is full, or left at shutdown, is refused
+//! ([`crate::acks::AckToken::refuse`]) so the stream redelivers it.
+//!
 //! `Stats::written` counts records taken into the buffer; those later
 //! dropped are added to `Stats::dropped` as well.
 //!
@@ -218,7 +228,13 @@ impl Postgres {
             self.next_attempt = Instant::now() + self.cfg.retry;
             match self.pg.connect(NoTls) {
                 Ok(mut c) => match pg::migrate(&mut c) {
-                    Ok(v) if v == pg::VERSION => self.client = Some(c),
+                    Ok(v) if v == pg::VERSION => match pg::create_staging(&mut c) {
+                        Ok(()) => self.client = Some(c),
+                        Err(e) => {
+                            self.warn(&format!("cannot create the staging tables: {}", detail(&e)));
+                            return None;
+                        }
+                    },
                     Ok(v) => {
                         self.warn(&format!(
                             "the database's schema is version {v}, newer than this distlogd's {}; not writing",
@@ -241,16 +257,19 @@ impl Postgres {
     }
 
     /// Copies `deliveries` in one transaction, which records `token` as
-    /// `writer`'s last commit.
+    /// `writer`'s last commit: into the session's staging tables, then
+    /// into the tables skipping the records they already have. Returns
+    /// how many records were already there (skipped).
     fn copy(
         client: &mut Client,
         deliveries: &[&Delivery],
         scratch: &mut String,
         (writer, token): (&str, i64),
-    ) -> Result<(), postgres::Error> {
+    ) -> Result<u64, postgres::Error> {
         let types = pg::column_types();
         let cols = pg::column_list();
         let mut tx = client.transaction()?;
+        let mut repeated = 0;
         for (t, table) in [pg::LOG_TABLE, pg::PERF_TABLE].iter().enumerate() {
             let any = deliveries
                 .iter()
@@ -258,7 +277,8 @@ impl Postgres {
             if !any {
                 continue;
             }
-            let sink = tx.copy_in(&format!("COPY {table} ({cols}) FROM STDIN BINARY"))?;
+            let stage = pg::staging(table);
+            let sink = tx.copy_in(&format!("COPY {stage} ({cols}) FROM STDIN BINARY"))?;
             let mut w = BinaryCopyInWriter::new(sink, &types);
             for d in deliveries {
                 let b = d.batch.get();
@@ -266,10 +286,12 @@ impl Postgres {
                     pg::write_row(&mut w, d.topic.system, b.sender(), r, scratch)?;
                 }
             }
-            w.finish()?;
+            let staged = w.finish()?;
+            repeated += staged.saturating_sub(pg::insert_new(&mut tx, table)?);
         }
         pg::record_commit(&mut tx, writer, token)?;
-        tx.commit()
+        tx.commit()?;
+        Ok(repeated)
     }
 
     /// The token for the next transaction.
@@ -335,7 +357,8 @@ impl Postgres {
         let n = all.len();
         let result = Self::copy(client, &all, &mut self.scratch, (&self.writer, token));
         match result.map_err(classify) {
-            Ok(()) => {
+            Ok(repeated) => {
+                self.stats.repeated.fetch_add(repeated, Ordering::Relaxed);
                 self.clear();
                 true
             }
@@ -368,7 +391,9 @@ impl Postgres {
             };
             let result = Self::copy(client, &[d], &mut self.scratch, (&self.writer, token));
             match result.map_err(classify) {
-                Ok(()) => {}
+                Ok(repeated) => {
+                    self.stats.repeated.fetch_add(repeated, Ordering::Relaxed);
+                }
                 Err(Failure::Connection(_)) => {
                     self.client = None;
                     self.in_doubt = Some((token, 1));
@@ -457,6 +482,10 @@ impl Processor for Postgres {
             // Full: one write attempt (the database may be back).
             self.write();
             if !self.fits(d) {
+                // From the stream: let it be redelivered rather than lost.
+                if let Some(a) = &d.ack {
+                    a.refuse();
+                }
                 return Err(io::Error::other(format!(
                     "buffer full ({} records) while the database is unavailable",
                     self.records
@@ -499,6 +528,9 @@ impl Processor for Postgres {
         }
         let lost = self.records as u64;
         self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+        for a in self.buffer.iter().filter_map(|d| d.ack.as_ref()) {
+            a.refuse();
+        }
         self.clear();
         Err(io::Error::other(format!(
             "the database did not take the last {lost} records before shutdown; counted as dropped"
