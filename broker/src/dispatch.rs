@@ -241,7 +241,8 @@ impl Dispatcher {
     }
 
     /// Also takes already decoded batches from `rx` (JetStream inputs),
-    /// calling each one's callback once it is handed to the processors.
+    /// each with the token that acknowledges it once every processor is
+    /// done with it.
     pub fn set_side_input(&mut self, rx: Receiver<crate::jetstream_input::Handoff>) {
         self.side = Some(rx);
     }
@@ -275,9 +276,8 @@ impl Dispatcher {
                     let Ok(d) = op.recv(&inputs[k]) else { break };
                     self.take(d);
                     k = (k + 1) % inputs.len();
-                } else if let Ok((d, handed)) = op.recv(&side) {
-                    self.take(d);
-                    handed();
+                } else if let Ok((d, token)) = op.recv(&side) {
+                    self.take_with(d, Some(Arc::new(token)));
                 } else {
                     self.side = None;
                 }
@@ -295,9 +295,8 @@ impl Dispatcher {
             }
         }
         if let Some(side) = self.side.take() {
-            while let Ok((d, handed)) = side.try_recv() {
-                self.take(d);
-                handed();
+            while let Ok((d, token)) = side.try_recv() {
+                self.take_with(d, Some(Arc::new(token)));
             }
         }
         for (_, h) in std::mem::take(&mut self.handles) {
@@ -306,6 +305,13 @@ impl Dispatcher {
     }
 
     fn take(&mut self, d: Decoded) {
+        self.take_with(d, None);
+    }
+
+    /// Like `take`, for a batch from a side input, whose `token` travels
+    /// with its deliveries (dropped, so acknowledged, when the last
+    /// processor is done with it; at once when nothing takes it).
+    fn take_with(&mut self, d: Decoded, token: Option<Arc<crate::acks::AckToken>>) {
         let metrics = self.metrics.clone();
         let m = &*metrics;
         let (topic, batch, routed, rules, bytes, reply, peer) = match d {
@@ -359,6 +365,7 @@ impl Dispatcher {
             m.reject("duplicate");
             return;
         }
+        let ack = ack.or(token);
         if routed.rule_hits.iter().any(|&h| h > 0) {
             let mut rm = m.rule_matches.lock();
             for (r, &h) in rules.rules.iter().zip(&routed.rule_hits) {

@@ -5,31 +5,45 @@
 //! the system and kind tokens, encoding `R`) and its payload is the batch
 //! body; both go through [`crate::ingest::decode`] with the broker's rules,
 //! exactly as a ZeroMQ message would. The decoded batch goes to the
-//! dispatcher (which tracks sequence gaps and hands it to the processors),
-//! and the message is acknowledged only after the dispatcher has handed it
-//! to the processors' queues. A message the broker rejects (bad subject,
-//! bad body) is counted as rejected and acknowledged too, so that it is not
-//! redelivered forever. A broker that stops or crashes before acknowledging
-//! gets the message again (after `ack_wait`): delivery is at least once.
+//! dispatcher (which tracks sequence gaps and hands it to the processors)
+//! with an [`AckToken`] that travels in every delivery of it: the message
+//! is acknowledged when the last processor is done with it, which for
+//! `postgres` is after the commit of its records and for `store` after
+//! the write. A processor that refuses it (a full buffer) makes it a
+//! negative acknowledgement: the stream redelivers it, to this broker or
+//! another sharing the consumer. A message the broker rejects (bad
+//! subject, bad body) or routes nowhere is acknowledged at once, so that it
+//! is not redelivered forever. A broker that stops or crashes before
+//! acknowledging gets the message redelivered (after `ack_wait`), to
+//! itself or to another broker sharing the consumer: delivery is at least
+//! once, and exactly once where the destination skips what it has (the
+//! `postgres` processor, by record identity).
 //!
 //! Memory: the pull asks for at most `fetch` messages and 8 MiB at a time,
 //! and more only as the broker takes them.
 
+use crate::acks::AckToken;
 use crate::config::JetstreamInputConfig;
 use crate::ingest::{decode, Decoded};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::warn::RateLimited;
 use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::AckKind;
 use futures_util::StreamExt;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A decoded message for the dispatcher, and what to call once it has been
-/// handed to the processors.
-pub type Handoff = (Decoded, Box<dyn FnOnce() + Send>);
+/// A decoded message for the dispatcher, and the token that acknowledges
+/// it when the last processor is done with it.
+pub type Handoff = (Decoded, AckToken);
+
+/// How long the stream waits before redelivering a message a processor
+/// refused (its buffer was full): long enough not to spin while the
+/// database is away.
+const NAK_DELAY: Duration = Duration::from_secs(1);
 
 /// Most bytes per pull.
 const FETCH_BYTES: usize = 8 << 20;
@@ -165,19 +179,28 @@ async fn consume(
         let d = decode(frames, &rules.read().clone());
         let (rt, left) = (rt.clone(), outstanding.clone());
         left.fetch_add(1, Ordering::AcqRel);
-        // Acknowledged once the dispatcher has handed it to the processors.
-        let handed: Box<dyn FnOnce() + Send> = Box::new(move || {
+        // Acknowledged once every processor is done with it; redelivered
+        // at once when one refused it.
+        let token = AckToken::call(Box::new(move |taken| {
             rt.spawn(async move {
-                let _ = m.ack().await;
+                let _ = if taken {
+                    m.ack().await
+                } else {
+                    m.ack_with(AckKind::Nak(Some(NAK_DELAY))).await
+                };
                 left.fetch_sub(1, Ordering::AcqRel);
             });
-        });
-        if out.send((d, handed)).is_err() {
-            break Ok(()); // the broker is stopping
+        }));
+        if let Err(crossbeam_channel::SendError((_, token))) = out.send((d, token)) {
+            // The broker is stopping: not taken, let it be redelivered.
+            token.refuse();
+            break Ok(());
         }
     };
     // Let the acknowledgements of what was handed on go out (the
-    // dispatcher still runs: it stops after the inputs).
+    // dispatcher and the processors still run: they stop after the
+    // inputs). What is still unacknowledged after this is redelivered
+    // after `ack_wait`.
     for _ in 0..100 {
         if outstanding.load(Ordering::Acquire) == 0 {
             break;
