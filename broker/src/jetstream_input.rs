@@ -45,6 +45,12 @@ pub type Handoff = (Decoded, AckToken);
 /// database is away.
 const NAK_DELAY: Duration = Duration::from_secs(1);
 
+/// How long one pull request lives.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// The server's idle heartbeat on a pull request (missing two of them
+/// means the request or the connection is gone).
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// Most bytes per pull.
 const FETCH_BYTES: usize = 8 << 20;
 
@@ -126,7 +132,7 @@ async fn consume(
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
-        .connect(cfg.url.as_str())
+        .connect(crate::processor::jetstream::servers(&cfg.url))
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let js = async_nats::jetstream::new(client.clone());
@@ -155,6 +161,13 @@ async fn consume(
         .stream()
         .max_messages_per_batch(cfg.fetch)
         .max_bytes_per_batch(FETCH_BYTES)
+        // Short-lived pull requests with heartbeats: a request the server
+        // lost (sent while the consumer's leader was being elected, or to
+        // a node that died) is noticed and renewed within seconds, and a
+        // new request lets the other brokers sharing the consumer have
+        // their turn.
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
         .messages()
         .await
         .map_err(|e| format!("pull: {e}"))?;

@@ -9,7 +9,7 @@
 //! ```
 
 use super::units;
-use crate::processor::jetstream::{default_stream, is_nats_name};
+use crate::processor::jetstream::{check_servers, default_stream, is_nats_name};
 use crate::processor::Invalid;
 use serde::Deserialize;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JetstreamInputConfig {
-    /// NATS server URL(s), comma separated.
+    /// NATS server URL(s), comma separated (the nodes of a cluster).
     pub url: String,
     /// The stream to consume (default `DISTLOG`).
     #[serde(default = "default_stream")]
@@ -55,6 +55,7 @@ fn default_ack_wait() -> Duration {
 impl JetstreamInputConfig {
     /// Checks beyond the types: the first setting that is wrong.
     pub fn check(&self) -> Result<(), Invalid> {
+        check_servers(&self.url)?;
         if !is_nats_name(&self.stream) || !is_nats_name(&self.consumer) {
             let key = if is_nats_name(&self.stream) {
                 "consumer"

@@ -110,12 +110,37 @@ pub fn is_nats_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The servers of a `url` setting: one URL or several separated by commas
+/// (the nodes of a cluster; the client picks one and fails over to the
+/// others).
+pub fn servers(url: &str) -> Vec<String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Checks a `url` setting: at least one server, each a NATS URL.
+pub fn check_servers(url: &str) -> Result<(), Invalid> {
+    let list = servers(url);
+    if list.is_empty() {
+        return Err(Invalid::new("url", "at least one nats://host:port"));
+    }
+    for u in &list {
+        u.parse::<async_nats::ServerAddr>()
+            .map_err(|e| Invalid::new("url", format!("bad server {u:?}: {e}")))?;
+    }
+    Ok(())
+}
+
 impl Settings for JetstreamConfig {
     fn check(&self) -> Result<(), Invalid> {
         if self.max_in_flight == 0 || self.replicas == 0 {
             let key = if self.max_in_flight == 0 { "max_in_flight" } else { "replicas" };
             return Err(Invalid::new(key, "max_in_flight and replicas above 0"));
         }
+        check_servers(&self.url)?;
         if !is_nats_name(&self.stream) || !self.subject_prefix.split('.').all(is_nats_name) {
             let key = if is_nats_name(&self.stream) { "subject_prefix" } else { "stream" };
             return Err(Invalid::new(
@@ -190,7 +215,7 @@ impl Jetstream {
             .thread_name(format!("proc-{}-nats", ctx.name))
             .enable_all()
             .build()?;
-        let urls = c.url.clone();
+        let urls = servers(&c.url);
         let timeout = c.ack_timeout;
         let client = rt
             .block_on(async move {
@@ -199,7 +224,7 @@ impl Jetstream {
                     .max_reconnects(None)
                     .request_timeout(Some(timeout))
                     .connection_timeout(Duration::from_secs(5))
-                    .connect(urls.as_str())
+                    .connect(urls)
                     .await
             })
             .map_err(|e| io::Error::other(format!("nats {}: {e}", c.url)))?;
