@@ -32,9 +32,11 @@ fn loadgen_to_broker_then_query() {
     let summary: serde_json::Value = serde_json::from_str(last).unwrap();
     for key in [
         "sent",
+        "delivered",
         "dropped",
         "secs",
         "records_per_sec",
+        "attempted_per_sec",
         "p50_ns",
         "p99_ns",
         "p999_ns",
@@ -46,6 +48,15 @@ fn loadgen_to_broker_then_query() {
     let dropped = summary["dropped"].as_u64().unwrap();
     assert_eq!(sent, 20000);
     assert_eq!(dropped, 0, "{summary}");
+    assert_eq!(summary["delivered"].as_u64().unwrap(), sent, "{summary}");
+    // Nothing dropped: both rates count every record.
+    let secs = summary["secs"].as_f64().unwrap();
+    let rate = summary["records_per_sec"].as_f64().unwrap();
+    assert_eq!(rate, summary["attempted_per_sec"].as_f64().unwrap());
+    assert!(
+        (rate * secs - sent as f64).abs() < 1e-3 * sent as f64,
+        "{summary}"
+    );
     assert!(summary["p50_ns"].as_u64().unwrap() <= summary["p99_ns"].as_u64().unwrap());
     let (status, stderr) = broker.stop();
     assert!(status.success(), "broker exit {status:?}: {stderr}");
@@ -174,6 +185,36 @@ fn bad_filter_missing_dir_and_bad_time_are_one_line_errors() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("--rate must be a positive number"), "{err}");
     }
+}
+
+/// With no broker every record is dropped: `records_per_sec` counts only
+/// what was delivered (none), `attempted_per_sec` every call.
+#[test]
+fn loadgen_rate_counts_delivered_records_only() {
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let out = distlog_ok([
+        "loadgen",
+        "--endpoint",
+        &endpoint,
+        "--records",
+        "5000",
+        "--flush-timeout",
+        "0.2",
+    ]);
+    let last = out.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(summary["sent"].as_u64().unwrap(), 5000, "{summary}");
+    // The client's own drop warnings are dropped (and counted) too.
+    assert!(summary["dropped"].as_u64().unwrap() >= 5000, "{summary}");
+    assert_eq!(summary["delivered"].as_u64().unwrap(), 0, "{summary}");
+    assert_eq!(
+        summary["records_per_sec"].as_f64().unwrap(),
+        0.0,
+        "{summary}"
+    );
+    let secs = summary["secs"].as_f64().unwrap();
+    let attempted = summary["attempted_per_sec"].as_f64().unwrap();
+    assert!((attempted * secs - 5000.0).abs() < 5.0, "{summary}");
 }
 
 fn batch(first_seq: u64, n: u64, time_ns: u64) -> Vec<u8> {
