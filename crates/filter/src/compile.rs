@@ -26,10 +26,11 @@ use super::program::{
 use super::rfc3339;
 use distlog_core::record::level;
 use memchr::memmem::Finder;
+use std::collections::HashMap;
 
-/// The lowered tree.
+/// The lowered tree (also what a [`FilterSet`](super::FilterSet) combines).
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
+pub(super) enum Node {
     Const(bool),
     Leaf(Test),
     Not(Box<Node>),
@@ -71,6 +72,8 @@ pub(super) fn compile(src: &str, expr: &Expr) -> Result<Program, FilterError> {
     let mut c = Compiler {
         src,
         prog: Program::default(),
+        strs: HashMap::new(),
+        finders: HashMap::new(),
     };
     let node = c.lower(expr)?;
     let node = reorder(node);
@@ -101,6 +104,40 @@ pub(super) fn compile(src: &str, expr: &Expr) -> Result<Program, FilterError> {
 struct Compiler<'s> {
     src: &'s str,
     prog: Program,
+    /// `prog.strs` by value, so each constant is stored once.
+    strs: HashMap<Box<str>, u32>,
+    /// `prog.finders` by needle.
+    finders: HashMap<Box<str>, u32>,
+}
+
+/// Constant pools shared by the filters of a set, so that the same test in
+/// two filters lowers to the same [`Test`] (`strs` and `finders` are
+/// interned; see [`lower_shared`]).
+#[derive(Default)]
+pub(super) struct SharedPools {
+    pub prog: Program,
+    strs: HashMap<Box<str>, u32>,
+    finders: HashMap<Box<str>, u32>,
+}
+
+/// Lowers one filter of a set (steps 1 and 2 only: a set does not emit
+/// bytecode), its constants going into `pools`.
+pub(super) fn lower_shared(
+    src: &str,
+    expr: &Expr,
+    pools: &mut SharedPools,
+) -> Result<Node, FilterError> {
+    let mut c = Compiler {
+        src,
+        prog: std::mem::take(&mut pools.prog),
+        strs: std::mem::take(&mut pools.strs),
+        finders: std::mem::take(&mut pools.finders),
+    };
+    let node = c.lower(expr);
+    pools.prog = c.prog;
+    pools.strs = c.strs;
+    pools.finders = c.finders;
+    node
 }
 
 fn ord_mask(op: CmpOp) -> u8 {
@@ -132,18 +169,25 @@ impl Compiler<'_> {
     }
 
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.prog.strs.iter().position(|x| &**x == s) {
-            return Self::idx(i);
+        if let Some(&i) = self.strs.get(s) {
+            return i;
         }
         self.prog.strs.push(s.into());
-        Self::idx(self.prog.strs.len() - 1)
+        let i = Self::idx(self.prog.strs.len() - 1);
+        self.strs.insert(s.into(), i);
+        i
     }
 
     fn finder(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.finders.get(s) {
+            return i;
+        }
         self.prog
             .finders
             .push(Finder::new(s.as_bytes()).into_owned());
-        Self::idx(self.prog.finders.len() - 1)
+        let i = Self::idx(self.prog.finders.len() - 1);
+        self.finders.insert(s.into(), i);
+        i
     }
 
     fn lower(&mut self, e: &Expr) -> Result<Node, FilterError> {

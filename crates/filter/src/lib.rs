@@ -141,9 +141,18 @@
 //! allocates only to grow), once per record, and only if a test reaches it;
 //! `key` is compared piecewise (counter digits on the stack, task path
 //! borrowed), never built.
+//!
+//! # Many filters
+//!
+//! [`FilterSet`] evaluates many filters (a broker's rules) together: each
+//! distinct test once, each field's tests at once (one table lookup for all
+//! level tests, one hash probe for all `==` on a field, one automaton scan
+//! for all `contains` on it), results memoized per set of passing tests.
+//! See [`FilterSet`] for the model and its bounds.
 
 pub mod ast;
 mod bounds;
+mod combine;
 mod compile;
 mod error;
 mod lexer;
@@ -151,12 +160,17 @@ mod parser;
 mod program;
 pub mod render;
 mod rfc3339;
+mod set;
+mod set_vm;
 mod vm;
 
+#[cfg(test)]
+mod set_tests;
 #[cfg(test)]
 mod tests;
 
 pub use error::FilterError;
+pub use set::{FilterSet, SetError};
 
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;

@@ -8,7 +8,7 @@ use memchr::memmem::Finder;
 use std::fmt::{self, Write};
 
 /// A numeric field of the record (or its sender, or the topic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum NumField {
     Level,
     Kind,
@@ -31,7 +31,7 @@ impl NumField {
 }
 
 /// A text field of the record or its sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum StrField {
     Target,
     Message,
@@ -46,7 +46,7 @@ pub(super) enum StrField {
 }
 
 /// The separator `under` looks for after the prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Sep {
     /// `/`: task paths, file paths.
     Slash,
@@ -64,7 +64,7 @@ impl Sep {
 }
 
 /// A test on a text value (a field, or the task key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum StrTest {
     /// Equal to `strs[i]`.
     Eq(u32),
@@ -82,7 +82,7 @@ pub(super) enum StrTest {
 
 /// A test on a typed `field.<name>`; false when the field is missing or its
 /// type does not compare with the constant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum FieldTest {
     /// The ordering against `values[i]` is in the mask.
     Cmp(u8, u32),
@@ -126,7 +126,7 @@ pub(super) mod mask {
 }
 
 /// A test: one comparison of one field of the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Test {
     /// lo <= field <= hi (one subtraction and one compare).
     Range { field: NumField, lo: u64, hi: u64 },
@@ -149,7 +149,7 @@ pub(super) const REJECT: u32 = u32::MAX - 1;
 
 /// One instruction: run the test, then continue at `jt` if it passed or at
 /// `jf` if not. A target is a later instruction, [`ACCEPT`] or [`REJECT`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Instr {
     pub test: Test,
     pub jt: u32,

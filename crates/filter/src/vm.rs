@@ -63,7 +63,7 @@ fn with_rendered(r: RecordRef<'_>, ready: &mut bool, f: impl Fn(&str) -> bool) -
 }
 
 #[inline(always)]
-fn num(v: &RecordView<'_>, field: NumField) -> u64 {
+pub(super) fn num(v: &RecordView<'_>, field: NumField) -> u64 {
     let r = v.record;
     match field {
         NumField::Level => u64::from(r.level()),
@@ -79,7 +79,7 @@ fn num(v: &RecordView<'_>, field: NumField) -> u64 {
 /// A text field (for `message`, the stored one, empty when the format is
 /// deferred: see [`with_rendered`]).
 #[inline(always)]
-fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
+pub(super) fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
     let (r, s) = (v.record, v.sender);
     match field {
         StrField::Target => r.target(),
@@ -154,7 +154,7 @@ impl Program {
     }
 
     #[inline(always)]
-    fn test(&self, test: &Test, v: &RecordView<'_>, rendered: &mut bool) -> bool {
+    pub(super) fn test(&self, test: &Test, v: &RecordView<'_>, rendered: &mut bool) -> bool {
         match *test {
             Test::Range { field, lo, hi } => num(v, field).wrapping_sub(lo) <= hi.wrapping_sub(lo),
             Test::Str {

@@ -1,0 +1,458 @@
+//! Many filters to one plan: every distinct test once, each answered the
+//! cheapest way for all the filters that use it (see
+//! [`FilterSet`](super::FilterSet) for the model).
+//!
+//! 1. **Lower** every filter with the single-filter compiler into one set
+//!    of shared constant pools ([`lower_shared`]): strings and substring
+//!    finders are interned, so the same comparison in two filters is the
+//!    same [`Test`].
+//! 2. **Number** the distinct tests: a filter becomes a [`Formula`] over
+//!    test ids.
+//! 3. **Index** the tests by how they are answered, one structure per field
+//!    answering all of that field's tests at once:
+//!    - byte fields (`level`, `kind`, `system`): a 256-row table, the row of
+//!      the record's byte lists the tests that pass;
+//!    - text fields, `==` / `in` / the exact half of `under`: a hash map from
+//!      the value to the tests it passes (one probe);
+//!    - `starts_with` / the `sep` half of `under`: a trie of the prefixes,
+//!      walked once along the value; `ends_with`: a trie of the reversed
+//!      suffixes;
+//!    - `contains`: one Aho-Corasick automaton per field over all its
+//!      needles, so the value is scanned once;
+//!    - `field.<name> == <integer or string>`: per name, a hash map from the
+//!      value to the tests;
+//!    - everything else (orderings on text, numbers other than bytes,
+//!      `key`, the other typed-field tests) is evaluated one by one by the
+//!      VM's own test code.
+//! 4. **Group** the tests by cost ([`Group`]): the cheap ones are answered
+//!    for every record, the message, typed fields and the key only when a
+//!    filter still undecided by the cheap ones needs them.
+
+use super::compile::{lower_shared, Node, SharedPools};
+use super::program::{mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test};
+use super::set::SetError;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use foldhash::fast::FixedState;
+use std::collections::HashMap;
+
+/// Longest total length of one field's `contains` needles (bytes): bounds
+/// the automaton's size and build time.
+pub(super) const MAX_NEEDLE_BYTES: usize = 1 << 20;
+/// Most filters in a set.
+pub(super) const MAX_FILTERS: usize = 1 << 16;
+/// Longest total source of a set's filters (bytes): bounds the tries, maps
+/// and formulas built from them.
+pub(super) const MAX_SET_SOURCE: usize = 16 << 20;
+
+/// When a test is answered, cheapest first. A group's bit in a mask is
+/// `1 << group`.
+pub(super) type Group = u8;
+/// Bytes, numbers, text fields other than the message: every record.
+pub(super) const CHEAP: Group = 0;
+/// The message (rendered once when its format is deferred).
+pub(super) const MESSAGE: Group = 1;
+/// Typed fields (`field.<name>`): one pass over the record's fields.
+pub(super) const FIELDS: Group = 2;
+/// The key `"<n>@<task>"`.
+pub(super) const KEY: Group = 3;
+/// How many groups there are.
+pub(super) const GROUPS: Group = 4;
+
+/// A filter as a boolean formula over test ids.
+#[derive(Debug, Clone)]
+pub(super) enum Formula {
+    Const(bool),
+    Test(u32),
+    Not(Box<Formula>),
+    And(Vec<Formula>),
+    Or(Vec<Formula>),
+}
+
+/// Test ids, as stored in the indexes.
+pub(super) type Ids = Box<[u32]>;
+
+/// The map type of the indexes: their keys are the operator's constants
+/// and a record only probes them, so a fast unkeyed hash is safe.
+pub(super) type Map<K, V> = HashMap<K, V, FixedState>;
+
+/// A trie of byte strings; a node lists the tests whose string ends there.
+#[derive(Debug, Default)]
+pub(super) struct Trie {
+    /// Node 0 is the root (the empty string); empty when there is nothing.
+    pub nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct TrieNode {
+    /// Sorted by byte.
+    pub edges: Vec<(u8, u32)>,
+    pub ids: Vec<u32>,
+}
+
+impl Trie {
+    fn insert(&mut self, key: impl Iterator<Item = u8>, id: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut at = 0usize;
+        for b in key {
+            let next = self.nodes.len() as u32;
+            let edges = &mut self.nodes[at].edges;
+            at = match edges.binary_search_by_key(&b, |e| e.0) {
+                Ok(i) => edges[i].1 as usize,
+                Err(i) => {
+                    edges.insert(i, (b, next));
+                    self.nodes.push(TrieNode::default());
+                    next as usize
+                }
+            };
+        }
+        self.nodes[at].ids.push(id);
+    }
+}
+
+/// Everything asked of one text field.
+#[derive(Debug)]
+pub(super) struct TextIndex {
+    pub field: StrField,
+    /// Value to the `==`, `in` and exact-`under` tests it passes.
+    pub eq: Map<Box<[u8]>, Ids>,
+    pub prefixes: Trie,
+    /// Keyed by the reversed suffixes.
+    pub suffixes: Trie,
+    /// The automaton over the `contains` needles, and each pattern's tests.
+    pub contains: Option<(AhoCorasick, Vec<Ids>)>,
+}
+
+/// The `==` tests on one typed field, by the value they accept.
+#[derive(Debug, Default)]
+pub(super) struct FieldEq {
+    /// Integers, and the integral floats they equal.
+    pub ints: Map<i128, Ids>,
+    pub strs: Map<Box<str>, Ids>,
+}
+
+/// Everything asked of typed fields: per name, `==` by hash.
+#[derive(Debug, Default)]
+pub(super) struct FieldIndex {
+    /// Field name to its slot in `eq`.
+    pub names: Map<Box<str>, u32>,
+    pub eq: Vec<FieldEq>,
+}
+
+/// The compiled set.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// The shared pools, for the tests evaluated one by one.
+    pub prog: Program,
+    pub formulas: Vec<Formula>,
+    /// Per filter, the groups its tests are in (bit `1 << group`).
+    pub filter_groups: Vec<u8>,
+    /// Per test id, its group.
+    pub test_group: Vec<Group>,
+    /// Per byte field, 256 rows of passing tests.
+    pub bytes: Vec<(NumField, Vec<Ids>)>,
+    /// The text fields other than the message (group [`CHEAP`]).
+    pub texts: Vec<TextIndex>,
+    /// The message's (group [`MESSAGE`]).
+    pub message: Option<TextIndex>,
+    /// Group [`FIELDS`].
+    pub fields: FieldIndex,
+    /// Tests evaluated one by one, per group.
+    pub single: [Vec<(u32, Test)>; GROUPS as usize],
+    /// Most patterns of one automaton, and typed-field names (scratch
+    /// sizes).
+    pub max_stamps: usize,
+}
+
+impl Plan {
+    /// How many distinct tests the filters have.
+    pub fn tests(&self) -> usize {
+        self.test_group.len()
+    }
+}
+
+/// What the indexes are built from.
+#[derive(Default)]
+struct Builder {
+    ids: Map<Test, u32>,
+    tests: Vec<Test>,
+}
+
+impl Builder {
+    fn formula(&mut self, n: &Node) -> Formula {
+        match n {
+            Node::Const(b) => Formula::Const(*b),
+            Node::Leaf(t) => {
+                let next = self.tests.len() as u32;
+                let id = *self.ids.entry(*t).or_insert(next);
+                if id == next {
+                    self.tests.push(*t);
+                }
+                Formula::Test(id)
+            }
+            Node::Not(x) => Formula::Not(Box::new(self.formula(x))),
+            Node::And(xs) => Formula::And(xs.iter().map(|x| self.formula(x)).collect()),
+            Node::Or(xs) => Formula::Or(xs.iter().map(|x| self.formula(x)).collect()),
+        }
+    }
+}
+
+fn groups_of(f: &Formula, test_group: &[Group]) -> u8 {
+    match f {
+        Formula::Const(_) => 0,
+        Formula::Test(id) => 1 << test_group[*id as usize],
+        Formula::Not(x) => groups_of(x, test_group),
+        Formula::And(xs) | Formula::Or(xs) => {
+            xs.iter().fold(0, |m, x| m | groups_of(x, test_group))
+        }
+    }
+}
+
+/// Text tests of one field, before the indexes are built.
+struct TextParts {
+    eq: Map<Box<[u8]>, Vec<u32>>,
+    prefixes: Trie,
+    suffixes: Trie,
+    needles: Vec<Box<[u8]>>,
+    needle_ids: Vec<Vec<u32>>,
+    needle_at: Map<Box<[u8]>, usize>,
+}
+
+impl TextParts {
+    fn new() -> TextParts {
+        TextParts {
+            eq: Map::default(),
+            prefixes: Trie::default(),
+            suffixes: Trie::default(),
+            needles: Vec::new(),
+            needle_ids: Vec::new(),
+            needle_at: Map::default(),
+        }
+    }
+
+    fn build(self, field: StrField) -> Result<TextIndex, SetError> {
+        let bytes: usize = self.needles.iter().map(|n| n.len()).sum();
+        if bytes > MAX_NEEDLE_BYTES {
+            return Err(SetError::TooLarge(format!(
+                "the `contains` needles on `{}` add up to {bytes} bytes; at most \
+                 {MAX_NEEDLE_BYTES}: split the rules over several brokers or use fewer, \
+                 shorter needles",
+                field_name(field)
+            )));
+        }
+        let contains = if self.needles.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&self.needles)
+                .map_err(|e| {
+                    SetError::TooLarge(format!(
+                        "the `contains` needles on `{}` do not fit one automaton: {e}",
+                        field_name(field)
+                    ))
+                })?;
+            let ids = self.needle_ids.into_iter().map(Into::into).collect();
+            Some((ac, ids))
+        };
+        Ok(TextIndex {
+            field,
+            eq: self.eq.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            prefixes: self.prefixes,
+            suffixes: self.suffixes,
+            contains,
+        })
+    }
+}
+
+fn field_name(f: StrField) -> String {
+    format!("{f:?}").to_ascii_lowercase()
+}
+
+/// Builds the plan of `sources` (already checked for count and size).
+pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
+    let mut pools = SharedPools::default();
+    let mut b = Builder::default();
+    let mut formulas = Vec::with_capacity(sources.len());
+    for (i, src) in sources.iter().enumerate() {
+        let lowered = super::parser::parse(src).and_then(|e| lower_shared(src, &e, &mut pools));
+        let node = lowered.map_err(|error| SetError::Filter { index: i, error })?;
+        formulas.push(b.formula(&node));
+    }
+    let prog = pools.prog;
+
+    let mut test_group = Vec::with_capacity(b.tests.len());
+    let mut bytes: Vec<(NumField, Vec<Vec<u32>>)> = Vec::new();
+    let mut texts: Vec<(StrField, TextParts)> = Vec::new();
+    let mut fields = FieldIndex::default();
+    let mut field_eq: Vec<FieldEqParts> = Vec::new();
+    let mut single: [Vec<(u32, Test)>; GROUPS as usize] = Default::default();
+    for (id, test) in b.tests.iter().enumerate() {
+        let id = id as u32;
+        let group = match *test {
+            Test::Range { field, lo, hi } if field.max() == u64::from(u8::MAX) => {
+                let rows = byte_rows(&mut bytes, field);
+                for v in lo..=hi.min(255) {
+                    rows[v as usize].push(id);
+                }
+                CHEAP
+            }
+            Test::ByteIn { field, set } => {
+                let bits = prog.byte_sets[set as usize];
+                let rows = byte_rows(&mut bytes, field);
+                for v in 0..256usize {
+                    if bits[v >> 6] >> (v & 63) & 1 == 1 {
+                        rows[v].push(id);
+                    }
+                }
+                CHEAP
+            }
+            Test::Range { .. } | Test::NumIn { .. } => {
+                single[CHEAP as usize].push((id, *test));
+                CHEAP
+            }
+            Test::Str { field, test: st } => {
+                let group = if field == StrField::Message {
+                    MESSAGE
+                } else {
+                    CHEAP
+                };
+                let parts = match texts.iter().position(|(f, _)| *f == field) {
+                    Some(i) => &mut texts[i].1,
+                    None => {
+                        texts.push((field, TextParts::new()));
+                        &mut texts.last_mut().expect("just pushed").1
+                    }
+                };
+                let s = |i: u32| prog.strs[i as usize].as_bytes();
+                match st {
+                    StrTest::Eq(i) => parts.eq.entry(s(i).into()).or_default().push(id),
+                    StrTest::In(set) => {
+                        for v in &prog.str_sets[set as usize] {
+                            parts.eq.entry(v.as_bytes().into()).or_default().push(id);
+                        }
+                    }
+                    StrTest::StartsWith(i) => parts.prefixes.insert(s(i).iter().copied(), id),
+                    StrTest::EndsWith(i) => parts.suffixes.insert(s(i).iter().rev().copied(), id),
+                    StrTest::Under(i, sep) => {
+                        parts.eq.entry(s(i).into()).or_default().push(id);
+                        let key = s(i).iter().chain(sep.as_str().as_bytes()).copied();
+                        parts.prefixes.insert(key, id);
+                    }
+                    StrTest::Contains(i) => {
+                        let needle: Box<[u8]> = prog.finders[i as usize].needle().into();
+                        let next = parts.needles.len();
+                        let at = *parts.needle_at.entry(needle.clone()).or_insert(next);
+                        if at == next {
+                            parts.needles.push(needle);
+                            parts.needle_ids.push(Vec::new());
+                        }
+                        parts.needle_ids[at].push(id);
+                    }
+                    StrTest::Cmp(..) => single[group as usize].push((id, *test)),
+                }
+                group
+            }
+            Test::Key(_) => {
+                single[KEY as usize].push((id, *test));
+                KEY
+            }
+            Test::Field {
+                name,
+                test: FieldTest::Cmp(m, v),
+            } if m == mask::EQ => match &prog.values[v as usize] {
+                Const::Int(n) => {
+                    (field_eq_slot(&mut fields, &mut field_eq, &prog.strs[name as usize]).0)
+                        .entry(*n)
+                        .or_default()
+                        .push(id);
+                    FIELDS
+                }
+                Const::Str(s) => {
+                    (field_eq_slot(&mut fields, &mut field_eq, &prog.strs[name as usize]).1)
+                        .entry(s.clone())
+                        .or_default()
+                        .push(id);
+                    FIELDS
+                }
+                _ => {
+                    single[FIELDS as usize].push((id, *test));
+                    FIELDS
+                }
+            },
+            Test::Field { .. } => {
+                single[FIELDS as usize].push((id, *test));
+                FIELDS
+            }
+        };
+        test_group.push(group);
+    }
+
+    fields.eq = field_eq
+        .into_iter()
+        .map(|(ints, strs)| FieldEq {
+            ints: ints.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            strs: strs.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        })
+        .collect();
+    let mut message = None;
+    let mut text_indexes = Vec::new();
+    for (field, parts) in texts {
+        let index = parts.build(field)?;
+        if field == StrField::Message {
+            message = Some(index);
+        } else {
+            text_indexes.push(index);
+        }
+    }
+    let max_patterns = text_indexes
+        .iter()
+        .chain(&message)
+        .filter_map(|t| t.contains.as_ref().map(|c| c.1.len()))
+        .max()
+        .unwrap_or(0);
+    let filter_groups = formulas.iter().map(|f| groups_of(f, &test_group)).collect();
+    Ok(Plan {
+        prog,
+        formulas,
+        filter_groups,
+        test_group,
+        bytes: bytes
+            .into_iter()
+            .map(|(f, rows)| (f, rows.into_iter().map(Into::into).collect()))
+            .collect(),
+        texts: text_indexes,
+        message,
+        max_stamps: max_patterns.max(fields.eq.len()),
+        fields,
+        single,
+    })
+}
+
+fn byte_rows(bytes: &mut Vec<(NumField, Vec<Vec<u32>>)>, field: NumField) -> &mut Vec<Vec<u32>> {
+    let i = match bytes.iter().position(|(f, _)| *f == field) {
+        Some(i) => i,
+        None => {
+            bytes.push((field, vec![Vec::new(); 256]));
+            bytes.len() - 1
+        }
+    };
+    &mut bytes[i].1
+}
+
+/// The `==` maps (integers, strings) of typed field `name`.
+type FieldEqParts = (Map<i128, Vec<u32>>, Map<Box<str>, Vec<u32>>);
+
+fn field_eq_slot<'m>(
+    fields: &mut FieldIndex,
+    eq: &'m mut Vec<FieldEqParts>,
+    name: &str,
+) -> &'m mut FieldEqParts {
+    let next = eq.len() as u32;
+    let slot = *fields.names.entry(name.into()).or_insert(next);
+    if slot == next {
+        eq.push(Default::default());
+    }
+    &mut eq[slot as usize]
+}

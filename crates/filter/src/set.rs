@@ -1,0 +1,225 @@
+//! Many filters evaluated together: [`FilterSet`] (its docs give the
+//! model and the bounds).
+
+use super::combine::{self, Plan, MAX_FILTERS, MAX_SET_SOURCE};
+use super::set_vm::Scratch;
+use super::{Filter, FilterError, RecordView};
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why a [`FilterSet`] could not be built.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetError {
+    /// Filter `index` (0-based, in the order given) does not compile.
+    Filter {
+        /// Which filter.
+        index: usize,
+        /// Why (with its line and column in that filter).
+        error: FilterError,
+    },
+    /// The filters exceed a bound of the set (the message says which, and
+    /// what to do).
+    TooLarge(String),
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetError::Filter { index, error } => write!(f, "filter {index}: {error}"),
+            SetError::TooLarge(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for SetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetError::Filter { error, .. } => Some(error),
+            SetError::TooLarge(_) => None,
+        }
+    }
+}
+
+/// Many filters compiled together; tells which of them a record passes.
+/// Cheap to clone (shared), `Send` and `Sync`. Each filter's result is
+/// exactly [`Filter::matches`] of that filter alone.
+///
+/// ```
+/// use distlog_filter::FilterSet;
+///
+/// let set = FilterSet::new(&[
+///     r#"level >= warn and target starts_with "db::""#,
+///     r#"level >= warn and message contains "timeout""#,
+///     r#"target == "http::server""#,
+/// ])?;
+/// assert_eq!(set.len(), 3);
+/// assert_eq!(set.tests(), 4, "`level >= warn` is one test for both filters");
+/// # Ok::<(), distlog_filter::SetError>(())
+/// ```
+///
+/// # Model
+///
+/// Evaluating n filters one by one costs n programs per record. A broker
+/// with hundreds of rules spends most of that on the same questions asked
+/// again (`level >= warn` in forty rules) or on questions with one answer
+/// among many (`target == "a"`, `target == "b"`, ... : at most one passes).
+/// A set asks each question once, and asks a field all its questions at
+/// once:
+///
+/// 1. Every filter is lowered with the single-filter compiler; the
+///    comparisons become *tests*, deduplicated across filters, and each
+///    filter a boolean formula over test ids.
+/// 2. The tests are indexed per field (`combine.rs`): a 256-row table for
+///    each byte field (`level`, `kind`, `system`: one lookup answers every
+///    level test of every filter), a hash map of the `==`/`in` values of a
+///    text field (one probe), a trie of its `starts_with`/`under` prefixes
+///    and one of its `ends_with` suffixes (one walk each), one Aho-Corasick
+///    automaton over its `contains` needles (one scan), a hash map per
+///    typed field name of its `==` values. Other tests (orderings on text,
+///    `pid`, `time`, `key`, other typed-field tests) run one by one.
+/// 3. Per record (`set_vm.rs`), the *cheap* tests (everything but the
+///    message, typed fields and the key) give a sorted list of passing test
+///    ids, the record's signature, and the filters' results are a function
+///    of it. They are memoized per signature in a bounded per-thread cache;
+///    so is whether the cheap tests decide every filter. Only when some
+///    filter is still undecided are the message (scanned once), the typed
+///    fields (one pass) or the key evaluated, and then the full signature
+///    looked up.
+///
+/// So a record costs the cheap indexes (a few lookups, independent of the
+/// number of filters), a hash of its signature, and the expensive groups
+/// only when needed; the formulas run only for a signature not seen
+/// before.
+///
+/// # Bounds
+///
+/// Filters come from the operator's config; records are untrusted. At most
+/// 65,536 filters of at most 16 MiB of source together, and per field at
+/// most 1 MiB of `contains` needles: [`FilterSet::new`] refuses more, with
+/// the reason. One record then costs at most:
+///
+/// - O(size of its text fields x (1 + the distinct lengths of the needles
+///   of the field)) for the automata (an overlapping scan reports at most
+///   one match per needle length at each position; each needle's tests are
+///   added once), plus the prefix and suffix walks (O(longest constant));
+/// - O(its typed fields) hash probes, and the one-by-one tests, each
+///   bounded as in a single filter;
+/// - O(passing tests) to sort and hash the signature;
+/// - on a signature not in the cache, O(total size of the formulas).
+///
+/// A stream crafted for new signatures thus costs at most as much as
+/// evaluating every filter alone, plus the indexes. The cache keeps at
+/// most 4,096 signatures and 1 Mi test ids per thread, and is emptied when
+/// full.
+#[derive(Clone)]
+pub struct FilterSet {
+    inner: Arc<SetInner>,
+}
+
+struct SetInner {
+    /// Tells this set's per-thread caches from another's.
+    id: u64,
+    sources: Vec<Box<str>>,
+    plan: Plan,
+}
+
+/// Set ids: never reused in a process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+impl FilterSet {
+    /// Compiles `sources` together. Errors name the filter (its index) and
+    /// the position in it, or the bound exceeded ([`SetError`]).
+    pub fn new<S: AsRef<str>>(sources: &[S]) -> Result<FilterSet, SetError> {
+        if sources.len() > MAX_FILTERS {
+            return Err(SetError::TooLarge(format!(
+                "{} filters; a set holds at most {MAX_FILTERS}",
+                sources.len()
+            )));
+        }
+        let total: usize = sources.iter().map(|s| s.as_ref().len()).sum();
+        if total > MAX_SET_SOURCE {
+            return Err(SetError::TooLarge(format!(
+                "the filters' sources add up to {total} bytes; a set takes at most \
+                 {MAX_SET_SOURCE}"
+            )));
+        }
+        let srcs: Vec<&str> = sources.iter().map(AsRef::as_ref).collect();
+        let plan = combine::plan(&srcs)?;
+        Ok(FilterSet {
+            inner: Arc::new(SetInner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                sources: srcs.into_iter().map(Into::into).collect(),
+                plan,
+            }),
+        })
+    }
+
+    /// The set of these compiled filters' sources.
+    pub fn from_filters(filters: &[Filter]) -> Result<FilterSet, SetError> {
+        let sources: Vec<&str> = filters.iter().map(Filter::source).collect();
+        FilterSet::new(&sources)
+    }
+
+    /// How many filters.
+    pub fn len(&self) -> usize {
+        self.inner.sources.len()
+    }
+
+    /// Whether the set has no filter.
+    pub fn is_empty(&self) -> bool {
+        self.inner.sources.is_empty()
+    }
+
+    /// Filter `i`'s source. Panics if `i >= len()`.
+    pub fn source(&self, i: usize) -> &str {
+        &self.inner.sources[i]
+    }
+
+    /// How many distinct tests the filters have together (a test shared by
+    /// several filters counts once).
+    pub fn tests(&self) -> usize {
+        self.inner.plan.tests()
+    }
+
+    /// Clears `out`, then pushes the index of every filter that `view`
+    /// passes, ascending. Allocates nothing once the thread's cache knows
+    /// the record's signature (see [`FilterSet`]).
+    pub fn matching(&self, view: &RecordView<'_>, out: &mut Vec<u32>) {
+        out.clear();
+        let inner = &*self.inner;
+        let fresh = |out: &mut Vec<u32>| {
+            let mut s = Scratch::new(inner.id, &inner.plan);
+            inner.plan.matching(view, &mut s, out);
+        };
+        let done = SCRATCH.try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                // Re-entered, which `matching` never does: no cache.
+                return false;
+            };
+            let s = match &mut *slot {
+                Some(s) if s.set_id == inner.id => s,
+                other => other.insert(Scratch::new(inner.id, &inner.plan)),
+            };
+            inner.plan.matching(view, s, out);
+            true
+        });
+        if done != Ok(true) {
+            fresh(out);
+        }
+    }
+}
+
+impl fmt::Debug for FilterSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilterSet")
+            .field("filters", &self.len())
+            .field("tests", &self.tests())
+            .finish()
+    }
+}

@@ -1,0 +1,286 @@
+//! [`FilterSet`] against its definition: for random sets of random filters
+//! and random records, the set's matches are exactly the filters that pass
+//! alone.
+
+use super::*;
+use distlog_core::record::{Field, Record, Value};
+use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+const TARGETS: &[&str] = &[
+    "db",
+    "db::pool",
+    "db::pool::x",
+    "http::server",
+    "dbx",
+    "",
+    "pool",
+];
+const WORDS: &[&str] = &["timeout", "retry", "user 42", "closed", "time", "out", "db"];
+
+/// One comparison, every kind the set indexes and some it runs one by one.
+fn leaf(rng: &mut Rng) -> String {
+    let s = |rng: &mut Rng| format!("{:?}", rng.pick(TARGETS));
+    let w = |rng: &mut Rng| format!("{:?}", rng.pick(WORDS));
+    match rng.below(22) {
+        0 => format!(
+            "level {} {}",
+            rng.pick(&["==", "!=", "<", ">=", ">"]),
+            rng.pick(&["warn", "10", "info", "0", "255", "error"])
+        ),
+        1 => format!(
+            "level in [{}, {}]",
+            rng.pick(&[5, 10, 20]),
+            rng.pick(&[30, 40, 7])
+        ),
+        2 => format!("kind == {}", rng.pick(&["log", "perf"])),
+        3 => format!(
+            "system {} {}",
+            rng.pick(&["==", "!="]),
+            rng.pick(&["test", "production"])
+        ),
+        4 => format!("target == {}", s(rng)),
+        5 => format!("target != {}", s(rng)),
+        6 => format!("target starts_with {}", s(rng)),
+        7 => format!("target ends_with {}", s(rng)),
+        8 => format!("target under {}", s(rng)),
+        9 => format!("target contains {}", s(rng)),
+        10 => format!("target in [{}, {}]", s(rng), s(rng)),
+        11 => format!("target {} {}", rng.pick(&["<", ">="]), s(rng)),
+        12 => format!("message contains {}", w(rng)),
+        13 => format!(
+            "message {} {}",
+            rng.pick(&["starts_with", "ends_with", "==", "<"]),
+            w(rng)
+        ),
+        14 => format!(
+            "host {} {:?}",
+            rng.pick(&["==", "contains"]),
+            rng.pick(&["web-1", "web", "db-2"])
+        ),
+        15 => format!(
+            "field.user_id {} {}",
+            rng.pick(&["==", "==", "!=", ">"]),
+            rng.pick(&["42", "7", "42.0", "\"42\""])
+        ),
+        16 => format!("field.shard == {:?}", rng.pick(&["s1", "s2", "42"])),
+        17 => format!(
+            "field.shard {} {:?}",
+            rng.pick(&["starts_with", "contains"]),
+            rng.pick(&["s", "1"])
+        ),
+        18 => format!(
+            "key {} {:?}",
+            rng.pick(&["==", "starts_with", "contains"]),
+            rng.pick(&["3@", "3@t/1", "t/"])
+        ),
+        19 => format!("pid {} {}", rng.pick(&["==", "<"]), rng.pick(&[42, 100])),
+        20 => format!(
+            "thread {} {:?}",
+            rng.pick(&["==", "ends_with"]),
+            rng.pick(&["worker-1", "1"])
+        ),
+        _ => rng.pick(&["true", "false"]).to_owned(),
+    }
+}
+
+fn filter(rng: &mut Rng, depth: usize) -> String {
+    if depth == 0 || rng.below(3) == 0 {
+        return leaf(rng);
+    }
+    match rng.below(3) {
+        0 => format!("not ({})", filter(rng, depth - 1)),
+        k => {
+            let n = 2 + rng.below(2);
+            let xs: Vec<String> = (0..n)
+                .map(|_| format!("({})", filter(rng, depth - 1)))
+                .collect();
+            xs.join(if k == 1 { " and " } else { " or " })
+        }
+    }
+}
+
+fn record(rng: &mut Rng, i: u64) -> Record {
+    let mut message = String::new();
+    for _ in 0..rng.below(5) {
+        message.push_str(rng.pick(WORDS));
+        message.push(' ');
+    }
+    let deferred = rng.below(4) == 0;
+    let mut fields = Vec::new();
+    for key in ["user_id", "shard", "user_id"] {
+        if rng.below(3) > 0 {
+            let value = match rng.below(5) {
+                0 => Value::I64(rng.pick(&[42, 7, -1])),
+                1 => Value::U64(rng.pick(&[42, 7])),
+                2 => Value::F64(rng.pick(&[42.0, 42.5, 7.0])),
+                3 => Value::Bool(true),
+                _ => Value::Str(rng.pick(&["s1", "s2", "42"]).into()),
+            };
+            fields.push(Field {
+                key: key.into(),
+                value,
+            });
+        }
+    }
+    Record {
+        seq: i,
+        level: rng.pick(&[0, 5, 10, 20, 30, 40, 50, 255]),
+        kind: rng.pick(b"LP"),
+        target: rng.pick(TARGETS).into(),
+        message: if deferred {
+            String::new()
+        } else {
+            message.clone()
+        },
+        format: if deferred {
+            format!("{{}} {message}")
+        } else {
+            String::new()
+        },
+        args: if deferred {
+            vec![Value::I64(42)]
+        } else {
+            Vec::new()
+        },
+        thread_name: rng.pick(&["worker-1", "main", ""]).into(),
+        task: rng.pick(&["", "t/1", "t/1/2"]).into(),
+        task_n: 3,
+        fields,
+        ..Record::default()
+    }
+}
+
+#[test]
+fn random_sets_match_each_filter_alone() {
+    let mut rng = Rng(0x05e7_0ff1_17e5);
+    let records: Vec<Record> = (0..200).map(|i| record(&mut rng, i)).collect();
+    let batch = Batch {
+        sender: Sender {
+            host: "web-1".into(),
+            pid: 42,
+            program: "api".into(),
+            start_ns: 1,
+            instance: 9,
+        },
+        first_seq: 0,
+        dropped: 0,
+        records,
+    };
+    let body = encode_batch_to_vec(&batch);
+    let b = access_batch(&body).unwrap();
+    let mut got = Vec::new();
+    let (mut checked, mut pairs, mut hits) = (0usize, 0usize, 0usize);
+    for round in 0..150 {
+        let n = 1 + rng.below(if round % 10 == 0 { 200 } else { 12 });
+        let sources: Vec<String> = (0..n).map(|_| filter(&mut rng, 3)).collect();
+        let filters: Vec<Filter> = sources
+            .iter()
+            .map(|s| Filter::parse(s).unwrap_or_else(|e| panic!("{s}: {e}")))
+            .collect();
+        let set = FilterSet::new(&sources).unwrap();
+        assert!(set.tests() <= sources.len() * 8);
+        // Twice: the second pass answers from the signature cache.
+        for _ in 0..2 {
+            for (system, r) in [b'P', b'T'].into_iter().cycle().zip(b.records()) {
+                let view = RecordView::new(system, b.sender(), r);
+                let want: Vec<u32> = (0..n as u32)
+                    .filter(|&i| filters[i as usize].matches(&view))
+                    .collect();
+                set.matching(&view, &mut got);
+                assert_eq!(got, want, "{sources:#?}\non {:?}", r.to_record());
+                checked += 1;
+                pairs += n;
+                hits += got.len();
+            }
+        }
+    }
+    assert_eq!(checked, 150 * 2 * 200);
+    // Both outcomes are well represented.
+    assert!(
+        hits * 5 > pairs && hits * 5 < pairs * 4,
+        "{hits} of {pairs}"
+    );
+}
+
+#[test]
+fn shared_tests_are_counted_once() {
+    let set = FilterSet::new(&[
+        "level >= warn",
+        r#"level >= warn and target == "a""#,
+        r#"level >= 30 or target in ["a", "b"]"#,
+        r#"message contains "x" and not (level >= warn)"#,
+    ])
+    .unwrap();
+    // level >= warn (= level >= 30), target == "a", target in [a, b],
+    // message contains "x".
+    assert_eq!(set.tests(), 4);
+    assert_eq!(set.len(), 4);
+    assert!(!set.is_empty());
+}
+
+#[test]
+fn errors_name_the_filter_and_the_bound() {
+    let e = FilterSet::new(&["true", "level >= loud"]).unwrap_err();
+    assert!(matches!(e, SetError::Filter { index: 1, .. }), "{e}");
+    assert!(
+        e.to_string().starts_with("filter 1: line 1, column 10"),
+        "{e}"
+    );
+
+    let many = vec!["true"; 65_537];
+    let e = FilterSet::new(&many).unwrap_err();
+    assert!(e.to_string().contains("at most 65536"), "{e}");
+
+    let needle = "n".repeat(600 * 1024);
+    let big = [
+        format!("message contains {needle:?}"),
+        format!("message contains \"x{needle}\""),
+    ];
+    let e = FilterSet::new(&big).unwrap_err();
+    assert!(
+        e.to_string().contains("`contains` needles on `message`"),
+        "{e}"
+    );
+
+    let empty = FilterSet::new::<&str>(&[]).unwrap();
+    assert!(empty.is_empty());
+}
+
+#[test]
+fn untrusted_records_cost_bounded_work() {
+    // A message full of one needle's overlapping matches: each needle's
+    // tests are added once, and the result stays exact.
+    let set = FilterSet::new(&[r#"message contains "aa""#, r#"message contains "a""#]).unwrap();
+    let rec = Record {
+        message: "a".repeat(1 << 16),
+        ..Record::default()
+    };
+    let batch = Batch {
+        records: vec![rec],
+        ..Batch::default()
+    };
+    let body = encode_batch_to_vec(&batch);
+    let b = access_batch(&body).unwrap();
+    let mut got = Vec::new();
+    let r = b.records().next().unwrap();
+    set.matching(&RecordView::new(b'P', b.sender(), r), &mut got);
+    assert_eq!(got, [0, 1]);
+}
