@@ -147,6 +147,7 @@ mod bounds;
 mod compile;
 mod error;
 mod lexer;
+mod message_match;
 mod parser;
 mod program;
 pub mod render;
