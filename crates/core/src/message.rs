@@ -7,6 +7,7 @@ use crate::record::{Record, ValueRef};
 use crate::view::RecordRef;
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::ops::ControlFlow;
 
 impl Record {
     /// The message as a reader sees it: [`Record::message`], or the deferred
@@ -50,44 +51,167 @@ impl<'a> RecordRef<'a> {
 /// takes the next argument in order, shown with its plain `Display` form;
 /// `{{` and `}}` are literal braces. A placeholder without an argument is
 /// kept as written, so a malformed record never loses text.
-pub fn render_format<'a>(
+///
+/// The text is exactly the concatenation of [`for_each_piece`]'s pieces.
+pub fn render_format<'a>(format: &str, args: impl Iterator<Item = ValueRef<'a>>, out: &mut String) {
+    let _ = for_each_piece::<()>(format, args, |piece| {
+        out.push_str(piece);
+        ControlFlow::Continue(())
+    });
+}
+
+/// Calls `f` on the pieces of the message [`render_format`] renders, in
+/// order, without building it: the literal runs of `format` (borrowed;
+/// `{{` and `}}` as one brace) and each argument's text (a string argument
+/// borrowed, any other written into a small buffer on the stack). Stops at
+/// the first `Break` and returns it. Nothing is allocated, so a matcher
+/// can look for text in a deferred message at the cost of reading it.
+///
+/// Pieces are never empty; their concatenation is the rendered message.
+///
+/// ```
+/// use distlog_core::message::for_each_piece;
+/// use distlog_core::record::ValueRef;
+/// use std::ops::ControlFlow;
+///
+/// let mut pieces = Vec::new();
+/// let args = [ValueRef::U64(42), ValueRef::Str("db")];
+/// let _ = for_each_piece::<()>("took {} ms {{{}}}", args.into_iter(), |p| {
+///     pieces.push(p.to_owned());
+///     ControlFlow::Continue(())
+/// });
+/// assert_eq!(pieces, ["took ", "42", " ms {", "db", "}"]);
+/// ```
+pub fn for_each_piece<'a, B>(
     format: &str,
     mut args: impl Iterator<Item = ValueRef<'a>>,
-    out: &mut String,
-) {
+    mut f: impl FnMut(&str) -> ControlFlow<B>,
+) -> ControlFlow<B> {
     let bytes = format.as_bytes();
-    let mut i = 0;
     let mut literal_start = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                out.push_str(&format[literal_start..i + 1]);
-                i += 2;
-                literal_start = i;
+    // Every brace of the format, in order (other bytes are literal text).
+    for i in memchr::memchr2_iter(b'{', b'}', bytes) {
+        if i < literal_start {
+            // The second brace of an escape, or inside a placeholder.
+            continue;
+        }
+        let doubled = bytes.get(i + 1) == Some(&bytes[i]);
+        if doubled {
+            // `{{` or `}}`: the literal up to and including one brace.
+            piece(&format[literal_start..i + 1], &mut f)?;
+            literal_start = i + 2;
+        } else if bytes[i] == b'{' {
+            let Some(close) = memchr::memchr(b'}', &bytes[i..]) else {
+                break;
+            };
+            piece(&format[literal_start..i], &mut f)?;
+            match args.next() {
+                Some(arg) => arg_piece(arg, &mut f)?,
+                None => piece(&format[i..i + close + 1], &mut f)?,
             }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                out.push_str(&format[literal_start..i + 1]);
-                i += 2;
-                literal_start = i;
-            }
-            b'{' => {
-                let Some(close) = memchr::memchr(b'}', &bytes[i..]) else {
-                    break;
-                };
-                out.push_str(&format[literal_start..i]);
-                match args.next() {
-                    Some(arg) => {
-                        let _ = write!(out, "{arg}");
-                    }
-                    None => out.push_str(&format[i..i + close + 1]),
-                }
-                i += close + 1;
-                literal_start = i;
-            }
-            _ => i += 1,
+            literal_start = i + close + 1;
+        }
+        // A lone `}` is literal text.
+    }
+    piece(&format[literal_start..], &mut f)
+}
+
+/// Appends `v`'s `Display` text to `out`, without going through
+/// `std::fmt` for integers (the text renderers' hot path).
+///
+/// ```
+/// let mut s = String::new();
+/// distlog_core::message::push_value(distlog_core::record::ValueRef::I64(-42), &mut s);
+/// assert_eq!(s, "-42");
+/// ```
+pub fn push_value(v: ValueRef<'_>, out: &mut String) {
+    let _ = arg_piece::<()>(v, &mut |p| {
+        out.push_str(p);
+        ControlFlow::Continue(())
+    });
+}
+
+#[inline(always)]
+fn piece<B>(s: &str, f: &mut impl FnMut(&str) -> ControlFlow<B>) -> ControlFlow<B> {
+    if s.is_empty() {
+        ControlFlow::Continue(())
+    } else {
+        f(s)
+    }
+}
+
+/// Longest `Display` of a non-string [`ValueRef`]: an `f64` is at most 24
+/// bytes (`-1.2345678901234567e-308`, or `-0.000012345678901234567`), an
+/// integer 20.
+const ARG_TEXT: usize = 32;
+
+/// A fixed buffer `fmt::Write` fills; `Err` when the text does not fit.
+struct StackText {
+    buf: [u8; ARG_TEXT],
+    len: usize,
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The decimal digits of `n` at the end of `buf`; returns where they start.
+#[inline]
+fn digits(mut n: u64, buf: &mut [u8; ARG_TEXT]) -> usize {
+    let mut i = ARG_TEXT;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return i;
         }
     }
-    out.push_str(&format[literal_start..]);
+}
+
+/// Hands `f` one argument's text, as `ValueRef`'s `Display` writes it.
+#[inline]
+fn arg_piece<B>(arg: ValueRef<'_>, f: &mut impl FnMut(&str) -> ControlFlow<B>) -> ControlFlow<B> {
+    let mut buf = [0u8; ARG_TEXT];
+    let start = match arg {
+        ValueRef::Str(s) => return piece(s, f),
+        ValueRef::Null => return f("null"),
+        ValueRef::Bool(b) => return f(if b { "true" } else { "false" }),
+        ValueRef::U64(u) => digits(u, &mut buf),
+        ValueRef::I64(i) => {
+            let start = digits(i.unsigned_abs(), &mut buf);
+            if i < 0 {
+                buf[start - 1] = b'-';
+                start - 1
+            } else {
+                start
+            }
+        }
+        ValueRef::F64(_) => {
+            let mut w = StackText { buf, len: 0 };
+            if write!(w, "{arg}").is_err() {
+                // Longer than any f64's text: never, but stay correct.
+                return f(&arg.to_string());
+            }
+            return match std::str::from_utf8(&w.buf[..w.len]) {
+                Ok(s) => f(s),
+                Err(_) => f(&arg.to_string()),
+            };
+        }
+    };
+    // ASCII digits and `-`: always UTF-8.
+    match std::str::from_utf8(&buf[start..]) {
+        Ok(s) => f(s),
+        Err(_) => f(&arg.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +240,124 @@ mod tests {
         assert_eq!(render("x {} {}", &[ValueRef::U64(1)]), "x 1 {}");
         assert_eq!(render("open { end", &[]), "open { end");
         assert_eq!(render("", &[]), "");
+    }
+    /// The renderer before [`for_each_piece`] (byte by byte into a
+    /// `String`): the reference the piecewise one must equal.
+    fn reference(format: &str, args: &[ValueRef<'_>]) -> String {
+        let mut args = args.iter();
+        let mut out = String::new();
+        let bytes = format.as_bytes();
+        let (mut i, mut literal_start) = (0, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' | b'}' if bytes.get(i + 1) == Some(&bytes[i]) => {
+                    out.push_str(&format[literal_start..i + 1]);
+                    i += 2;
+                    literal_start = i;
+                }
+                b'{' => {
+                    let Some(close) = memchr::memchr(b'}', &bytes[i..]) else {
+                        break;
+                    };
+                    out.push_str(&format[literal_start..i]);
+                    match args.next() {
+                        Some(arg) => {
+                            let _ = write!(out, "{arg}");
+                        }
+                        None => out.push_str(&format[i..i + close + 1]),
+                    }
+                    i += close + 1;
+                    literal_start = i;
+                }
+                _ => i += 1,
+            }
+        }
+        out.push_str(&format[literal_start..]);
+        out
+    }
+
+    /// A small xorshift generator: the tests need no dependency.
+    pub(crate) struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn pieces_are_the_rendered_message_for_random_formats_and_every_value_type() {
+        const ATOMS: &[&str] = &[
+            "{", "}", "{}", "{{", "}}", "{:?}", "{x}", "a", "é", " ", "{{}}", "🦀",
+        ];
+        let floats = [
+            0.0,
+            -0.0,
+            1.5,
+            -2.25,
+            1e16,
+            9.999e15,
+            1e-5,
+            9.99e-6,
+            -1.2345678901234567e-308,
+            0.000012345678901234567,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            123456789.123,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let format: String = (0..rng.below(8))
+                .map(|_| ATOMS[rng.below(ATOMS.len())])
+                .collect();
+            let args: Vec<ValueRef<'_>> = (0..rng.below(4))
+                .map(|_| match rng.below(7) {
+                    0 => ValueRef::Null,
+                    1 => ValueRef::Bool(rng.below(2) == 1),
+                    2 => ValueRef::I64([i64::MIN, -1, 0, 7, i64::MAX][rng.below(5)]),
+                    3 => ValueRef::I64(rng.next() as i64),
+                    4 => ValueRef::U64([0, 10, u64::MAX, rng.next()][rng.below(4)]),
+                    5 => ValueRef::F64(floats[rng.below(floats.len())]),
+                    _ => ValueRef::Str(["", "s", "{}", "ü"][rng.below(4)]),
+                })
+                .collect();
+            let want = reference(&format, &args);
+            assert_eq!(render(&format, &args), want, "{format:?} {args:?}");
+            let mut joined = String::new();
+            let _ = for_each_piece::<()>(&format, args.iter().copied(), |p| {
+                assert!(!p.is_empty());
+                joined.push_str(p);
+                ControlFlow::Continue(())
+            });
+            assert_eq!(joined, want, "{format:?} {args:?}");
+        }
+    }
+
+    #[test]
+    fn a_break_stops_at_that_piece() {
+        let mut seen = 0;
+        let r = for_each_piece(
+            "a{}b{}c",
+            [ValueRef::U64(1), ValueRef::U64(2)].into_iter(),
+            |p| {
+                seen += 1;
+                if p == "1" {
+                    ControlFlow::Break(seen)
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        assert_eq!(r, ControlFlow::Break(2));
     }
 }

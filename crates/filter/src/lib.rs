@@ -156,6 +156,7 @@ mod combine;
 mod compile;
 mod error;
 mod lexer;
+mod message_match;
 mod parser;
 mod program;
 pub mod render;

@@ -3,6 +3,7 @@
 //! clients' field names ([`json_record`]) and as human-readable lines
 //! ([`text_line`]).
 
+use distlog_core::message::{for_each_piece, push_value};
 use distlog_core::record::ValueRef;
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;
@@ -62,13 +63,34 @@ pub fn rfc3339(time_ns: u64, out: &mut String) {
     let micros = (time_ns % 1_000_000_000) / 1_000;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    if !(0..=9999).contains(&y) {
+        // Not four digits (never for a u64 of ns: 1970 to 2554).
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+        return;
+    }
+    // Written digit by digit: this runs once per line of `distlog query`.
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, rem / 3600);
+    put(14, 2, rem % 3600 / 60);
+    put(17, 2, rem % 60);
+    put(20, 6, micros);
+    // All ASCII digits and separators.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01
@@ -316,18 +338,23 @@ pub fn text_line(
     if colour {
         out.push_str(level_colour(rec.level()));
     }
-    let _ = write!(out, "{name:<8}");
+    // Left-aligned in 8 columns (the longest name, CRITICAL, is 8).
+    out.push_str(name);
+    out.push_str(&"        "[name.len().min(8)..]);
     if colour {
         out.push_str("\x1b[0m");
     }
     out.push(' ');
     push_escaped(sender.host.as_str(), out);
-    let _ = write!(out, "/{} ", sender.pid);
+    out.push('/');
+    push_value(ValueRef::U64(sender.pid.to_native().into()), out);
+    out.push(' ');
     if !rec.task().is_empty() {
         if colour {
             out.push_str("\x1b[36m");
         }
-        let _ = write!(out, "{}@", rec.task_n());
+        push_value(ValueRef::U64(rec.task_n().into()), out);
+        out.push('@');
         push_escaped(rec.task(), out);
         if colour {
             out.push_str("\x1b[0m");
@@ -341,9 +368,12 @@ pub fn text_line(
     if rec.format().is_empty() {
         push_escaped(rec.message(), out);
     } else {
-        let mut m = String::with_capacity(rec.format().len() + 16);
-        rec.write_message(&mut m);
-        push_escaped(&m, out);
+        // Piece by piece, straight into the line: escaping each piece is
+        // escaping the message (pieces end on character boundaries).
+        let _ = for_each_piece::<()>(rec.format(), rec.args(), |p| {
+            push_escaped(p, out);
+            std::ops::ControlFlow::Continue(())
+        });
     }
     for (key, value) in rec.fields() {
         out.push(' ');
@@ -388,9 +418,7 @@ fn text_value(v: ValueRef<'_>, out: &mut String) {
             }
             out.push('"');
         }
-        other => {
-            let _ = write!(out, "{other}");
-        }
+        other => push_value(other, out),
     }
 }
 
@@ -438,6 +466,123 @@ pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::with_capacity(s.len() + 8);
     push_escaped(s, &mut out);
     std::borrow::Cow::Owned(out)
+}
+
+/// The text renderer before it was made faster (issue 17): the new one must
+/// write the same bytes.
+#[cfg(test)]
+mod before {
+    use super::*;
+
+    fn old_rfc3339(time_ns: u64, out: &mut String) {
+        let secs = time_ns / 1_000_000_000;
+        let micros = (time_ns % 1_000_000_000) / 1_000;
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+    }
+
+    fn old_text_value(v: ValueRef<'_>, out: &mut String) {
+        match v {
+            ValueRef::Str(s)
+                if s.is_empty()
+                    || s.chars()
+                        .any(|c| c.is_whitespace() || must_escape(c) || c == '"' || c == '=') =>
+            {
+                out.push('"');
+                for c in s.chars() {
+                    match c {
+                        '"' | '\\' => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        c if must_escape(c) => push_escape(c, out),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            }
+            other => {
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
+
+    pub fn old_text_line(
+        system: u8,
+        sender: &ArchivedSender,
+        rec: RecordRef<'_>,
+        colour: bool,
+        out: &mut String,
+    ) {
+        let _ = system;
+        if colour {
+            out.push_str("\x1b[2m");
+        }
+        old_rfc3339(rec.time_ns(), out);
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+        out.push(' ');
+        let name = distlog_core::record::level::name(rec.level());
+        if colour {
+            out.push_str(level_colour(rec.level()));
+        }
+        let _ = write!(out, "{name:<8}");
+        if colour {
+            out.push_str("\x1b[0m");
+        }
+        out.push(' ');
+        push_escaped(sender.host.as_str(), out);
+        let _ = write!(out, "/{} ", sender.pid);
+        if !rec.task().is_empty() {
+            if colour {
+                out.push_str("\x1b[36m");
+            }
+            let _ = write!(out, "{}@", rec.task_n());
+            push_escaped(rec.task(), out);
+            if colour {
+                out.push_str("\x1b[0m");
+            }
+            out.push(' ');
+        }
+        if !rec.target().is_empty() {
+            push_escaped(rec.target(), out);
+            out.push_str(": ");
+        }
+        if rec.format().is_empty() {
+            push_escaped(rec.message(), out);
+        } else {
+            let mut m = String::with_capacity(rec.format().len() + 16);
+            rec.write_message(&mut m);
+            push_escaped(&m, out);
+        }
+        for (key, value) in rec.fields() {
+            out.push(' ');
+            if colour {
+                out.push_str("\x1b[2m");
+            }
+            push_escaped(key, out);
+            out.push('=');
+            if colour {
+                out.push_str("\x1b[0m");
+            }
+            old_text_value(value, out);
+        }
+        if !rec.error().is_empty() {
+            out.push_str(if colour { " \x1b[31merror=" } else { " error=" });
+            old_text_value(ValueRef::Str(rec.error()), out);
+            if colour {
+                out.push_str("\x1b[0m");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -603,5 +748,84 @@ mod record_tests {
         s.clear();
         rfc3339(u64::MAX, &mut s);
         assert_eq!(s, "2554-07-21T23:34:33.709551Z");
+    }
+
+    #[test]
+    fn text_lines_are_byte_identical_to_the_renderer_before() {
+        let seed = std::cell::Cell::new(0x853c_49e6_748f_ea9bu64);
+        let next = || {
+            let mut x = seed.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            seed.set(x);
+            x
+        };
+        let texts = [
+            "",
+            "plain",
+            "two\nlines",
+            "tab\there",
+            "quote \" eq =",
+            "é 🦀 \u{202E}bidi",
+            "\u{85}c1",
+            "{}",
+            "a b",
+        ];
+        let values = |n: u64, t: &str| match n % 7 {
+            0 => Value::Null,
+            1 => Value::Bool(n % 2 == 0),
+            2 => Value::I64([i64::MIN, -7, 0, 42][(n / 7 % 4) as usize]),
+            3 => Value::U64([0, 1, u64::MAX][(n / 7 % 3) as usize]),
+            4 => {
+                Value::F64([1.5, -0.0, 1e300, f64::NAN, 1e-7, f64::INFINITY][(n / 7 % 6) as usize])
+            }
+            _ => Value::Str(t.into()),
+        };
+        for i in 0..3_000u64 {
+            let pick = || texts[(next() % texts.len() as u64) as usize];
+            let (format, message) = if i % 2 == 0 {
+                (format!("{} {{}} x {{:?}}{}", pick(), pick()), String::new())
+            } else {
+                (String::new(), pick().to_owned())
+            };
+            let args = (0..next() % 4).map(|_| values(next(), pick())).collect();
+            let fields = (0..next() % 4)
+                .map(|_| Field {
+                    key: pick().into(),
+                    value: values(next(), pick()),
+                })
+                .collect();
+            let rec = Record {
+                time_ns: [0, 1_700_000_000_250_000_123, u64::MAX, next()][(i % 4) as usize],
+                level: (next() % 64) as u8,
+                target: pick().into(),
+                format,
+                message,
+                args,
+                fields,
+                error: if i % 3 == 0 {
+                    pick().into()
+                } else {
+                    String::new()
+                },
+                task: if i % 5 == 0 {
+                    format!("{}/2", pick())
+                } else {
+                    String::new()
+                },
+                task_n: (next() % 1000) as u32,
+                ..Record::default()
+            };
+            for colour in [false, true] {
+                let (new, old) = with_record(rec.clone(), |s, r| {
+                    let (mut a, mut b) = (String::new(), String::new());
+                    text_line(b'P', s, r, colour, &mut a);
+                    before::old_text_line(b'P', s, r, colour, &mut b);
+                    (a, b)
+                });
+                assert_eq!(new, old);
+            }
+        }
     }
 }

@@ -3,11 +3,13 @@
 //! A program counter that only moves forward and one `match` per test: run
 //! the test, continue at its pass or fail target, stop at accept or reject.
 //! Reads go straight to the archived record (rkyv's zero-copy form); nothing
-//! is deserialized or allocated, except that a deferred-format `message` is
-//! rendered into a caller-provided, reused buffer, at most once per record
-//! and only when a test reaches it. Rare tests live out of line so the hot
-//! loop stays small.
+//! is deserialized or allocated. A deferred-format `message` is read piece
+//! by piece for `==`, `starts_with`, `ends_with` and `contains`
+//! (`message_match.rs`); for the other tests it is rendered into a reused
+//! thread-local buffer, at most once per record and only when a test
+//! reaches it. Rare tests live out of line so the hot loop stays small.
 
+use super::message_match::{self, MAX_NEEDLE};
 use super::program::{
     mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test, ValueSet, ACCEPT, REJECT,
 };
@@ -165,13 +167,34 @@ impl Program {
                 if r.format().is_empty() {
                     self.str_test(test, r.message())
                 } else {
-                    with_rendered(r, rendered, |m| self.str_test(test, m))
+                    self.deferred_message_test(test, r, rendered)
                 }
             }
             Test::Str { field, test } => self.str_test(test, text(v, field)),
             Test::NumIn { .. } | Test::ByteIn { .. } => self.set_test(test, v),
             Test::Key(test) => self.key_test(test, v.record),
             Test::Field { name, test } => self.field_test(name, test, v.record),
+        }
+    }
+
+    /// A text test on a deferred message: `==`, `starts_with`,
+    /// `ends_with` and `contains` read it piece by piece
+    /// ([`message_match`]); the rest (and needles too long to stream) test
+    /// the rendered message.
+    #[inline(never)]
+    fn deferred_message_test(&self, test: StrTest, r: RecordRef<'_>, rendered: &mut bool) -> bool {
+        let k = |i: u32| self.strs[i as usize].as_bytes();
+        let (format, args) = (r.format(), r.args());
+        match test {
+            StrTest::Contains(i) if self.finders[i as usize].needle().len() <= MAX_NEEDLE => {
+                message_match::contains(format, args, &self.finders[i as usize])
+            }
+            StrTest::StartsWith(i) => message_match::starts_with(format, args, k(i)),
+            StrTest::Eq(i) => message_match::eq(format, args, k(i)),
+            StrTest::EndsWith(i) if k(i).len() <= MAX_NEEDLE => {
+                message_match::ends_with(format, args, k(i))
+            }
+            _ => with_rendered(r, rendered, |m| self.str_test(test, m)),
         }
     }
 
