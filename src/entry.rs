@@ -8,15 +8,20 @@
 //!
 //! ```text
 //! 0   u32  length of the entry in bytes, a multiple of 8
-//! 4   u8   entry kind: NATIVE (macro call site) or DYNAMIC (log facade)
+//! 4   u8   entry kind: NATIVE (macro call site), FACADE (`log` record of
+//!          a cached site) or DYNAMIC (other records with their metadata)
 //! 5   u8   level
 //! 6   u8   record kind (b'L' / b'P')
 //! 7   u8   flags: TSC (timestamp is TSC ticks), TASK (task section follows),
 //!          ERROR (an error string follows the fields), SITE (NATIVE only:
-//!          line, file and message follow the call-site pointer)
+//!          line, file and message follow the call-site pointer),
+//!          LITERAL (FACADE only: the message is a `&'static str`'s address)
 //! 8   u64  timestamp
 //! NATIVE:  16 u64 &'static Callsite; [SITE: u32 line, file string, message
 //!          string]; then its format args, then its fields
+//! FACADE:  16 u64 &'static facade::Site; 24 u32 field count; 28 u32
+//!          message length; then [LITERAL: u64 address of the message |
+//!          the message's bytes]; then (key string, value) per field
 //! DYNAMIC: 16 u32 line; 20 u32 field count; then target, module, file,
 //!          message (strings), then (key string, value) per field
 //! TASK:    u32 task_n, path string, u32 bound count, (key, value) pairs
@@ -27,6 +32,7 @@ use crate::record::{Value, ValueRef};
 
 pub(crate) const NATIVE: u8 = 1;
 pub(crate) const DYNAMIC: u8 = 2;
+pub(crate) const FACADE: u8 = 3;
 pub(crate) const FLAG_TSC: u8 = 1;
 pub(crate) const FLAG_TASK: u8 = 2;
 pub(crate) const FLAG_ERROR: u8 = 4;
@@ -34,6 +40,9 @@ pub(crate) const FLAG_ERROR: u8 = 4;
 /// in the call site (task status records: static metadata and typed fields
 /// from the call site, the location and message of the task's caller).
 pub(crate) const FLAG_SITE: u8 = 8;
+/// FACADE only: the message is not in the entry; its `&'static str` (from
+/// `fmt::Arguments::as_str`) is, as an address after its length.
+pub(crate) const FLAG_LITERAL: u8 = 16;
 pub(crate) const HEADER: usize = 16;
 
 const TAG_NULL: u8 = 0;

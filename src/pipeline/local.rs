@@ -60,6 +60,61 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
     }
 }
 
+/// [`with_entry`] for an entry whose size is known only once it is
+/// written: reserves `guess` bytes (a multiple of 8), and `write` fills
+/// them and returns `Ok(used)`, the entry's length (a multiple of 8, at
+/// most `guess`), which is published; or `Err(needed)` when the entry did
+/// not fit, and then it runs once more in a reservation of `needed` bytes
+/// (nothing of the first attempt is published). A record that does not
+/// fit the second time either (its `Display` printed more) is dropped and
+/// counted, as are records larger than half the ring.
+#[inline(always)]
+pub(crate) fn with_entry_sized(
+    guess: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, usize>,
+) {
+    let ok = LOCAL
+        .try_with(|cell| {
+            let Ok(mut local) = cell.try_borrow_mut() else {
+                return false; // re-entrant call from inside a log call
+            };
+            let producer = match &mut local.producer {
+                Some(p) => p,
+                slot @ None => match register(slot) {
+                    Some(p) => p,
+                    None => return false,
+                },
+            };
+            let mut len = guess;
+            for _attempt in 0..2 {
+                if len > producer.capacity() / 2 {
+                    return false;
+                }
+                let buf = match producer.reserve(len) {
+                    Some(buf) => buf,
+                    None => match wait_for_room(producer, len) {
+                        Some(buf) => buf,
+                        None => return true, // counted in the ring
+                    },
+                };
+                match write(buf) {
+                    Ok(used) => {
+                        debug_assert!(used <= len && used % 8 == 0 && used >= 8);
+                        producer.commit(used);
+                        nudge(producer);
+                        return true;
+                    }
+                    Err(needed) => len = needed.max(len + 8),
+                }
+            }
+            false
+        })
+        .unwrap_or(false);
+    if !ok {
+        count_unringed_drop();
+    }
+}
+
 /// Counts a record dropped before it reached a ring (re-entrant call, no
 /// ring left, thread exiting).
 #[cold]

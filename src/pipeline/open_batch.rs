@@ -2,7 +2,8 @@
 //! ([`distlog_core::wire::WireRecord`]) without an owned record in between.
 //!
 //! Per batch, a call site is written once: native entries are looked up by
-//! their `&'static Callsite` address, entries that carry their own
+//! their `&'static Callsite` address, `log` records of a cached site by
+//! their `&'static facade::Site` address, entries that carry their own
 //! metadata (the `log` facade's, task status records) by their content.
 //! Threads are written once per batch too. Per record, the entry's values
 //! are copied into the record's value string as they are (re-encoded
@@ -12,6 +13,7 @@
 use crate::callsite::Callsite;
 use crate::clock::Calibration;
 use crate::entry::{self, Reader};
+use crate::facade;
 use crate::record::ValueRef;
 use crate::ring::Ring;
 use distlog_core::wire::{put_value, BodyBuf, Sender, Site, Thread, WireBatch, WireRecord};
@@ -35,7 +37,8 @@ const SEAL_EXPANSION: usize = 2;
 /// One open batch of one record kind.
 pub(crate) struct OpenBatch {
     batch: WireBatch,
-    /// Site index by call-site address (native entries).
+    /// Site index by call-site address (native entries, and `log` records
+    /// of a cached site).
     native: HashMap<usize, u32, foldhash::fast::FixedState>,
     /// Site index by a hash of its content (other entries); a hit is
     /// checked against the site, a collision just adds a site.
@@ -221,6 +224,24 @@ impl OpenBatch {
         i
     }
 
+    /// The site of a cached `log` call site, adding it (the same site as
+    /// [`OpenBatch::content_site`] makes for its metadata).
+    fn facade_site(&mut self, site: &'static facade::Site) -> u32 {
+        let key = site as *const facade::Site as usize;
+        if let Some(&i) = self.native.get(&key) {
+            return i;
+        }
+        let i = self.add_site(Site {
+            target: site.target.to_owned(),
+            module: site.module.to_owned(),
+            file: site.file.to_owned(),
+            line: site.line,
+            ..Site::default()
+        });
+        self.native.insert(key, i);
+        i
+    }
+
     /// The site with this metadata and no format or keys (key/values ride
     /// in the record's values as pairs), adding it.
     fn content_site(&mut self, target: &str, module: &str, file: &str, line: u32) -> u32 {
@@ -330,6 +351,29 @@ impl OpenBatch {
                 };
                 let span = r.value_span(cs.args as usize + cs.fields.len())?;
                 copy_values(&mut rec.values, span)?;
+            }
+            entry::FACADE => {
+                let ptr = r.u64()? as usize as *const facade::Site;
+                // SAFETY: FACADE entries are written only by the facade,
+                // which stores the address of a site it interned: leaked,
+                // never freed or changed.
+                let site: &'static facade::Site = unsafe { &*ptr };
+                let n = r.u32()?;
+                if flags & entry::FLAG_LITERAL != 0 {
+                    let len = r.u32()? as usize;
+                    let at = r.u64()? as usize as *const u8;
+                    // SAFETY: LITERAL entries hold the address and length of
+                    // a `&'static str` (`fmt::Arguments::as_str`), valid
+                    // UTF-8 for the whole program.
+                    let text = unsafe {
+                        std::str::from_utf8_unchecked(std::slice::from_raw_parts(at, len))
+                    };
+                    rec.message.push_str(text);
+                } else {
+                    rec.message.push_str(r.str()?);
+                }
+                rec.site = self.facade_site(site);
+                copy_pairs(&mut r, n, &mut rec.values)?;
             }
             entry::DYNAMIC => {
                 let line = r.u32()?;

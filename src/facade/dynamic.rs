@@ -1,43 +1,23 @@
-//! The `log` facade: records from every crate that logs through `log`.
+//! DYNAMIC entries: records that carry their own metadata, built in a
+//! per-thread scratch buffer and copied into the ring in one piece.
 //!
-//! The message (`format_args!` output) and key/values (the `kv` feature) are
-//! written into a per-thread scratch buffer that is reused for every call,
-//! then copied into the ring in one piece: no allocation once the buffer has
-//! grown to the largest record the thread logs. Key/values keep their type
-//! (`i64`, `u64`, `f64`, `bool`, `str`); other values are formatted with
-//! `Display`.
+//! The path for everything that has no cached call site: `log` records
+//! whose location is not static or that came after the site cache was full
+//! ([`super::sites`]), and distlog's own producers of dynamic records (the
+//! `tracing` bridge, the panic hook, metrics). The message (`format_args!`
+//! output) and key/values are written into a scratch buffer reused for
+//! every call: no allocation once it has grown to the largest record the
+//! thread logs. Key/values keep their type (`i64`, `u64`, `f64`, `bool`,
+//! `str`); other values are formatted with `Display`.
 
 use crate::entry::{self, Cursor};
-use crate::pipeline::{local, PIPELINE};
+use crate::pipeline::local;
 use crate::record::level;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 
-/// The `log::Log` implementation installed by [`Builder::install`](crate::Builder::install).
-pub(crate) struct Facade;
-
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-impl log::Log for Facade {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        PIPELINE.get().is_some_and(|p| {
-            p.config
-                .directives
-                .enabled(metadata.target(), level::from_log(metadata.level()))
-        })
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            emit_dynamic(record);
-        }
-    }
-
-    fn flush(&self) {
-        crate::flush();
-    }
 }
 
 /// Appends to the scratch buffer; also the `fmt::Write` target.
@@ -67,22 +47,20 @@ impl Body<'_> {
 
     /// Appends a `log` key/value value, keeping its type where it has one.
     pub(crate) fn value(&mut self, v: &log::kv::Value<'_>) {
-        if let Some(s) = v.to_borrowed_str() {
-            self.encoded(&s);
-        } else if let Some(b) = v.to_bool() {
-            self.encoded(&b);
-        } else if let Some(i) = v.to_i64() {
-            self.encoded(&i);
-        } else if let Some(u) = v.to_u64() {
-            self.encoded(&u);
-        } else if let Some(f) = v.to_f64() {
-            self.encoded(&f);
-        } else {
-            self.0.push(entry::TAG_STR);
-            self.formatted(|b| {
-                let _ = write!(b, "{v}");
-            });
-        }
+        let _ = v.visit(super::Typed(self));
+    }
+}
+
+impl super::ValueSink for Body<'_> {
+    fn encoded<E: entry::Encode>(&mut self, value: &E) {
+        Body::encoded(self, value);
+    }
+
+    fn displayed(&mut self, value: &dyn std::fmt::Display) {
+        self.0.push(entry::TAG_STR);
+        self.formatted(|b| {
+            let _ = write!(b, "{value}");
+        });
     }
 }
 
@@ -126,7 +104,7 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Kvs<'_, '_> {
 }
 
 /// Encodes a `log::Record` as a DYNAMIC entry.
-fn emit_dynamic(record: &log::Record<'_>) {
+pub(crate) fn emit_record(record: &log::Record<'_>) {
     let parts = Parts {
         level: level::from_log(record.level()),
         kind: b'L',

@@ -1,0 +1,190 @@
+//! FACADE entries: a `log` record of a cached [`Site`] written straight
+//! into the thread's ring (layout in [`crate::entry`]).
+//!
+//! The entry's size is known only once the message is formatted, so the
+//! call reserves the largest size its site has needed so far (the site's
+//! `size_hint`), writes, and commits what it used. A record that does not
+//! fit learns its size on the way (the [`Slot`] counts what it could not
+//! write), raises the hint, and is written once more into a reservation of
+//! that size ([`local::with_entry_sized`]).
+
+use super::{Site, Typed, ValueSink};
+use crate::context;
+use crate::entry::{self, Cursor, Encode};
+use crate::pipeline::local;
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+/// Encodes `record`, of `site`, as a FACADE entry.
+#[inline(always)]
+pub(super) fn emit(site: &'static Site, record: &log::Record<'_>) {
+    let (ts, is_tsc) = crate::clock::raw_now();
+    context::with_current(|section| {
+        let task_len = section.map_or(0, |s| s.len());
+        let args = record.args();
+        let literal = args.as_str();
+        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+        if section.is_some() {
+            flags |= entry::FLAG_TASK;
+        }
+        if literal.is_some() {
+            flags |= entry::FLAG_LITERAL;
+        }
+        let guess = entry::align8(site.size_hint.load(Ordering::Relaxed) as usize + task_len);
+        local::with_entry_sized(guess, |buf| {
+            let mut w = Slot {
+                buf,
+                pos: entry::HEADER,
+            };
+            w.put_u64(site as *const Site as u64);
+            let count_at = w.pos;
+            w.put_u32(0); // field count, below
+            match literal {
+                Some(s) => {
+                    w.put_u32(s.len() as u32);
+                    w.put_u64(s.as_ptr() as u64);
+                }
+                None => w.formatted(|w| {
+                    let _ = fmt::write(w, *args);
+                }),
+            }
+            let mut fields = Fields { w: &mut w, n: 0 };
+            let _ = record.key_values().visit(&mut fields);
+            let n = fields.n;
+            w.patch_u32(count_at, n);
+            let body = w.pos;
+            let len = entry::align8(body + task_len);
+            if len > w.buf.len() {
+                grow_hint(site, body);
+                return Err(len);
+            }
+            if let Some(section) = section {
+                section.write(&mut Cursor::new(w.buf, body));
+            }
+            entry::put_header(
+                &mut Cursor::new(w.buf, 0),
+                len,
+                entry::FACADE,
+                site.level,
+                b'L',
+                flags,
+                ts,
+            );
+            Ok(len)
+        });
+    });
+}
+
+/// Raises `site`'s size hint to `body` bytes (without a task section).
+#[cold]
+#[inline(never)]
+fn grow_hint(site: &Site, body: usize) {
+    let body = u32::try_from(body).unwrap_or(u32::MAX);
+    site.size_hint.fetch_max(body, Ordering::Relaxed);
+}
+
+/// A reserved ring slot being filled. Invariant: bytes are written only
+/// inside `buf`; `pos` counts every byte asked for, written or not, so a
+/// record that overflows the slot ends with `pos` = the size it needs.
+struct Slot<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Slot<'_> {
+    /// A cursor over the next `n` bytes when they fit (the position moves
+    /// by `n` either way).
+    #[inline(always)]
+    fn next(&mut self, n: usize) -> Option<Cursor<'_>> {
+        let at = self.pos;
+        self.pos += n;
+        self.buf.get_mut(at..at + n).map(|b| Cursor::new(b, 0))
+    }
+
+    #[inline(always)]
+    fn put_u32(&mut self, v: u32) {
+        if let Some(mut c) = self.next(4) {
+            c.put_u32(v);
+        }
+    }
+
+    #[inline(always)]
+    fn put_u64(&mut self, v: u64) {
+        if let Some(mut c) = self.next(8) {
+            c.put_u64(v);
+        }
+    }
+
+    #[inline(always)]
+    fn put_str(&mut self, s: &str) {
+        if let Some(mut c) = self.next(entry::str_len(s)) {
+            c.put_str(s);
+        }
+    }
+
+    /// Overwrites the `u32` at `at` (written before, so inside the slot
+    /// unless the slot has overflowed).
+    #[inline(always)]
+    fn patch_u32(&mut self, at: usize, v: u32) {
+        if let Some(b) = self.buf.get_mut(at..at + 4) {
+            b.copy_from_slice(&v.to_ne_bytes());
+        }
+    }
+
+    /// A length-prefixed string written by `f` in place.
+    #[inline(always)]
+    fn formatted(&mut self, f: impl FnOnce(&mut Self)) {
+        let at = self.pos;
+        self.pos += 4;
+        f(self);
+        let len = (self.pos - at - 4) as u32;
+        self.patch_u32(at, len);
+    }
+}
+
+impl fmt::Write for Slot<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(mut c) = self.next(s.len()) {
+            c.put_bytes(s.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+impl ValueSink for Slot<'_> {
+    #[inline(always)]
+    fn encoded<E: Encode>(&mut self, value: &E) {
+        if let Some(mut c) = self.next(value.encoded_len()) {
+            value.encode(&mut c);
+        }
+    }
+
+    fn displayed(&mut self, value: &dyn fmt::Display) {
+        if let Some(mut c) = self.next(1) {
+            c.put_u8(entry::TAG_STR);
+        }
+        self.formatted(|w| {
+            let _ = fmt::write(w, format_args!("{value}"));
+        });
+    }
+}
+
+/// The record's key/values, each a key string and a typed value.
+struct Fields<'s, 'a> {
+    w: &'s mut Slot<'a>,
+    n: u32,
+}
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_, '_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.w.put_str(key.as_str());
+        let _ = value.visit(Typed(&mut *self.w));
+        self.n += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! The `log` facade: records from every crate that logs through `log`.
+//!
+//! A `log` call site has no static of its own that distlog could point at
+//! (the `log` macros build a `Record` on the stack), but its location is
+//! static: `file_static()`, `module_path_static()` and the line. The first
+//! record from a location interns a [`Site`] (its target, module, file,
+//! line, level and whether that is enabled) in a process-wide table
+//! ([`sites`]); every later record finds it by the file's address and the
+//! line, and writes a FACADE entry straight into the thread's ring
+//! ([`direct`]): the site's address, the message, the key/values. Per
+//! record that saves the directives check, copying three strings, and a
+//! scratch buffer copied into the ring.
+//!
+//! The message is written as `fmt::Arguments` allows:
+//!
+//! - a plain literal (`log::info!("started")`): [`fmt::Arguments::as_str`]
+//!   gives it as a `&'static str`, and the entry holds its address: no
+//!   formatting, no copy;
+//! - anything else is formatted by `core::fmt` straight into the ring
+//!   slot. Capturing the arguments' typed values instead, as the native
+//!   macros do, is not possible: `fmt::Arguments` exposes nothing but
+//!   `as_str` and its `Display` on stable Rust.
+//!
+//! Key/values keep their type (`u64`, `i64`, `f64`, `bool`, `str`, through
+//! one typed visit: a `u64` stays a `u64`); other values are formatted with
+//! `Display`.
+//!
+//! Records whose location is not static (a hand-built `Record`), and those
+//! of locations beyond the table's bound, take the [`dynamic`] path, as
+//! every facade record did before: the metadata copied into each entry.
+//!
+//! [`fmt::Arguments::as_str`]: std::fmt::Arguments::as_str
+
+mod direct;
+mod dynamic;
+mod sites;
+
+pub(crate) use dynamic::{emit_parts, Parts};
+#[cfg(feature = "tracing")]
+pub(crate) use dynamic::{Body, Kvs};
+pub(crate) use sites::Site;
+
+use crate::pipeline::PIPELINE;
+use crate::record::level;
+
+/// The `log::Log` implementation installed by [`Builder::install`](crate::Builder::install).
+pub(crate) struct Facade;
+
+impl log::Log for Facade {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        PIPELINE.get().is_some_and(|p| {
+            p.config
+                .directives
+                .enabled(metadata.target(), level::from_log(metadata.level()))
+        })
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        match sites::find(record) {
+            Some(site) => {
+                if site.enabled {
+                    direct::emit(site, record);
+                }
+            }
+            None => uncached(self, record),
+        }
+    }
+
+    fn flush(&self) {
+        crate::flush();
+    }
+}
+
+/// A record without a cached site: checked and encoded with its metadata.
+#[cold]
+#[inline(never)]
+fn uncached(facade: &Facade, record: &log::Record<'_>) {
+    if log::Log::enabled(facade, record.metadata()) {
+        dynamic::emit_record(record);
+    }
+}
+
+/// Where a typed key/value value goes: the scratch buffer ([`Body`]) or a
+/// ring slot ([`direct`]).
+pub(crate) trait ValueSink {
+    /// Appends a natively encoded value.
+    fn encoded<E: crate::Encode>(&mut self, value: &E);
+    /// Appends a string value formatted with `Display`.
+    fn displayed(&mut self, value: &dyn std::fmt::Display);
+}
+
+/// Writes a `log` key/value value into a [`ValueSink`], keeping its type:
+/// one visit dispatches on the value's variant (a `u64` stays a `u64`, an
+/// `i64` an `i64`); anything without a native encoding is formatted.
+pub(crate) struct Typed<'a, S>(pub &'a mut S);
+
+impl<'v, S: ValueSink> log::kv::VisitValue<'v> for Typed<'_, S> {
+    fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+        self.0.displayed(&value);
+        Ok(())
+    }
+
+    fn visit_null(&mut self) -> Result<(), log::kv::Error> {
+        self.0.encoded(&None::<u8>);
+        Ok(())
+    }
+
+    fn visit_u64(&mut self, value: u64) -> Result<(), log::kv::Error> {
+        self.0.encoded(&value);
+        Ok(())
+    }
+
+    fn visit_i64(&mut self, value: i64) -> Result<(), log::kv::Error> {
+        self.0.encoded(&value);
+        Ok(())
+    }
+
+    fn visit_f64(&mut self, value: f64) -> Result<(), log::kv::Error> {
+        self.0.encoded(&value);
+        Ok(())
+    }
+
+    fn visit_bool(&mut self, value: bool) -> Result<(), log::kv::Error> {
+        self.0.encoded(&value);
+        Ok(())
+    }
+
+    fn visit_str(&mut self, value: &str) -> Result<(), log::kv::Error> {
+        self.0.encoded(&value);
+        Ok(())
+    }
+}
