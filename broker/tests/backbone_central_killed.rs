@@ -66,7 +66,10 @@ fn a_central_killed_mid_stream_its_share_is_taken_over_exactly_once() {
          (at least), by the survivor {taken_by_survivor}, redelivered (at least) {redelivered}, \
          repeated records skipped {repeated}"
     );
-    assert!(taken_by_survivor < stream_messages, "the work was shared");
+    // The work was shared: the wait above saw both centrals take messages.
+    // The survivor may still end up taking every stream message once (it
+    // is redelivered what the killed one took and had not acknowledged),
+    // so its count is no test of sharing.
     assert_eq!(rows.rows, logged, "every record logged is a row");
     assert_eq!(rows.distinct + rows.python, rows.rows, "no duplicates");
     assert_eq!(rows.python, python);
