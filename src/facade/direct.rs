@@ -145,8 +145,16 @@ impl Slot<'_> {
 impl fmt::Write for Slot<'_> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(mut c) = self.next(s.len()) {
-            c.put_bytes(s.as_bytes());
+        // The formatter's pieces, several per message: one check and a
+        // short copy each (callgrind: 767 -> 752 instructions per call of
+        // three formatted arguments, against a `Cursor` per piece).
+        let at = self.pos;
+        self.pos = at + s.len();
+        if self.pos <= self.buf.len() {
+            // SAFETY: `at + s.len() <= buf.len()` (checked above), so the
+            // bytes are inside the slot; `s` cannot overlap the slot, which
+            // is borrowed mutably.
+            unsafe { entry::copy_short(self.buf.as_mut_ptr().add(at), s.as_bytes()) };
         }
         Ok(())
     }
