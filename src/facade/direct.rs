@@ -11,7 +11,8 @@
 //! turns a record away (drops or waits, as configured) up to a hint's
 //! worth of bytes earlier than an exact reservation would.
 
-use super::{Site, Typed, ValueSink};
+use super::sites::Site;
+use super::typed::{Typed, ValueSink};
 use crate::context;
 use crate::entry::{self, Cursor, Encode};
 use crate::pipeline::local;
