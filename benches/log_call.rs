@@ -96,6 +96,28 @@ fn log_call(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("native_3args", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(iters, |i| {
+                distlog::info!("request {} done {} {}", i, true, "10.0.0.7")
+            })
+        })
+    });
+    g.bench_function("facade_3args", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(iters, |i| {
+                log::info!("request {} done {} {}", i, true, "10.0.0.7")
+            })
+        })
+    });
+    g.bench_function("facade_literal", |b| {
+        b.iter_custom(|iters| {
+            logged += iters;
+            bursts(iters, |_| log::info!("request done"))
+        })
+    });
     // Entering and leaving a subtask logs two records (start and end);
     // compare with two plain log calls.
     let root = distlog::task("bench root", &[]);

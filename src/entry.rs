@@ -181,7 +181,7 @@ impl<'a> Cursor<'a> {
 /// `dst` must be valid for `src.len()` bytes of writes and not overlap
 /// `src`.
 #[inline(always)]
-unsafe fn copy_short(dst: *mut u8, src: &[u8]) {
+pub(crate) unsafe fn copy_short(dst: *mut u8, src: &[u8]) {
     let n = src.len();
     let s = src.as_ptr();
     // SAFETY: (each arm) every read is within `src` (offsets 0 and n - k

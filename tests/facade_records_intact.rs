@@ -27,8 +27,9 @@ fn log_round(i: u64) {
         peer = "10.0.0.7", addr:% = std::net::Ipv4Addr::LOCALHOST;
         "request {} done", i
     );
-    // Longer than the first guess of the site's size (128 bytes).
-    let long = "x".repeat(200 + (i as usize % 7) * 50);
+    // Longer than the first guess of the site's size (128 bytes), and
+    // some longer than the largest guess a site keeps (1 KiB).
+    let long = "x".repeat(200 + (i as usize % 7) * 400);
     log::info!(i = i; "long {} {}", long, i);
     log::error!(target: "db::pool", i = i; "literal target");
     let dynamic = format!("dyn::t{}", i % 3);
@@ -48,7 +49,7 @@ fn log_round(i: u64) {
 
 /// (level, target, message) of round `i`'s records, in order.
 fn expected(i: u64) -> Vec<(u8, String, String)> {
-    let long = "x".repeat(200 + (i as usize % 7) * 50);
+    let long = "x".repeat(200 + (i as usize % 7) * 400);
     let here = module_path!().to_owned();
     vec![
         (level::INFO, here.clone(), "plain literal".into()),

@@ -5,10 +5,14 @@
 //! call reserves the largest size its site has needed so far (the site's
 //! `size_hint`), writes, and commits what it used. A record that does not
 //! fit learns its size on the way (the [`Slot`] counts what it could not
-//! write), raises the hint, and is written once more into a reservation of
-//! that size ([`local::with_entry_sized`]).
+//! write), raises the hint (up to [`MAX_SIZE_HINT`]), and is written once
+//! more into a reservation of that size ([`local::with_entry_sized`]).
+//! Reserving the hint rather than the exact size means a nearly full ring
+//! turns a record away (drops or waits, as configured) up to a hint's
+//! worth of bytes earlier than an exact reservation would.
 
-use super::{Site, Typed, ValueSink};
+use super::sites::Site;
+use super::typed::{Typed, ValueSink};
 use crate::context;
 use crate::entry::{self, Cursor, Encode};
 use crate::pipeline::local;
@@ -75,12 +79,19 @@ pub(super) fn emit(site: &'static Site, record: &log::Record<'_>) {
     });
 }
 
-/// Raises `site`'s size hint to `body` bytes (without a task section).
+/// The largest size hint a site keeps: a site that once logged a large
+/// record would otherwise reserve that much for every later one, and in a
+/// nearly full ring find no room for records that would fit. Records
+/// larger than this are formatted twice (once to learn their size).
+const MAX_SIZE_HINT: usize = 1024;
+
+/// Raises `site`'s size hint to `body` bytes (without a task section), up
+/// to [`MAX_SIZE_HINT`].
 #[cold]
 #[inline(never)]
 fn grow_hint(site: &Site, body: usize) {
-    let body = u32::try_from(body).unwrap_or(u32::MAX);
-    site.size_hint.fetch_max(body, Ordering::Relaxed);
+    site.size_hint
+        .fetch_max(body.min(MAX_SIZE_HINT) as u32, Ordering::Relaxed);
 }
 
 /// A reserved ring slot being filled. Invariant: bytes are written only
@@ -145,8 +156,16 @@ impl Slot<'_> {
 impl fmt::Write for Slot<'_> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(mut c) = self.next(s.len()) {
-            c.put_bytes(s.as_bytes());
+        // The formatter's pieces, several per message: one check and a
+        // short copy each (callgrind: 767 -> 752 instructions per call of
+        // three formatted arguments, against a `Cursor` per piece).
+        let at = self.pos;
+        self.pos = at + s.len();
+        if self.pos <= self.buf.len() {
+            // SAFETY: `at + s.len() <= buf.len()` (checked above), so the
+            // bytes are inside the slot; `s` cannot overlap the slot, which
+            // is borrowed mutably.
+            unsafe { entry::copy_short(self.buf.as_mut_ptr().add(at), s.as_bytes()) };
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! thread logs. Key/values keep their type (`i64`, `u64`, `f64`, `bool`,
 //! `str`); other values are formatted with `Display`.
 
+use super::typed::{Typed, ValueSink};
 use crate::entry::{self, Cursor};
 use crate::pipeline::local;
 use crate::record::level;
@@ -47,11 +48,11 @@ impl Body<'_> {
 
     /// Appends a `log` key/value value, keeping its type where it has one.
     pub(crate) fn value(&mut self, v: &log::kv::Value<'_>) {
-        let _ = v.visit(super::Typed(self));
+        let _ = v.visit(Typed(self));
     }
 }
 
-impl super::ValueSink for Body<'_> {
+impl ValueSink for Body<'_> {
     fn encoded<E: entry::Encode>(&mut self, value: &E) {
         Body::encoded(self, value);
     }

@@ -1,18 +1,30 @@
-//! distlog, quicklog and tracing in one process, their bursts interleaved.
+//! distlog's native macro, distlog's `log` facade, quicklog and tracing in
+//! one process, their bursts interleaved; and the floor (an empty call:
+//! what the timing itself costs).
 //!
 //! The per-logger binaries run one after another, minutes apart, and on this
 //! shared VM the same binary's p50 moves by ±15 ns between runs: too much to
-//! tell two ~40 ns loggers apart. Here the three share a process and a
-//! thread, and each round runs a block of bursts of each, in an order that
-//! rotates every round, so drift in the machine hits all three alike. The
-//! ratio that matters is reported per round (median, min and max over the
-//! rounds) as well as from the pooled bursts.
+//! tell two ~40 ns loggers apart. Here they share a process and a thread,
+//! and each round runs a block of bursts of each, in an order that rotates
+//! every round, so drift in the machine hits all alike. The ratio that
+//! matters is reported per round (median, min and max over the rounds) as
+//! well as from the pooled bursts; the reference (ratio 1) is the native
+//! macro.
 //!
-//! The three can share a process because none of them installs the `log`
-//! logger here (distlog is set up without its facade); each is set up as in
-//! its own bench (`peer_distlog`, `peer_quicklog`, `peer_tracing`), and each
-//! case's records are counted at its sink. ticklog is left out: its drain
-//! thread spins on a core, which would slow the other two's threads.
+//! They can share a process because only distlog installs the `log`
+//! logger here (quicklog and tracing do not read `log`); each is set up as
+//! in its own bench (`peer_distlog`, `peer_quicklog`, `peer_tracing`).
+//! ticklog is left out: its drain thread spins on a core, which would slow
+//! the others' threads.
+//!
+//! Cases: `0kv`, `3kv`, `8kv` (one formatted argument and 0, 3 or 8
+//! key/values), `3args` (three formatted arguments, no key/values) and
+//! `literal` (a message without arguments).
+//!
+//! Delivery is asserted, not only reported: every logger's sink counts
+//! what it received (distlog's native and facade records arrive at one
+//! sink, counted together), and the bench fails if any sink got fewer
+//! records than were logged.
 //!
 //! Same protocol as the other peer benches (bursts of 20, rdtsc, pause),
 //! one thread. Full run: 20 rounds of 500 bursts per logger per case
@@ -24,7 +36,6 @@
 use distlog_peers::{env_u64, pct, r2, report, settings, timed_bursts, LineCounter};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "../../../tests/common/record_counter.rs"]
@@ -42,28 +53,63 @@ fn drain_quicklog() {
     while quicklog::try_flush!().is_ok() {}
 }
 
-const LOGGERS: [&str; 3] = ["distlog", "quicklog", "tracing"];
+const LOGGERS: [&str; 5] = ["distlog", "facade", "quicklog", "tracing", "floor"];
+const CASES: [&str; 5] = ["0kv", "3kv", "8kv", "3args", "literal"];
 
 /// One call of `logger` for `case`, with call number `i`.
 #[inline(always)]
 fn call(logger: usize, case: &str, i: u64) {
-    match (logger, case) {
-        (0, "0kv") => distlog::info!("request {} done", i),
-        (0, "3kv") => {
-            distlog::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i)
+    match logger {
+        0 => native(case, i),
+        1 => facade(case, i),
+        2 => quicklog_call(case, i),
+        3 => tracing_call(case, i),
+        _ => {
+            std::hint::black_box(i);
         }
-        (0, _) => distlog::info!(user_id = i, ok = true, peer = "10.0.0.7", latency_ms = 1.5f64,
+    }
+}
+
+#[inline(always)]
+fn native(case: &str, i: u64) {
+    match case {
+        "0kv" => distlog::info!("request {} done", i),
+        "3kv" => distlog::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i),
+        "3args" => distlog::info!("request {} done {} {}", i, true, "10.0.0.7"),
+        "literal" => distlog::info!("request done"),
+        _ => distlog::info!(user_id = i, ok = true, peer = "10.0.0.7", latency_ms = 1.5f64,
             shard = 0u64, route = "/orders", delta = -7i64, retries = 3u32;
             "request {} done", i),
-        (1, "0kv") => quicklog::info!("request {} done", i),
-        (1, "3kv") => quicklog::info!(
+    }
+}
+
+#[inline(always)]
+fn facade(case: &str, i: u64) {
+    match case {
+        "0kv" => log::info!("request {} done", i),
+        "3kv" => log::info!(user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i),
+        "3args" => log::info!("request {} done {} {}", i, true, "10.0.0.7"),
+        "literal" => log::info!("request done"),
+        _ => log::info!(user_id = i, ok = true, peer = "10.0.0.7", latency_ms = 1.5f64,
+            shard = 0u64, route = "/orders", delta = -7i64, retries = 3u32;
+            "request {} done", i),
+    }
+}
+
+#[inline(always)]
+fn quicklog_call(case: &str, i: u64) {
+    match case {
+        "0kv" => quicklog::info!("request {} done", i),
+        "3kv" => quicklog::info!(
             "request {} done {} {} {}",
             i,
             user_id = i,
             ok = true,
             peer = "10.0.0.7"
         ),
-        (1, _) => quicklog::info!(
+        "3args" => quicklog::info!("request {} done {} {}", i, true, "10.0.0.7"),
+        "literal" => quicklog::info!("request done"),
+        _ => quicklog::info!(
             "request {} done {} {} {} {} {} {} {} {}",
             i,
             user_id = i,
@@ -75,15 +121,23 @@ fn call(logger: usize, case: &str, i: u64) {
             delta = -7i64,
             retries = 3u32
         ),
-        (_, "0kv") => tracing::info!("request {} done", i),
-        (_, "3kv") => tracing::info!(
+    }
+}
+
+#[inline(always)]
+fn tracing_call(case: &str, i: u64) {
+    match case {
+        "0kv" => tracing::info!("request {} done", i),
+        "3kv" => tracing::info!(
             user_id = i,
             ok = true,
             peer = "10.0.0.7",
             "request {} done",
             i
         ),
-        (_, _) => tracing::info!(
+        "3args" => tracing::info!("request {} done {} {}", i, true, "10.0.0.7"),
+        "literal" => tracing::info!("request done"),
+        _ => tracing::info!(
             user_id = i,
             ok = true,
             peer = "10.0.0.7",
@@ -97,6 +151,9 @@ fn call(logger: usize, case: &str, i: u64) {
         ),
     }
 }
+
+/// A sink's running count of what it received.
+type Received = Box<dyn Fn() -> u64>;
 
 /// Waits until `count` reaches `want` or stops moving for a second.
 fn settle(count: &dyn Fn() -> u64, want: u64) -> u64 {
@@ -115,12 +172,14 @@ fn main() {
     let s = settings();
     let rounds = env_u64("PEERS_H2H_ROUNDS").unwrap_or(if s.full { 20 } else { 2 });
     let bursts = env_u64("PEERS_H2H_BURSTS").unwrap_or(if s.full { 500 } else { 10 });
+    let n = LOGGERS.len();
 
     let (endpoint, distlog_received) = record_counter::spawn();
     let _distlog = distlog::builder()
         .endpoint(endpoint)
         .level("info")
         .block_when_full(true)
+        .log_facade(true)
         .install()
         .unwrap();
     let (q_sink, q_counts) = LineCounter::new();
@@ -133,28 +192,17 @@ fn main() {
         .with_max_level(tracing::Level::INFO)
         .init();
 
-    let received: [Box<dyn Fn() -> u64>; 3] = [
-        Box::new(move || distlog_received.load(Ordering::Relaxed)),
-        Box::new({
-            let c = Arc::clone(&q_counts);
-            move || c.lines.load(Ordering::Relaxed)
-        }),
-        Box::new({
-            let c = Arc::clone(&t_counts);
-            move || c.lines.load(Ordering::Relaxed)
-        }),
-    ];
-    let logged: [AtomicU64; 3] = Default::default();
+    let logged: [AtomicU64; 5] = Default::default();
     let mut next_i = 0u64;
 
-    for case in ["0kv", "3kv", "8kv"] {
-        let mut all: [Vec<f64>; 3] = Default::default();
-        let mut round_ratios: [Vec<f64>; 3] = Default::default();
+    for case in CASES {
+        let mut all: [Vec<f64>; 5] = Default::default();
+        let mut round_ratios: [Vec<f64>; 5] = Default::default();
         // One unrecorded round first (warm-up), then the measured ones.
         for round in 0..=rounds {
-            let mut p50 = [0.0; 3];
-            for k in 0..3 {
-                let logger = (k + round as usize) % 3;
+            let mut p50 = [0.0; 5];
+            for k in 0..n {
+                let logger = (k + round as usize) % n;
                 let mut f = |i: u64| call(logger, case, i);
                 let mut avgs = timed_bursts(bursts, next_i, &mut f, &drain_quicklog);
                 next_i += bursts * distlog_peers::BURST;
@@ -166,18 +214,18 @@ fn main() {
                 }
             }
             if round > 0 {
-                for l in 0..3 {
+                for l in 0..n {
                     round_ratios[l].push(p50[l] / p50[0]);
                 }
             }
         }
-        let mut p50_all = [0.0; 3];
-        for l in 0..3 {
+        let mut p50_all = [0.0; 5];
+        for l in 0..n {
             all[l].sort_by(|a, b| a.total_cmp(b));
             round_ratios[l].sort_by(|a, b| a.total_cmp(b));
             p50_all[l] = pct(&all[l], 0.5);
         }
-        for l in 0..3 {
+        for l in 0..n {
             let v = &all[l];
             let rr = &round_ratios[l];
             report(serde_json::json!({
@@ -201,18 +249,43 @@ fn main() {
     distlog::flush_timeout(Duration::from_secs(30));
     drain_quicklog();
     drop(tracing_guard); // flushes tracing-appender's worker
-    for l in 0..3 {
-        let want = logged[l].load(Ordering::Relaxed);
-        let got = settle(&*received[l], want);
-        println!(
-            "PEERS_NOTE head_to_head {}: delivered {got} of {want}",
-            LOGGERS[l]
-        );
+    let load = |l: usize| logged[l].load(Ordering::Relaxed);
+    // (sink, records logged to it, what it received): the native macro's
+    // and the facade's records share distlog's sink.
+    let sinks: [(&str, u64, Received); 3] = [
+        (
+            "distlog (native + facade)",
+            load(0) + load(1),
+            Box::new(move || distlog_received.load(Ordering::Relaxed)),
+        ),
+        (
+            "quicklog",
+            load(2),
+            Box::new(move || q_counts.lines.load(Ordering::Relaxed)),
+        ),
+        (
+            "tracing",
+            load(3),
+            Box::new(move || t_counts.lines.load(Ordering::Relaxed)),
+        ),
+    ];
+    let mut short = Vec::new();
+    for (name, want, received) in &sinks {
+        let got = settle(&**received, *want);
+        println!("PEERS_NOTE head_to_head {name}: delivered {got} of {want}");
         report(serde_json::json!({
             "bench": "head_to_head_delivery",
-            "logger": LOGGERS[l],
+            "logger": name,
             "logged": want,
             "delivered": got,
         }));
+        if got < *want {
+            short.push(format!("{name}: {got} of {want}"));
+        }
     }
+    assert!(
+        short.is_empty(),
+        "sinks received fewer records than were logged: {}",
+        short.join("; ")
+    );
 }
