@@ -29,8 +29,8 @@
 //!    filter still undecided by the cheap ones needs them.
 
 use super::compile::{lower_shared, Node, SharedPools};
+use super::error::SetError;
 use super::program::{mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test};
-use super::set::SetError;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use foldhash::fast::FixedState;
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! [`FilterError`]: what went wrong, and where.
+//! [`FilterError`]: what went wrong, and where; [`SetError`]: why a
+//! [`FilterSet`](crate::FilterSet) could not be built.
 
 use std::fmt;
 
@@ -152,3 +153,36 @@ impl fmt::Display for FilterError {
 }
 
 impl std::error::Error for FilterError {}
+
+/// Why a [`FilterSet`](crate::FilterSet) could not be built.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetError {
+    /// Filter `index` (0-based, in the order given) does not compile.
+    Filter {
+        /// Which filter.
+        index: usize,
+        /// Why (with its line and column in that filter).
+        error: FilterError,
+    },
+    /// The filters exceed a bound of the set (the message says which, and
+    /// what to do).
+    TooLarge(String),
+}
+
+impl fmt::Display for SetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetError::Filter { index, error } => write!(f, "filter {index}: {error}"),
+            SetError::TooLarge(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for SetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetError::Filter { error, .. } => Some(error),
+            SetError::TooLarge(_) => None,
+        }
+    }
+}

@@ -170,8 +170,8 @@ mod set_tests;
 #[cfg(test)]
 mod tests;
 
-pub use error::FilterError;
-pub use set::{FilterSet, SetError};
+pub use error::{FilterError, SetError};
+pub use set::FilterSet;
 
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;

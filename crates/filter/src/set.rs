@@ -2,45 +2,13 @@
 //! model and the bounds).
 
 use super::combine::{self, Plan, MAX_FILTERS, MAX_SET_SOURCE};
+use super::error::SetError;
 use super::set_vm::Scratch;
-use super::{Filter, FilterError, RecordView};
+use super::{Filter, RecordView};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Why a [`FilterSet`] could not be built.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SetError {
-    /// Filter `index` (0-based, in the order given) does not compile.
-    Filter {
-        /// Which filter.
-        index: usize,
-        /// Why (with its line and column in that filter).
-        error: FilterError,
-    },
-    /// The filters exceed a bound of the set (the message says which, and
-    /// what to do).
-    TooLarge(String),
-}
-
-impl fmt::Display for SetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SetError::Filter { index, error } => write!(f, "filter {index}: {error}"),
-            SetError::TooLarge(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for SetError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SetError::Filter { error, .. } => Some(error),
-            SetError::TooLarge(_) => None,
-        }
-    }
-}
 
 /// Many filters compiled together; tells which of them a record passes.
 /// Cheap to clone (shared), `Send` and `Sync`. Each filter's result is
