@@ -5,15 +5,24 @@
 //! once per processor, and to the `default` processors when it passes
 //! none. Filters run on the archived records, zero-copy. When every filter
 //! is `true` (the embedded default) no record is looked at.
+//!
+//! From [`SET_FROM`] rules on, the filters are evaluated together as one
+//! [`FilterSet`] (shared tests once, one index per field, results memoized
+//! per set of passing tests); below it each filter runs alone, which is
+//! cheaper for a few rules (see PERFORMANCE.md, "Issue 17: many rules").
 
 use crate::config::Checked;
 use crate::processor::Selection;
 use distlog_core::wire::BatchRef;
-use distlog_filter::{Filter, RecordView};
+use distlog_filter::{Filter, FilterSet, RecordView};
 
 /// Most processors a config may route to (a record's targets are a 64-bit
 /// mask).
 pub const MAX_PROCESSORS: usize = 64;
+
+/// From this many rules on, they are evaluated as one [`FilterSet`]
+/// (measured crossover: `cargo bench --bench filter_vm -- filter_rules`).
+pub const SET_FROM: usize = 16;
 
 /// One compiled rule.
 #[derive(Debug, Clone)]
@@ -38,6 +47,8 @@ pub struct RuleSet {
     /// Processor names, indexed by target bit.
     pub processors: Vec<String>,
     all_always: bool,
+    /// The rules' filters together, from [`SET_FROM`] rules on.
+    set: Option<FilterSet>,
 }
 
 /// Where one batch's records go.
@@ -82,12 +93,21 @@ impl RuleSet {
             })
             .collect();
         let all_always = !rules.is_empty() && rules.iter().all(|r| r.filter.is_always());
+        let set = if rules.len() >= SET_FROM && !all_always {
+            let filters: Vec<Filter> = rules.iter().map(|r| r.filter.clone()).collect();
+            let set = FilterSet::from_filters(&filters)
+                .map_err(|e| format!("rules as one filter set: {e}"))?;
+            Some(set)
+        } else {
+            None
+        };
         Ok(RuleSet {
             generation,
             default: mask(&c.default),
             all_always,
             rules,
             processors,
+            set,
         })
     }
 
@@ -113,15 +133,25 @@ impl RuleSet {
             return out;
         }
         let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
+        let mut hit_rules = Vec::new();
         for (i, rec) in batch.records().enumerate() {
             let view = RecordView::new(system, batch.sender(), rec);
             let mut targets = 0u64;
             let mut matched = false;
-            for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
-                if r.filter.matches(&view) {
-                    targets |= r.targets;
-                    *hits += 1;
-                    matched = true;
+            if let Some(set) = &self.set {
+                set.matching(&view, &mut hit_rules);
+                for &r in &hit_rules {
+                    targets |= self.rules[r as usize].targets;
+                    out.rule_hits[r as usize] += 1;
+                }
+                matched = !hit_rules.is_empty();
+            } else {
+                for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
+                    if r.filter.matches(&view) {
+                        targets |= r.targets;
+                        *hits += 1;
+                        matched = true;
+                    }
                 }
             }
             if !matched {
@@ -223,6 +253,43 @@ default: [rest]
         let routed = rs.route(b'T', all_errors.get());
         assert!(routed.routes.iter().all(|(_, s)| *s == Selection::All));
         assert_eq!(routed.routes.len(), 3);
+    }
+
+    #[test]
+    fn many_rules_route_as_one_set_exactly_as_alone() {
+        // SET_FROM + 4 rules: the set path; the same rules below the
+        // threshold (cut to SET_FROM - 1) must route identically per rule.
+        let n = SET_FROM + 4;
+        let mut src =
+            String::from("processors:\n  store: {type: store}\n  rest: {type: console}\nrules:\n");
+        for i in 0..n {
+            src.push_str(&format!(
+                "  - filter: level >= {}\n    processors: [store]\n",
+                10 * (i % 6)
+            ));
+        }
+        src.push_str("default: [rest]\n");
+        let rs = RuleSet::new(&Config::parse(&src).unwrap(), 1).unwrap();
+        assert!(rs.set.is_some());
+        let b = batch(&[0, 10, 20, 30, 40, 50, 5]);
+        let routed = rs.route(b'T', b.get());
+        let want: Vec<u32> = (0..n)
+            .map(|i| {
+                [0u8, 10, 20, 30, 40, 50, 5]
+                    .iter()
+                    .filter(|&&l| l >= 10 * (i % 6) as u8)
+                    .count() as u32
+            })
+            .collect();
+        assert_eq!(routed.rule_hits, want);
+        assert_eq!(routed.unmatched, 0, "`level >= 0` matches every record");
+        assert_eq!(
+            routed.routes,
+            vec![(
+                rs.processors.iter().position(|p| p == "store").unwrap(),
+                Selection::All
+            )]
+        );
     }
 
     #[test]

@@ -120,8 +120,21 @@ pub(super) struct TextIndex {
     pub prefixes: Trie,
     /// Keyed by the reversed suffixes.
     pub suffixes: Trie,
-    /// The automaton over the `contains` needles, and each pattern's tests.
-    pub contains: Option<(AhoCorasick, Vec<Ids>)>,
+    /// The automata over the `contains` needles, and each pattern's tests.
+    pub contains: Option<Needles>,
+}
+
+/// A field's `contains` needles. Most values contain none: `any` (leftmost
+/// semantics, which let aho-corasick use its SIMD prefilters, Teddy for up
+/// to a few dozen needles) says so in one fast pass; only a value with a
+/// match is scanned again by `all`, which reports every needle, overlapping
+/// ones included.
+#[derive(Debug)]
+pub(super) struct Needles {
+    pub any: AhoCorasick,
+    pub all: AhoCorasick,
+    /// Each pattern's tests.
+    pub ids: Vec<Ids>,
 }
 
 /// The `==` tests on one typed field, by the value they accept.
@@ -244,17 +257,22 @@ impl TextParts {
         let contains = if self.needles.is_empty() {
             None
         } else {
-            let ac = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build(&self.needles)
-                .map_err(|e| {
-                    SetError::TooLarge(format!(
-                        "the `contains` needles on `{}` do not fit one automaton: {e}",
-                        field_name(field)
-                    ))
-                })?;
-            let ids = self.needle_ids.into_iter().map(Into::into).collect();
-            Some((ac, ids))
+            let build = |kind| {
+                AhoCorasickBuilder::new()
+                    .match_kind(kind)
+                    .build(&self.needles)
+                    .map_err(|e| {
+                        SetError::TooLarge(format!(
+                            "the `contains` needles on `{}` do not fit one automaton: {e}",
+                            field_name(field)
+                        ))
+                    })
+            };
+            Some(Needles {
+                any: build(MatchKind::LeftmostFirst)?,
+                all: build(MatchKind::Standard)?,
+                ids: self.needle_ids.into_iter().map(Into::into).collect(),
+            })
         };
         Ok(TextIndex {
             field,
@@ -409,7 +427,7 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
     let max_patterns = text_indexes
         .iter()
         .chain(&message)
-        .filter_map(|t| t.contains.as_ref().map(|c| c.1.len()))
+        .filter_map(|t| t.contains.as_ref().map(|c| c.ids.len()))
         .max()
         .unwrap_or(0);
     let filter_groups = formulas.iter().map(|f| groups_of(f, &test_group)).collect();

@@ -92,11 +92,13 @@ impl Scratch {
     }
 }
 
-/// Sorts and dedups a signature.
+/// Sorts and dedups a signature (the indexes often emit it in order).
 #[inline]
 fn canonical(sig: &mut Vec<u32>) {
-    sig.sort_unstable();
-    sig.dedup();
+    if !sig.windows(2).all(|w| w[0] < w[1]) {
+        sig.sort_unstable();
+        sig.dedup();
+    }
 }
 
 /// The tests along the trie's path that `key` walks.
@@ -122,9 +124,13 @@ fn text_tests(ix: &TextIndex, s: &[u8], sig: &mut Vec<u32>, stamps: &mut [u32], 
     }
     walk(&ix.prefixes, s.iter().copied(), sig);
     walk(&ix.suffixes, s.iter().rev().copied(), sig);
-    if let Some((ac, ids)) = &ix.contains {
+    if let Some(n) = &ix.contains {
+        if !n.any.is_match(s) {
+            return;
+        }
+        let ids = &n.ids;
         let mut left = ids.len();
-        for m in ac.find_overlapping_iter(s) {
+        for m in n.all.find_overlapping_iter(s) {
             let p = m.pattern().as_usize();
             if stamps[p] != epoch {
                 stamps[p] = epoch;
