@@ -256,7 +256,7 @@ impl Edge {
                  metrics: {{interval: 0s, listen: {metrics:?}}}\n\
                  processors:\n  \
                    js: {{type: jetstream, url: {urls:?}, stream: {STREAM}, replicas: 3, \
-                         ack_timeout: 2s, queue: {{overflow: block}}}}\n\
+                         ack_timeout: 2s, shutdown_timeout: 120s, queue: {{overflow: block}}}}\n\
                  default: [js]\n"
             ),
         );
@@ -389,6 +389,11 @@ impl Loadgen {
             .spawn()
             .unwrap();
         Loadgen(child)
+    }
+
+    /// A loadgen the caller started (stdout piped).
+    pub fn from_child(c: Child) -> Loadgen {
+        Loadgen(c)
     }
 
     /// Waits for the end; its summary (the last line, JSON).

@@ -1,0 +1,114 @@
+//! Throughput through the backbone (a measurement, not a check: ignored
+//! by default; PERFORMANCE.md "### Backbone" has its figures):
+//!
+//! ```sh
+//! PYTHON=target/python-venv/bin/python \
+//!   cargo test --release -p distlogd --test backbone_throughput -- --ignored --nocapture
+//! ```
+//!
+//! Two edges, each fed by a `distlog loadgen` (2 threads, flat out,
+//! `--block`: nothing dropped), publish to the 3-node cluster's stream;
+//! records/s is records logged / time from the loadgens' start until the
+//! last record is a row in PostgreSQL (or, stream only, until both edges
+//! have had every publish acknowledged: they are stopped, which waits for
+//! that). The configurations alternate, `ROUNDS` times, in one run;
+//! the table gives each one's median.
+
+#[path = "support/backbone.rs"]
+mod backbone;
+mod servers;
+mod support;
+
+use backbone::{rows_now, Loadgen, Topology};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 2;
+/// Records per loadgen (one per edge).
+const N: u64 = 200_000;
+
+/// A flat-out loadgen (no `--rate`, no `--ack`, `--block`).
+fn loadgen(endpoint: &str) -> Loadgen {
+    let child = Command::new(env!("CARGO_BIN_EXE_distlog"))
+        .args(["loadgen", "--endpoint", endpoint, "--block"])
+        .args([
+            "--records",
+            &N.to_string(),
+            "--threads",
+            "2",
+            "--system",
+            "P",
+        ])
+        .args(["--flush-timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Loadgen::from_child(child)
+}
+
+/// One configuration: records/s edge to rows (or edge to stream when
+/// `centrals` is 0).
+fn run(replicas: usize, centrals: usize) -> f64 {
+    let mut t = Topology::start(
+        &format!("tp-r{replicas}-c{centrals}"),
+        replicas,
+        centrals,
+        "30s",
+    );
+    let start = Instant::now();
+    let lgs: Vec<Loadgen> = t.edges.iter().map(|e| loadgen(&e.endpoint)).collect();
+    let logged: u64 = lgs.into_iter().map(|l| Loadgen::logged(&l.finish())).sum();
+    let secs = if centrals == 0 {
+        for e in &mut t.edges {
+            let err = e.stop();
+            assert_eq!(support::processor_counts(&err, "js").1, 0, "{err}");
+        }
+        start.elapsed().as_secs_f64()
+    } else {
+        t.wait("every record a row", Duration::from_secs(600), |t| {
+            rows_now(&t.pg) >= logged as i64
+        });
+        let s = start.elapsed().as_secs_f64();
+        t.stop();
+        s
+    };
+    logged as f64 / secs
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[test]
+#[ignore = "a measurement (minutes): run by hand with --ignored --nocapture"]
+fn backbone_throughput_table() {
+    // (replicas, centrals); 0 centrals: edge to stream only.
+    let configs = [(1, 0), (3, 0), (3, 1), (3, 2), (1, 2)];
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for round in 0..ROUNDS {
+        for (i, &(r, c)) in configs.iter().enumerate() {
+            let rps = run(r, c);
+            eprintln!("round {round}: replicas {r}, centrals {c}: {rps:.0} records/s");
+            results[i].push(rps);
+        }
+    }
+    eprintln!(
+        "| path | stream replicas | central brokers | records/s (median of {ROUNDS}) | runs |"
+    );
+    eprintln!("|---|---|---|---|---|");
+    for (i, &(r, c)) in configs.iter().enumerate() {
+        let path = if c == 0 {
+            "edges -> stream"
+        } else {
+            "edges -> stream -> rows"
+        };
+        let runs: Vec<String> = results[i].iter().map(|x| format!("{x:.0}")).collect();
+        eprintln!(
+            "| {path} | {r} | {c} | {:.0} | {} |",
+            median(results[i].clone()),
+            runs.join(", ")
+        );
+    }
+}
