@@ -11,7 +11,7 @@
 //! records/s is records logged / time from the loadgens' start until the
 //! last record is a row in PostgreSQL (or, stream only, until both edges
 //! have had every publish acknowledged: they are stopped, which waits for
-//! that). The configurations alternate, `ROUNDS` times, in one run;
+//! that). The configurations alternate, 2 rounds (`DISTLOG_BACKBONE_ROUNDS`), in one run;
 //! the table gives each one's median.
 
 #[path = "support/backbone.rs"]
@@ -23,7 +23,14 @@ use backbone::{rows_now, Loadgen, Topology};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 2;
+/// Rounds (each configuration once per round); `DISTLOG_BACKBONE_ROUNDS`
+/// overrides.
+fn rounds() -> usize {
+    std::env::var("DISTLOG_BACKBONE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2)
+}
 /// Records per loadgen (one per edge).
 const N: u64 = 200_000;
 
@@ -70,7 +77,10 @@ fn run(replicas: usize, centrals: usize) -> f64 {
             rows_now(&t.pg) >= logged as i64
         });
         let s = start.elapsed().as_secs_f64();
-        t.stop();
+        let repeated: u64 = t.centrals.iter().map(|c| c.repeated()).sum();
+        let taken: Vec<u64> = t.centrals.iter().map(|c| c.messages()).collect();
+        eprintln!("  messages taken per central {taken:?}, records skipped as repeated {repeated}");
+        t.kill_all();
         s
     };
     logged as f64 / secs
@@ -87,7 +97,7 @@ fn backbone_throughput_table() {
     // (replicas, centrals); 0 centrals: edge to stream only.
     let configs = [(1, 0), (3, 0), (3, 1), (3, 2), (1, 2)];
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         for (i, &(r, c)) in configs.iter().enumerate() {
             let rps = run(r, c);
             eprintln!("round {round}: replicas {r}, centrals {c}: {rps:.0} records/s");
@@ -95,7 +105,8 @@ fn backbone_throughput_table() {
         }
     }
     eprintln!(
-        "| path | stream replicas | central brokers | records/s (median of {ROUNDS}) | runs |"
+        "| path | stream replicas | central brokers | records/s (median of {}) | runs |",
+        rounds()
     );
     eprintln!("|---|---|---|---|---|");
     for (i, &(r, c)) in configs.iter().enumerate() {

@@ -596,6 +596,19 @@ impl Topology {
         }
     }
 
+    /// Kills every broker still running (SIGKILL: a measurement that has
+    /// its figure does not wait for the flushes).
+    pub fn kill_all(&mut self) {
+        for b in self
+            .edges
+            .iter_mut()
+            .filter_map(|e| e.broker.take())
+            .chain(self.centrals.iter_mut().filter_map(|c| c.broker.take()))
+        {
+            let _ = b.kill();
+        }
+    }
+
     /// Stops everything still running (edges first, then centrals);
     /// returns the centrals' stderr.
     pub fn stop(&mut self) -> Vec<String> {
