@@ -54,6 +54,69 @@ fn loadgen(endpoint: &str) -> Loadgen {
     Loadgen::from_child(child)
 }
 
+/// CPU seconds (user + system) a process has used, 0 when it is gone.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (in parentheses): utime is the 12th, stime
+    // the 13th, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    if f.len() < 13 {
+        return 0.0;
+    }
+    (f[11] + f[12]) / 100.0
+}
+
+/// The PostgreSQL server on `port` and its backends.
+fn postgres_pids(port: u16) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut master = None;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid: u32 = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        if cmd.contains("postgres") && cmd.contains(&format!("-p {port} ")) {
+            master = Some(pid);
+        }
+        all.push((pid, ppid));
+    }
+    let Some(m) = master else { return Vec::new() };
+    std::iter::once(m)
+        .chain(all.iter().filter(|(_, pp)| *pp == m).map(|(p, _)| *p))
+        .collect()
+}
+
+/// CPU seconds of each part: edges, NATS, centrals, PostgreSQL.
+fn cpu(t: &Topology) -> [f64; 4] {
+    let sum = |pids: Vec<u32>| pids.into_iter().map(cpu_secs).sum::<f64>();
+    let edges: Vec<u32> = t
+        .edges
+        .iter()
+        .filter_map(|e| e.broker.as_ref().map(|b| b.id()))
+        .collect();
+    let centrals: Vec<u32> = t
+        .centrals
+        .iter()
+        .filter_map(|c| c.broker.as_ref().map(|b| b.id()))
+        .collect();
+    [
+        sum(edges),
+        sum(t.nats.pids()),
+        sum(centrals),
+        sum(postgres_pids(t.pg.port)),
+    ]
+}
+
 /// One configuration: records/s edge to rows (or edge to stream when
 /// `centrals` is 0).
 fn run(replicas: usize, centrals: usize) -> f64 {
@@ -63,6 +126,7 @@ fn run(replicas: usize, centrals: usize) -> f64 {
         centrals,
         "30s",
     );
+    let cpu0 = cpu(&t);
     let start = Instant::now();
     let lgs: Vec<Loadgen> = t.edges.iter().map(|e| loadgen(&e.endpoint)).collect();
     let logged: u64 = lgs.into_iter().map(|l| Loadgen::logged(&l.finish())).sum();
@@ -77,6 +141,13 @@ fn run(replicas: usize, centrals: usize) -> f64 {
             rows_now(&t.pg) >= logged as i64
         });
         let s = start.elapsed().as_secs_f64();
+        let cpu1 = cpu(&t);
+        let used: Vec<String> = ["edges", "nats", "centrals", "postgres"]
+            .iter()
+            .zip(cpu1.iter().zip(cpu0))
+            .map(|(n, (b, a))| format!("{n} {:.0}%", (b - a) / s * 100.0))
+            .collect();
+        eprintln!("  CPU over {s:.1} s (100% = one core): {}", used.join(", "));
         let repeated: u64 = t.centrals.iter().map(|c| c.repeated()).sum();
         let taken: Vec<u64> = t.centrals.iter().map(|c| c.messages()).collect();
         eprintln!("  messages taken per central {taken:?}, records skipped as repeated {repeated}");

@@ -107,6 +107,14 @@ impl NatsCluster {
         );
     }
 
+    /// The running nodes' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+            .collect()
+    }
+
     /// Every node's client URL, comma separated (what brokers are given).
     pub fn urls(&self) -> String {
         self.nodes
@@ -324,7 +332,7 @@ impl Central {
                          retry: 200ms, queue: {{overflow: block}}}}\n\
                  default: [db]\n\
                  jetstream_inputs:\n  \
-                   - {{url: {urls:?}, stream: {STREAM}, consumer: {CONSUMER}, ack_wait: {ack_wait}, max_ack_pending: 256}}\n"
+                   - {{url: {urls:?}, stream: {STREAM}, consumer: {CONSUMER}, ack_wait: {ack_wait}, fetch: 64, max_ack_pending: 256}}\n"
             ),
         );
         let mut c = Command::new(env!("CARGO_BIN_EXE_distlogd"));
