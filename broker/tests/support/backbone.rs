@@ -107,6 +107,14 @@ impl NatsCluster {
         );
     }
 
+    /// The running nodes' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(|c| c.id()))
+            .collect()
+    }
+
     /// Every node's client URL, comma separated (what brokers are given).
     pub fn urls(&self) -> String {
         self.nodes
@@ -256,7 +264,7 @@ impl Edge {
                  metrics: {{interval: 0s, listen: {metrics:?}}}\n\
                  processors:\n  \
                    js: {{type: jetstream, url: {urls:?}, stream: {STREAM}, replicas: 3, \
-                         ack_timeout: 2s, queue: {{overflow: block}}}}\n\
+                         ack_timeout: 2s, shutdown_timeout: 120s, queue: {{overflow: block}}}}\n\
                  default: [js]\n"
             ),
         );
@@ -324,7 +332,7 @@ impl Central {
                          retry: 200ms, queue: {{overflow: block}}}}\n\
                  default: [db]\n\
                  jetstream_inputs:\n  \
-                   - {{url: {urls:?}, stream: {STREAM}, consumer: {CONSUMER}, ack_wait: {ack_wait}, max_ack_pending: 256}}\n"
+                   - {{url: {urls:?}, stream: {STREAM}, consumer: {CONSUMER}, ack_wait: {ack_wait}, fetch: 64, max_ack_pending: 256}}\n"
             ),
         );
         let mut c = Command::new(env!("CARGO_BIN_EXE_distlogd"));
@@ -389,6 +397,11 @@ impl Loadgen {
             .spawn()
             .unwrap();
         Loadgen(child)
+    }
+
+    /// A loadgen the caller started (stdout piped).
+    pub fn from_child(c: Child) -> Loadgen {
+        Loadgen(c)
     }
 
     /// Waits for the end; its summary (the last line, JSON).
@@ -588,6 +601,19 @@ impl Topology {
                 panic!("timed out waiting for {what}: {status}{tails}");
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills every broker still running (SIGKILL: a measurement that has
+    /// its figure does not wait for the flushes).
+    pub fn kill_all(&mut self) {
+        for b in self
+            .edges
+            .iter_mut()
+            .filter_map(|e| e.broker.take())
+            .chain(self.centrals.iter_mut().filter_map(|c| c.broker.take()))
+        {
+            let _ = b.kill();
         }
     }
 
