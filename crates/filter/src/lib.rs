@@ -69,7 +69,7 @@
 //! |---|---|---|
 //! | `level` | severity, Python's scale | a name (`trace` 5 `debug` 10 `info` 20 `warn`/`warning` 30 `error` 40 `critical`/`fatal` 50, bare or quoted, any case) or a number |
 //! | `target` | text (logger name) | strings; `under` uses `::` |
-//! | `message` | text | strings; a deferred message is rendered first |
+//! | `message` | text | strings; a deferred message is matched piece by piece (format text and each argument's text), `<` and `in` render it first |
 //! | `host`, `process` | text (the sender's host and program) | strings |
 //! | `pid` | number (the sender's) | integers |
 //! | `thread` | the thread's name, or its id | strings (name) or integers (id) |
@@ -136,9 +136,13 @@
 //!
 //! # Cost
 //!
-//! No allocation in steady state: `message` on a record whose formatting
-//! was deferred is rendered into a thread-local buffer that is reused (it
-//! allocates only to grow), once per record, and only if a test reaches it;
+//! No allocation in steady state: `==`, `starts_with`, `ends_with` and
+//! `contains` on a record whose formatting was deferred walk its pieces
+//! (the format's literal runs and each argument's text, numbers written on
+//! the stack) through a 256-byte stack window, without building the
+//! message; needles over 128 bytes, `<` and `in` render it into a
+//! thread-local buffer that is reused (it allocates only to grow), once per
+//! record, and only if a test reaches it;
 //! `key` is compared piecewise (counter digits on the stack, task path
 //! borrowed), never built.
 //!
