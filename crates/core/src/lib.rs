@@ -33,9 +33,8 @@
 //! (records joined with their call sites and threads), [`message`] (a
 //! record's text, deferred formats rendered).
 #![warn(missing_docs)]
-// Two blocks (wire/owned.rs and wire/validate.rs: reading an archive validated
-// on construction, or just checked by wire/check.rs);
-// each states its invariant in a SAFETY comment.
+// One block (wire/owned.rs: reading an archive validated on construction);
+// it states its invariant in a SAFETY comment.
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 

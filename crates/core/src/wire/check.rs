@@ -109,7 +109,7 @@ impl Walk<'_> {
         let repr = &self.b[at..at + STRING_SIZE];
         if repr[0] & 0xc0 != 0x80 {
             let len = repr.iter().position(|&x| x == 0xff).unwrap_or(STRING_SIZE);
-            return utf8(&repr[..len]);
+            return std::str::from_utf8(&repr[..len]).is_ok();
         }
         let raw = self.u32_at(at);
         let len = ((raw & 0x3f) | ((raw & !0xff) >> 2)) as usize;
@@ -119,7 +119,9 @@ impl Walk<'_> {
         let Some(start) = self.target(at, at + 4) else {
             return false;
         };
-        self.object(start, len, 1, |w| utf8(&w.b[start..start + len]))
+        self.object(start, len, 1, |w| {
+            std::str::from_utf8(&w.b[start..start + len]).is_ok()
+        })
     }
 
     /// The vector at `at` of `T` (`size`, `align`), each element checked by
@@ -172,13 +174,6 @@ impl Walk<'_> {
             && self.string(at + offset_of!(ArchivedWireRecord, error))
             && self.vec::<u8>(at + offset_of!(ArchivedWireRecord, values), |_, _| true)
     }
-}
-
-/// Whether `s` is UTF-8: simdutf8's check, the one rkyv's validator uses
-/// (std's is slower on the short strings of log records).
-#[inline(always)]
-fn utf8(s: &[u8]) -> bool {
-    s.is_empty() || simdutf8::basic::from_utf8(s).is_ok()
 }
 
 #[cfg(test)]
