@@ -37,8 +37,6 @@
 //!   [`put_value`]);
 //! - `batch`: [`WireBatch`] and its tables, the owned builder [`Batch`],
 //!   the encoder ([`encode_batch_to_vec`]);
-//! - `check`: the archive check (rkyv's rules for this one type, in one
-//!   pass);
 //! - `validate`: [`access_batch`], every check and cost bound;
 //! - `owned`: [`OwnedBatch`], a validated batch that owns its bytes.
 //!
@@ -60,7 +58,6 @@
 //! ```
 
 mod batch;
-mod check;
 mod frame;
 mod owned;
 mod validate;

@@ -6,6 +6,7 @@ use super::batch::{ArchivedSite, ArchivedWireBatch};
 use super::frame::{archive_of, ArchivedSender, ErrorKind, WireError};
 use super::values::values_count;
 use crate::limits;
+use rkyv::rancor;
 
 /// A validated batch: what [`access_batch`] and
 /// [`OwnedBatch::get`](super::OwnedBatch::get) return. Read it through the
@@ -29,17 +30,8 @@ pub type BatchRef<'a> = &'a ArchivedWireBatch;
 /// sender's names and the longest thread name, an upper bound on its
 /// thread's.
 pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
-    let archive = archive_of(body)?;
-    if !super::check::archive_ok(archive) {
-        return Err(WireError::new(ErrorKind::Invalid));
-    }
-    // SAFETY: `archive_ok` checked `archive` by rkyv's own rules for an
-    // `ArchivedWireBatch` (root in bounds and aligned, every relative
-    // pointer in bounds, aligned and claiming bytes no other object
-    // claims, every string UTF-8), which is what `rkyv::access` checks
-    // before it returns the same reference; the two are tested to agree
-    // (`check::tests`).
-    let batch = unsafe { rkyv::access_unchecked::<ArchivedWireBatch>(archive) };
+    let batch = rkyv::access::<ArchivedWireBatch, rancor::Failure>(archive_of(body)?)
+        .map_err(|_| WireError::new(ErrorKind::Invalid))?;
     let mut thread_name = 0;
     for t in batch.threads.iter() {
         thread_name = thread_name.max(t.name.len());
