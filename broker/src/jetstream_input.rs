@@ -28,7 +28,7 @@ use crate::ingest::{decode, Decoded};
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
 use crate::warn::RateLimited;
-use async_nats::jetstream::consumer::{pull, AckPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::AckKind;
 use futures_util::StreamExt;
 use parking_lot::RwLock;
@@ -50,6 +50,10 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// The server's idle heartbeat on a pull request (missing two of them
 /// means the request or the connection is gone).
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// Consumer info requests (100 ms apart) before giving up on a leader
+/// and reconnecting.
+const LEADER_TRIES: usize = 100;
 
 /// Most bytes per pull.
 const FETCH_BYTES: usize = 8 << 20;
@@ -120,6 +124,32 @@ pub fn run(
     });
 }
 
+/// Waits until the consumer answers with a leader (a replicated consumer
+/// just created is still electing one): a pull request sent before that
+/// reaches no leader and is lost, and the broker notices only when two
+/// heartbeats are missing, seconds during which the brokers sharing the
+/// consumer take everything. The info request is answered by the leader
+/// itself, so once it names one, the leader listens for pull requests.
+async fn wait_for_leader(consumer: &PullConsumer, stop: &AtomicBool) -> Result<(), String> {
+    let mut consumer = consumer.clone();
+    let mut last = String::new();
+    for _ in 0..LEADER_TRIES {
+        if stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match consumer.info().await {
+            // No cluster: a single server is the leader.
+            Ok(i) => match &i.cluster {
+                Some(c) if c.leader.is_none() => last = "no leader yet".to_owned(),
+                _ => return Ok(()),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the consumer has no leader: {last}"))
+}
+
 /// Connects, finds the stream, makes the durable consumer, and pulls until
 /// `stop` (Ok) or a failure (Err, retried by the caller).
 async fn consume(
@@ -154,6 +184,7 @@ async fn consume(
         )
         .await
         .map_err(|e| format!("cannot create the consumer: {e}"))?;
+    wait_for_leader(&consumer, stop).await?;
     // A continuous pull: the client keeps a pull request open and asks
     // for more as messages are consumed, at most `fetch` messages and
     // FETCH_BYTES at a time.

@@ -137,9 +137,42 @@ fn run(replicas: usize, centrals: usize) -> f64 {
         }
         start.elapsed().as_secs_f64()
     } else {
+        let nodes: Vec<String> = t
+            .centrals
+            .iter()
+            .map(|c| {
+                let pid = c.broker.as_ref().map_or(0, |b| b.id());
+                t.nats.connected(pid).join("+")
+            })
+            .collect();
+        let leader = t
+            .nats
+            .consumer_info()
+            .and_then(|i| i.cluster?.leader)
+            .unwrap_or_default();
+        eprintln!("  consumer leader {leader}; centrals connected to {nodes:?}");
+        // Messages each central has taken, about once a second.
+        let mut timeline: Vec<Vec<u64>> = Vec::new();
+        let mut tick = Instant::now();
         t.wait("every record a row", Duration::from_secs(600), |t| {
+            if tick.elapsed() >= Duration::from_secs(1) {
+                tick = Instant::now();
+                timeline.push(t.centrals.iter().map(|c| c.messages()).collect());
+            }
             rows_now(&t.pg) >= logged as i64
         });
+        if centrals > 1 {
+            let line: Vec<String> = timeline
+                .iter()
+                .map(|v| {
+                    v.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            eprintln!("  messages per central, each second: {}", line.join(" "));
+        }
         let s = start.elapsed().as_secs_f64();
         let cpu1 = cpu(&t);
         let used: Vec<String> = ["edges", "nats", "centrals", "postgres"]
@@ -150,7 +183,27 @@ fn run(replicas: usize, centrals: usize) -> f64 {
         eprintln!("  CPU over {s:.1} s (100% = one core): {}", used.join(", "));
         let repeated: u64 = t.centrals.iter().map(|c| c.repeated()).sum();
         let taken: Vec<u64> = t.centrals.iter().map(|c| c.messages()).collect();
-        eprintln!("  messages taken per central {taken:?}, records skipped as repeated {repeated}");
+        let all: u64 = taken.iter().sum();
+        let shares: Vec<String> = taken
+            .iter()
+            .map(|&x| format!("{x} ({:.0}%)", x as f64 * 100.0 / all.max(1) as f64))
+            .collect();
+        eprintln!(
+            "  messages taken per central: {}; records skipped as repeated {repeated}",
+            shares.join(" + ")
+        );
+        for (i, c) in t.centrals.iter_mut().enumerate() {
+            if let Some(b) = c.broker.take() {
+                let (_, err) = b.kill();
+                for l in err
+                    .lines()
+                    .filter(|l| l.contains("jetstream input"))
+                    .take(5)
+                {
+                    eprintln!("  central {i}: {l}");
+                }
+            }
+        }
         t.kill_all();
         s
     };
@@ -166,7 +219,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[ignore = "a measurement (minutes): run by hand with --ignored --nocapture"]
 fn backbone_throughput_table() {
     // (replicas, centrals); 0 centrals: edge to stream only.
-    let configs = [(1, 0), (3, 0), (3, 1), (3, 2), (1, 2)];
+    // DISTLOG_BACKBONE_CONFIGS="3:1,3:2" picks some of them.
+    let configs: Vec<(usize, usize)> = match std::env::var("DISTLOG_BACKBONE_CONFIGS") {
+        Ok(v) => v
+            .split(',')
+            .filter_map(|c| {
+                let (r, n) = c.trim().split_once(':')?;
+                Some((r.parse().ok()?, n.parse().ok()?))
+            })
+            .collect(),
+        Err(_) => vec![(1, 0), (3, 0), (3, 1), (3, 2), (1, 2)],
+    };
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
     for round in 0..rounds() {
         for (i, &(r, c)) in configs.iter().enumerate() {

@@ -115,6 +115,42 @@ impl NatsCluster {
             .collect()
     }
 
+    /// Every node's client port, by node index.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// The names of the nodes process `pid` holds a client connection to
+    /// (from its sockets in `/proc`: Linux only, empty elsewhere).
+    pub fn connected(&self, pid: u32) -> Vec<String> {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| {
+                let l = std::fs::read_link(fd.path()).ok()?;
+                let l = l.to_string_lossy();
+                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+            })
+            .collect();
+        let tcp = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+        let mut names = Vec::new();
+        for l in tcp.lines().skip(1) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // local, remote (hex addr:port), state, ..., inode (10th)
+            if f.len() < 10 || !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            let port = f[2]
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if let Some(n) = self.nodes.iter().find(|n| Some(n.port) == port) {
+                names.push(n.name.clone());
+            }
+        }
+        names
+    }
+
     /// Every node's client URL, comma separated (what brokers are given).
     pub fn urls(&self) -> String {
         self.nodes
@@ -511,7 +547,7 @@ impl Topology {
         let pg = servers::Postgres::start(&format!("backbone-{tag}"));
         nats.create_stream(replicas);
         let urls = nats.urls();
-        let centrals = (0..centrals)
+        let centrals: Vec<Central> = (0..centrals)
             .map(|i| {
                 Central::start(
                     dir.path(),
@@ -522,6 +558,24 @@ impl Topology {
                 )
             })
             .collect();
+        if !centrals.is_empty() {
+            // Every central's pull request is waiting at the consumer's
+            // leader before any record is sent: a request sent while a
+            // replicated consumer was still electing its leader is lost,
+            // and its central notices only when the heartbeats stay away
+            // (two of them), then reconnects; a short flat-out run could
+            // be over by then, all of it taken by the other central.
+            wait_for(
+                "every central's pull request at the consumer",
+                Duration::from_secs(60),
+                || {
+                    nats.consumer_info().is_some_and(|i| {
+                        i.cluster.is_some_and(|c| c.leader.is_some())
+                            && i.num_waiting >= centrals.len()
+                    })
+                },
+            );
+        }
         let edges = (0..2)
             .map(|i| Edge::start(dir.path(), &format!("edge-{i}"), &urls))
             .collect();
