@@ -13,18 +13,14 @@ mod backbone;
 mod servers;
 mod support;
 
-use backbone::{python_client, rows_now, Loadgen, Rows, Topology};
+use backbone::{python_client, Loadgen, Rows, Topology};
 use std::time::Duration;
 
 #[test]
 fn a_central_killed_mid_stream_its_share_is_taken_over_exactly_once() {
     let mut t = Topology::start("central-killed", 3, 2, "10s");
     const N: u64 = 60_000;
-    let loadgens: Vec<Loadgen> = t
-        .edges
-        .iter()
-        .map(|e| Loadgen::start(&e.ack_endpoint, N, 15_000))
-        .collect();
+    let loadgens = t.loadgens(N, 15_000);
     let python = python_client(&t.edges[0].endpoint, 100);
     // Both centrals have taken work, then one dies.
     t.wait("both centrals consuming", Duration::from_secs(60), |t| {
@@ -37,20 +33,7 @@ fn a_central_killed_mid_stream_its_share_is_taken_over_exactly_once() {
         .map(|l| Loadgen::logged(&l.finish()))
         .sum::<u64>()
         + python;
-    t.wait(
-        "every record logged as a row",
-        Duration::from_secs(120),
-        |t| rows_now(&t.pg) >= logged as i64,
-    );
-    t.wait(
-        "the consumer to have every message acknowledged",
-        Duration::from_secs(60),
-        |t| {
-            t.nats
-                .consumer_info()
-                .is_some_and(|c| c.num_ack_pending == 0 && c.num_pending == 0)
-        },
-    );
+    t.wait_all_written(logged);
     let repeated = t.centrals[1].repeated();
     let taken_by_survivor = t.centrals[1].messages();
     let stream_messages = t.nats.stream_info().unwrap().state.messages;
@@ -70,8 +53,5 @@ fn a_central_killed_mid_stream_its_share_is_taken_over_exactly_once() {
     // The survivor may still end up taking every stream message once (it
     // is redelivered what the killed one took and had not acknowledged),
     // so its count is no test of sharing.
-    assert_eq!(rows.rows, logged, "every record logged is a row");
-    assert_eq!(rows.distinct + rows.python, rows.rows, "no duplicates");
-    assert_eq!(rows.python, python);
-    assert_eq!(rows.gaps, 0, "no sequence gaps");
+    rows.assert_exactly_once(logged, python, "");
 }

@@ -507,6 +507,18 @@ impl Rows {
     }
 }
 
+impl Rows {
+    /// The failure tests' verdict: every record logged is a row, none
+    /// twice, the Python clients' all there, no sequence gaps. `why` is
+    /// added to the first message (what the test saw go wrong, if any).
+    pub fn assert_exactly_once(&self, logged: u64, python: u64, why: &str) {
+        assert_eq!(self.rows, logged, "every record logged is a row{why}");
+        assert_eq!(self.distinct + self.python, self.rows, "no duplicates");
+        assert_eq!(self.python, python);
+        assert_eq!(self.gaps, 0, "no sequence gaps");
+    }
+}
+
 /// Rows in `distlog_log` now (-1 while the database or table is not
 /// there).
 pub fn rows_now(pg: &servers::Postgres) -> i64 {
@@ -629,6 +641,34 @@ impl Topology {
             rows_now(&self.pg)
         );
         out
+    }
+
+    /// One `distlog loadgen --ack --block` per edge, `records` each, paced
+    /// at `rate` records/s.
+    pub fn loadgens(&self, records: u64, rate: u64) -> Vec<Loadgen> {
+        self.edges
+            .iter()
+            .map(|e| Loadgen::start(&e.ack_endpoint, records, rate))
+            .collect()
+    }
+
+    /// Waits until PostgreSQL holds `logged` rows and the consumer has
+    /// every message acknowledged (nothing pending, nothing in flight).
+    pub fn wait_all_written(&mut self, logged: u64) {
+        self.wait(
+            "every record logged as a row",
+            Duration::from_secs(120),
+            |t| rows_now(&t.pg) >= logged as i64,
+        );
+        self.wait(
+            "the consumer to have every message acknowledged",
+            Duration::from_secs(60),
+            |t| {
+                t.nats
+                    .consumer_info()
+                    .is_some_and(|c| c.num_ack_pending == 0 && c.num_pending == 0)
+            },
+        );
     }
 
     /// Polls `f` every 100 ms until it holds; after `within`, fails the
