@@ -257,8 +257,8 @@ default: [rest]
 
     #[test]
     fn many_rules_route_as_one_set_exactly_as_alone() {
-        // SET_FROM + 4 rules: the set path; the same rules below the
-        // threshold (cut to SET_FROM - 1) must route identically per rule.
+        // SET_FROM + 4 rules: the set path; each rule's hits must be what
+        // that rule's filter alone gives, counted here by hand.
         let n = SET_FROM + 4;
         let mut src =
             String::from("processors:\n  store: {type: store}\n  rest: {type: console}\nrules:\n");
