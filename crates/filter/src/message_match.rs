@@ -163,23 +163,8 @@ pub(super) fn eq<'a>(format: &str, args: impl Iterator<Item = ValueRef<'a>>, s: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::Rng;
     use distlog_core::message::render_format;
-
-    /// A small xorshift generator.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
 
     /// Every test, streamed and on the rendered message, must agree; the
     /// needles are cut from the rendered message itself (so they straddle

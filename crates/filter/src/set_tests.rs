@@ -2,27 +2,10 @@
 //! and random records, the set's matches are exactly the filters that pass
 //! alone.
 
+use super::tests::Rng;
 use super::*;
 use distlog_core::record::{Field, Record, Value};
 use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
 
 const TARGETS: &[&str] = &[
     "db",
