@@ -15,7 +15,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::{
-    broker_counter, count, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir,
+    broker_counter, count, distlog_ok, free_port, processor_counts, stored, wait_for, Broker,
+    TempDir,
 };
 
 fn edge_config(dir: &Path, name: &str, central: &str) -> String {
@@ -113,7 +114,7 @@ fn two_edges_forward_everything_to_the_central_broker_with_senders_intact() {
     wait_for(
         "the central store to have every record",
         Duration::from_secs(60),
-        || count(&central_store, &[]) == total,
+        || stored(&central_store, &[]) == total,
     );
     let (sa, ea) = edge_a.stop();
     let (sb, eb) = edge_b.stop();

@@ -15,7 +15,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{broker_counter, distlog_ok, free_port, processor_counts, wait_for, Broker, TempDir};
+use support::{
+    broker_counter, distlog_ok, free_port, processor_counts, stored, wait_for, Broker, TempDir,
+};
 
 /// `distlog query --count` plus `args` (a `--data-dir` or a `--database`).
 fn count(args: &[&str]) -> u64 {
@@ -111,7 +113,7 @@ fn loadgen_and_a_task_tree_land_in_postgres_and_read_back_like_the_store() {
     wait_for(
         "the broker to take every record",
         Duration::from_secs(60),
-        || count(&["--data-dir", store.to_str().unwrap()]) == total,
+        || stored(&store, &[]) == total,
     );
     let (status, stderr) = broker.stop();
     assert!(status.success(), "{stderr}");
@@ -249,7 +251,7 @@ fn a_database_that_is_down_at_start_is_waited_for_and_overflow_is_counted() {
         servers::send(&push, &servers::plain_batch(&s, i * 1000, 1000));
     }
     wait_for("the store to have all", Duration::from_secs(30), || {
-        count(&["--data-dir", store.to_str().unwrap()]) == 20_000
+        stored(&store, &[]) == 20_000
     });
     pg.start_again();
     wait_for(

@@ -293,7 +293,7 @@ async fn web_view_in_a_real_browser() {
     );
     let root = request_flow::run(&broker.endpoint);
     wait_for("the request's records in the store", WAIT, || {
-        count(&store, &["--filter", &format!("task under {root:?}")]) == request_flow::RECORDS
+        stored(&store, &["--filter", &format!("task under {root:?}")]) == request_flow::RECORDS
     });
     let store_arg = store.to_str().unwrap();
     let (_ui, url) = start_ui(&[

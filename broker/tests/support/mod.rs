@@ -267,6 +267,17 @@ where
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// What a store holds so far, for waits: [`count`], or 0 while the broker
+/// has not created the store yet (it opens its processors after it
+/// starts, which a loaded machine can delay past a test's first check).
+pub fn stored(store: &Path, extra: &[&str]) -> u64 {
+    if store.exists() {
+        count(store, extra)
+    } else {
+        0
+    }
+}
+
 /// `distlog query --data-dir STORE --count` plus `extra`.
 pub fn count(store: &Path, extra: &[&str]) -> u64 {
     let mut args = vec![
