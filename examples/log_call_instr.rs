@@ -17,8 +17,17 @@
 //! formatted argument (`*_3kv`), with three formatted arguments
 //! (`*_3args`), with none (`*_0kv`), and the facade with a plain literal
 //! (`facade_literal`). Per call = count / 20,000.
+//!
+//! `floor_*`: the same `log` calls into [`FmtFloor`], a `log::Log` that
+//! only formats the record's arguments into a stack buffer and counts the
+//! record (no clock, no ring, no send): what any logger behind `log` pays
+//! on stable Rust before it does anything with the record. The calls go
+//! through the `log` macros' `logger:` form, the same expansion as the
+//! global logger's (level check, `Record` built, one dynamic call) but for
+//! `log::logger()`'s two loads.
 
-use std::sync::atomic::Ordering;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "../tests/common/record_counter.rs"]
@@ -26,6 +35,90 @@ mod record_counter;
 
 const BURSTS: u64 = 1_000;
 const BURST: u64 = 20;
+
+/// The floor of a logger behind `log`: formats the arguments into a
+/// 128-byte stack buffer (a piece that does not fit is left out), visits the key/values without keeping
+/// them, and counts the record.
+struct FmtFloor;
+
+/// Records [`FmtFloor`] received (one logging thread: load and store).
+static FLOOR_RECORDS: AtomicU64 = AtomicU64::new(0);
+
+/// A fixed buffer that `core::fmt` writes into, keeping the pieces that fit.
+struct StackBuf {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl fmt::Write for StackBuf {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // The formatter's pieces are short: two overlapping word copies
+        // each rather than a `memcpy` call, as distlog's facade does.
+        let (src, at) = (s.as_bytes(), self.len);
+        let n = src.len();
+        let Some(dst) = self.bytes.get_mut(at..at + n) else {
+            return Ok(());
+        };
+        self.len = at + n;
+        if n > 16 {
+            dst.copy_from_slice(src);
+        } else if n >= 8 {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        } else if n >= 4 {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        } else if n > 0 {
+            // Bytes 0, n / 2 and n - 1 cover 1 to 3 bytes (a loop here
+            // would become a `memcpy` call).
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        Ok(())
+    }
+}
+
+/// Visits key/values and keeps nothing.
+struct CountKvs(u32);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for CountKvs {
+    fn visit_pair(
+        &mut self,
+        _: log::kv::Key<'kvs>,
+        _: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+impl log::Log for FmtFloor {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let mut buf = StackBuf {
+            bytes: [0; 128],
+            len: 0,
+        };
+        let _ = fmt::write(&mut buf, *record.args());
+        let mut kvs = CountKvs(0);
+        let _ = record.key_values().visit(&mut kvs);
+        std::hint::black_box((&buf, kvs.0));
+        FLOOR_RECORDS.store(FLOOR_RECORDS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    fn flush(&self) {}
+}
+
+/// The floor as the `log` macros reach a logger: through `&dyn Log`.
+#[inline(always)]
+fn floor() -> &'static dyn log::Log {
+    std::hint::black_box(&FmtFloor as &dyn log::Log)
+}
 
 #[inline(never)]
 fn measured_native_3kv(start: u64) {
@@ -76,6 +169,34 @@ fn measured_facade_literal(start: u64) {
     }
 }
 
+#[inline(never)]
+fn measured_floor_3kv(start: u64) {
+    for i in start..start + BURST {
+        log::info!(logger: floor(), user_id = i, ok = true, peer = "10.0.0.7"; "request {} done", i);
+    }
+}
+
+#[inline(never)]
+fn measured_floor_3args(start: u64) {
+    for i in start..start + BURST {
+        log::info!(logger: floor(), "request {} done {} {}", i, true, "10.0.0.7");
+    }
+}
+
+#[inline(never)]
+fn measured_floor_0kv(start: u64) {
+    for i in start..start + BURST {
+        log::info!(logger: floor(), "request {} done", i);
+    }
+}
+
+#[inline(never)]
+fn measured_floor_literal(start: u64) {
+    for _ in start..start + BURST {
+        log::info!(logger: floor(), "request done");
+    }
+}
+
 fn main() {
     let (endpoint, received) = record_counter::spawn();
     let _guard = distlog::builder()
@@ -96,6 +217,23 @@ fn main() {
         measured_facade_0kv,
         measured_facade_literal,
     ];
+    let floors: [fn(u64); 4] = [
+        measured_floor_3kv,
+        measured_floor_3args,
+        measured_floor_0kv,
+        measured_floor_literal,
+    ];
+    for case in floors {
+        for b in 0..BURSTS {
+            case(b * BURST);
+        }
+    }
+    let floor_want = floors.len() as u64 * BURSTS * BURST;
+    assert_eq!(
+        FLOOR_RECORDS.load(Ordering::Relaxed),
+        floor_want,
+        "the floor saw every record"
+    );
     for case in cases {
         for b in 0..BURSTS {
             case(b * BURST);
@@ -110,5 +248,5 @@ fn main() {
     let got = received.load(Ordering::Relaxed);
     assert_eq!(got, want, "every record delivered");
     assert_eq!(distlog::stats().dropped, 0);
-    println!("ok: {got} records delivered");
+    println!("ok: {got} records delivered, {floor_want} formatted by the floor");
 }

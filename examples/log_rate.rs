@@ -11,7 +11,12 @@
 //! RATE=1000000 SECONDS=1 PHASES=3 BUFFER_KIB=128 cargo run --release --example log_rate
 //! ```
 //!
-//! `BUFFER_KIB` sets the per-thread ring (default: the builder's, 128 KiB).
+//! `BUFFER_KIB` sets the per-thread ring (default: the builder's, 128 KiB);
+//! `IDLE_US` the sender's idle wait (default: the builder's, 1 ms), to tell
+//! a late wake-up from a ring too small for the sender's absences;
+//! `BLOCK=1` makes a full ring wait for the sender instead of dropping
+//! (`Builder::block_when_full`): nothing is lost, and the line's `rate`
+//! says what rate the thread then achieved.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -68,6 +73,14 @@ fn main() {
     {
         builder = builder.buffer_per_thread(kib * 1024);
     }
+    if let Some(us) = std::env::var("IDLE_US")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        builder = builder.idle_wait(Duration::from_micros(us));
+    }
+    let block = env("BLOCK", 0) == 1;
+    builder = builder.block_when_full(block);
     let _guard = builder.install().unwrap();
     let period = Duration::from_nanos(1_000_000_000 / rate);
     let calls = rate * seconds;
@@ -95,7 +108,9 @@ fn main() {
     for phase in 0..phases {
         for (name, f) in [("native", native as fn(u64)), ("facade", facade)] {
             let dropped_before = distlog::stats().dropped;
+            let began = Instant::now();
             let late = paced(f, next, calls, period);
+            let took = began.elapsed();
             next += calls;
             logged += calls;
             let after = settle(logged);
@@ -103,9 +118,11 @@ fn main() {
             before = after;
             let dropped = distlog::stats().dropped - dropped_before;
             println!(
-                "phase {phase} {name}: {rate} calls/s for {seconds} s, delivered {got} of {calls} \
-                 ({:.2}%), dropped {dropped}, late calls {late}",
-                100.0 * got as f64 / calls as f64
+                "phase {phase} {name}: {rate} calls/s for {seconds} s{}, delivered {got} of {calls} \
+                 ({:.2}%), dropped {dropped}, late calls {late}, rate {:.0} calls/s",
+                if block { " (block when full)" } else { "" },
+                100.0 * got as f64 / calls as f64,
+                calls as f64 / took.as_secs_f64()
             );
             logged -= calls - got; // what never arrives is not waited for
         }

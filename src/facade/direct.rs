@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 #[inline(always)]
 pub(super) fn emit(site: &'static Site, record: &log::Record<'_>) {
     let (ts, is_tsc) = crate::clock::raw_now();
-    context::with_current(|section| {
+    context::with_current(move |section| {
         let task_len = section.map_or(0, |s| s.len());
         let args = record.args();
         let literal = args.as_str();

@@ -18,7 +18,7 @@
 //!   site (release); readers load a slot (acquire) and never wait.
 //!
 //! A lookup: hash the file's address and the line, then probe at most
-//! [`PROBES`] slots. A miss interns the site (cold: a lock, two small
+//! [`PROBES`] slots (the first inline, the rest out of line). A miss interns the site (cold: a lock, two small
 //! allocations) unless the table is at its bound, and then the record takes
 //! the uncached path.
 
@@ -64,7 +64,13 @@ impl Site {
             && self.line == r.line
             && self.log_level == r.level
             && ptr::eq(self.module, r.module)
-            && (ptr::eq(self.target, r.target) || self.target == r.target)
+            && self.target_is(r.target)
+    }
+
+    /// Whether `target` is the site's: by address, else by content.
+    #[inline(always)]
+    fn target_is(&self, target: &str) -> bool {
+        ptr::eq(self.target, target) || self.target == target
     }
 }
 
@@ -92,8 +98,40 @@ fn slot_of(file: &'static str, line: u32) -> usize {
 /// The site of `record`, interning it on first sight. `None` when the
 /// record's location is not static, when no pipeline is installed yet, or
 /// when the table is at its bound: the caller takes the uncached path.
+///
+/// Inline, only the first slot of the probe sequence is tried, against the
+/// record's fields read where they lie (the common case: a site that
+/// hashed to a free slot); the rest of the sequence and interning are in
+/// [`find_probing`].
 #[inline(always)]
 pub(crate) fn find(record: &log::Record<'_>) -> Option<&'static Site> {
+    let file = record.file_static()?;
+    let line = record.line().unwrap_or(0);
+    let first = slot_of(file, line);
+    let p = TABLE[first].load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: non-null slots hold sites leaked by `intern`, never freed
+        // or changed, published by a release store that the load above
+        // acquired.
+        let site: &'static Site = unsafe { &*p };
+        if ptr::eq(site.file, file)
+            && site.line == line
+            && site.log_level == record.level()
+            && record
+                .module_path_static()
+                .is_some_and(|m| ptr::eq(site.module, m))
+            && site.target_is(record.target())
+        {
+            return Some(site);
+        }
+    }
+    find_probing(record, first)
+}
+
+/// [`find`] past the first slot: the whole probe sequence, then interning.
+#[cold]
+#[inline(never)]
+fn find_probing(record: &log::Record<'_>, first: usize) -> Option<&'static Site> {
     let key = Key {
         file: record.file_static()?,
         module: record.module_path_static()?,
@@ -101,15 +139,12 @@ pub(crate) fn find(record: &log::Record<'_>) -> Option<&'static Site> {
         level: record.level(),
         target: record.target(),
     };
-    let first = slot_of(key.file, key.line);
     for i in 0..PROBES {
         let p = TABLE[(first + i) % SLOTS].load(Ordering::Acquire);
         if p.is_null() {
             break;
         }
-        // SAFETY: non-null slots hold sites leaked by `intern`, never freed
-        // or changed, published by a release store that the load above
-        // acquired.
+        // SAFETY: as in `find`.
         let site: &'static Site = unsafe { &*p };
         if site.matches(&key) {
             return Some(site);

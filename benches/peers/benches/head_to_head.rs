@@ -1,6 +1,8 @@
 //! distlog's native macro, distlog's `log` facade, quicklog and tracing in
-//! one process, their bursts interleaved; and the floor (an empty call:
-//! what the timing itself costs).
+//! one process, their bursts interleaved; the floor of any logger behind
+//! `log` (`log_floor`: the same `log` calls into a `log::Log` that only
+//! formats the arguments into a stack buffer and counts); and the floor
+//! of the timing (an empty call).
 //!
 //! The per-logger binaries run one after another, minutes apart, and on this
 //! shared VM the same binary's p50 moves by ±15 ns between runs: too much to
@@ -26,6 +28,16 @@
 //! sink, counted together), and the bench fails if any sink got fewer
 //! records than were logged.
 //!
+//! `log_floor` is what stable Rust makes every logger behind `log` pay:
+//! the `log` macro's level check, its `Record`, one dynamic call, and
+//! `core::fmt` for the arguments (`fmt::Arguments` offers nothing else).
+//! Only distlog installs the process's `log` logger, so the floor is called
+//! through the macros' `logger:` form: the same expansion, but for
+//! `log::logger()`'s two loads. Each row also gives its ratio to this floor
+//! (`ratio_to_log_floor_*`, logger / floor: 1 would be a facade that costs
+//! nothing beyond `log` and `core::fmt`). The same logger is in
+//! `examples/log_call_instr.rs`, for instruction counts.
+//!
 //! Same protocol as the other peer benches (bursts of 20, rdtsc, pause),
 //! one thread. Full run: 20 rounds of 500 bursts per logger per case
 //! (`PEERS_H2H_ROUNDS`, `PEERS_H2H_BURSTS`); `cargo test --benches` runs 2
@@ -34,6 +46,7 @@
 //! `cargo bench -p distlog-peers --bench head_to_head`
 
 use distlog_peers::{env_u64, pct, r2, report, settings, timed_bursts, LineCounter};
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -53,7 +66,100 @@ fn drain_quicklog() {
     while quicklog::try_flush!().is_ok() {}
 }
 
-const LOGGERS: [&str; 5] = ["distlog", "facade", "quicklog", "tracing", "floor"];
+/// The floor of a logger behind `log`: formats the arguments into a
+/// 128-byte stack buffer (a piece that does not fit is left out), visits the key/values without keeping
+/// them, and counts the record. (The same as `examples/log_call_instr.rs`'s.)
+struct FmtFloor;
+
+/// Records [`FmtFloor`] received (one logging thread: load and store).
+static FLOOR_RECORDS: AtomicU64 = AtomicU64::new(0);
+
+/// A fixed buffer that `core::fmt` writes into, keeping the pieces that fit.
+struct StackBuf {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl fmt::Write for StackBuf {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // The formatter's pieces are short: two overlapping word copies
+        // each rather than a `memcpy` call, as distlog's facade does.
+        let (src, at) = (s.as_bytes(), self.len);
+        let n = src.len();
+        let Some(dst) = self.bytes.get_mut(at..at + n) else {
+            return Ok(());
+        };
+        self.len = at + n;
+        if n > 16 {
+            dst.copy_from_slice(src);
+        } else if n >= 8 {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        } else if n >= 4 {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        } else if n > 0 {
+            // Bytes 0, n / 2 and n - 1 cover 1 to 3 bytes (a loop here
+            // would become a `memcpy` call).
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        Ok(())
+    }
+}
+
+/// Visits key/values and keeps nothing.
+struct CountKvs(u32);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for CountKvs {
+    fn visit_pair(
+        &mut self,
+        _: log::kv::Key<'kvs>,
+        _: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+impl log::Log for FmtFloor {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let mut buf = StackBuf {
+            bytes: [0; 128],
+            len: 0,
+        };
+        let _ = fmt::write(&mut buf, *record.args());
+        let mut kvs = CountKvs(0);
+        let _ = record.key_values().visit(&mut kvs);
+        std::hint::black_box((&buf, kvs.0));
+        FLOOR_RECORDS.store(FLOOR_RECORDS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    fn flush(&self) {}
+}
+
+/// The floor as the `log` macros reach a logger: through `&dyn Log`.
+#[inline(always)]
+fn log_floor() -> &'static dyn log::Log {
+    std::hint::black_box(&FmtFloor as &dyn log::Log)
+}
+
+const LOGGERS: [&str; 6] = [
+    "distlog",
+    "facade",
+    "quicklog",
+    "tracing",
+    "log_floor",
+    "floor",
+];
+/// Index of `log_floor` in [`LOGGERS`].
+const LOG_FLOOR: usize = 4;
 const CASES: [&str; 5] = ["0kv", "3kv", "8kv", "3args", "literal"];
 
 /// One call of `logger` for `case`, with call number `i`.
@@ -64,6 +170,7 @@ fn call(logger: usize, case: &str, i: u64) {
         1 => facade(case, i),
         2 => quicklog_call(case, i),
         3 => tracing_call(case, i),
+        4 => log_floor_call(case, i),
         _ => {
             std::hint::black_box(i);
         }
@@ -92,6 +199,20 @@ fn facade(case: &str, i: u64) {
         "literal" => log::info!("request done"),
         _ => log::info!(user_id = i, ok = true, peer = "10.0.0.7", latency_ms = 1.5f64,
             shard = 0u64, route = "/orders", delta = -7i64, retries = 3u32;
+            "request {} done", i),
+    }
+}
+
+#[inline(always)]
+fn log_floor_call(case: &str, i: u64) {
+    match case {
+        "0kv" => log::info!(logger: log_floor(), "request {} done", i),
+        "3kv" => log::info!(logger: log_floor(), user_id = i, ok = true, peer = "10.0.0.7";
+            "request {} done", i),
+        "3args" => log::info!(logger: log_floor(), "request {} done {} {}", i, true, "10.0.0.7"),
+        "literal" => log::info!(logger: log_floor(), "request done"),
+        _ => log::info!(logger: log_floor(), user_id = i, ok = true, peer = "10.0.0.7",
+            latency_ms = 1.5f64, shard = 0u64, route = "/orders", delta = -7i64, retries = 3u32;
             "request {} done", i),
     }
 }
@@ -192,15 +313,16 @@ fn main() {
         .with_max_level(tracing::Level::INFO)
         .init();
 
-    let logged: [AtomicU64; 5] = Default::default();
+    let logged: [AtomicU64; 6] = Default::default();
     let mut next_i = 0u64;
 
     for case in CASES {
-        let mut all: [Vec<f64>; 5] = Default::default();
-        let mut round_ratios: [Vec<f64>; 5] = Default::default();
+        let mut all: [Vec<f64>; 6] = Default::default();
+        let mut round_ratios: [Vec<f64>; 6] = Default::default();
+        let mut floor_ratios: [Vec<f64>; 6] = Default::default();
         // One unrecorded round first (warm-up), then the measured ones.
         for round in 0..=rounds {
-            let mut p50 = [0.0; 5];
+            let mut p50 = [0.0; 6];
             for k in 0..n {
                 let logger = (k + round as usize) % n;
                 let mut f = |i: u64| call(logger, case, i);
@@ -216,18 +338,21 @@ fn main() {
             if round > 0 {
                 for l in 0..n {
                     round_ratios[l].push(p50[l] / p50[0]);
+                    floor_ratios[l].push(p50[l] / p50[LOG_FLOOR]);
                 }
             }
         }
-        let mut p50_all = [0.0; 5];
+        let mut p50_all = [0.0; 6];
         for l in 0..n {
             all[l].sort_by(|a, b| a.total_cmp(b));
             round_ratios[l].sort_by(|a, b| a.total_cmp(b));
+            floor_ratios[l].sort_by(|a, b| a.total_cmp(b));
             p50_all[l] = pct(&all[l], 0.5);
         }
         for l in 0..n {
             let v = &all[l];
             let rr = &round_ratios[l];
+            let fr = &floor_ratios[l];
             report(serde_json::json!({
                 "bench": "head_to_head",
                 "logger": LOGGERS[l],
@@ -242,6 +367,10 @@ fn main() {
                 "ratio_round_median": r2(pct(rr, 0.5)),
                 "ratio_round_min": r2(rr.first().copied().unwrap_or(f64::NAN)),
                 "ratio_round_max": r2(rr.last().copied().unwrap_or(f64::NAN)),
+                "ratio_to_log_floor_pooled": r2(p50_all[l] / p50_all[LOG_FLOOR]),
+                "ratio_to_log_floor_round_median": r2(pct(fr, 0.5)),
+                "ratio_to_log_floor_round_min": r2(fr.first().copied().unwrap_or(f64::NAN)),
+                "ratio_to_log_floor_round_max": r2(fr.last().copied().unwrap_or(f64::NAN)),
             }));
         }
     }
@@ -252,7 +381,7 @@ fn main() {
     let load = |l: usize| logged[l].load(Ordering::Relaxed);
     // (sink, records logged to it, what it received): the native macro's
     // and the facade's records share distlog's sink.
-    let sinks: [(&str, u64, Received); 3] = [
+    let sinks: [(&str, u64, Received); 4] = [
         (
             "distlog (native + facade)",
             load(0) + load(1),
@@ -267,6 +396,11 @@ fn main() {
             "tracing",
             load(3),
             Box::new(move || t_counts.lines.load(Ordering::Relaxed)),
+        ),
+        (
+            "log_floor",
+            load(LOG_FLOOR),
+            Box::new(|| FLOOR_RECORDS.load(Ordering::Relaxed)),
         ),
     ];
     let mut short = Vec::new();
