@@ -29,6 +29,12 @@
 # query --count` on the store; lines with `marker` in the file) and the
 # bench fails if it holds fewer records than matched.
 #
+# RS_PERF=1 also profiles every distlogd run (`perf record -g`, 999 Hz,
+# software clock) and prints each broker thread's share of the samples:
+# where the CPU per record goes (ZMQbg/IO: the socket; worker-N:
+# validation and rules; proc-store: the store's writes). The profiles stay
+# in the output directory for `perf report -i`.
+#
 # Output: target/peers/rsyslog-<stamp>/{results.jsonl,table.md}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -129,9 +135,21 @@ CONF
     pid=$!
     wait_port "$m"
     wait_port "$p"
-    local summary status=0
+    local summary status=0 perf_pid= perf_data=$out/perf-$label-$RANDOM.data
+    if [ "${RS_PERF:-0}" = 1 ]; then
+        perf record -q -F 999 -g -p "$pid" -o "$perf_data" 2> /dev/null &
+        perf_pid=$!
+        sleep 0.3 # perf attaches before the first send
+    fi
     summary=$("$send" --to distlog --endpoint "127.0.0.1:$p" --records "$records" \
         --match-every "$every" --metrics "127.0.0.1:$m" --pid "$pid") || status=$?
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+        echo "$label: samples per broker thread ($perf_data)" >&2
+        perf script -i "$perf_data" -F comm 2> /dev/null | sort | uniq -c | sort -rn |
+            awk '{n[NR] = $1; t[NR] = $2; s += $1} END {for (i = 1; i <= NR; i++) printf "  %-14s %5.1f%%\n", t[i], 100 * n[i] / s}' >&2
+    fi
     summary=$(jq -c --arg to "$label" '.to = $to' <<< "$summary")
     kill -TERM "$pid"
     wait "$pid" || true

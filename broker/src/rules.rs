@@ -133,18 +133,16 @@ impl RuleSet {
             return out;
         }
         let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
-        let mut hit_rules = Vec::new();
         for (i, rec) in batch.records().enumerate() {
             let view = RecordView::new(system, batch.sender(), rec);
             let mut targets = 0u64;
             let mut matched = false;
             if let Some(set) = &self.set {
-                set.matching(&view, &mut hit_rules);
-                for &r in &hit_rules {
+                set.for_each_matching(&view, |r| {
                     targets |= self.rules[r as usize].targets;
                     out.rule_hits[r as usize] += 1;
-                }
-                matched = !hit_rules.is_empty();
+                    matched = true;
+                });
             } else {
                 for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
                     if r.filter.matches(&view) {

@@ -87,24 +87,69 @@ pub fn for_each_piece<'a, B>(
     mut args: impl Iterator<Item = ValueRef<'a>>,
     mut f: impl FnMut(&str) -> ControlFlow<B>,
 ) -> ControlFlow<B> {
+    for_each_part(format, |part| match part {
+        FormatPart::Literal(s) => piece(s, &mut f),
+        FormatPart::Placeholder(p) => match args.next() {
+            Some(arg) => arg_piece(arg, &mut f),
+            None => piece(p, &mut f),
+        },
+    })
+}
+
+/// A part of a format string, as [`for_each_piece`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatPart<'f> {
+    /// Literal text of the format (`{{` and `}}` as one brace; may be
+    /// empty).
+    Literal(&'f str),
+    /// A `{...}` placeholder as written: it shows the next argument, or
+    /// itself when no argument is left.
+    Placeholder(&'f str),
+}
+
+/// Calls `f` on the parts of `format` in order (each a slice of
+/// `format`), stopping at the first `Break`: what [`for_each_piece`]
+/// walks, so a reader that splits a format once (per call site) and fills
+/// in each record's arguments gets the same pieces.
+///
+/// ```
+/// use distlog_core::message::{for_each_part, FormatPart};
+/// use std::ops::ControlFlow;
+///
+/// let mut parts = Vec::new();
+/// let _ = for_each_part::<()>("took {} ms {{", |p| {
+///     parts.push(p);
+///     ControlFlow::Continue(())
+/// });
+/// assert_eq!(
+///     parts,
+///     [
+///         FormatPart::Literal("took "),
+///         FormatPart::Placeholder("{}"),
+///         FormatPart::Literal(" ms {"),
+///         FormatPart::Literal(""),
+///     ]
+/// );
+/// ```
+pub fn for_each_part<'f, B>(
+    format: &'f str,
+    mut f: impl FnMut(FormatPart<'f>) -> ControlFlow<B>,
+) -> ControlFlow<B> {
     let bytes = format.as_bytes();
     let mut literal_start = 0;
     let mut at = 0;
     while let Some(i) = next_brace(bytes, at) {
         if bytes.get(i + 1) == Some(&bytes[i]) {
             // `{{` or `}}`: the literal up to and including one brace.
-            piece(&format[literal_start..i + 1], &mut f)?;
+            f(FormatPart::Literal(&format[literal_start..i + 1]))?;
             literal_start = i + 2;
             at = i + 2;
         } else if bytes[i] == b'{' {
             let Some(close) = memchr::memchr(b'}', &bytes[i..]) else {
                 break;
             };
-            piece(&format[literal_start..i], &mut f)?;
-            match args.next() {
-                Some(arg) => arg_piece(arg, &mut f)?,
-                None => piece(&format[i..i + close + 1], &mut f)?,
-            }
+            f(FormatPart::Literal(&format[literal_start..i]))?;
+            f(FormatPart::Placeholder(&format[i..i + close + 1]))?;
             literal_start = i + close + 1;
             at = literal_start;
         } else {
@@ -112,7 +157,30 @@ pub fn for_each_piece<'a, B>(
             at = i + 1;
         }
     }
-    piece(&format[literal_start..], &mut f)
+    f(FormatPart::Literal(&format[literal_start..]))
+}
+
+/// Calls `f` on `v`'s text as a message shows it (nothing when it is
+/// empty): strings borrowed, numbers written on the stack.
+///
+/// ```
+/// use distlog_core::message::value_piece;
+/// use distlog_core::record::ValueRef;
+/// use std::ops::ControlFlow;
+///
+/// let mut s = String::new();
+/// let _ = value_piece::<()>(ValueRef::I64(-42), |p| {
+///     s.push_str(p);
+///     ControlFlow::Continue(())
+/// });
+/// assert_eq!(s, "-42");
+/// ```
+#[inline]
+pub fn value_piece<B>(
+    v: ValueRef<'_>,
+    mut f: impl FnMut(&str) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    arg_piece(v, &mut f)
 }
 
 /// Appends `v`'s `Display` text to `out`, without going through

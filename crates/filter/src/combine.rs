@@ -38,6 +38,12 @@ use std::collections::HashMap;
 /// Longest total length of one field's `contains` needles (bytes): bounds
 /// the automaton's size and build time.
 pub(super) const MAX_NEEDLE_BYTES: usize = 1 << 20;
+/// A field's needles are searched with Teddy (SIMD) when there are at most
+/// this many...
+pub(super) const PACKED_MAX_NEEDLES: usize = 64;
+/// ... of at most this many bytes together (a candidate position is
+/// verified against at most that many bytes); else with an automaton.
+pub(super) const PACKED_MAX_BYTES: usize = 512;
 /// Most filters in a set.
 pub(super) const MAX_FILTERS: usize = 1 << 16;
 /// Longest total source of a set's filters (bytes): bounds the tries, maps
@@ -124,17 +130,38 @@ pub(super) struct TextIndex {
     pub contains: Option<Needles>,
 }
 
-/// A field's `contains` needles. Most values contain none: `any` (leftmost
-/// semantics, which let aho-corasick use its SIMD prefilters, Teddy for up
-/// to a few dozen needles) says so in one fast pass; only a value with a
-/// match is scanned again by `all`, which reports every needle, overlapping
-/// ones included.
+/// A field's `contains` needles. Most values contain none: `any` says so
+/// in one fast pass; only a value with a match is scanned again by `all`
+/// (which reports every needle, overlapping ones included), from where
+/// `any` found the leftmost match.
 #[derive(Debug)]
 pub(super) struct Needles {
-    pub any: AhoCorasick,
+    pub any: AnyNeedle,
     pub all: AhoCorasick,
     /// Each pattern's tests.
     pub ids: Vec<Ids>,
+}
+
+/// Finds the leftmost match of any needle.
+#[derive(Debug)]
+pub(super) enum AnyNeedle {
+    /// Up to a few dozen needles: Teddy, SIMD over 16 or 32 bytes at a
+    /// time (aho-corasick's own choice of prefilter goes by the needles'
+    /// first bytes, which are common letters in text).
+    Packed(aho_corasick::packed::Searcher),
+    /// More: a leftmost automaton (with aho-corasick's prefilters).
+    Automaton(AhoCorasick),
+}
+
+impl AnyNeedle {
+    /// Where the leftmost match starts: no needle starts before.
+    #[inline]
+    pub fn find(&self, s: &[u8]) -> Option<usize> {
+        match self {
+            AnyNeedle::Packed(p) => p.find(s).map(|m| m.start()),
+            AnyNeedle::Automaton(a) => a.find(s).map(|m| m.start()),
+        }
+    }
 }
 
 /// The `==` tests on one typed field, by the value they accept.
@@ -143,6 +170,42 @@ pub(super) struct FieldEq {
     /// Integers, and the integral floats they equal.
     pub ints: Map<i128, Ids>,
     pub strs: Map<Box<str>, Ids>,
+}
+
+/// Everything asked of one byte field (`level`, `kind`, `system`): its
+/// 256 values fall into a few *classes*, the distinct sets of its tests
+/// that pass.
+#[derive(Debug)]
+pub(super) struct ByteIndex {
+    pub field: NumField,
+    /// Per value, its class.
+    pub class: Box<[u32]>,
+    /// Per class, the tests that pass; class 0 is the empty set.
+    pub classes: Vec<Ids>,
+}
+
+impl ByteIndex {
+    /// Groups the 256 rows of passing tests into classes.
+    fn new(field: NumField, rows: Vec<Vec<u32>>) -> ByteIndex {
+        let mut at: Map<Vec<u32>, u32> = Map::default();
+        at.insert(Vec::new(), 0);
+        let mut classes: Vec<Ids> = vec![Box::new([])];
+        let class = rows
+            .into_iter()
+            .map(|row| {
+                let next = classes.len() as u32;
+                *at.entry(row).or_insert_with_key(|row| {
+                    classes.push(row[..].into());
+                    next
+                })
+            })
+            .collect();
+        ByteIndex {
+            field,
+            class,
+            classes,
+        }
+    }
 }
 
 /// Everything asked of typed fields: per name, `==` by hash.
@@ -163,8 +226,8 @@ pub(super) struct Plan {
     pub filter_groups: Vec<u8>,
     /// Per test id, its group.
     pub test_group: Vec<Group>,
-    /// Per byte field, 256 rows of passing tests.
-    pub bytes: Vec<(NumField, Vec<Ids>)>,
+    /// Per byte field, its values' classes.
+    pub bytes: Vec<ByteIndex>,
     /// The text fields other than the message (group [`CHEAP`]).
     pub texts: Vec<TextIndex>,
     /// The message's (group [`MESSAGE`]).
@@ -268,8 +331,22 @@ impl TextParts {
                         ))
                     })
             };
+            // Teddy verifies a candidate against the needles of its
+            // buckets: bounded by their total size, kept small.
+            let small = self.needles.len() <= PACKED_MAX_NEEDLES && bytes <= PACKED_MAX_BYTES;
+            let packed = small.then(|| {
+                aho_corasick::packed::Config::new()
+                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&self.needles)
+                    .build()
+            });
+            let any = match packed.flatten() {
+                Some(p) => AnyNeedle::Packed(p),
+                None => AnyNeedle::Automaton(build(MatchKind::LeftmostFirst)?),
+            };
             Some(Needles {
-                any: build(MatchKind::LeftmostFirst)?,
+                any,
                 all: build(MatchKind::Standard)?,
                 ids: self.needle_ids.into_iter().map(Into::into).collect(),
             })
@@ -438,7 +515,7 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         test_group,
         bytes: bytes
             .into_iter()
-            .map(|(f, rows)| (f, rows.into_iter().map(Into::into).collect()))
+            .map(|(f, rows)| ByteIndex::new(f, rows))
             .collect(),
         texts: text_indexes,
         message,

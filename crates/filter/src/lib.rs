@@ -166,6 +166,7 @@ mod program;
 pub mod render;
 mod rfc3339;
 mod set;
+mod set_cache;
 mod set_vm;
 mod vm;
 

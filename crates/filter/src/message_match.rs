@@ -22,14 +22,32 @@
 //! Needles longer than [`MAX_NEEDLE`] (for which the kept bytes would not
 //! leave room) are for the caller to test on the rendered message.
 //!
+//! # Once per call site
+//!
+//! Records of one call site share its format, so [`site_test`] splits a
+//! format into literal runs and argument slots once ([`Plan`], kept in a
+//! small per-thread cache keyed by the format's text) and then, per record:
+//!
+//! - decides `contains` without looking at the record when the needle is
+//!   inside one literal run of the format (every record of the site has
+//!   it), and rejects it when every argument is an integer and the needle
+//!   has no byte an integer's text can have (`0-9`, `-`) and is in no
+//!   literal run: a match would have to overlap an argument's text;
+//! - otherwise writes the message into a [`WINDOW`]-byte stack buffer from
+//!   the split format (a copy per literal run, the digits of each integer)
+//!   and runs one test on it; a message that does not fit takes the
+//!   streamed path above.
+//!
 //! Each function's result equals the same test on the rendered message
 //! (`tests.rs`, randomized, checks it, needles across piece boundaries
 //! included).
 
-use distlog_core::message::for_each_piece;
+use distlog_core::message::{for_each_part, for_each_piece, value_piece, FormatPart};
 use distlog_core::record::ValueRef;
 use memchr::memmem::Finder;
+use std::cell::RefCell;
 use std::ops::ControlFlow;
+use std::rc::Rc;
 
 /// Bytes of message the stack window holds.
 const WINDOW: usize = 256;
@@ -160,6 +178,264 @@ pub(super) fn eq<'a>(format: &str, args: impl Iterator<Item = ValueRef<'a>>, s: 
     prefix(format, args, s, true)
 }
 
+/// A text test on a message, as [`site_test`] runs it.
+#[derive(Clone, Copy)]
+pub(super) enum SiteTest<'p> {
+    /// `contains` (needle at most [`MAX_NEEDLE`] bytes).
+    Contains(&'p Finder<'p>),
+    /// `starts_with`.
+    StartsWith(&'p [u8]),
+    /// `ends_with` (at most [`MAX_NEEDLE`] bytes).
+    EndsWith(&'p [u8]),
+    /// `==`.
+    Eq(&'p [u8]),
+}
+
+/// One part of a split format: a literal run (a byte range of the plan's
+/// `literals`: adjacent runs of the format, split by `{{` or `}}`, are
+/// one) or a placeholder (a byte range of the format).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Literal(u32, u32),
+    /// Shows the next argument, or the range itself when none is left.
+    Slot(u32, u32),
+}
+
+/// A format split once ([`for_each_part`]), for all the records of its
+/// call sites, with what has been decided about needles from the format
+/// alone.
+#[derive(Debug)]
+struct Plan {
+    format: Box<str>,
+    /// The literal runs' text, one after the other.
+    literals: String,
+    parts: Vec<Part>,
+    /// What the format decides about a few needles.
+    inside: RefCell<Vec<(Box<[u8]>, Needle)>>,
+}
+
+/// Plans kept per thread (formats whose records interleave in a batch:
+/// a few call sites).
+const PLANS: usize = 16;
+/// Needles whose verdict a plan keeps.
+const NEEDLES: usize = 8;
+
+/// What is known about a needle from a plan's format alone.
+#[derive(Debug, Clone, Copy)]
+struct Needle {
+    /// A literal run of the format holds it.
+    in_literal: bool,
+    /// It has no byte an integer's text can have.
+    integer_free: bool,
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<Rc<Plan>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Plan {
+    /// Splits `format`; `None` when it is longer than `u32` offsets reach.
+    fn new(format: &str) -> Option<Plan> {
+        u32::try_from(format.len()).ok()?;
+        let base = format.as_ptr() as usize;
+        let mut parts = Vec::new();
+        let mut literals = String::new();
+        let _ = for_each_part::<()>(format, |p| {
+            match p {
+                FormatPart::Literal(s) => {
+                    let a = literals.len() as u32;
+                    literals.push_str(s);
+                    let b = literals.len() as u32;
+                    match parts.last_mut() {
+                        Some(Part::Literal(_, end)) => *end = b,
+                        _ if a == b => {}
+                        _ => parts.push(Part::Literal(a, b)),
+                    }
+                }
+                FormatPart::Placeholder(s) => {
+                    let a = (s.as_ptr() as usize - base) as u32;
+                    parts.push(Part::Slot(a, a + s.len() as u32));
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        Some(Plan {
+            format: format.into(),
+            literals,
+            parts,
+            inside: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn literal(&self, a: u32, b: u32) -> &str {
+        &self.literals[a as usize..b as usize]
+    }
+
+    fn placeholder(&self, a: u32, b: u32) -> &str {
+        &self.format[a as usize..b as usize]
+    }
+
+    /// The message's pieces, as [`for_each_piece`] hands them out.
+    #[inline]
+    fn pieces<'a, B>(
+        &self,
+        mut args: impl Iterator<Item = ValueRef<'a>>,
+        mut f: impl FnMut(&str) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        for &p in &self.parts {
+            match p {
+                Part::Literal(a, b) => f(self.literal(a, b))?,
+                Part::Slot(a, b) => match args.next() {
+                    Some(v) => value_piece(v, &mut f)?,
+                    None => f(self.placeholder(a, b))?,
+                },
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// What the format decides about `finder`'s needle, once per needle.
+    fn needle(&self, finder: &Finder<'_>) -> Needle {
+        let needle = finder.needle();
+        let Ok(mut inside) = self.inside.try_borrow_mut() else {
+            return self.needle_now(finder);
+        };
+        if let Some(&(_, v)) = inside.iter().find(|(n, _)| **n == *needle) {
+            return v;
+        }
+        let v = self.needle_now(finder);
+        if inside.len() == NEEDLES {
+            inside.remove(0);
+        }
+        inside.push((needle.into(), v));
+        v
+    }
+
+    fn needle_now(&self, finder: &Finder<'_>) -> Needle {
+        Needle {
+            in_literal: self.literal_holds_now(finder),
+            integer_free: !finder.needle().iter().any(|&b| integer_byte(b)),
+        }
+    }
+
+    fn literal_holds_now(&self, finder: &Finder<'_>) -> bool {
+        self.parts.iter().any(|&p| match p {
+            Part::Literal(a, b) => finder.find(self.literal(a, b).as_bytes()).is_some(),
+            Part::Slot(..) => false,
+        })
+    }
+
+    /// How many slots the format has.
+    fn slots(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|p| matches!(p, Part::Slot(..)))
+            .count()
+    }
+}
+
+/// The plan of `format`, from the thread's cache or made now (`None`
+/// when the cache is in use or gone, or the format too long: the caller
+/// streams instead).
+fn plan_of(format: &str) -> Option<Rc<Plan>> {
+    CACHE
+        .try_with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if let Some(i) = cache.iter().position(|p| *p.format == *format) {
+                if i != 0 {
+                    // Most recently used first: the next record of the
+                    // batch is most likely of the same site.
+                    cache[..=i].rotate_right(1);
+                }
+                return Some(cache[0].clone());
+            }
+            let plan = Rc::new(Plan::new(format)?);
+            if cache.len() == PLANS {
+                cache.pop();
+            }
+            cache.insert(0, plan.clone());
+            Some(plan)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Bytes an integer's text can have.
+fn integer_byte(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'-'
+}
+
+/// Runs `test` on the message of `format` and `args` (a record's
+/// deferred message), once-per-site decisions first (module docs); the
+/// same result as the test on the rendered message.
+pub(super) fn site_test<'a>(
+    format: &str,
+    args: impl Iterator<Item = ValueRef<'a>> + Clone,
+    test: SiteTest<'_>,
+) -> bool {
+    let Some(plan) = plan_of(format) else {
+        return streamed(format, args, test);
+    };
+    if let SiteTest::Contains(finder) = test {
+        let needle = plan.needle(finder);
+        if finder.needle().is_empty() || needle.in_literal {
+            return true;
+        }
+        if needle.integer_free {
+            let mut all = true;
+            let mut n = 0;
+            for v in args.clone() {
+                n += 1;
+                if !matches!(v, ValueRef::U64(_) | ValueRef::I64(_)) {
+                    all = false;
+                    break;
+                }
+            }
+            // Every slot filled by an integer, whose text has none of the
+            // needle's bytes: a match would lie in one literal run.
+            if all && n >= plan.slots() {
+                return false;
+            }
+        }
+    }
+    let mut buf = [0u8; WINDOW];
+    let mut len = 0;
+    let fits = plan
+        .pieces(args.clone(), |p| {
+            let Some(room) = buf.get_mut(len..len + p.len()) else {
+                return ControlFlow::Break(());
+            };
+            room.copy_from_slice(p.as_bytes());
+            len += p.len();
+            ControlFlow::Continue(())
+        })
+        .is_continue();
+    if !fits {
+        return streamed(format, args, test);
+    }
+    let m = &buf[..len];
+    match test {
+        SiteTest::Contains(finder) => finder.find(m).is_some(),
+        SiteTest::StartsWith(p) => m.starts_with(p),
+        SiteTest::EndsWith(p) => m.ends_with(p),
+        SiteTest::Eq(p) => m == p,
+    }
+}
+
+/// The streamed form of `test` (this module's functions above).
+fn streamed<'a>(
+    format: &str,
+    args: impl Iterator<Item = ValueRef<'a>>,
+    test: SiteTest<'_>,
+) -> bool {
+    match test {
+        SiteTest::Contains(finder) => contains(format, args, finder),
+        SiteTest::StartsWith(p) => starts_with(format, args, p),
+        SiteTest::EndsWith(p) => ends_with(format, args, p),
+        SiteTest::Eq(p) => eq(format, args, p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +450,13 @@ mod tests {
         render_format(format, args.iter().copied(), &mut m);
         let m = m.as_bytes();
         let mut needles: Vec<Vec<u8>> = vec![Vec::new(), m.to_vec(), b"zz".to_vec()];
+        // Cuts of the format's own text (braces, escapes, placeholders).
+        for _ in 0..2 {
+            let f = format.as_bytes();
+            let a = rng.below(f.len() + 1);
+            let b = a + rng.below(f.len() - a + 1);
+            needles.push(f[a..b].to_vec());
+        }
         for _ in 0..6 {
             let a = rng.below(m.len() + 1);
             let b = a + rng.below(m.len() - a + 1);
@@ -211,6 +494,24 @@ mod tests {
                 "{format:?} starts_with {show:?}"
             );
             assert_eq!(eq(format, it(), &n), m == &n[..], "{format:?} == {show:?}");
+            // Once per site: the same, twice (the second from the cache).
+            for _ in 0..2 {
+                if n.len() <= MAX_NEEDLE {
+                    let want = memchr::memmem::find(m, &n).is_some();
+                    let got = site_test(format, it(), SiteTest::Contains(&finder));
+                    assert_eq!(got, want, "site: {format:?} {args:?} contains {show:?}");
+                    let got = site_test(format, it(), SiteTest::EndsWith(&n));
+                    assert_eq!(got, m.ends_with(&n), "site: {format:?} ends_with {show:?}");
+                }
+                let got = site_test(format, it(), SiteTest::StartsWith(&n));
+                assert_eq!(
+                    got,
+                    m.starts_with(&n),
+                    "site: {format:?} starts_with {show:?}"
+                );
+                let got = site_test(format, it(), SiteTest::Eq(&n));
+                assert_eq!(got, m == &n[..], "site: {format:?} == {show:?}");
+            }
         }
     }
 

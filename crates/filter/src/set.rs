@@ -47,19 +47,21 @@ use std::sync::Arc;
 ///    automaton over its `contains` needles (one scan), a hash map per
 ///    typed field name of its `==` values. Other tests (orderings on text,
 ///    `pid`, `time`, `key`, other typed-field tests) run one by one.
-/// 3. Per record (`set_vm.rs`), the *cheap* tests (everything but the
-///    message, typed fields and the key) give a sorted list of passing test
-///    ids, the record's signature, and the filters' results are a function
-///    of it. They are memoized per signature in a bounded per-thread cache;
-///    so is whether the cheap tests decide every filter. Only when some
-///    filter is still undecided are the message (scanned once), the typed
-///    fields (one pass) or the key evaluated, and then the full signature
-///    looked up.
+/// 3. Per record (`set_vm.rs`), by *classes*: a field's class on a record
+///    is the set of its tests that pass, and every filter's result is a
+///    function of the classes. The byte fields' classes are table lookups;
+///    a text field's value seen before is one hash and one compare in a
+///    per-thread value cache (only a new value walks the indexes). That
+///    short tuple of classes, the record's cheap key, is memoized per
+///    thread: either every filter is decided, or the entry names the
+///    groups still needed (the message, scanned once; the typed fields,
+///    one pass; the key) and the matches when none of their tests passes,
+///    the usual case; otherwise the passing tests of those groups (a
+///    handful) key a second memo.
 ///
-/// So a record costs the cheap indexes (a few lookups, independent of the
-/// number of filters), a hash of its signature, and the expensive groups
-/// only when needed; the formulas run only for a signature not seen
-/// before.
+/// So a record costs a lookup per field tested and one or two probes of
+/// small keys, whatever the number of filters, plus the expensive groups
+/// only when needed; the formulas run only for a key not seen before.
 ///
 /// # Bounds
 ///
@@ -72,15 +74,19 @@ use std::sync::Arc;
 ///   of the field)) for the automata (an overlapping scan reports at most
 ///   one match per needle length at each position; each needle's tests are
 ///   added once), plus the prefix and suffix walks (O(longest constant));
+///   a field with at most 64 needles of at most 512 bytes together is
+///   searched with Teddy first, whose candidate positions cost at most
+///   those 512 bytes of compares each;
 /// - O(its typed fields) hash probes, and the one-by-one tests, each
 ///   bounded as in a single filter;
-/// - O(passing tests) to sort and hash the signature;
-/// - on a signature not in the cache, O(total size of the formulas).
+/// - O(fields tested + passing tests of the expensive groups) for the
+///   memo keys;
+/// - on a key not in the memo, O(total size of the formulas).
 ///
-/// A stream crafted for new signatures thus costs at most as much as
-/// evaluating every filter alone, plus the indexes. The cache keeps at
-/// most 4,096 signatures and 1 Mi test ids per thread, and is emptied when
-/// full.
+/// A stream crafted for new keys thus costs at most as much as evaluating
+/// every filter alone, plus the indexes. The memo tables keep at most
+/// 4,096 entries and 1 Mi test ids per thread, and are emptied when full;
+/// each text field's value cache has 256 slots of at most 64 bytes.
 #[derive(Clone)]
 pub struct FilterSet {
     inner: Arc<SetInner>,
@@ -156,29 +162,32 @@ impl FilterSet {
     }
 
     /// Clears `out`, then pushes the index of every filter that `view`
-    /// passes, ascending. Allocates nothing once the thread's cache knows
-    /// the record's signature (see [`FilterSet`]).
+    /// passes, ascending. Allocates nothing once the thread's memo tables
+    /// know the record's classes (see [`FilterSet`]).
     pub fn matching(&self, view: &RecordView<'_>, out: &mut Vec<u32>) {
         out.clear();
+        self.for_each_matching(view, |i| out.push(i));
+    }
+
+    /// Calls `f` with the index of every filter that `view` passes,
+    /// ascending: [`matching`](Self::matching) without the vector.
+    pub fn for_each_matching(&self, view: &RecordView<'_>, mut f: impl FnMut(u32)) {
         let inner = &*self.inner;
-        let fresh = |out: &mut Vec<u32>| {
-            let mut s = Scratch::new(inner.id, &inner.plan);
-            inner.plan.matching(view, &mut s, out);
-        };
         let done = SCRATCH.try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
-                // Re-entered, which `matching` never does: no cache.
+                // Re-entered (from `f`): no memo tables.
                 return false;
             };
             let s = match &mut *slot {
                 Some(s) if s.set_id == inner.id => s,
                 other => other.insert(Scratch::new(inner.id, &inner.plan)),
             };
-            inner.plan.matching(view, s, out);
+            inner.plan.matching(view, s, &mut f);
             true
         });
         if done != Ok(true) {
-            fresh(out);
+            let mut s = Scratch::new(inner.id, &inner.plan);
+            inner.plan.matching(view, &mut s, &mut f);
         }
     }
 }

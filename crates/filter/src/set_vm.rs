@@ -1,48 +1,70 @@
-//! Evaluates a [`Plan`] on one record: the passing tests of the cheap
-//! group, then, only if a filter is still undecided, of the groups it
-//! needs; the filters' results are looked up by the set of passing tests.
+//! Evaluates a [`Plan`] on one record, by classes rather than tests.
 //!
-//! The set of passing tests (sorted test ids) is the record's *signature*:
-//! every filter's result is a function of it. Records of one stream have
-//! few distinct signatures, so the matches are memoized per signature in a
-//! bounded cache ([`Scratch`]); only a signature not seen before evaluates
-//! the formulas. Two caches, one per stage:
+//! A field's *class* on a record is the set of that field's tests the
+//! record passes ([`Classes`]); every filter's result is a function of the
+//! classes. A stream has many values but few classes, and few combinations
+//! of them, so:
 //!
-//! - the cheap signature to "these filters match" when the cheap tests
-//!   decide every filter, or to "evaluate these groups" when not;
-//! - the full signature (cheap plus the groups evaluated) to the matches.
+//! 1. **The cheap key.** Per byte field, its class is a table lookup
+//!    (computed when the set is built); per text field other than the
+//!    message, a value seen before is one hash and one compare in the
+//!    field's [`ValueCache`], and only a new value walks the field's
+//!    indexes; the cheap tests evaluated one by one give one more class.
+//!    The record's *cheap key* is that short tuple of classes: its length
+//!    is the number of fields tested, whatever the number of filters.
+//! 2. **The cheap entry**, memoized per key: either every filter is
+//!    decided (the matches, done), or the groups some undecided filter
+//!    needs (message, typed fields, key) together with the matches when
+//!    none of those groups' tests passes.
+//! 3. **The expensive groups**, only those the entry names: the message is
+//!    scanned once by its automaton, the typed fields probed once each. A
+//!    record where none of their tests passes (the usual case) takes the
+//!    entry's matches; otherwise the entry and the passing tests (a handful
+//!    of ids) are the key of a second memo.
+//!
+//! Only a key not seen before evaluates the filters' formulas (three-valued
+//! over the cheap tests, then two-valued). Every table is bounded and
+//! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before each
+//! record.
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
-use super::program::StrField;
+use super::set_cache::{Class, Classes, ValueCache};
 use super::vm::{num, text};
 use super::RecordView;
+use aho_corasick::Input;
 use distlog_core::record::ValueRef;
-use foldhash::quality::RandomState;
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
 
 /// 2^127: an integral float in `-2^127..2^127` is exactly an `i128`.
 const I128_END: f64 = 1.701_411_834_604_692_3e38;
 
-/// Most signatures cached per stage; the caches are emptied when full.
+/// Most memo entries (cheap and full together) per thread; the tables are
+/// emptied when full.
 const MAX_ENTRIES: usize = 4096;
-/// Most test ids stored in the caches' keys and values together.
+/// Most test ids (and classes) stored in the tables together.
 const MAX_STORED: usize = 1 << 20;
 
-/// What one stage's cache answers.
-enum Entry {
-    /// Every filter is decided: these match.
-    Decided(Box<[u32]>),
-    /// Evaluate these groups (bits), then look up the full signature.
-    Need(u8),
+/// What a cheap key decides.
+struct Cheap {
+    /// The groups to evaluate (bits); 0 when every filter is decided.
+    need: u8,
+    /// The matches: all of them when `need == 0`, else those when no test
+    /// of the `need` groups passes.
+    matches: Box<[u32]>,
 }
 
-/// Per-thread evaluation state: buffers and the signature caches of one
-/// set (reset when the thread evaluates another set).
+/// Per-thread evaluation state of one set: buffers and memo tables (reset
+/// when the thread evaluates another set).
 pub(super) struct Scratch {
-    /// The set these caches belong to.
+    /// The set these tables belong to.
     pub set_id: u64,
-    /// The passing test ids of the record being evaluated.
-    sig: Vec<u32>,
+    /// Seeds the value caches' hash (records are untrusted).
+    seed: RandomState,
+    /// The record's cheap key.
+    key: Vec<Class>,
+    /// Passing test ids being collected.
+    ids: Vec<u32>,
     /// A deferred message, rendered.
     msg: String,
     /// Per automaton pattern or typed-field name: the evaluation that saw
@@ -51,8 +73,15 @@ pub(super) struct Scratch {
     epoch: u32,
     /// Per test: passes (only filled while evaluating formulas).
     value: Vec<bool>,
-    cheap: HashMap<Box<[u32]>, Entry, RandomState>,
+    classes: Classes,
+    /// Per text field of the plan (`Plan::texts`).
+    values: Vec<ValueCache>,
+    /// Cheap key to its entry in `entries`.
+    cheap: HashMap<Box<[Class]>, u32, RandomState>,
+    entries: Vec<Cheap>,
+    /// `[entry, passing expensive tests...]` to the matches.
     full: HashMap<Box<[u32]>, Box<[u32]>, RandomState>,
+    /// Ids stored by `cheap`, `entries` and `full`.
     stored: usize,
 }
 
@@ -61,80 +90,103 @@ impl Scratch {
     pub fn new(set_id: u64, p: &Plan) -> Scratch {
         Scratch {
             set_id,
-            sig: Vec::new(),
+            seed: RandomState::default(),
+            key: Vec::new(),
+            ids: Vec::new(),
             msg: String::new(),
             stamps: vec![0; p.max_stamps],
             epoch: 0,
             value: vec![false; p.tests()],
+            classes: Classes::new(),
+            values: p.texts.iter().map(|_| ValueCache::new()).collect(),
             cheap: HashMap::default(),
+            entries: Vec::new(),
             full: HashMap::default(),
             stored: 0,
         }
     }
 
-    fn next_epoch(&mut self) -> u32 {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.stamps.iter_mut().for_each(|s| *s = 0);
-            self.epoch = 1;
-        }
-        self.epoch
-    }
-
-    /// Room for an entry of `words` test ids, emptying the caches when full.
-    fn make_room(&mut self, words: usize) {
-        if self.cheap.len() + self.full.len() >= MAX_ENTRIES || self.stored + words > MAX_STORED {
+    /// Empties the tables when they hold more than their bounds (one
+    /// record adds at most a few entries, each bounded by the tests).
+    fn bound(&mut self) {
+        if self.entries.len() + self.full.len() >= MAX_ENTRIES
+            || self.stored + self.classes.stored() > MAX_STORED
+        {
+            self.classes.clear();
+            self.values.iter_mut().for_each(ValueCache::clear);
             self.cheap.clear();
+            self.entries.clear();
             self.full.clear();
             self.stored = 0;
         }
-        self.stored += words;
     }
 }
 
-/// Sorts and dedups a signature (the indexes often emit it in order).
-#[inline]
-fn canonical(sig: &mut Vec<u32>) {
-    if !sig.windows(2).all(|w| w[0] < w[1]) {
-        sig.sort_unstable();
-        sig.dedup();
+fn next_epoch(epoch: &mut u32, stamps: &mut [u32]) -> u32 {
+    *epoch = epoch.wrapping_add(1);
+    if *epoch == 0 {
+        stamps.iter_mut().for_each(|s| *s = 0);
+        *epoch = 1;
     }
+    *epoch
+}
+
+/// Sorts and dedups a list of ids (the indexes often emit it in order).
+#[inline]
+fn canonical(ids: &mut [u32]) -> usize {
+    if ids.windows(2).all(|w| w[0] < w[1]) {
+        return ids.len();
+    }
+    ids.sort_unstable();
+    let mut n = 0;
+    for i in 0..ids.len() {
+        if n == 0 || ids[i] != ids[n - 1] {
+            ids[n] = ids[i];
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The tests along the trie's path that `key` walks.
 #[inline]
-fn walk(t: &Trie, key: impl Iterator<Item = u8>, sig: &mut Vec<u32>) {
+fn walk(t: &Trie, key: impl Iterator<Item = u8>, ids: &mut Vec<u32>) {
     let Some(mut node) = t.nodes.first() else {
         return;
     };
-    sig.extend_from_slice(&node.ids);
+    ids.extend_from_slice(&node.ids);
     for b in key {
         match node.edges.binary_search_by_key(&b, |e| e.0) {
             Ok(i) => node = &t.nodes[node.edges[i].1 as usize],
             Err(_) => return,
         }
-        sig.extend_from_slice(&node.ids);
+        ids.extend_from_slice(&node.ids);
     }
 }
 
 /// All the tests of one text field, on its value `s`.
-fn text_tests(ix: &TextIndex, s: &[u8], sig: &mut Vec<u32>, stamps: &mut [u32], epoch: u32) {
-    if let Some(ids) = ix.eq.get(s) {
-        sig.extend_from_slice(ids);
-    }
-    walk(&ix.prefixes, s.iter().copied(), sig);
-    walk(&ix.suffixes, s.iter().rev().copied(), sig);
-    if let Some(n) = &ix.contains {
-        if !n.any.is_match(s) {
-            return;
+fn text_tests(ix: &TextIndex, s: &[u8], ids: &mut Vec<u32>, stamps: &mut [u32], epoch: u32) {
+    if !ix.eq.is_empty() {
+        if let Some(found) = ix.eq.get(s) {
+            ids.extend_from_slice(found);
         }
-        let ids = &n.ids;
-        let mut left = ids.len();
-        for m in n.all.find_overlapping_iter(s) {
+    }
+    walk(&ix.prefixes, s.iter().copied(), ids);
+    walk(&ix.suffixes, s.iter().rev().copied(), ids);
+    if let Some(n) = &ix.contains {
+        let Some(from) = n.any.find(s) else {
+            return;
+        };
+        let patterns = &n.ids;
+        let mut left = patterns.len();
+        for m in n
+            .all
+            .find_overlapping_iter(Input::new(s).span(from..s.len()))
+        {
             let p = m.pattern().as_usize();
             if stamps[p] != epoch {
                 stamps[p] = epoch;
-                sig.extend_from_slice(&ids[p]);
+                ids.extend_from_slice(&patterns[p]);
                 left -= 1;
                 if left == 0 {
                     break;
@@ -145,113 +197,156 @@ fn text_tests(ix: &TextIndex, s: &[u8], sig: &mut Vec<u32>, stamps: &mut [u32], 
 }
 
 impl Plan {
-    /// Pushes onto `out` the index of every filter `v` passes, ascending.
-    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, out: &mut Vec<u32>) {
-        let mut rendered = false;
-        let mut sig = std::mem::take(&mut s.sig);
-        sig.clear();
-        self.group(CHEAP, v, s, &mut sig, &mut rendered);
-        canonical(&mut sig);
-        let need = match s.cheap.get(&sig[..]) {
-            Some(Entry::Decided(m)) => {
-                out.extend_from_slice(m);
-                s.sig = sig;
-                return;
-            }
-            Some(Entry::Need(need)) => *need,
-            None => {
-                let entry = match self.decide(&sig, 1 << CHEAP, &mut s.value) {
-                    Ok(m) => {
-                        out.extend_from_slice(&m);
-                        Entry::Decided(m)
-                    }
-                    Err(need) => Entry::Need(need),
-                };
-                let words = sig.len()
-                    + if let Entry::Decided(m) = &entry {
-                        m.len()
-                    } else {
-                        0
-                    };
-                s.make_room(words);
-                let need = match &entry {
-                    Entry::Decided(_) => None,
-                    Entry::Need(n) => Some(*n),
-                };
-                s.cheap.insert(sig[..].into(), entry);
-                match need {
-                    Some(n) => n,
-                    None => {
-                        s.sig = sig;
-                        return;
-                    }
-                }
-            }
+    /// Calls `f` with the index of every filter `v` passes, ascending.
+    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(u32)) {
+        s.bound();
+        let mut key = std::mem::take(&mut s.key);
+        key.clear();
+        self.cheap_key(v, s, &mut key);
+        let e = match s.cheap.get(&key[..]) {
+            Some(&e) => e,
+            None => self.new_entry(&key, s),
         };
+        s.key = key;
+        let entry = &s.entries[e as usize];
+        let need = entry.need;
+        if need == 0 {
+            entry.matches.iter().for_each(|&m| f(m));
+            return;
+        }
+
+        let mut ids = std::mem::take(&mut s.ids);
+        ids.clear();
+        ids.push(e);
+        let mut rendered = false;
         for g in 1..GROUPS {
             if need & (1 << g) != 0 {
-                self.group(g, v, s, &mut sig, &mut rendered);
+                self.group(g, v, s, &mut ids, &mut rendered);
             }
         }
-        canonical(&mut sig);
-        match s.full.get(&sig[..]) {
-            Some(m) => out.extend_from_slice(m),
-            None => {
-                let known = (1 << CHEAP) | need;
-                // Every filter the unevaluated groups could still change
-                // was decided by the cheap ones.
-                let m = self
-                    .decide(&sig, known, &mut s.value)
-                    .unwrap_or_else(|_| Box::new([]));
-                out.extend_from_slice(&m);
-                s.make_room(sig.len() + m.len());
-                s.full.insert(sig[..].into(), m);
+        if ids.len() == 1 {
+            s.entries[e as usize].matches.iter().for_each(|&m| f(m));
+        } else {
+            let n = 1 + canonical(&mut ids[1..]);
+            ids.truncate(n);
+            match s.full.get(&ids[..]) {
+                Some(m) => m.iter().for_each(|&x| f(x)),
+                None => {
+                    let mut all = self.cheap_ids(&s.key, &s.classes);
+                    all.extend_from_slice(&ids[1..]);
+                    // Every filter the unevaluated groups could still
+                    // change was decided by the cheap tests.
+                    let m = self
+                        .decide(&all, (1 << CHEAP) | need, &mut s.value)
+                        .unwrap_or_default();
+                    m.iter().for_each(|&x| f(x));
+                    s.stored += ids.len() + m.len();
+                    s.full.insert(ids[..].into(), m);
+                }
             }
         }
-        s.sig = sig;
+        s.ids = ids;
     }
 
-    /// Adds the passing tests of group `g` to `sig`.
+    /// The record's cheap key: the class of each byte field, of each text
+    /// field but the message, and of the cheap tests run one by one.
+    #[inline]
+    fn cheap_key(&self, v: &RecordView<'_>, s: &mut Scratch, key: &mut Vec<Class>) {
+        for b in &self.bytes {
+            key.push(b.class.get(num(v, b.field) as usize).copied().unwrap_or(0));
+        }
+        for (ix, cache) in self.texts.iter().zip(&mut s.values) {
+            let t = text(v, ix.field).as_bytes();
+            let h = ValueCache::hash(&s.seed, t);
+            let c = match cache.get(h, t) {
+                Some(c) => c,
+                None => {
+                    s.ids.clear();
+                    let e = next_epoch(&mut s.epoch, &mut s.stamps);
+                    text_tests(ix, t, &mut s.ids, &mut s.stamps, e);
+                    let n = canonical(&mut s.ids);
+                    let c = s.classes.intern(&s.ids[..n]);
+                    cache.put(h, t, c);
+                    c
+                }
+            };
+            key.push(c);
+        }
+        let singles = &self.single[CHEAP as usize];
+        if !singles.is_empty() {
+            s.ids.clear();
+            let mut rendered = false;
+            for (id, test) in singles {
+                if self.prog.test(test, v, &mut rendered) {
+                    s.ids.push(*id);
+                }
+            }
+            // In id order already.
+            key.push(s.classes.intern(&s.ids));
+        }
+    }
+
+    /// The passing cheap tests of `key`.
+    fn cheap_ids(&self, key: &[Class], classes: &Classes) -> Vec<u32> {
+        let mut all = Vec::new();
+        for (i, &c) in key.iter().enumerate() {
+            match self.bytes.get(i) {
+                Some(b) => all.extend_from_slice(b.classes.get(c as usize).map_or(&[][..], |x| x)),
+                None => all.extend_from_slice(classes.ids(c)),
+            }
+        }
+        all
+    }
+
+    /// Decides a cheap key not seen before and memoizes it.
+    #[cold]
+    fn new_entry(&self, key: &[Class], s: &mut Scratch) -> u32 {
+        let all = self.cheap_ids(key, &s.classes);
+        let entry = match self.decide(&all, 1 << CHEAP, &mut s.value) {
+            Ok(matches) => Cheap { need: 0, matches },
+            Err(need) => Cheap {
+                need,
+                // With no test of `need` passing, every filter is decided.
+                matches: self
+                    .decide(&all, (1 << CHEAP) | need, &mut s.value)
+                    .unwrap_or_default(),
+            },
+        };
+        let e = s.entries.len() as u32;
+        s.stored += key.len() + entry.matches.len();
+        s.entries.push(entry);
+        s.cheap.insert(key.into(), e);
+        e
+    }
+
+    /// Adds the passing tests of expensive group `g` to `ids`.
     fn group(
         &self,
         g: Group,
         v: &RecordView<'_>,
         s: &mut Scratch,
-        sig: &mut Vec<u32>,
+        ids: &mut Vec<u32>,
         rendered: &mut bool,
     ) {
         match g {
-            CHEAP => {
-                for (field, rows) in &self.bytes {
-                    let x = num(v, *field);
-                    if let Some(ids) = rows.get(x as usize) {
-                        sig.extend_from_slice(ids);
-                    }
-                }
-                for ix in &self.texts {
-                    let e = s.next_epoch();
-                    text_tests(ix, text(v, ix.field).as_bytes(), sig, &mut s.stamps, e);
-                }
-            }
             MESSAGE => {
                 if let Some(ix) = &self.message {
-                    let e = s.next_epoch();
+                    let e = next_epoch(&mut s.epoch, &mut s.stamps);
                     let r = v.record;
                     if r.format().is_empty() {
-                        text_tests(ix, r.message().as_bytes(), sig, &mut s.stamps, e);
+                        text_tests(ix, r.message().as_bytes(), ids, &mut s.stamps, e);
                     } else {
                         s.msg.clear();
                         r.write_message(&mut s.msg);
-                        text_tests(ix, s.msg.as_bytes(), sig, &mut s.stamps, e);
+                        text_tests(ix, s.msg.as_bytes(), ids, &mut s.stamps, e);
                         if s.msg.capacity() > 64 * 1024 {
                             s.msg = String::new();
                         }
                     }
-                    debug_assert_eq!(ix.field, StrField::Message);
                 }
             }
             FIELDS if !self.fields.eq.is_empty() => {
-                let e = s.next_epoch();
+                let e = next_epoch(&mut s.epoch, &mut s.stamps);
                 for (k, val) in v.record.fields() {
                     let Some(&slot) = self.fields.names.get(k) else {
                         continue;
@@ -261,7 +356,7 @@ impl Plan {
                         continue;
                     }
                     let eq = &self.fields.eq[slot as usize];
-                    let ids = match val {
+                    let found = match val {
                         ValueRef::I64(x) => eq.ints.get(&i128::from(x)),
                         ValueRef::U64(x) => eq.ints.get(&i128::from(x)),
                         ValueRef::F64(x)
@@ -272,8 +367,8 @@ impl Plan {
                         ValueRef::Str(t) => eq.strs.get(t),
                         _ => None,
                     };
-                    if let Some(ids) = ids {
-                        sig.extend_from_slice(ids);
+                    if let Some(found) = found {
+                        ids.extend_from_slice(found);
                     }
                 }
             }
@@ -281,15 +376,15 @@ impl Plan {
         }
         for (id, test) in &self.single[g as usize] {
             if self.prog.test(test, v, rendered) {
-                sig.push(*id);
+                ids.push(*id);
             }
         }
     }
 
-    /// The filters that match given the passing tests `sig` of the groups
+    /// The filters that match given the passing tests `ids` of the groups
     /// in `known`; `Err(groups)` when some filter needs more groups.
-    fn decide(&self, sig: &[u32], known: u8, value: &mut [bool]) -> Result<Box<[u32]>, u8> {
-        for &id in sig {
+    fn decide(&self, ids: &[u32], known: u8, value: &mut [bool]) -> Result<Box<[u32]>, u8> {
+        for &id in ids {
             value[id as usize] = true;
         }
         let mut matched = Vec::new();
@@ -301,7 +396,7 @@ impl Plan {
                 None => need |= self.filter_groups[i] & !known,
             }
         }
-        for &id in sig {
+        for &id in ids {
             value[id as usize] = false;
         }
         if need == 0 {

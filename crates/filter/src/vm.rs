@@ -9,7 +9,7 @@
 //! thread-local buffer, at most once per record and only when a test
 //! reaches it. Rare tests live out of line so the hot loop stays small.
 
-use super::message_match::{self, MAX_NEEDLE};
+use super::message_match::{self, SiteTest, MAX_NEEDLE};
 use super::program::{
     mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test, ValueSet, ACCEPT, REJECT,
 };
@@ -185,17 +185,16 @@ impl Program {
     fn deferred_message_test(&self, test: StrTest, r: RecordRef<'_>, rendered: &mut bool) -> bool {
         let k = |i: u32| self.strs[i as usize].as_bytes();
         let (format, args) = (r.format(), r.args());
-        match test {
+        let site = match test {
             StrTest::Contains(i) if self.finders[i as usize].needle().len() <= MAX_NEEDLE => {
-                message_match::contains(format, args, &self.finders[i as usize])
+                SiteTest::Contains(&self.finders[i as usize])
             }
-            StrTest::StartsWith(i) => message_match::starts_with(format, args, k(i)),
-            StrTest::Eq(i) => message_match::eq(format, args, k(i)),
-            StrTest::EndsWith(i) if k(i).len() <= MAX_NEEDLE => {
-                message_match::ends_with(format, args, k(i))
-            }
-            _ => with_rendered(r, rendered, |m| self.str_test(test, m)),
-        }
+            StrTest::StartsWith(i) => SiteTest::StartsWith(k(i)),
+            StrTest::Eq(i) => SiteTest::Eq(k(i)),
+            StrTest::EndsWith(i) if k(i).len() <= MAX_NEEDLE => SiteTest::EndsWith(k(i)),
+            _ => return with_rendered(r, rendered, |m| self.str_test(test, m)),
+        };
+        message_match::site_test(format, args, site)
     }
 
     #[inline(never)]

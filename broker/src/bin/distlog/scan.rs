@@ -1,8 +1,9 @@
 //! The parallel scan of a store: segments read on several threads, the
 //! results handed back in stored order.
 //!
-//! Each worker keeps one [`Reader`] and loads segment after segment into it
-//! ([`Reader::load_segment`]: closed segments mapped, the newest read).
+//! Each worker keeps one [`Reader`] and opens segment after segment with it
+//! ([`Reader::stream_segment`]: closed segments mapped, the newest read a
+//! chunk at a time as `work` walks it).
 
 use crate::CliError;
 use crossbeam_channel::bounded;
@@ -61,10 +62,17 @@ where
                         break;
                     }
                     let path = &segments[i].path;
-                    let result = match reader.load_segment(&segments[i]) {
-                        Ok(()) => Ok(Some(work(&reader))),
+                    let cannot = |e| CliError(format!("cannot read {}: {e}", path.display()));
+                    let result = match reader.stream_segment(&segments[i]) {
+                        Ok(()) => {
+                            let t = work(&reader);
+                            match reader.take_error() {
+                                None => Ok(Some(t)),
+                                Some(e) => Err(cannot(e)),
+                            }
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(CliError(format!("cannot read {}: {e}", path.display()))),
+                        Err(e) => Err(cannot(e)),
                     };
                     if tx.send((i, result)).is_err() {
                         break;

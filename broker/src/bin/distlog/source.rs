@@ -14,6 +14,7 @@ use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;
 use distlog_filter::{Filter, RecordView};
 use distlogd::store::{Reader, Segment};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 /// `--data-dir DIR` or `--database URL`.
@@ -96,19 +97,20 @@ impl Piece<'_> {
         let mut tally = Tally::default();
         match self {
             Piece::Segment(reader) => {
-                for b in reader.batches() {
+                reader.each_batch(|b| {
                     let Ok(b) = b else {
                         tally.skipped += 1;
-                        continue;
+                        return ControlFlow::Continue(());
                     };
                     tally.batches += 1;
                     let (system, sender) = (b.topic.system, b.batch.sender());
                     for r in b.batch.records() {
                         if sel.wants(system, sender, r) && !f(system, sender, r) {
-                            return tally;
+                            return ControlFlow::Break(());
                         }
                     }
-                }
+                    ControlFlow::Continue(())
+                });
             }
             Piece::Rows(rows) => {
                 tally.skipped = rows.unreadable;

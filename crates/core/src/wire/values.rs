@@ -92,18 +92,64 @@ pub fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
 
 /// How many values `b` holds, when it is `fixed` well-formed values
 /// followed by (str key, value) pairs; `None` when it is not.
-pub(crate) fn values_count(mut b: &[u8], fixed: usize) -> Option<usize> {
+///
+/// Accepts exactly what a walk with [`read_value`] accepts (the tests
+/// compare the two on random and damaged bytes), without building the
+/// values: validation runs it on every record of every batch.
+pub(crate) fn values_count(b: &[u8], fixed: usize) -> Option<usize> {
+    let mut i = 0usize;
     let mut n = 0usize;
-    while !b.is_empty() {
-        let (v, rest) = read_value(b)?;
+    while let Some(&t) = b.get(i) {
+        i += 1;
         // Past the fixed values they come in pairs, each led by a str key.
-        if n >= fixed && (n - fixed) % 2 == 0 && !matches!(v, ValueRef::Str(_)) {
-            return None;
+        let key = n >= fixed && (n - fixed) % 2 == 0;
+        match t {
+            tag::STR => {
+                let len = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+                i += 4;
+                let end = i.checked_add(len)?;
+                if !utf8(b.get(i..end)?) {
+                    return None;
+                }
+                i = end;
+            }
+            _ if key => return None,
+            tag::NULL => {}
+            tag::BOOL => {
+                if *b.get(i)? > 1 {
+                    return None;
+                }
+                i += 1;
+            }
+            tag::I64 | tag::U64 | tag::F64 => {
+                if b.len() - i < 8 {
+                    return None;
+                }
+                i += 8;
+            }
+            _ => return None,
         }
-        b = rest;
         n += 1;
     }
     (n >= fixed && (n - fixed) % 2 == 0).then_some(n)
+}
+
+/// Whether `s` is UTF-8: a word at a time while it is ASCII (short
+/// strings, the usual field values, never reach `from_utf8`).
+#[inline]
+fn utf8(s: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        if w & HIGH != 0 {
+            return std::str::from_utf8(s).is_ok();
+        }
+    }
+    if words.remainder().iter().all(|&c| c < 0x80) {
+        return true;
+    }
+    std::str::from_utf8(s).is_ok()
 }
 
 #[cfg(test)]
@@ -140,6 +186,72 @@ mod tests {
             rest = r;
         }
         assert!(rest.is_empty());
+    }
+
+    /// The walk [`values_count`] replaced, with [`read_value`]: the
+    /// oracle it must agree with.
+    fn values_count_by_read_value(mut b: &[u8], fixed: usize) -> Option<usize> {
+        let mut n = 0usize;
+        while !b.is_empty() {
+            let (v, rest) = read_value(b)?;
+            if n >= fixed && (n - fixed) % 2 == 0 && !matches!(v, ValueRef::Str(_)) {
+                return None;
+            }
+            b = rest;
+            n += 1;
+        }
+        (n >= fixed && (n - fixed) % 2 == 0).then_some(n)
+    }
+
+    #[test]
+    fn values_count_agrees_with_a_read_value_walk() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let strs = [
+            "",
+            "k",
+            "value",
+            "héllo wörld",
+            "🦀🦀🦀🦀",
+            "0123456789abcdefg",
+        ];
+        for _ in 0..50_000 {
+            let mut b = Vec::new();
+            for _ in 0..rnd(7) {
+                let v = match rnd(6) {
+                    0 => ValueRef::Null,
+                    1 => ValueRef::Bool(rnd(2) == 1),
+                    2 => ValueRef::I64(-(rnd(1000) as i64)),
+                    3 => ValueRef::U64(rnd(1 << 20) as u64),
+                    4 => ValueRef::F64(1.5),
+                    _ => ValueRef::Str(strs[rnd(strs.len())]),
+                };
+                put_value(&mut b, v);
+            }
+            // Damage: flipped bits (tags, lengths, UTF-8), cuts, junk.
+            for _ in 0..rnd(3) {
+                match rnd(3) {
+                    0 if !b.is_empty() => {
+                        let i = rnd(b.len());
+                        b[i] ^= 1 << rnd(8);
+                    }
+                    1 => b.truncate(rnd(b.len() + 1)),
+                    _ => b.push(rnd(256) as u8),
+                }
+            }
+            for fixed in 0..4 {
+                assert_eq!(
+                    values_count(&b, fixed),
+                    values_count_by_read_value(&b, fixed),
+                    "{b:?} fixed {fixed}"
+                );
+            }
+        }
     }
 
     #[test]
