@@ -18,7 +18,7 @@
 //! (`*_3args`), with none (`*_0kv`), and the facade with a plain literal
 //! (`facade_literal`). Per call = count / 20,000.
 //!
-//! `floor_*`: the same `log` calls into [`FmtFloor`], a `log::Log` that
+//! `floor_*`: the same `log` calls into `FmtFloor` (`tests/common/log_floor.rs`), a `log::Log` that
 //! only formats the record's arguments into a stack buffer and counts the
 //! record (no clock, no ring, no send): what any logger behind `log` pays
 //! on stable Rust before it does anything with the record. The calls go
@@ -26,8 +26,7 @@
 //! global logger's (level check, `Record` built, one dynamic call) but for
 //! `log::logger()`'s two loads.
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[path = "../tests/common/record_counter.rs"]
@@ -36,89 +35,10 @@ mod record_counter;
 const BURSTS: u64 = 1_000;
 const BURST: u64 = 20;
 
-/// The floor of a logger behind `log`: formats the arguments into a
-/// 128-byte stack buffer (a piece that does not fit is left out), visits the key/values without keeping
-/// them, and counts the record.
-struct FmtFloor;
+#[path = "../tests/common/log_floor.rs"]
+mod log_floor;
 
-/// Records [`FmtFloor`] received (one logging thread: load and store).
-static FLOOR_RECORDS: AtomicU64 = AtomicU64::new(0);
-
-/// A fixed buffer that `core::fmt` writes into, keeping the pieces that fit.
-struct StackBuf {
-    bytes: [u8; 128],
-    len: usize,
-}
-
-impl fmt::Write for StackBuf {
-    #[inline]
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // The formatter's pieces are short: two overlapping word copies
-        // each rather than a `memcpy` call, as distlog's facade does.
-        let (src, at) = (s.as_bytes(), self.len);
-        let n = src.len();
-        let Some(dst) = self.bytes.get_mut(at..at + n) else {
-            return Ok(());
-        };
-        self.len = at + n;
-        if n > 16 {
-            dst.copy_from_slice(src);
-        } else if n >= 8 {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..].copy_from_slice(&src[n - 8..]);
-        } else if n >= 4 {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[n - 4..].copy_from_slice(&src[n - 4..]);
-        } else if n > 0 {
-            // Bytes 0, n / 2 and n - 1 cover 1 to 3 bytes (a loop here
-            // would become a `memcpy` call).
-            dst[0] = src[0];
-            dst[n / 2] = src[n / 2];
-            dst[n - 1] = src[n - 1];
-        }
-        Ok(())
-    }
-}
-
-/// Visits key/values and keeps nothing.
-struct CountKvs(u32);
-
-impl<'kvs> log::kv::VisitSource<'kvs> for CountKvs {
-    fn visit_pair(
-        &mut self,
-        _: log::kv::Key<'kvs>,
-        _: log::kv::Value<'kvs>,
-    ) -> Result<(), log::kv::Error> {
-        self.0 += 1;
-        Ok(())
-    }
-}
-
-impl log::Log for FmtFloor {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        let mut buf = StackBuf {
-            bytes: [0; 128],
-            len: 0,
-        };
-        let _ = fmt::write(&mut buf, *record.args());
-        let mut kvs = CountKvs(0);
-        let _ = record.key_values().visit(&mut kvs);
-        std::hint::black_box((&buf, kvs.0));
-        FLOOR_RECORDS.store(FLOOR_RECORDS.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-
-    fn flush(&self) {}
-}
-
-/// The floor as the `log` macros reach a logger: through `&dyn Log`.
-#[inline(always)]
-fn floor() -> &'static dyn log::Log {
-    std::hint::black_box(&FmtFloor as &dyn log::Log)
-}
+use log_floor::{log_floor as floor, FLOOR_RECORDS};
 
 #[inline(never)]
 fn measured_native_3kv(start: u64) {
