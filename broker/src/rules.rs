@@ -22,7 +22,7 @@ pub const MAX_PROCESSORS: usize = 64;
 
 /// From this many rules on, they are evaluated as one [`FilterSet`]
 /// (measured crossover: `cargo bench --bench filter_vm -- filter_rules`).
-pub const SET_FROM: usize = 16;
+pub const SET_FROM: usize = 10;
 
 /// One compiled rule.
 #[derive(Debug, Clone)]

@@ -131,13 +131,17 @@ pub(super) struct TextIndex {
 }
 
 /// A field's `contains` needles. Most values contain none: `any` says so
-/// in one fast pass; only a value with a match is scanned again by `all`
-/// (which reports every needle, overlapping ones included), from where
-/// `any` found the leftmost match.
+/// in one fast pass. When a value has a match, the other needles are
+/// found from there: by `any` again from one byte past each match start
+/// when that finds them all (Teddy, and no needle a prefix of another, so
+/// at most one needle starts at a position), else by `all`, which reports
+/// every needle, overlapping ones included.
 #[derive(Debug)]
 pub(super) struct Needles {
     pub any: AnyNeedle,
     pub all: AhoCorasick,
+    /// `any` is Teddy and no needle is a prefix of another.
+    pub restart: bool,
     /// Each pattern's tests.
     pub ids: Vec<Ids>,
 }
@@ -145,22 +149,30 @@ pub(super) struct Needles {
 /// Finds the leftmost match of any needle.
 #[derive(Debug)]
 pub(super) enum AnyNeedle {
-    /// Up to a few dozen needles: Teddy, SIMD over 16 or 32 bytes at a
-    /// time (aho-corasick's own choice of prefilter goes by the needles'
-    /// first bytes, which are common letters in text).
+    /// Up to a few dozen short needles: Teddy, SIMD over 16 or 32 bytes at
+    /// a time (aho-corasick's own choice of prefilter goes by the needles'
+    /// first bytes, common letters in text).
     Packed(aho_corasick::packed::Searcher),
     /// More: a leftmost automaton (with aho-corasick's prefilters).
     Automaton(AhoCorasick),
 }
 
 impl AnyNeedle {
-    /// Where the leftmost match starts: no needle starts before.
+    /// The leftmost match starting at `from` or later: where it starts,
+    /// and which needle (the first given, of those starting there).
     #[inline]
-    pub fn find(&self, s: &[u8]) -> Option<usize> {
-        match self {
-            AnyNeedle::Packed(p) => p.find(s).map(|m| m.start()),
-            AnyNeedle::Automaton(a) => a.find(s).map(|m| m.start()),
-        }
+    pub fn find(&self, s: &[u8], from: usize) -> Option<(usize, usize)> {
+        let m = match self {
+            AnyNeedle::Packed(p) => p.find_in(
+                s,
+                aho_corasick::Span {
+                    start: from,
+                    end: s.len(),
+                },
+            )?,
+            AnyNeedle::Automaton(a) => a.find(aho_corasick::Input::new(s).span(from..s.len()))?,
+        };
+        Some((m.start(), m.pattern().as_usize()))
     }
 }
 
@@ -213,7 +225,28 @@ impl ByteIndex {
 pub(super) struct FieldIndex {
     /// Field name to its slot in `eq`.
     pub names: Map<Box<str>, u32>,
+    /// The same as a list, searched instead of the map when short.
+    pub list: Vec<(Box<str>, u32)>,
     pub eq: Vec<FieldEq>,
+}
+
+/// Up to this many names, a record's field names are compared with the
+/// list rather than hashed.
+const FEW_NAMES: usize = 8;
+
+impl FieldIndex {
+    /// The slot of the field named `name`.
+    #[inline]
+    pub fn slot(&self, name: &str) -> Option<u32> {
+        if self.list.len() <= FEW_NAMES {
+            self.list
+                .iter()
+                .find(|(n, _)| n.len() == name.len() && **n == *name)
+                .map(|(_, slot)| *slot)
+        } else {
+            self.names.get(name).copied()
+        }
+    }
 }
 
 /// The compiled set.
@@ -345,7 +378,13 @@ impl TextParts {
                 Some(p) => AnyNeedle::Packed(p),
                 None => AnyNeedle::Automaton(build(MatchKind::LeftmostFirst)?),
             };
+            let mut sorted: Vec<&[u8]> = self.needles.iter().map(|n| &n[..]).collect();
+            sorted.sort_unstable();
+            // A needle that prefixes another sorts right before one it
+            // prefixes.
+            let prefix_free = sorted.windows(2).all(|w| !w[1].starts_with(w[0]));
             Some(Needles {
+                restart: prefix_free && matches!(any, AnyNeedle::Packed(_)),
                 any,
                 all: build(MatchKind::Standard)?,
                 ids: self.needle_ids.into_iter().map(Into::into).collect(),
@@ -484,6 +523,7 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         test_group.push(group);
     }
 
+    fields.list = fields.names.iter().map(|(n, &i)| (n.clone(), i)).collect();
     fields.eq = field_eq
         .into_iter()
         .map(|(ints, strs)| FieldEq {

@@ -167,6 +167,7 @@ pub mod render;
 mod rfc3339;
 mod set;
 mod set_cache;
+mod set_memo;
 mod set_vm;
 mod vm;
 

@@ -15,6 +15,8 @@ const TARGETS: &[&str] = &[
     "dbx",
     "",
     "pool",
+    // Longer than a value cache slot: looked up in the indexes each time.
+    "db::pool::a_target_name_longer_than_the_sixty_four_bytes_a_cache_slot_holds",
 ];
 const WORDS: &[&str] = &["timeout", "retry", "user 42", "closed", "time", "out", "db"];
 
@@ -22,7 +24,7 @@ const WORDS: &[&str] = &["timeout", "retry", "user 42", "closed", "time", "out",
 fn leaf(rng: &mut Rng) -> String {
     let s = |rng: &mut Rng| format!("{:?}", rng.pick(TARGETS));
     let w = |rng: &mut Rng| format!("{:?}", rng.pick(WORDS));
-    match rng.below(22) {
+    match rng.below(23) {
         0 => format!(
             "level {} {}",
             rng.pick(&["==", "!=", "<", ">=", ">"]),
@@ -40,6 +42,10 @@ fn leaf(rng: &mut Rng) -> String {
             rng.pick(&["test", "production"])
         ),
         4 => format!("target == {}", s(rng)),
+        22 => format!(
+            "target {} \"db::pool::a_target\"",
+            rng.pick(&["starts_with", "contains"])
+        ),
         5 => format!("target != {}", s(rng)),
         6 => format!("target starts_with {}", s(rng)),
         7 => format!("target ends_with {}", s(rng)),
@@ -80,7 +86,8 @@ fn leaf(rng: &mut Rng) -> String {
             rng.pick(&["==", "ends_with"]),
             rng.pick(&["worker-1", "1"])
         ),
-        _ => rng.pick(&["true", "false"]).to_owned(),
+        21 => rng.pick(&["true", "false"]).to_owned(),
+        _ => unreachable!(),
     }
 }
 
@@ -266,4 +273,98 @@ fn untrusted_records_cost_bounded_work() {
     let r = b.records().next().unwrap();
     set.matching(&RecordView::new(b'P', b.sender(), r), &mut got);
     assert_eq!(got, [0, 1]);
+}
+
+/// Checks `set` against each of `sources` alone on every record of `b`,
+/// twice (the second pass answers from the memo tables).
+fn agree(sources: &[String], records: Vec<Record>) {
+    let filters: Vec<Filter> = sources.iter().map(|s| Filter::parse(s).unwrap()).collect();
+    let set = FilterSet::new(sources).unwrap();
+    let records = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Record { seq: i as u64, ..r })
+        .collect();
+    let body = encode_batch_to_vec(&Batch {
+        records,
+        ..Batch::default()
+    });
+    let b = access_batch(&body).unwrap();
+    let mut got = Vec::new();
+    let mut hits = 0;
+    for _ in 0..2 {
+        for r in b.records() {
+            let view = RecordView::new(b'P', b.sender(), r);
+            let want: Vec<u32> = (0..sources.len() as u32)
+                .filter(|&i| filters[i as usize].matches(&view))
+                .collect();
+            set.matching(&view, &mut got);
+            assert_eq!(got, want, "on {:?}", r.to_record());
+            let mut each = Vec::new();
+            set.for_each_matching(&view, |i| each.push(i));
+            assert_eq!(each, want);
+            hits += want.len();
+        }
+    }
+    assert!(hits > 0);
+}
+
+#[test]
+fn many_needles_are_searched_by_the_automaton_exactly() {
+    // More needles than Teddy takes, some prefixes of others ("w1" of
+    // "w10"): the automaton and the overlapping scan.
+    let sources: Vec<String> = (0..150)
+        .map(|k| format!("message contains \"w{k}\""))
+        .collect();
+    let mut rng = Rng(0x0a11_4ee5);
+    let records = (0..300)
+        .map(|_| Record {
+            message: (0..rng.below(6))
+                .map(|_| format!("w{}", rng.below(160)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ..Record::default()
+        })
+        .collect();
+    agree(&sources, records);
+}
+
+#[test]
+fn prefix_free_needles_restart_teddy_exactly() {
+    // Few needles, none a prefix of another, overlapping and repeated in
+    // the messages: Teddy restarted past each match.
+    let sources: Vec<String> = ["abc", "bcd", "cd", "xyz", "zz"]
+        .iter()
+        .map(|n| format!("message contains {n:?}"))
+        .collect();
+    let mut rng = Rng(0x07ed_d1e5);
+    let records = (0..400)
+        .map(|_| Record {
+            message: (0..rng.below(40))
+                .map(|_| rng.pick(&["a", "b", "c", "d", "x", "y", "z", " "]))
+                .collect(),
+            ..Record::default()
+        })
+        .collect();
+    agree(&sources, records);
+}
+
+#[test]
+fn memo_tables_emptied_when_full_stay_exact() {
+    // 100 x 100 (target, thread) classes: more cheap keys than the memo
+    // keeps, and more targets than a value cache has slots.
+    let mut sources: Vec<String> = (0..100).map(|k| format!("target == \"t{k}\"")).collect();
+    sources.extend((0..100).map(|k| format!("thread == \"h{k}\" and level >= warn")));
+    sources.push("message contains \"m\" or target ends_with \"7\"".into());
+    let mut rng = Rng(0xf011);
+    let records = (0..6000)
+        .map(|_| Record {
+            target: format!("t{}", rng.below(110)),
+            thread_name: format!("h{}", rng.below(110)),
+            level: rng.pick(&[10, 30, 40]),
+            message: rng.pick(&["m", "n", ""]).into(),
+            ..Record::default()
+        })
+        .collect();
+    agree(&sources, records);
 }

@@ -29,12 +29,13 @@
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
+use super::set_memo::Memo;
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
 use distlog_core::record::ValueRef;
 use foldhash::fast::RandomState;
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// 2^127: an integral float in `-2^127..2^127` is exactly an `i128`.
 const I128_END: f64 = 1.701_411_834_604_692_3e38;
@@ -77,20 +78,25 @@ pub(super) struct Scratch {
     /// Per text field of the plan (`Plan::texts`).
     values: Vec<ValueCache>,
     /// Cheap key to its entry in `entries`.
-    cheap: HashMap<Box<[Class]>, u32, RandomState>,
+    cheap: Memo,
     entries: Vec<Cheap>,
-    /// `[entry, passing expensive tests...]` to the matches.
-    full: HashMap<Box<[u32]>, Box<[u32]>, RandomState>,
-    /// Ids stored by `cheap`, `entries` and `full`.
+    /// `[entry, passing expensive tests...]` to its matches in `fulls`.
+    full: Memo,
+    fulls: Vec<Box<[u32]>>,
+    /// Ids stored by `entries` and `fulls`.
     stored: usize,
 }
 
 impl Scratch {
     /// Empty state for the set `set_id` of plan `p`.
     pub fn new(set_id: u64, p: &Plan) -> Scratch {
+        let seed = RandomState::default();
+        let memo_seed = |i: u64| seed.hash_one(i);
         Scratch {
             set_id,
-            seed: RandomState::default(),
+            cheap: Memo::new(memo_seed(1)),
+            full: Memo::new(memo_seed(2)),
+            seed,
             key: Vec::new(),
             ids: Vec::new(),
             msg: String::new(),
@@ -99,9 +105,8 @@ impl Scratch {
             value: vec![false; p.tests()],
             classes: Classes::new(),
             values: p.texts.iter().map(|_| ValueCache::new()).collect(),
-            cheap: HashMap::default(),
             entries: Vec::new(),
-            full: HashMap::default(),
+            fulls: Vec::new(),
             stored: 0,
         }
     }
@@ -110,13 +115,15 @@ impl Scratch {
     /// record adds at most a few entries, each bounded by the tests).
     fn bound(&mut self) {
         if self.entries.len() + self.full.len() >= MAX_ENTRIES
-            || self.stored + self.classes.stored() > MAX_STORED
+            || self.stored + self.classes.stored() + self.cheap.stored() + self.full.stored()
+                > MAX_STORED
         {
             self.classes.clear();
             self.values.iter_mut().for_each(ValueCache::clear);
             self.cheap.clear();
             self.entries.clear();
             self.full.clear();
+            self.fulls.clear();
             self.stored = 0;
         }
     }
@@ -174,22 +181,32 @@ fn text_tests(ix: &TextIndex, s: &[u8], ids: &mut Vec<u32>, stamps: &mut [u32], 
     walk(&ix.prefixes, s.iter().copied(), ids);
     walk(&ix.suffixes, s.iter().rev().copied(), ids);
     if let Some(n) = &ix.contains {
-        let Some(from) = n.any.find(s) else {
+        let Some((mut at, mut p)) = n.any.find(s, 0) else {
             return;
         };
         let patterns = &n.ids;
         let mut left = patterns.len();
-        for m in n
-            .all
-            .find_overlapping_iter(Input::new(s).span(from..s.len()))
-        {
-            let p = m.pattern().as_usize();
+        let mut add = |p: usize| {
             if stamps[p] != epoch {
                 stamps[p] = epoch;
                 ids.extend_from_slice(&patterns[p]);
                 left -= 1;
-                if left == 0 {
-                    break;
+            }
+            left == 0
+        };
+        if n.restart {
+            // At most one needle starts at `at`: the next is further on.
+            while !add(p) {
+                match n.any.find(s, at + 1) {
+                    Some(next) => (at, p) = next,
+                    None => return,
+                }
+            }
+        } else {
+            // No needle starts before `at`.
+            for m in n.all.find_overlapping_iter(Input::new(s).span(at..s.len())) {
+                if add(m.pattern().as_usize()) {
+                    return;
                 }
             }
         }
@@ -203,8 +220,8 @@ impl Plan {
         let mut key = std::mem::take(&mut s.key);
         key.clear();
         self.cheap_key(v, s, &mut key);
-        let e = match s.cheap.get(&key[..]) {
-            Some(&e) => e,
+        let e = match s.cheap.get(&key) {
+            Some(e) => e,
             None => self.new_entry(&key, s),
         };
         s.key = key;
@@ -229,8 +246,8 @@ impl Plan {
         } else {
             let n = 1 + canonical(&mut ids[1..]);
             ids.truncate(n);
-            match s.full.get(&ids[..]) {
-                Some(m) => m.iter().for_each(|&x| f(x)),
+            match s.full.get(&ids) {
+                Some(m) => s.fulls[m as usize].iter().for_each(|&x| f(x)),
                 None => {
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
@@ -240,8 +257,9 @@ impl Plan {
                         .decide(&all, (1 << CHEAP) | need, &mut s.value)
                         .unwrap_or_default();
                     m.iter().for_each(|&x| f(x));
-                    s.stored += ids.len() + m.len();
-                    s.full.insert(ids[..].into(), m);
+                    s.stored += m.len();
+                    s.full.insert(&ids, s.fulls.len() as u32);
+                    s.fulls.push(m);
                 }
             }
         }
@@ -313,9 +331,9 @@ impl Plan {
             },
         };
         let e = s.entries.len() as u32;
-        s.stored += key.len() + entry.matches.len();
+        s.stored += entry.matches.len();
         s.entries.push(entry);
-        s.cheap.insert(key.into(), e);
+        s.cheap.insert(key, e);
         e
     }
 
@@ -348,7 +366,7 @@ impl Plan {
             FIELDS if !self.fields.eq.is_empty() => {
                 let e = next_epoch(&mut s.epoch, &mut s.stamps);
                 for (k, val) in v.record.fields() {
-                    let Some(&slot) = self.fields.names.get(k) else {
+                    let Some(slot) = self.fields.slot(k) else {
                         continue;
                     };
                     // The first field of a name is the one compared.
