@@ -141,8 +141,18 @@ fn prefix<'a>(
     prefix: &[u8],
     exact: bool,
 ) -> bool {
+    prefix_of(|f| for_each_piece(format, args, f), prefix, exact)
+}
+
+/// [`prefix`] on the pieces `pieces` hands its callback.
+#[inline]
+fn prefix_of(
+    pieces: impl FnOnce(&mut dyn FnMut(&str) -> ControlFlow<bool>) -> ControlFlow<bool>,
+    prefix: &[u8],
+    exact: bool,
+) -> bool {
     let mut at = 0;
-    let flow = for_each_piece(format, args, |p| {
+    let flow = pieces(&mut |p| {
         let p = p.as_bytes();
         let rest = &prefix[at..];
         if p.len() > rest.len() {
@@ -397,6 +407,12 @@ pub(super) fn site_test<'a>(
                 return false;
             }
         }
+    }
+    match test {
+        // Piece by piece, stopping at the first difference.
+        SiteTest::StartsWith(p) => return prefix_of(|f| plan.pieces(args, f), p, false),
+        SiteTest::Eq(p) => return prefix_of(|f| plan.pieces(args, f), p, true),
+        SiteTest::Contains(_) | SiteTest::EndsWith(_) => {}
     }
     let mut buf = [0u8; WINDOW];
     let mut len = 0;
