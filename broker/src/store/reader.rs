@@ -133,7 +133,8 @@ impl Reader {
 
     /// Calls `f` on what [`Reader::batches`] yields, in order, until it
     /// breaks; for a segment prepared with [`Reader::stream_segment`],
-    /// reading it a chunk at a time (once: a second call yields nothing).
+    /// reading it a chunk at a time from its start (each call reads it
+    /// again).
     /// A read error ends the walk; [`Reader::take_error`] hands it over.
     pub fn each_batch(
         &self,
@@ -150,9 +151,12 @@ impl Reader {
             Some(s) => {
                 let mut buf = self.chunk.borrow_mut();
                 let mut file = s.file.borrow_mut();
-                if let Err(e) = stream_entries(&mut file, s.want, &mut buf, |payload| {
-                    f(stored_batch(payload))
-                }) {
+                let read = io::Seek::rewind(&mut *file).and_then(|()| {
+                    stream_entries(&mut file, s.want, &mut buf, |payload| {
+                        f(stored_batch(payload))
+                    })
+                });
+                if let Err(e) = read {
                     s.error.set(Some(e));
                 }
             }
@@ -591,6 +595,8 @@ mod tests {
             let loaded = walk(&Reader::open(&path).unwrap());
             streamer.stream_segment(&newest).unwrap();
             assert_eq!(walk(&streamer), loaded, "round {round}");
+            // Each walk reads the segment again from its start.
+            assert_eq!(walk(&streamer), loaded, "round {round}, again");
             assert!(streamer.take_error().is_none());
             // The buffer is reused: bounded by the longest file so far.
             longest = longest.max(bytes.len());

@@ -141,8 +141,18 @@ fn prefix<'a>(
     prefix: &[u8],
     exact: bool,
 ) -> bool {
+    prefix_of(|f| for_each_piece(format, args, f), prefix, exact)
+}
+
+/// [`prefix`] on the pieces `pieces` hands its callback.
+#[inline]
+fn prefix_of(
+    pieces: impl FnOnce(&mut dyn FnMut(&str) -> ControlFlow<bool>) -> ControlFlow<bool>,
+    prefix: &[u8],
+    exact: bool,
+) -> bool {
     let mut at = 0;
-    let flow = for_each_piece(format, args, |p| {
+    let flow = pieces(&mut |p| {
         let p = p.as_bytes();
         let rest = &prefix[at..];
         if p.len() > rest.len() {
@@ -206,7 +216,7 @@ enum Part {
 /// alone.
 #[derive(Debug)]
 struct Plan {
-    format: Box<str>,
+    format: String,
     /// The literal runs' text, one after the other.
     literals: String,
     parts: Vec<Part>,
@@ -215,8 +225,13 @@ struct Plan {
 }
 
 /// Plans kept per thread (formats whose records interleave in a batch:
-/// a few call sites).
+/// a few call sites). A plan that falls out is refilled for the next
+/// format, so steady state allocates nothing.
 const PLANS: usize = 16;
+/// The longest format that gets a plan (longer ones are streamed): keeps
+/// a thread's plans within `PLANS * 2 * PLAN_FORMAT` bytes of text, and
+/// offsets within `u32`.
+const PLAN_FORMAT: usize = 4096;
 /// Needles whose verdict a plan keeps.
 const NEEDLES: usize = 8;
 
@@ -234,12 +249,16 @@ thread_local! {
 }
 
 impl Plan {
-    /// Splits `format`; `None` when it is longer than `u32` offsets reach.
-    fn new(format: &str) -> Option<Plan> {
-        u32::try_from(format.len()).ok()?;
+    /// Splits `format` into this plan, reusing its buffers (at most
+    /// [`PLAN_FORMAT`] bytes, checked by the caller).
+    fn fill(&mut self, format: &str) {
         let base = format.as_ptr() as usize;
-        let mut parts = Vec::new();
-        let mut literals = String::new();
+        let (parts, literals) = (&mut self.parts, &mut self.literals);
+        parts.clear();
+        literals.clear();
+        self.inside.get_mut().clear();
+        self.format.clear();
+        self.format.push_str(format);
         let _ = for_each_part::<()>(format, |p| {
             match p {
                 FormatPart::Literal(s) => {
@@ -259,12 +278,6 @@ impl Plan {
             }
             ControlFlow::Continue(())
         });
-        Some(Plan {
-            format: format.into(),
-            literals,
-            parts,
-            inside: RefCell::new(Vec::new()),
-        })
     }
 
     fn literal(&self, a: u32, b: u32) -> &str {
@@ -338,6 +351,9 @@ impl Plan {
 /// when the cache is in use or gone, or the format too long: the caller
 /// streams instead).
 fn plan_of(format: &str) -> Option<Rc<Plan>> {
+    if format.len() > PLAN_FORMAT {
+        return None;
+    }
     CACHE
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
@@ -349,10 +365,21 @@ fn plan_of(format: &str) -> Option<Rc<Plan>> {
                 }
                 return Some(cache[0].clone());
             }
-            let plan = Rc::new(Plan::new(format)?);
-            if cache.len() == PLANS {
-                cache.pop();
+            // The least recently used plan, refilled when nothing else
+            // holds it; a new one while the cache is not full.
+            let mut plan = match cache.len() {
+                PLANS => cache.pop().filter(|p| Rc::strong_count(p) == 1),
+                _ => None,
             }
+            .unwrap_or_else(|| {
+                Rc::new(Plan {
+                    format: String::new(),
+                    literals: String::new(),
+                    parts: Vec::new(),
+                    inside: RefCell::new(Vec::new()),
+                })
+            });
+            Rc::get_mut(&mut plan)?.fill(format);
             cache.insert(0, plan.clone());
             Some(plan)
         })
@@ -397,6 +424,12 @@ pub(super) fn site_test<'a>(
                 return false;
             }
         }
+    }
+    match test {
+        // Piece by piece, stopping at the first difference.
+        SiteTest::StartsWith(p) => return prefix_of(|f| plan.pieces(args, f), p, false),
+        SiteTest::Eq(p) => return prefix_of(|f| plan.pieces(args, f), p, true),
+        SiteTest::Contains(_) | SiteTest::EndsWith(_) => {}
     }
     let mut buf = [0u8; WINDOW];
     let mut len = 0;

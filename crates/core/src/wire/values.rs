@@ -98,40 +98,41 @@ pub fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
 /// values: validation runs it on every record of every batch.
 pub(crate) fn values_count(b: &[u8], fixed: usize) -> Option<usize> {
     let mut i = 0usize;
-    let mut n = 0usize;
-    while let Some(&t) = b.get(i) {
-        i += 1;
-        // Past the fixed values they come in pairs, each led by a str key.
-        let key = n >= fixed && (n - fixed) % 2 == 0;
-        match t {
-            tag::STR => {
-                let len = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
-                i += 4;
-                let end = i.checked_add(len)?;
-                if !utf8(b.get(i..end)?) {
-                    return None;
-                }
-                i = end;
-            }
-            _ if key => return None,
-            tag::NULL => {}
-            tag::BOOL => {
-                if *b.get(i)? > 1 {
-                    return None;
-                }
-                i += 1;
-            }
-            tag::I64 | tag::U64 | tag::F64 => {
-                if b.len() - i < 8 {
-                    return None;
-                }
-                i += 8;
-            }
-            _ => return None,
-        }
-        n += 1;
+    // The fixed values, of any type.
+    for _ in 0..fixed {
+        i = skip_value(b, i)?;
     }
-    (n >= fixed && (n - fixed) % 2 == 0).then_some(n)
+    // Then (str key, value) pairs.
+    let mut n = fixed;
+    while i < b.len() {
+        if b[i] != tag::STR {
+            return None;
+        }
+        i = skip_value(b, i)?;
+        i = skip_value(b, i)?;
+        n += 2;
+    }
+    Some(n)
+}
+
+/// Where the value at `b[i..]` ends, when it is well-formed (what
+/// [`read_value`] accepts); `None` also when `i` is at the end.
+#[inline(always)]
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    let t = *b.get(i)?;
+    let i = i + 1;
+    match t {
+        tag::NULL => Some(i),
+        tag::BOOL => (*b.get(i)? <= 1).then_some(i + 1),
+        tag::I64 | tag::U64 | tag::F64 => (b.len() - i >= 8).then_some(i + 8),
+        tag::STR => {
+            let len = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+            let start = i + 4;
+            let end = start.checked_add(len)?;
+            utf8(b.get(start..end)?).then_some(end)
+        }
+        _ => None,
+    }
 }
 
 /// Whether `s` is UTF-8: a word at a time while it is ASCII (short
