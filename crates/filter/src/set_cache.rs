@@ -13,6 +13,7 @@
 //! slots of a fixed size, allocated once), and [`Classes`] counts what it
 //! stores so the owner can empty it when full.
 
+use crate::vm::bytes_eq;
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -144,7 +145,7 @@ impl ValueCache {
             return None;
         }
         let at = i * MAX_VALUE;
-        same(self.bytes.get(at..at + value.len())?, value).then_some(s.class)
+        bytes_eq(self.bytes.get(at..at + value.len())?, value).then_some(s.class)
     }
 
     /// Caches `value`'s class (values longer than [`MAX_VALUE`] are not).
@@ -161,26 +162,5 @@ impl ValueCache {
             len: value.len() as u32,
             class,
         };
-    }
-}
-
-/// `a == b` for slices of one length, without a `memcmp` call for the
-/// short ones (two overlapping word compares).
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    debug_assert_eq!(a.len(), b.len());
-    let n = a.len().min(b.len());
-    match n {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=7 => {
-            a.first_chunk::<4>() == b.first_chunk::<4>()
-                && a.last_chunk::<4>() == b.last_chunk::<4>()
-        }
-        8..=16 => {
-            a.first_chunk::<8>() == b.first_chunk::<8>()
-                && a.last_chunk::<8>() == b.last_chunk::<8>()
-        }
-        _ => a == b,
     }
 }

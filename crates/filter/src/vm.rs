@@ -100,7 +100,7 @@ pub(super) fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
 /// Byte equality without a `memcmp` call for short strings (the usual
 /// constants): two overlapping word compares.
 #[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
