@@ -305,9 +305,7 @@ fn stream_entries(
         if !fill(buf, &mut start, &mut end, off, &mut read, ENTRY_HEADER)? {
             return Ok(());
         }
-        let h = &buf[start..start + ENTRY_HEADER];
-        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        let (len, crc) = entry_header(&buf[start..start + ENTRY_HEADER]);
         // `len` is at most u32::MAX: no overflow on 64-bit targets, and
         // `fill` refuses entries past `want`.
         let Some(total) = ENTRY_HEADER.checked_add(len) else {
@@ -317,7 +315,7 @@ fn stream_entries(
             return Ok(());
         }
         let payload = &buf[start + ENTRY_HEADER..start + total];
-        if len < TOPIC_PAD || crc32fast::hash(payload) != crc {
+        if !whole_entry(payload, crc) {
             return Ok(());
         }
         if f(payload).is_break() {
@@ -352,16 +350,29 @@ impl<'a> Iterator for Entries<'a> {
         let header = self
             .bytes
             .get(self.pos..self.pos.checked_add(ENTRY_HEADER)?)?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let (len, crc) = entry_header(header);
         let start = self.pos + ENTRY_HEADER;
         let payload = self.bytes.get(start..start.checked_add(len)?)?;
-        if len < TOPIC_PAD || crc32fast::hash(payload) != crc {
+        if !whole_entry(payload, crc) {
             return None;
         }
         self.pos = start + len;
         Some(payload)
     }
+}
+
+/// An entry header's payload length and checksum (`h`: [`ENTRY_HEADER`]
+/// bytes).
+fn entry_header(h: &[u8]) -> (usize, u32) {
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    (len, crc)
+}
+
+/// Whether `payload` is a whole entry's: room for its topic, and the
+/// header's checksum.
+fn whole_entry(payload: &[u8], crc: u32) -> bool {
+    payload.len() >= TOPIC_PAD && crc32fast::hash(payload) == crc
 }
 
 /// A body may be followed by up to 7 padding bytes; its own length field
