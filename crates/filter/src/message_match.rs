@@ -220,6 +220,8 @@ struct Plan {
     /// The literal runs' text, one after the other.
     literals: String,
     parts: Vec<Part>,
+    /// How many of `parts` are slots.
+    slots: usize,
     /// What the format decides about a few needles.
     inside: RefCell<Vec<(Box<[u8]>, Needle)>>,
 }
@@ -256,6 +258,7 @@ impl Plan {
         let (parts, literals) = (&mut self.parts, &mut self.literals);
         parts.clear();
         literals.clear();
+        self.slots = 0;
         self.inside.get_mut().clear();
         self.format.clear();
         self.format.push_str(format);
@@ -274,6 +277,7 @@ impl Plan {
                 FormatPart::Placeholder(s) => {
                     let a = (s.as_ptr() as usize - base) as u32;
                     parts.push(Part::Slot(a, a + s.len() as u32));
+                    self.slots += 1;
                 }
             }
             ControlFlow::Continue(())
@@ -337,14 +341,6 @@ impl Plan {
             Part::Slot(..) => false,
         })
     }
-
-    /// How many slots the format has.
-    fn slots(&self) -> usize {
-        self.parts
-            .iter()
-            .filter(|p| matches!(p, Part::Slot(..)))
-            .count()
-    }
 }
 
 /// The plan of `format`, from the thread's cache or made now (`None`
@@ -376,6 +372,7 @@ fn plan_of(format: &str) -> Option<Rc<Plan>> {
                     format: String::new(),
                     literals: String::new(),
                     parts: Vec::new(),
+                    slots: 0,
                     inside: RefCell::new(Vec::new()),
                 })
             });
@@ -420,7 +417,7 @@ pub(super) fn site_test<'a>(
             }
             // Every slot filled by an integer, whose text has none of the
             // needle's bytes: a match would lie in one literal run.
-            if all && n >= plan.slots() {
+            if all && n >= plan.slots {
                 return false;
             }
         }
