@@ -13,9 +13,9 @@
 //! slots of a fixed size, allocated once), and [`Classes`] counts what it
 //! stores so the owner can empty it when full.
 
+use super::set_memo::Memo;
 use crate::vm::bytes_eq;
 use foldhash::fast::RandomState;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 /// A class: an index into [`Classes`]. Class 0 is the empty set.
@@ -25,16 +25,17 @@ pub(super) type Class = u32;
 pub(super) struct Classes {
     /// Sorted ids to their class. Seeded per thread: the keys come from
     /// untrusted records.
-    map: HashMap<Box<[u32]>, Class, RandomState>,
+    map: Memo,
     /// Per class, its ids' span in `ids`.
     spans: Vec<(u32, u32)>,
     ids: Vec<u32>,
 }
 
 impl Classes {
-    pub fn new() -> Classes {
+    /// No class but the empty one; `seed` seeds the ids' hash.
+    pub fn new(seed: u64) -> Classes {
         let mut c = Classes {
-            map: HashMap::default(),
+            map: Memo::new(seed),
             spans: Vec::new(),
             ids: Vec::new(),
         };
@@ -48,7 +49,6 @@ impl Classes {
         self.spans.clear();
         self.ids.clear();
         self.spans.push((0, 0));
-        self.map.insert(Box::new([]), 0);
     }
 
     /// The class of `ids` (sorted, no duplicates), added if new.
@@ -57,13 +57,13 @@ impl Classes {
         if ids.is_empty() {
             return 0;
         }
-        if let Some(&c) = self.map.get(ids) {
+        if let Some(c) = self.map.get(ids) {
             return c;
         }
         let c = self.spans.len() as Class;
         self.spans.push((self.ids.len() as u32, ids.len() as u32));
         self.ids.extend_from_slice(ids);
-        self.map.insert(ids.into(), c);
+        self.map.insert(ids, c);
         c
     }
 
