@@ -144,6 +144,8 @@ pub(super) struct Needles {
     pub restart: bool,
     /// Each pattern's tests.
     pub ids: Vec<Ids>,
+    /// Each pattern's bytes.
+    pub needles: Vec<Box<[u8]>>,
 }
 
 /// Finds the leftmost match of any needle.
@@ -241,7 +243,7 @@ impl FieldIndex {
         if self.list.len() <= FEW_NAMES {
             self.list
                 .iter()
-                .find(|(n, _)| n.len() == name.len() && **n == *name)
+                .find(|(n, _)| crate::vm::bytes_eq(n.as_bytes(), name.as_bytes()))
                 .map(|(_, slot)| *slot)
         } else {
             self.names.get(name).copied()
@@ -388,6 +390,7 @@ impl TextParts {
                 any,
                 all: build(MatchKind::Standard)?,
                 ids: self.needle_ids.into_iter().map(Into::into).collect(),
+                needles: self.needles,
             })
         };
         Ok(TextIndex {

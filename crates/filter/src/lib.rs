@@ -168,6 +168,7 @@ mod rfc3339;
 mod set;
 mod set_cache;
 mod set_memo;
+mod set_sites;
 mod set_vm;
 mod vm;
 

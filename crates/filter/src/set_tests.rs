@@ -368,3 +368,126 @@ fn memo_tables_emptied_when_full_stay_exact() {
         .collect();
     agree(&sources, records);
 }
+
+/// Message tests on deferred messages (format and arguments), as the set
+/// decides them per call site: needles inside the literal text, across
+/// literal text and arguments, inside an argument, of every argument kind
+/// (integers, floats with their `.`, `e`, `NaN`, `inf`, strings, bools,
+/// nulls, missing arguments), prefixes, suffixes and `==` values that
+/// stop inside or continue past the first and last literal runs.
+#[test]
+fn deferred_messages_decided_by_call_site_match_each_filter_alone() {
+    const ATOMS: &[&str] = &[
+        "code ", "{}", " after ", "{:?}", "{{", "}}", "ms", "-", ".", "e", "12", "timeout", " ",
+        "{x}", "a",
+    ];
+    const CONSTS: &[&str] = &[
+        "code 12",
+        "12 after",
+        "2.5 ms",
+        "e-7",
+        "NaN",
+        "inf",
+        "-1",
+        "12",
+        "{}",
+        "after 1",
+        "ms",
+        "code",
+        "5 m",
+        "{",
+        "}",
+        "timeout",
+        "code 12 after 5 ms",
+        "a",
+        "",
+        "1e300",
+        "true",
+        "null",
+        "code {x}",
+        "12.5",
+    ];
+    let mut rng = Rng(0xdefe_44ed);
+    let leaf = |rng: &mut Rng| {
+        let op = rng.pick(&[
+            "contains",
+            "contains",
+            "contains",
+            "starts_with",
+            "ends_with",
+            "==",
+            "not contains",
+        ]);
+        format!("message {op} {:?}", rng.pick(CONSTS))
+    };
+    let mut formats: Vec<String> = (0..40)
+        .map(|_| {
+            (0..rng.below(7))
+                .map(|_| rng.pick(ATOMS))
+                .collect::<String>()
+        })
+        .collect();
+    // Longer than an analysed format, and one without placeholders.
+    formats.push(format!("{} code {{}} ms", "x".repeat(1100)));
+    formats.push("code 12 after 5 ms".into());
+    for round in 0..30 {
+        let sources: Vec<String> = (0..1 + rng.below(if round % 5 == 0 { 60 } else { 8 }))
+            .map(|_| match rng.below(4) {
+                0 => format!("({}) and ({})", leaf(&mut rng), leaf(&mut rng)),
+                1 => format!("({}) or level >= warn", leaf(&mut rng)),
+                _ => leaf(&mut rng),
+            })
+            .collect();
+        let records = (0..300)
+            .map(|_| {
+                let args = (0..rng.below(4))
+                    .map(|_| match rng.below(9) {
+                        0 | 1 => Value::I64(rng.pick(&[-12, 0, 12, 1234, i64::MIN])),
+                        2 | 3 => Value::U64(rng.pick(&[12, 5, u64::MAX])),
+                        4 | 5 => Value::F64(rng.pick(&[
+                            12.5,
+                            -0.0,
+                            1e300,
+                            f64::NAN,
+                            f64::INFINITY,
+                            1e-7,
+                            -2.5,
+                        ])),
+                        6 => Value::Str(rng.pick(&["12", "code 1", "", "{}", "ms"]).into()),
+                        7 => Value::Bool(true),
+                        _ => Value::Null,
+                    })
+                    .collect();
+                Record {
+                    level: rng.pick(&[10, 30]),
+                    format: formats[rng.below(formats.len())].clone(),
+                    args,
+                    ..Record::default()
+                }
+            })
+            .collect();
+        agree(&sources, records);
+    }
+}
+
+/// More call sites than a thread keeps: evicted and analysed again, the
+/// results unchanged.
+#[test]
+fn many_call_sites_evict_and_stay_exact() {
+    let sources: Vec<String> = (0..30)
+        .map(|k| format!("message contains \"site {k} \""))
+        .chain(["message starts_with \"site 1\"".into()])
+        .collect();
+    let mut rng = Rng(0x0005_1735);
+    let records = (0..3000)
+        .map(|_| {
+            let site = rng.below(400);
+            Record {
+                format: format!("site {site} {{}} x{}", "y".repeat(site % 7)),
+                args: vec![Value::U64(rng.below(40) as u64)],
+                ..Record::default()
+            }
+        })
+        .collect();
+    agree(&sources, records);
+}

@@ -30,10 +30,12 @@
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
 use super::set_memo::Memo;
+use super::set_sites::{analyze, arg_kinds, ArgKinds, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
 use distlog_core::record::ValueRef;
+use distlog_core::view::RecordRef;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
@@ -68,6 +70,8 @@ pub(super) struct Scratch {
     ids: Vec<u32>,
     /// A deferred message, rendered.
     msg: String,
+    /// Deferred messages' call sites: the message tests' verdicts.
+    sites: Sites,
     /// Per automaton pattern or typed-field name: the evaluation that saw
     /// it last.
     stamps: Vec<u32>,
@@ -101,6 +105,7 @@ impl Scratch {
             key: Vec::new(),
             ids: Vec::new(),
             msg: String::new(),
+            sites: Sites::new(),
             stamps: vec![0; p.max_stamps],
             epoch: 0,
             value: vec![false; p.tests()],
@@ -210,6 +215,36 @@ fn text_tests(ix: &TextIndex, s: &[u8], ids: &mut Vec<u32>, stamps: &mut [u32], 
                 }
             }
         }
+    }
+}
+
+/// The message tests of `ix` on `r`'s deferred message, decided by its
+/// call site (`set_sites.rs`) without rendering it: adds the passing tests
+/// to `ids` and returns `true`, or returns `false` when the message must
+/// be rendered.
+#[inline]
+fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>) -> bool {
+    let format = r.format();
+    if format.len() > MAX_SITE_FORMAT {
+        return false;
+    }
+    let site = s.sites.get(&s.seed, format, || {
+        analyze(ix, format, |text, ids| {
+            let patterns = ix.contains.as_ref().map_or(0, |n| n.ids.len());
+            text_tests(ix, text, ids, &mut vec![0; patterns], 1);
+        })
+    });
+    let verdict = match arg_kinds(r.args(), site.slots) {
+        ArgKinds::Ints => &site.ints,
+        ArgKinds::Nums => &site.nums,
+        ArgKinds::Other => return false,
+    };
+    match verdict {
+        Verdict::Decided(passing) => {
+            ids.extend_from_slice(passing);
+            true
+        }
+        Verdict::Render => false,
     }
 }
 
@@ -349,11 +384,12 @@ impl Plan {
         match g {
             MESSAGE => {
                 if let Some(ix) = &self.message {
-                    let e = next_epoch(&mut s.epoch, &mut s.stamps);
                     let r = v.record;
                     if r.format().is_empty() {
+                        let e = next_epoch(&mut s.epoch, &mut s.stamps);
                         text_tests(ix, r.message().as_bytes(), ids, &mut s.stamps, e);
-                    } else {
+                    } else if !by_site(ix, r, s, ids) {
+                        let e = next_epoch(&mut s.epoch, &mut s.stamps);
                         s.msg.clear();
                         r.write_message(&mut s.msg);
                         text_tests(ix, s.msg.as_bytes(), ids, &mut s.stamps, e);
