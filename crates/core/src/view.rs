@@ -263,6 +263,30 @@ impl<'a> RecordRef<'a> {
         self.fields().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
+    /// The record's values still encoded ([`crate::wire::read_value`]'s
+    /// encoding): [`arg_count`](Self::arg_count) format arguments, one
+    /// value per key of [`site_keys`](Self::site_keys), then bound (str
+    /// key, value) pairs. What [`args`](Self::args) and
+    /// [`fields`](Self::fields) decode, for a reader that skips the values
+    /// it does not need (validation checked every one of them).
+    #[inline]
+    pub fn raw_values(&self) -> &'a [u8] {
+        &self.rec.values
+    }
+
+    /// How many format arguments lead [`raw_values`](Self::raw_values).
+    #[inline]
+    pub fn arg_count(&self) -> u32 {
+        self.site.args.to_native()
+    }
+
+    /// The call site's field keys: the first values after the arguments
+    /// in [`raw_values`](Self::raw_values) are theirs, in order.
+    #[inline]
+    pub fn site_keys(&self) -> &'a [ArchivedString] {
+        &self.site.keys
+    }
+
     /// The task key `"<n>@<path>"`, or `None` outside a task.
     pub fn key(&self) -> Option<String> {
         let task = self.task();

@@ -183,7 +183,8 @@ impl AnyNeedle {
 pub(super) struct FieldEq {
     /// Integers, and the integral floats they equal.
     pub ints: Map<i128, Ids>,
-    pub strs: Map<Box<str>, Ids>,
+    /// Strings, by their bytes.
+    pub strs: Map<Box<[u8]>, Ids>,
 }
 
 /// Everything asked of one byte field (`level`, `kind`, `system`): its
@@ -225,10 +226,10 @@ impl ByteIndex {
 /// Everything asked of typed fields: per name, `==` by hash.
 #[derive(Debug, Default)]
 pub(super) struct FieldIndex {
-    /// Field name to its slot in `eq`.
-    pub names: Map<Box<str>, u32>,
+    /// Field name (its bytes) to its slot in `eq`.
+    pub names: Map<Box<[u8]>, u32>,
     /// The same as a list, searched instead of the map when short.
-    pub list: Vec<(Box<str>, u32)>,
+    pub list: Vec<(Box<[u8]>, u32)>,
     pub eq: Vec<FieldEq>,
 }
 
@@ -239,11 +240,11 @@ const FEW_NAMES: usize = 8;
 impl FieldIndex {
     /// The slot of the field named `name`.
     #[inline]
-    pub fn slot(&self, name: &str) -> Option<u32> {
+    pub fn slot(&self, name: &[u8]) -> Option<u32> {
         if self.list.len() <= FEW_NAMES {
             self.list
                 .iter()
-                .find(|(n, _)| crate::vm::bytes_eq(n.as_bytes(), name.as_bytes()))
+                .find(|(n, _)| crate::vm::bytes_eq(n, name))
                 .map(|(_, slot)| *slot)
         } else {
             self.names.get(name).copied()
@@ -531,7 +532,10 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         .into_iter()
         .map(|(ints, strs)| FieldEq {
             ints: ints.into_iter().map(|(k, v)| (k, v.into())).collect(),
-            strs: strs.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            strs: strs
+                .into_iter()
+                .map(|(k, v)| (k.into_boxed_bytes(), v.into()))
+                .collect(),
         })
         .collect();
     let mut message = None;
@@ -588,7 +592,7 @@ fn field_eq_slot<'m>(
     name: &str,
 ) -> &'m mut FieldEqParts {
     let next = eq.len() as u32;
-    let slot = *fields.names.entry(name.into()).or_insert(next);
+    let slot = *fields.names.entry(name.as_bytes().into()).or_insert(next);
     if slot == next {
         eq.push(Default::default());
     }

@@ -167,6 +167,7 @@ pub mod render;
 mod rfc3339;
 mod set;
 mod set_cache;
+mod set_fields;
 mod set_memo;
 mod set_sites;
 mod set_vm;

@@ -29,13 +29,14 @@
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
+use super::set_fields::RawFields;
 use super::set_memo::Memo;
 use super::set_sites::{analyze, arg_kinds, ArgKinds, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
-use distlog_core::record::ValueRef;
 use distlog_core::view::RecordRef;
+use distlog_core::wire::tag;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
@@ -401,7 +402,7 @@ impl Plan {
             }
             FIELDS if !self.fields.eq.is_empty() => {
                 let e = next_epoch(&mut s.epoch, &mut s.stamps);
-                for (k, val) in v.record.fields() {
+                for (k, val) in RawFields::new(v.record) {
                     let Some(slot) = self.fields.slot(k) else {
                         continue;
                     };
@@ -410,15 +411,23 @@ impl Plan {
                         continue;
                     }
                     let eq = &self.fields.eq[slot as usize];
-                    let found = match val {
-                        ValueRef::I64(x) => eq.ints.get(&i128::from(x)),
-                        ValueRef::U64(x) => eq.ints.get(&i128::from(x)),
-                        ValueRef::F64(x)
-                            if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) =>
-                        {
-                            eq.ints.get(&(x as i128))
+                    let word = || {
+                        val.payload
+                            .first_chunk::<8>()
+                            .map_or(0, |w| u64::from_le_bytes(*w))
+                    };
+                    let found = match val.tag {
+                        tag::I64 => eq.ints.get(&i128::from(word() as i64)),
+                        tag::U64 => eq.ints.get(&i128::from(word())),
+                        tag::F64 => {
+                            let x = f64::from_bits(word());
+                            if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
+                                eq.ints.get(&(x as i128))
+                            } else {
+                                None
+                            }
                         }
-                        ValueRef::Str(t) => eq.strs.get(t),
+                        tag::STR => eq.strs.get(val.payload),
                         _ => None,
                     };
                     if let Some(found) = found {
