@@ -131,11 +131,12 @@ pub(super) struct TextIndex {
 }
 
 /// A field's `contains` needles. Most values contain none: `any` says so
-/// in one fast pass. When a value has a match, the other needles are
-/// found from there: by `any` again from one byte past each match start
-/// when that finds them all (Teddy, and no needle a prefix of another, so
-/// at most one needle starts at a position), else by `all`, which reports
-/// every needle, overlapping ones included.
+/// in one fast pass (or finds where the first could start). When a value
+/// has a match, the other needles are found from there: by `any` again
+/// from one byte past each match start when that finds them all (Teddy,
+/// and no needle a prefix of another, so at most one needle starts at a
+/// position), else by `all`, which reports every needle, overlapping ones
+/// included.
 #[derive(Debug)]
 pub(super) struct Needles {
     pub any: AnyNeedle,
@@ -155,8 +156,45 @@ pub(super) enum AnyNeedle {
     /// a time (aho-corasick's own choice of prefilter goes by the needles'
     /// first bytes, common letters in text).
     Packed(aho_corasick::packed::Searcher),
-    /// More: a leftmost automaton (with aho-corasick's prefilters).
+    /// More needles whose first few bytes take few distinct values (`code
+    /// 1`, `code 2`, ... all start `code`): Teddy over those distinct
+    /// prefixes. A match is only a candidate (where the first needle may
+    /// start: no needle starts before it); its pattern index means
+    /// nothing.
+    Prefixes(aho_corasick::packed::Searcher),
+    /// Else a leftmost automaton (with aho-corasick's prefilters).
     Automaton(AhoCorasick),
+}
+
+/// The longest prefix [`AnyNeedle::Prefixes`] searches for.
+const PREFIX: usize = 4;
+
+/// Teddy over `patterns` (at most [`PACKED_MAX_NEEDLES`] of at most
+/// [`PACKED_MAX_BYTES`] bytes together, none empty), or `None`.
+fn packed(patterns: &[&[u8]]) -> Option<aho_corasick::packed::Searcher> {
+    let bytes: usize = patterns.iter().map(|p| p.len()).sum();
+    if patterns.len() > PACKED_MAX_NEEDLES
+        || bytes > PACKED_MAX_BYTES
+        || patterns.iter().any(|p| p.is_empty())
+    {
+        return None;
+    }
+    aho_corasick::packed::Config::new()
+        .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+        .builder()
+        .extend(patterns)
+        .build()
+}
+
+/// Teddy over the needles' distinct prefixes, the longest (at most
+/// [`PREFIX`] bytes) that Teddy takes, or `None`.
+fn prefixes(needles: &[Box<[u8]>]) -> Option<aho_corasick::packed::Searcher> {
+    (1..=PREFIX).rev().find_map(|n| {
+        let mut p: Vec<&[u8]> = needles.iter().map(|x| &x[..x.len().min(n)]).collect();
+        p.sort_unstable();
+        p.dedup();
+        packed(&p)
+    })
 }
 
 impl AnyNeedle {
@@ -165,7 +203,7 @@ impl AnyNeedle {
     #[inline]
     pub fn find(&self, s: &[u8], from: usize) -> Option<(usize, usize)> {
         let m = match self {
-            AnyNeedle::Packed(p) => p.find_in(
+            AnyNeedle::Packed(p) | AnyNeedle::Prefixes(p) => p.find_in(
                 s,
                 aho_corasick::Span {
                     start: from,
@@ -369,17 +407,13 @@ impl TextParts {
             };
             // Teddy verifies a candidate against the needles of its
             // buckets: bounded by their total size, kept small.
-            let small = self.needles.len() <= PACKED_MAX_NEEDLES && bytes <= PACKED_MAX_BYTES;
-            let packed = small.then(|| {
-                aho_corasick::packed::Config::new()
-                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-                    .builder()
-                    .extend(&self.needles)
-                    .build()
-            });
-            let any = match packed.flatten() {
+            let all: Vec<&[u8]> = self.needles.iter().map(|n| &n[..]).collect();
+            let any = match packed(&all) {
                 Some(p) => AnyNeedle::Packed(p),
-                None => AnyNeedle::Automaton(build(MatchKind::LeftmostFirst)?),
+                None => match prefixes(&self.needles) {
+                    Some(p) => AnyNeedle::Prefixes(p),
+                    None => AnyNeedle::Automaton(build(MatchKind::LeftmostFirst)?),
+                },
             };
             let mut sorted: Vec<&[u8]> = self.needles.iter().map(|n| &n[..]).collect();
             sorted.sort_unstable();

@@ -74,7 +74,8 @@ use std::sync::Arc;
 ///   of the field)) for the automata (an overlapping scan reports at most
 ///   one match per needle length at each position; each needle's tests are
 ///   added once), plus the prefix and suffix walks (O(longest constant));
-///   a field with at most 64 needles of at most 512 bytes together is
+///   a field with at most 64 needles of at most 512 bytes together, or
+///   whose needles' distinct prefixes (of at most 4 bytes) are, is
 ///   searched with Teddy first, whose candidate positions cost at most
 ///   those 512 bytes of compares each;
 /// - O(its typed fields) hash probes, and the one-by-one tests, each

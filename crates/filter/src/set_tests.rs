@@ -491,3 +491,30 @@ fn many_call_sites_evict_and_stay_exact() {
         .collect();
     agree(&sources, records);
 }
+
+#[test]
+fn many_needles_sharing_prefixes_are_found_from_the_first_candidate() {
+    // 300 needles with two distinct 4-byte prefixes: Teddy over the
+    // prefixes, then the overlapping automaton from the first candidate.
+    let mut sources: Vec<String> = (0..300)
+        .map(|k| format!("message contains \"code {k}\""))
+        .collect();
+    sources.push("message contains \"timeout\"".into());
+    sources.push("message contains \"time\" and not (message contains \"code 1\")".into());
+    let mut rng = Rng(0x000c_0de5);
+    let records = (0..500)
+        .map(|_| Record {
+            message: (0..rng.below(6))
+                .map(|_| match rng.below(4) {
+                    0 => format!("code {}", rng.below(400)),
+                    1 => format!("code {}code {}", rng.below(40), rng.below(40)),
+                    2 => rng.pick(&["timeout", "time", "tim", "cod", "co de"]).into(),
+                    _ => "x".into(),
+                })
+                .collect::<Vec<_>>()
+                .join(rng.pick(&[" ", ""])),
+            ..Record::default()
+        })
+        .collect();
+    agree(&sources, records);
+}
