@@ -221,8 +221,30 @@ impl AnyNeedle {
 pub(super) struct FieldEq {
     /// Integers, and the integral floats they equal.
     pub ints: Map<i128, Ids>,
+    /// A 256-bit filter of `ints`' keys ([`int_bit`]): most values are
+    /// none of them, and one bit says so without hashing.
+    pub int_bits: [u64; 4],
     /// Strings, by their bytes.
     pub strs: Map<Box<[u8]>, Ids>,
+}
+
+/// The bit of `x` in [`FieldEq::int_bits`].
+#[inline(always)]
+pub(super) fn int_bit(x: i128) -> usize {
+    let folded = (x as u64) ^ ((x >> 64) as u64);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+}
+
+impl FieldEq {
+    /// The tests an integer passes.
+    #[inline]
+    pub fn int(&self, x: i128) -> Option<&Ids> {
+        let b = int_bit(x);
+        if self.int_bits[b >> 6] >> (b & 63) & 1 == 0 {
+            return None;
+        }
+        self.ints.get(&x)
+    }
 }
 
 /// Everything asked of one byte field (`level`, `kind`, `system`): its
@@ -565,6 +587,11 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
     fields.eq = field_eq
         .into_iter()
         .map(|(ints, strs)| FieldEq {
+            int_bits: ints.keys().fold([0; 4], |mut bits, &x| {
+                let b = int_bit(x);
+                bits[b >> 6] |= 1 << (b & 63);
+                bits
+            }),
             ints: ints.into_iter().map(|(k, v)| (k, v.into())).collect(),
             strs: strs
                 .into_iter()

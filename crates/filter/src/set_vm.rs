@@ -417,12 +417,12 @@ impl Plan {
                             .map_or(0, |w| u64::from_le_bytes(*w))
                     };
                     let found = match val.tag {
-                        tag::I64 => eq.ints.get(&i128::from(word() as i64)),
-                        tag::U64 => eq.ints.get(&i128::from(word())),
+                        tag::I64 => eq.int(i128::from(word() as i64)),
+                        tag::U64 => eq.int(i128::from(word())),
                         tag::F64 => {
                             let x = f64::from_bits(word());
                             if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
-                                eq.ints.get(&(x as i128))
+                                eq.int(x as i128)
                             } else {
                                 None
                             }
