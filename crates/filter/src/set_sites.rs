@@ -27,9 +27,13 @@
 //! arguments are all integers and for those whose arguments are all
 //! numbers: either the passing tests (a [`Verdict::Decided`] list, the
 //! same for every such record) or [`Verdict::Render`] when some test
-//! depends on the arguments' values. [`Sites`] keeps the verdicts per
-//! thread, keyed by the format's text. A record whose arguments are not
-//! all numbers (a string can hold any text), or fewer than its format's
+//! depends on the arguments' values. A string argument can hold any text,
+//! but a record's strings are short and their bytes cheap to collect: the
+//! numbers' verdict still holds when each `contains` needle outside the
+//! literal runs has a byte (its rarest, kept in the site's guard) that is
+//! neither in the literal runs, nor a number's, nor in the record's
+//! strings. [`Sites`] keeps the verdicts per thread, keyed by the
+//! format's text. A record with fewer arguments than its format's
 //! placeholders, or whose verdict is `Render`, is rendered and scanned as
 //! before: the result is the same either way (`set_tests.rs` checks it
 //! against every filter alone, needles across literal text and arguments
@@ -84,6 +88,18 @@ pub(super) struct Site {
     pub ints: Verdict,
     /// When every argument a placeholder shows is a number.
     pub nums: Verdict,
+    /// When some argument is text (a string, a bool, null), `nums` still
+    /// holds if the text has none of these bytes ([`text_guard`]); `None`:
+    /// render.
+    pub guard: Option<Bytes>,
+}
+
+/// A set of bytes, 256 bits.
+pub(super) type Bytes = [u64; 4];
+
+#[inline(always)]
+fn add(set: &mut Bytes, b: u8) {
+    set[(b >> 6) as usize] |= 1 << (b & 63);
 }
 
 /// The bytes an argument's text may hold: a 256-bit set.
@@ -221,6 +237,7 @@ pub(super) fn analyze(
             slots,
             ints: v.clone(),
             nums: v,
+            guard: Some([0; 4]),
         };
     }
     let first = match pos.first() {
@@ -233,8 +250,65 @@ pub(super) fn analyze(
     };
     let literals: Vec<Vec<u8>> = runs.iter().map(|&r| text(r)).collect();
     let ints = verdict(ix, &pos, &literals, &first, &last, &alphabet(b""));
-    let nums = verdict(ix, &pos, &literals, &first, &last, &alphabet(b".eE+NaNinf"));
-    Site { slots, ints, nums }
+    let num_bytes = alphabet(b".eE+NaNinf");
+    let nums = verdict(ix, &pos, &literals, &first, &last, &num_bytes);
+    let guard = match nums {
+        Verdict::Decided(_) => text_guard(ix, &literals, &num_bytes),
+        Verdict::Render => None,
+    };
+    Site {
+        slots,
+        ints,
+        nums,
+        guard,
+    }
+}
+
+/// Bytes in order of how common they are in log text (a rough English
+/// and path ranking); bytes not listed are rarer still.
+const COMMON: &[u8] = b"e tao/insrhldcu.umfpgwybvk_-:=0123456789ETAOINSRHLDCUMFPGWYBVKxjqzXJQZ";
+
+/// The `nums` verdict (decided) also holds for a record whose arguments
+/// include text when every `contains` needle outside the literal runs has
+/// a byte that neither the literal runs, nor a number, nor that text has:
+/// it cannot match. Each such needle contributes one such byte (its
+/// rarest), and a record whose text has none of them keeps the verdict.
+/// `None` when some needle has no such byte (its bytes are all literal or
+/// number bytes: a text argument might complete it).
+fn text_guard(ix: &TextIndex, literals: &[Vec<u8>], a: &Alphabet) -> Option<Bytes> {
+    let mut guard = [0; 4];
+    let Some(n) = &ix.contains else {
+        return Some(guard);
+    };
+    let mut known = *a;
+    for lit in literals {
+        for &b in lit {
+            known[b as usize] = true;
+        }
+    }
+    let rank = |b: u8| COMMON.iter().position(|&c| c == b).unwrap_or(COMMON.len());
+    let mut read = 0usize;
+    for needle in &n.needles {
+        read += needle.len();
+        if read > MAX_NEEDLE_SCAN {
+            return None;
+        }
+        // Needles inside a literal run pass whatever the arguments; their
+        // escape byte (if any) only makes the guard stricter.
+        let rarest = needle
+            .iter()
+            .copied()
+            .filter(|&b| !known[b as usize])
+            .max_by_key(|&b| rank(b));
+        match rarest {
+            Some(b) => add(&mut guard, b),
+            None if literals
+                .iter()
+                .any(|l| memchr::memmem::find(l, needle).is_some()) => {}
+            None => return None,
+        }
+    }
+    Some(guard)
 }
 
 /// The verdict for arguments whose text is over `a`.
@@ -311,27 +385,56 @@ pub(super) enum ArgKinds {
     Ints,
     /// Every placeholder shows a number, not all integers.
     Nums,
-    /// Some placeholder shows other text, or itself (no argument left).
-    Other,
+    /// Some placeholder shows text (a string, bool or null): the bytes of
+    /// that text.
+    Text(Bytes),
+    /// Some placeholder shows itself (no argument left).
+    Missing,
 }
 
-/// The kinds of the first `slots` of `args`.
+/// The kinds of the first `slots` of `args` (reads each string once).
 #[inline]
 pub(super) fn arg_kinds<'a>(args: impl Iterator<Item = ValueRef<'a>>, slots: usize) -> ArgKinds {
-    let mut kinds = ArgKinds::Ints;
+    let (mut nums, mut text) = (false, None::<Bytes>);
     let mut n = 0;
     for v in args.take(slots) {
         n += 1;
-        match v {
-            ValueRef::I64(_) | ValueRef::U64(_) => {}
-            ValueRef::F64(_) => kinds = ArgKinds::Nums,
-            _ => return ArgKinds::Other,
+        let t = match v {
+            ValueRef::I64(_) | ValueRef::U64(_) => continue,
+            ValueRef::F64(_) => {
+                nums = true;
+                continue;
+            }
+            ValueRef::Str(s) => s,
+            ValueRef::Bool(true) => "true",
+            ValueRef::Bool(false) => "false",
+            ValueRef::Null => "null",
+        };
+        let set = text.get_or_insert([0; 4]);
+        for &b in t.as_bytes() {
+            add(set, b);
         }
     }
-    if n < slots {
-        ArgKinds::Other
-    } else {
-        kinds
+    match (n < slots, text, nums) {
+        (true, ..) => ArgKinds::Missing,
+        (false, Some(t), _) => ArgKinds::Text(t),
+        (false, None, true) => ArgKinds::Nums,
+        (false, None, false) => ArgKinds::Ints,
+    }
+}
+
+/// The verdict of `site` for arguments of kind `kinds`.
+#[inline]
+pub(super) fn verdict_for(site: &Site, kinds: ArgKinds) -> &Verdict {
+    const RENDER: &Verdict = &Verdict::Render;
+    match kinds {
+        ArgKinds::Ints => &site.ints,
+        ArgKinds::Nums => &site.nums,
+        ArgKinds::Text(t) => match site.guard {
+            Some(g) if (0..4).all(|i| g[i] & t[i] == 0) => &site.nums,
+            _ => RENDER,
+        },
+        ArgKinds::Missing => RENDER,
     }
 }
 

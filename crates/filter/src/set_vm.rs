@@ -31,7 +31,7 @@ use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUP
 use super::set_cache::{Class, Classes, ValueCache};
 use super::set_fields::RawFields;
 use super::set_memo::Memo;
-use super::set_sites::{analyze, arg_kinds, ArgKinds, Sites, Verdict, MAX_SITE_FORMAT};
+use super::set_sites::{analyze, arg_kinds, verdict_for, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
@@ -235,12 +235,7 @@ fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>
             text_tests(ix, text, ids, &mut vec![0; patterns], 1);
         })
     });
-    let verdict = match arg_kinds(r.args(), site.slots) {
-        ArgKinds::Ints => &site.ints,
-        ArgKinds::Nums => &site.nums,
-        ArgKinds::Other => return false,
-    };
-    match verdict {
+    match verdict_for(site, arg_kinds(r.args(), site.slots)) {
         Verdict::Decided(passing) => {
             ids.extend_from_slice(passing);
             true
