@@ -148,7 +148,7 @@ struct Pending {
     /// Its records.
     records: u64,
     /// Its acknowledgement, sent when this is dropped.
-    _ack: Option<Arc<AckToken>>,
+    ack: Option<Arc<AckToken>>,
 }
 
 impl Store {
@@ -199,6 +199,11 @@ impl Store {
         while self.pending.back().is_some_and(|p| p.end > kept) {
             if let Some(p) = self.pending.pop_back() {
                 self.stats.dropped.fetch_add(p.records, Ordering::Relaxed);
+                // Taken, then lost to a failed write: a redelivery may
+                // store it (a JetStream message is not acknowledged).
+                if let Some(a) = &p.ack {
+                    a.refuse();
+                }
             }
         }
     }
@@ -223,7 +228,7 @@ impl Processor for Store {
             self.pending.push_back(Pending {
                 end,
                 records: d.len() as u64,
-                _ack: d.ack.clone(),
+                ack: d.ack.clone(),
             });
         }
         self.settle();
@@ -292,11 +297,16 @@ mod tests {
 
     /// A delivery of one record.
     fn delivery(seq: u64, ack: Option<Arc<AckToken>>) -> Delivery {
+        delivery_of(seq, format!("m{seq}"), ack)
+    }
+
+    /// A delivery of one record with this message.
+    fn delivery_of(seq: u64, message: String, ack: Option<Arc<AckToken>>) -> Delivery {
         let b = Batch {
             first_seq: seq,
             records: vec![Record {
                 seq,
-                message: format!("m{seq}"),
+                message,
                 ..Record::default()
             }],
             ..Batch::default()
@@ -364,6 +374,48 @@ mod tests {
             s.flush().unwrap();
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    /// Batches taken and then lost to a failed direct write are counted
+    /// as dropped, never as written, and their acknowledgement hooks hear
+    /// a refusal (so a JetStream message is redelivered).
+    #[test]
+    fn batches_lost_to_a_failed_write_are_dropped_and_refused() {
+        use crate::store::direct::{Fault, FAULT};
+        let dir = fresh("store-fail");
+        let stats = Arc::new(ProcessorStats::default());
+        let zmq = zmq::Context::new();
+        let ctx = Context {
+            name: "store",
+            shared: Shared {
+                data_dir: &dir,
+                curve: None,
+            },
+            zmq: &zmq,
+            closing: Arc::new(AtomicBool::new(false)),
+            stats: stats.clone(),
+        };
+        let mut s = Store::open(&config(&dir, true, Duration::from_secs(1)), &ctx).unwrap();
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        for seq in 0..3 {
+            let h = heard.clone();
+            let ack = AckToken::call(Box::new(move |ok| h.lock().unwrap().push(ok)));
+            let d = delivery_of(seq, "x".repeat(2000), Some(Arc::new(ack)));
+            s.process(&d).unwrap();
+        }
+        FAULT.with(|f| f.set(Some(Fault::FailWrite)));
+        assert!(s.flush().is_err());
+        FAULT.with(|f| f.set(None));
+        assert_eq!(*heard.lock().unwrap(), [false, false, false]);
+        assert_eq!(stats.written.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(stored(&dir), 0);
+        // The store goes on.
+        s.process(&delivery(9, None)).unwrap();
+        s.flush().unwrap();
+        assert_eq!(stats.written.load(Ordering::Relaxed), 1);
+        assert_eq!(stored(&dir), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Through the processor's thread: a batch with nothing after it is

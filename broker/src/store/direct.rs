@@ -85,6 +85,8 @@ pub struct Gather {
     /// A direct write was refused: the data went through `plain`, and the
     /// writer should fall back to buffered writes.
     refused: bool,
+    /// A failed cut left the buffer out of step with the file.
+    poisoned: bool,
 }
 
 impl Gather {
@@ -99,7 +101,7 @@ impl Gather {
         buf: Option<AlignedVec<ALIGN>>,
     ) -> io::Result<Result<Gather, File>> {
         debug_assert!(head.len() < ALIGN);
-        let opened = injected(Refuse::Open).and_then(|()| {
+        let opened = injected(Fault::RefuseOpen).and_then(|()| {
             OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_DIRECT)
@@ -127,12 +129,14 @@ impl Gather {
             whole: head.len() as u64,
             oldest: None,
             refused: false,
+            poisoned: false,
         }))
     }
 
     /// Appends one entry, given in parts; when the buffer fills, writes it
     /// whole (so the file may end inside this entry).
     pub fn push<const N: usize>(&mut self, parts: [&[u8]; N]) -> io::Result<()> {
+        self.healthy()?;
         if self.oldest.is_none() {
             self.oldest = Some(Instant::now());
         }
@@ -164,6 +168,7 @@ impl Gather {
     /// through the page cache (kept in the buffer, to be rewritten in
     /// place by the next direct write).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.healthy()?;
         if self.on_file < self.end() {
             let aligned = self.len & !(ALIGN - 1);
             self.write_out(aligned)?;
@@ -204,18 +209,28 @@ impl Gather {
 
     /// After a failed write: cuts the file back to the end of the last
     /// entry wholly in it and gathers on from there (what was gathered
-    /// after it is dropped). Returns that end.
+    /// after it is dropped). Returns that end. If the cut or the read of
+    /// the bytes before it fails, the gather is poisoned: it writes
+    /// nothing more (its buffer no longer matches the file), and the
+    /// writer moves on to a new segment ([`Gather::poisoned`]).
     pub fn cut_back(&mut self) -> io::Result<u64> {
         let keep = self.whole;
         self.ends.clear();
         self.oldest = None;
-        self.on_file = keep;
-        self.base = keep & !(ALIGN as u64 - 1);
-        self.len = (keep - self.base) as usize;
+        self.poisoned = true;
+        let base = keep & !(ALIGN as u64 - 1);
+        let len = (keep - base) as usize;
         self.plain.set_len(keep)?;
-        self.plain
-            .read_exact_at(&mut self.buf[..self.len], self.base)?;
+        self.plain.read_exact_at(&mut self.buf[..len], base)?;
+        (self.base, self.len, self.on_file) = (base, len, keep);
+        self.poisoned = false;
         Ok(keep)
+    }
+
+    /// Whether a failed [`Gather::cut_back`] left the buffer out of step
+    /// with the file: nothing more may be written through this gather.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// The ordinary descriptor.
@@ -244,10 +259,12 @@ impl Gather {
         }
         let mut done = 0;
         while done < n && !self.refused {
-            let wrote = injected(Refuse::Write).and_then(|()| {
-                self.direct
-                    .write_at(&self.buf[done..n], self.base + done as u64)
-            });
+            let wrote = injected(Fault::RefuseWrite)
+                .and_then(|()| injected(Fault::FailWrite))
+                .and_then(|()| {
+                    self.direct
+                        .write_at(&self.buf[done..n], self.base + done as u64)
+                });
             match wrote {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 // A short direct write that ends off the alignment: the
@@ -270,6 +287,16 @@ impl Gather {
         Ok(())
     }
 
+    /// An error once poisoned.
+    fn healthy(&self) -> io::Result<()> {
+        if self.poisoned {
+            return Err(io::Error::other(
+                "segment abandoned: a failed write could not be cut back",
+            ));
+        }
+        Ok(())
+    }
+
     /// Moves `whole` past the entries now wholly in the file.
     fn settle(&mut self) {
         while self.ends.front().is_some_and(|&e| e <= self.on_file) {
@@ -283,27 +310,33 @@ fn refuses_direct(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// Where the tests make `O_DIRECT` refused (no file system here refuses
-/// it: tmpfs takes it since Linux 6.6).
+/// The faults the tests inject (no file system on this machine refuses
+/// `O_DIRECT`: tmpfs takes it since Linux 6.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refuse {
-    /// When the file is opened.
-    Open,
-    /// At the first write.
-    Write,
+pub(crate) enum Fault {
+    /// `O_DIRECT` refused when the file is opened.
+    RefuseOpen,
+    /// `O_DIRECT` refused at the first write.
+    RefuseWrite,
+    /// Direct writes fail (`EIO`).
+    FailWrite,
 }
 
 #[cfg(test)]
 thread_local! {
-    /// The refusal the tests inject on this thread, if any.
-    pub(crate) static REFUSE: std::cell::Cell<Option<Refuse>> = const { std::cell::Cell::new(None) };
+    /// The fault the tests inject on this thread, if any.
+    pub(crate) static FAULT: std::cell::Cell<Option<Fault>> = const { std::cell::Cell::new(None) };
 }
 
-/// `EINVAL` where a test injects a refusal `at`.
-fn injected(at: Refuse) -> io::Result<()> {
+/// The error of an injected fault `at`, if a test injects it.
+fn injected(at: Fault) -> io::Result<()> {
     #[cfg(test)]
-    if REFUSE.with(|r| r.get()) == Some(at) {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    if FAULT.with(|f| f.get()) == Some(at) {
+        let errno = match at {
+            Fault::FailWrite => libc::EIO,
+            Fault::RefuseOpen | Fault::RefuseWrite => libc::EINVAL,
+        };
+        return Err(io::Error::from_raw_os_error(errno));
     }
     let _ = at;
     Ok(())

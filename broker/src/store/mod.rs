@@ -66,7 +66,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod direct;
+pub(crate) mod direct;
 mod reader;
 mod retention;
 mod segment;

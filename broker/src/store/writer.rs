@@ -195,6 +195,7 @@ impl Writer {
         head[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
         head[ENTRY_HEADER..].copy_from_slice(&topic_pad);
         let entry_len = (ENTRY_HEADER + padded) as u64;
+        self.leave_poisoned()?;
         let non_empty = self.written > MAGIC.len() as u64;
         if non_empty
             && (self.written + entry_len > self.opts.max_segment
@@ -270,17 +271,29 @@ impl Writer {
     }
 
     /// After a failed gathered write: the file cut back to its last whole
-    /// entry, and the entries after it dropped.
+    /// entry, and the entries after it dropped. If even the cut fails, the
+    /// segment keeps a torn tail (which readers stop at) and the next
+    /// append starts a new segment ([`Writer::leave_poisoned`]).
     fn cut_back(&mut self) {
         if let Sink::Gather(g) = &mut self.sink {
-            // If even the cut fails, the segment keeps a torn tail, which
-            // readers stop at and the next start cuts.
-            if let Ok(end) = g.cut_back() {
-                self.written = end;
-            } else {
-                self.written = g.whole();
-            }
+            self.written = g.cut_back().unwrap_or_else(|_| g.whole());
         }
+    }
+
+    /// Starts a new segment, without writing anything more to the current
+    /// one, when a failed cut left its gather out of step with the file.
+    fn leave_poisoned(&mut self) -> io::Result<()> {
+        if !matches!(&self.sink, Sink::Gather(g) if g.poisoned()) {
+            return Ok(());
+        }
+        self.n += 1;
+        let (sink, path) = new_segment(&self.dir, self.n, true, None)?;
+        self.sink = sink;
+        self.path = path;
+        self.opened = Instant::now();
+        self.origin += self.written;
+        self.written = MAGIC.len() as u64;
+        Ok(())
     }
 
     /// Once a direct write was refused, writes go through the page cache.
@@ -405,7 +418,7 @@ pub fn recover(dir: &Path) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::direct::{Refuse, CHUNK, REFUSE};
+    use crate::store::direct::{Fault, CHUNK, FAULT};
     use crate::store::Reader;
     use std::os::unix::fs::PermissionsExt;
 
@@ -565,11 +578,11 @@ mod tests {
     /// the same bytes.
     #[test]
     fn refused_direct_io_falls_back_to_buffered_writes() {
-        for at in [Refuse::Open, Refuse::Write] {
+        for at in [Fault::RefuseOpen, Fault::RefuseWrite] {
             let (a, b) = (fresh("refused-direct"), fresh("refused-plain"));
-            REFUSE.with(|r| r.set(Some(at)));
+            FAULT.with(|f| f.set(Some(at)));
             let mut direct = Writer::open_with(&a, opts(true, 64 << 20)).unwrap();
-            assert_eq!(direct.is_direct(), at == Refuse::Write);
+            assert_eq!(direct.is_direct(), at == Fault::RefuseWrite);
             let mut plain = Writer::open_with(&b, opts(false, 64 << 20)).unwrap();
             for body in bodies(60) {
                 direct.append(*b"TLR", &body).unwrap();
@@ -580,13 +593,49 @@ mod tests {
                 }
             }
             assert!(!direct.is_direct(), "{at:?}");
-            REFUSE.with(|r| r.set(None));
+            FAULT.with(|f| f.set(None));
             direct.sync().unwrap();
             assert_eq!(contents(&a), contents(&b), "{at:?}");
             for d in [a, b] {
                 std::fs::remove_dir_all(d).unwrap();
             }
         }
+    }
+
+    /// A failed direct write (disk full, I/O error) cuts the segment back
+    /// to its last whole entry: what was gathered after it is dropped
+    /// (`appended` falls back to `on_file`), the file reads without a torn
+    /// tail, and later appends go on after it.
+    #[test]
+    fn a_failed_direct_write_cuts_back_to_the_last_whole_entry() {
+        let dir = fresh("gather-fail");
+        let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
+        let small = encode_batch_to_vec(&distlog_core::wire::Batch::default());
+        for _ in 0..5 {
+            w.append(*b"TLR", &small).unwrap();
+        }
+        w.flush().unwrap();
+        let kept = w.on_file();
+        // Three more wait in the buffer; then a large one fails to go out.
+        for _ in 0..3 {
+            w.append(*b"TLR", &small).unwrap();
+        }
+        assert!(w.appended() > kept);
+        FAULT.with(|f| f.set(Some(Fault::FailWrite)));
+        assert!(w.append(*b"TLR", &vec![1u8; CHUNK]).is_err());
+        FAULT.with(|f| f.set(None));
+        assert_eq!((w.appended(), w.on_file()), (kept, kept));
+        let r = Reader::open(w.current()).unwrap();
+        assert_eq!((r.batches().count(), r.torn()), (5, 0));
+        // Appending goes on after the cut.
+        for _ in 0..2 {
+            w.append(*b"TLR", &small).unwrap();
+        }
+        w.flush().unwrap();
+        assert!(w.is_direct());
+        let r = Reader::open(w.current()).unwrap();
+        assert_eq!((r.batches().count(), r.torn()), (7, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The sync policies hold with gathered writes: `always` leaves
