@@ -8,6 +8,10 @@
 #   RS_BIN=/tmp/other/target/release benches/peers/rsyslog.sh   # another distlogd
 #   RS_BIN_B=/tmp/new/release benches/peers/rsyslog.sh   # also a second distlogd
 #       # (`distlog-b` rows), run after the first in every round: an A/B
+#   RS_BIN_B=target/release RS_STORE_OPTS='direct_io: false' benches/peers/rsyslog.sh
+#       # RS_STORE_OPTS / RS_STORE_OPTS_B: more settings of the store
+#       # processor of the first / second distlogd (the same build, two
+#       # settings: an A/B of one option)
 #
 # - rsyslog: Debian's `rsyslog` (installed with apt-get if missing; needs
 #   root), `imtcp` on a free loopback port, `if $msg contains "marker"`
@@ -114,7 +118,7 @@ CONF
 }
 
 run_distlogd() {
-    local bin=${1:-$bin} label=${2:-distlog}
+    local bin=${1:-$bin} label=${2:-distlog} opts=${3-${RS_STORE_OPTS:-}}
     local dir=$tmp/distlogd-$RANDOM p m
     mkdir -p "$dir"
     p=$(port)
@@ -124,7 +128,7 @@ listen: [tcp://127.0.0.1:$p]
 data_dir: $dir/store
 metrics: {listen: 127.0.0.1:$m, interval: 0s}
 processors:
-  store: {type: store}
+  store: {type: store${opts:+, $opts}}
 rules:
   - name: marker
     filter: message contains "marker"
@@ -165,7 +169,7 @@ failed=0
 for r in $(seq "$rounds"); do
     echo "== round $r of $rounds (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     run_distlogd || failed=1
-    if [ -n "${RS_BIN_B:-}" ]; then run_distlogd "$RS_BIN_B" distlog-b || failed=1; fi
+    if [ -n "${RS_BIN_B:-}" ]; then run_distlogd "$RS_BIN_B" distlog-b "${RS_STORE_OPTS_B:-}" || failed=1; fi
     run_rsyslog || failed=1
 done
 

@@ -52,7 +52,8 @@ pub struct Metrics {
 /// ([`crate::processor::Handle`]); they survive reloads that keep its name.
 #[derive(Debug, Default)]
 pub struct ProcessorStats {
-    /// Records handed to the processor successfully.
+    /// Records handed to the processor successfully (the store's: once
+    /// they are in its file, which may be after it took them).
     pub written: AtomicU64,
     /// Batches handed to the processor successfully.
     pub batches: AtomicU64,

@@ -266,7 +266,8 @@ impl Drop for Handle {
     }
 }
 
-/// The processor thread: take, process, tick, and flush at the end.
+/// The processor thread: take, process, write what is due, tick, and
+/// flush at the end.
 fn run(
     name: &str,
     mut p: Box<dyn Processor>,
@@ -275,20 +276,24 @@ fn run(
     bytes: &AtomicU64,
 ) {
     const TICK: Duration = Duration::from_secs(1);
-    let mut last_tick = Instant::now();
+    let mut next_tick = Instant::now() + TICK;
+    let counts_written = p.counts_written();
     let report = |what: &str, e: &io::Error| {
         stats.errors.fetch_add(1, Ordering::Relaxed);
         ERRORS.warn(|| format!("processor {name:?}: {what}: {e}"));
     };
     loop {
-        match rx.recv_timeout(TICK) {
+        let wake = p.deadline().map_or(next_tick, |d| d.min(next_tick));
+        match rx.recv_deadline(wake) {
             Ok(d) => {
                 bytes.fetch_sub(d.batch.body().len() as u64, Ordering::AcqRel);
                 stats.queued.fetch_sub(1, Ordering::Relaxed);
                 let n = d.len() as u64;
                 match p.process(&d) {
                     Ok(()) => {
-                        stats.written.fetch_add(n, Ordering::Relaxed);
+                        if !counts_written {
+                            stats.written.fetch_add(n, Ordering::Relaxed);
+                        }
                         stats.batches.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
@@ -300,8 +305,14 @@ fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
+        let now = Instant::now();
+        if p.deadline().is_some_and(|d| now >= d) {
+            if let Err(e) = p.on_deadline() {
+                report("write failed", &e);
+            }
+        }
+        if now >= next_tick {
+            next_tick = now + TICK;
             if let Err(e) = p.tick() {
                 report("upkeep failed", &e);
             }

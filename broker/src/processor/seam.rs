@@ -27,6 +27,27 @@ pub trait Processor: Send {
     /// Makes everything processed so far durable or delivered; called
     /// before the processor is dropped (shutdown, reload).
     fn flush(&mut self) -> io::Result<()>;
+
+    /// When [`Processor::on_deadline`] must run next, if the processor holds
+    /// records it must write by then (the store's gathered direct writes).
+    /// Asked after every delivery and wake-up; keep it cheap.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Called once [`Processor::deadline`] has passed: writes what waited.
+    fn on_deadline(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Whether the processor counts its written records itself (in
+    /// [`Context::stats`]), when they are written, which may be after
+    /// `process` returned (and their acknowledgement tokens with them).
+    /// When false, a delivery's records count as written when `process`
+    /// returns `Ok`.
+    fn counts_written(&self) -> bool {
+        false
+    }
 }
 
 /// A processor kind's settings: what the config file says about one

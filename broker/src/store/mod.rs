@@ -24,9 +24,19 @@
 //!
 //! # Durability (fsync policy)
 //!
-//! Every batch is written (one `write`) as the store processor takes it,
-//! so a crash of the broker loses nothing the store took (what was still
-//! queued in front of it is lost; SIGTERM drains the queue first). A crash
+//! By default ([`Options::direct`], config `direct_io`) batches are
+//! gathered into a 1 MiB aligned buffer and written with `O_DIRECT`, past
+//! the page cache (module `direct`: the aligned part directly, the
+//! unaligned tail through the page cache and rewritten in place by the
+//! next direct write, so the file holds exactly the bytes above). A batch
+//! waits there at most `direct_io_wait` (2 ms), and is counted as written
+//! and acknowledged only once it is in the file ([`Writer::on_file`]); a
+//! crash of the broker loses what waits, none of it acknowledged. With
+//! `direct_io: false` (and where the file system refuses `O_DIRECT`) every
+//! batch is written (one `write`) as the store processor takes it, so a
+//! crash of the broker loses nothing the store took. Either way, what was
+//! still queued in front of the store is lost; SIGTERM drains the queue
+//! and writes what waits first. A crash
 //! of the machine loses what was written since the last `fsync`, and the
 //! policy ([`SyncPolicy`], config `fsync`) decides when that is:
 //! `always` after every batch; `interval` (the default) at most
@@ -56,6 +66,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub(crate) mod direct;
 mod reader;
 mod retention;
 mod segment;
@@ -64,4 +75,4 @@ mod writer;
 pub use reader::{Access, Reader, StoredBatch};
 pub use retention::{apply as apply_retention, Retention};
 pub use segment::{segments, Segment, TIME_SLACK_NS};
-pub use writer::{recover, Options, SyncPolicy, Writer};
+pub use writer::{recover, Options, SyncPolicy, Writer, DIRECT_WAIT};
