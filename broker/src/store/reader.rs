@@ -27,7 +27,7 @@
 //! file offset modulo 16).
 
 use super::segment::{segments, Segment, ENTRY_HEADER, MAGIC, TOPIC_PAD};
-use distlog_core::wire::{BatchRef, Topic, WireError};
+use distlog_core::wire::{ArchivedSender, BatchRef, Topic, WireError};
 use rkyv::util::AlignedVec;
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
@@ -136,14 +136,28 @@ impl Reader {
     /// reading it a chunk at a time from its start (each call reads it
     /// again).
     /// A read error ends the walk; [`Reader::take_error`] hands it over.
-    pub fn each_batch(
+    pub fn each_batch(&self, f: impl FnMut(Result<StoredBatch<'_>, WireError>) -> ControlFlow<()>) {
+        self.each_batch_where(|_, _| true, f)
+    }
+
+    /// [`Reader::each_batch`] without the batches whose topic and sender
+    /// `keep` refuses: those are checked only up to their sender
+    /// ([`distlog_core::wire::access_sender`]) and never handed to `f`, so
+    /// damage past a refused batch's sender is not seen. A batch whose
+    /// sender fails its check is handed to `f` as the error it is.
+    pub fn each_batch_where(
         &self,
+        mut keep: impl FnMut(Topic, &ArchivedSender) -> bool,
         mut f: impl FnMut(Result<StoredBatch<'_>, WireError>) -> ControlFlow<()>,
     ) {
+        let mut entry = |payload: &[u8]| match kept_batch(payload, &mut keep) {
+            Some(b) => f(b),
+            None => ControlFlow::Continue(()),
+        };
         match &self.stream {
             None => {
-                for b in self.batches() {
-                    if f(b).is_break() {
+                for payload in Entries::new(self.bytes()) {
+                    if entry(payload).is_break() {
                         return;
                     }
                 }
@@ -151,11 +165,8 @@ impl Reader {
             Some(s) => {
                 let mut buf = self.chunk.borrow_mut();
                 let mut file = s.file.borrow_mut();
-                let read = io::Seek::rewind(&mut *file).and_then(|()| {
-                    stream_entries(&mut file, s.want, &mut buf, |payload| {
-                        f(stored_batch(payload))
-                    })
-                });
+                let read = io::Seek::rewind(&mut *file)
+                    .and_then(|()| stream_entries(&mut file, s.want, &mut buf, &mut entry));
                 if let Err(e) = read {
                     s.error.set(Some(e));
                 }
@@ -235,6 +246,26 @@ fn stored_batch(payload: &[u8]) -> Result<StoredBatch<'_>, WireError> {
     let topic = Topic::parse(&payload[..3])?;
     let body = trim_body(&payload[TOPIC_PAD..]);
     distlog_core::wire::access_batch(body).map(|batch| StoredBatch { topic, batch })
+}
+
+/// [`stored_batch`], for a batch whose topic and sender `keep` accepts
+/// (`None`: refused, checked no further).
+#[inline]
+fn kept_batch<'a>(
+    payload: &'a [u8],
+    keep: &mut impl FnMut(Topic, &ArchivedSender) -> bool,
+) -> Option<Result<StoredBatch<'a>, WireError>> {
+    let topic = match Topic::parse(&payload[..3]) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let body = trim_body(&payload[TOPIC_PAD..]);
+    match distlog_core::wire::access_sender(body) {
+        Ok(sender) if !keep(topic, sender) => return None,
+        Ok(_) => {}
+        Err(e) => return Some(Err(e)),
+    }
+    Some(distlog_core::wire::access_batch(body).map(|batch| StoredBatch { topic, batch }))
 }
 
 /// Reads a segment of `want` bytes from `file` (at its start) through

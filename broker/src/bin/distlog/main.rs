@@ -26,6 +26,7 @@ mod out;
 mod pg;
 mod query;
 mod scan;
+mod sift;
 mod source;
 mod sql;
 mod stats;

@@ -8,10 +8,11 @@
 //! come in time order from one connection.
 
 use crate::pg::{self, Rows};
+use crate::sift::Sift;
 use crate::sql::Where;
 use crate::CliError;
 use distlog_core::view::RecordRef;
-use distlog_core::wire::ArchivedSender;
+use distlog_core::wire::{ArchivedSender, Topic};
 use distlog_filter::{Filter, RecordView};
 use distlogd::store::{Reader, Segment};
 use std::ops::ControlFlow;
@@ -97,7 +98,14 @@ impl Piece<'_> {
         let mut tally = Tally::default();
         match self {
             Piece::Segment(reader) => {
-                reader.each_batch(|b| {
+                // Batches whose sender or topic the filter rules out are
+                // skipped unread (`sift.rs`).
+                let sift = Sift::new(sel.filter);
+                let keep = |topic: Topic, sender: &ArchivedSender| match &sift {
+                    Some(s) => s.keeps(topic.system, sender),
+                    None => true,
+                };
+                reader.each_batch_where(keep, |b| {
                     let Ok(b) = b else {
                         tally.skipped += 1;
                         return ControlFlow::Continue(());

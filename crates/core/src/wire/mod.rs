@@ -37,6 +37,8 @@
 //!   [`put_value`]);
 //! - `batch`: [`WireBatch`] and its tables, the owned builder [`Batch`],
 //!   the encoder ([`encode_batch_to_vec`]);
+//! - `check`: the archive check, written for this layout (what
+//!   `rkyv::access` checks, in one pass);
 //! - `validate`: [`access_batch`], every check and cost bound;
 //! - `owned`: [`OwnedBatch`], a validated batch that owns its bytes.
 //!
@@ -58,6 +60,7 @@
 //! ```
 
 mod batch;
+mod check;
 mod frame;
 mod owned;
 mod validate;
@@ -72,5 +75,5 @@ pub use frame::{
     ACK_LEN, ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
 };
 pub use owned::OwnedBatch;
-pub use validate::{access_batch, BatchRef};
+pub use validate::{access_batch, access_sender, BatchRef};
 pub use values::{put_value, read_value, tag};

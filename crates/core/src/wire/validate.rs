@@ -1,12 +1,12 @@
 //! Checking a received body before anything reads it: the prefix, the
-//! archive (bytecheck), every record's indexes and values, and the cost
+//! archive (what `rkyv::access` checks, by `check.rs`), every record's indexes and values, and the cost
 //! bounds of [`crate::limits`].
 
 use super::batch::{ArchivedSite, ArchivedWireBatch};
+use super::check::{check_archive, root_of, sender_of};
 use super::frame::{archive_of, ArchivedSender, ErrorKind, WireError};
 use super::values::values_count;
 use crate::limits;
-use rkyv::rancor;
 
 /// A validated batch: what [`access_batch`] and
 /// [`OwnedBatch::get`](super::OwnedBatch::get) return. Read it through the
@@ -23,15 +23,23 @@ pub type BatchRef<'a> = &'a ArchivedWireBatch;
 ///
 /// One pass over the records, no allocation. A record's own strings
 /// (task, message, error, values) are bytes of the body that no other
-/// record claims (bytecheck rejects overlapping claims), so together they
+/// record claims (the archive check rejects overlapping claims), so together they
 /// are at most the body's size and are not summed; what is summed per
 /// record is what it shares: its site's strings (those of the first
 /// [`SITE_CACHE`] sites summed once into an array on the stack), and the
 /// sender's names and the longest thread name, an upper bound on its
 /// thread's.
 pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
-    let batch = rkyv::access::<ArchivedWireBatch, rancor::Failure>(archive_of(body)?)
-        .map_err(|_| WireError::new(ErrorKind::Invalid))?;
+    let archive = archive_of(body)?;
+    if check_archive(archive).is_none() {
+        return Err(WireError::new(ErrorKind::Invalid));
+    }
+    debug_assert!(
+        rkyv::access::<ArchivedWireBatch, rkyv::rancor::Failure>(archive).is_ok(),
+        "check_archive accepted an archive rkyv refuses"
+    );
+    // SAFETY: `check_archive` accepted the archive just now.
+    let batch: BatchRef<'_> = unsafe { root_of(archive) };
     let mut thread_name = 0;
     for t in batch.threads.iter() {
         thread_name = thread_name.max(t.name.len());
@@ -84,6 +92,16 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
         return Err(WireError::new(ErrorKind::TooExpanded));
     }
     Ok(batch)
+}
+
+/// The sender of a batch body, after checking only the prefix, the
+/// archive's root position and the sender's strings: for a reader that
+/// skips whole batches on their sender (`distlog query` with a filter on
+/// `host`, `process`, `pid` or `system`) without checking their records.
+/// A body that fails here fails [`access_batch`] with the same error; one
+/// that passes may still fail it.
+pub fn access_sender(body: &[u8]) -> Result<&ArchivedSender, WireError> {
+    sender_of(archive_of(body)?).ok_or(WireError::new(ErrorKind::Invalid))
 }
 
 /// How many sites' string sizes [`access_batch`] keeps on the stack.

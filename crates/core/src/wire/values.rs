@@ -97,39 +97,45 @@ pub fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
 /// compare the two on random and damaged bytes), without building the
 /// values: validation runs it on every record of every batch.
 pub(crate) fn values_count(b: &[u8], fixed: usize) -> Option<usize> {
-    let mut i = 0usize;
+    let mut rest = b;
     // The fixed values, of any type.
     for _ in 0..fixed {
-        i = skip_value(b, i)?;
+        rest = skip_value(rest)?;
     }
     // Then (str key, value) pairs.
     let mut n = fixed;
-    while i < b.len() {
-        if b[i] != tag::STR {
+    while let Some(&t) = rest.first() {
+        if t != tag::STR {
             return None;
         }
-        i = skip_value(b, i)?;
-        i = skip_value(b, i)?;
+        rest = skip_value(skip_value(rest)?)?;
         n += 2;
     }
     Some(n)
 }
 
-/// Where the value at `b[i..]` ends, when it is well-formed (what
-/// [`read_value`] accepts); `None` also when `i` is at the end.
+/// `b` after its first value, when that is well-formed (what
+/// [`read_value`] accepts); `None` also when `b` is empty.
 #[inline(always)]
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    let t = *b.get(i)?;
-    let i = i + 1;
-    match t {
-        tag::NULL => Some(i),
-        tag::BOOL => (*b.get(i)? <= 1).then_some(i + 1),
-        tag::I64 | tag::U64 | tag::F64 => (b.len() - i >= 8).then_some(i + 8),
-        tag::STR => {
-            let len = u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
-            let start = i + 4;
-            let end = start.checked_add(len)?;
-            utf8(b.get(start..end)?).then_some(end)
+fn skip_value(b: &[u8]) -> Option<&[u8]> {
+    match b {
+        [tag::NULL, rest @ ..] => Some(rest),
+        [tag::BOOL, 0 | 1, rest @ ..] => Some(rest),
+        [tag::I64 | tag::U64 | tag::F64, rest @ ..] => rest.get(8..),
+        [tag::STR, l0, l1, l2, l3, rest @ ..] => {
+            let len = u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize;
+            // A short string (the usual key or value) is checked as one
+            // word when 8 bytes follow its start.
+            if len < 8 {
+                if let Some(w) = rest.get(..8) {
+                    let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+                    if w & ((1u64 << (len * 8)) - 1) & 0x8080_8080_8080_8080 == 0 {
+                        return rest.get(len..);
+                    }
+                }
+            }
+            let (s, rest) = rest.split_at_checked(len)?;
+            utf8(s).then_some(rest)
         }
         _ => None,
     }
@@ -138,7 +144,7 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
 /// Whether `s` is UTF-8: a word at a time while it is ASCII (short
 /// strings, the usual field values, never reach `from_utf8`).
 #[inline]
-fn utf8(s: &[u8]) -> bool {
+pub(crate) fn utf8(s: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = s.chunks_exact(8);
     for w in &mut words {

@@ -1,0 +1,483 @@
+//! The archive check of a batch, written for [`WireBatch`]'s layout: it
+//! accepts exactly the archives `rkyv::access::<ArchivedWireBatch, _>`
+//! accepts, in one pass over the bytes, without bytecheck's generic
+//! machinery (a context object behind a trait, a subtree range pushed and
+//! popped per object, an error value built per check).
+//!
+//! What rkyv 0.8 checks for these types (aligned, little-endian, 32-bit
+//! relative pointers: the workspace's rkyv features), and so what this
+//! checks:
+//!
+//! - the root object sits at the end of the archive
+//!   (`len - size_of::<ArchivedWireBatch>()`), within it and aligned;
+//! - every object a relative pointer reaches (a `Vec`'s array, a string's
+//!   bytes when they are not inline) lies within the archive, at an
+//!   address aligned for its type, and after every object claimed before
+//!   it and before the object that points to it: rkyv's subtree ranges,
+//!   which are what makes claims disjoint. The walk keeps that range as
+//!   two positions, `lo` (the end of the last claim) and `hi` (the start
+//!   of the object being checked), and visits the fields in declaration
+//!   order, as the derived checks do;
+//! - a string is inline (its first byte is not `0b10xx_xxxx`; its length
+//!   is the position of the first `0xff`, or 8) or out of line with a
+//!   length over 8; its bytes are UTF-8;
+//! - nothing else: integers and `u8` arrays accept every bit pattern.
+//!
+//! Cost: each byte of the archive is read a bounded number of times (once
+//! for a record's fixed fields, once more for the UTF-8 of the strings it
+//! claims, which are disjoint), so O(bytes), and no allocation. The
+//! randomized test below compares it with `rkyv::access` on random and
+//! damaged archives, at aligned and misaligned addresses.
+//!
+//! [`WireBatch`]: super::WireBatch
+
+use super::batch::{ArchivedSite, ArchivedThread, ArchivedWireBatch, ArchivedWireRecord};
+use super::frame::ArchivedSender;
+use super::values::utf8;
+use rkyv::string::ArchivedString;
+use rkyv::vec::ArchivedVec;
+use std::mem::{align_of, offset_of, size_of};
+
+// The layout this file is written for. Another set of rkyv features
+// (`unaligned`, `big_endian`, `pointer_width_64`) changes it and fails
+// the build here.
+const _: () = {
+    assert!(size_of::<ArchivedString>() == 8 && align_of::<ArchivedString>() == 4);
+    assert!(size_of::<ArchivedVec<u8>>() == 8 && align_of::<ArchivedVec<u8>>() == 4);
+    assert!(align_of::<ArchivedWireRecord>() == 8);
+    assert!(align_of::<ArchivedWireBatch>() == 8);
+};
+
+/// Sizes and alignments of the arrays' element types.
+const RECORD: usize = size_of::<ArchivedWireRecord>();
+const SITE: usize = size_of::<ArchivedSite>();
+const THREAD: usize = size_of::<ArchivedThread>();
+const STRING: usize = size_of::<ArchivedString>();
+
+/// Whether `archive` (the bytes after a body's prefix) is an archive of a
+/// [`super::WireBatch`] that `rkyv::access` accepts, and the position of
+/// its root object when it is.
+pub(crate) fn check_archive(archive: &[u8]) -> Option<usize> {
+    let (mut w, root) = check_sender(archive)?;
+    let hi = root;
+
+    let (sites, n) = w.array(
+        root + offset_of!(ArchivedWireBatch, sites),
+        hi,
+        SITE,
+        align_of::<ArchivedSite>(),
+    )?;
+    for i in 0..n {
+        let s = sites + i * SITE;
+        w.string(s + offset_of!(ArchivedSite, target), sites)?;
+        w.string(s + offset_of!(ArchivedSite, module), sites)?;
+        w.string(s + offset_of!(ArchivedSite, file), sites)?;
+        w.string(s + offset_of!(ArchivedSite, func), sites)?;
+        w.string(s + offset_of!(ArchivedSite, format), sites)?;
+        let (keys, k) = w.array(
+            s + offset_of!(ArchivedSite, keys),
+            sites,
+            STRING,
+            align_of::<ArchivedString>(),
+        )?;
+        for j in 0..k {
+            w.string(keys + j * STRING, keys)?;
+        }
+        w.lo = keys + k * STRING;
+    }
+    w.lo = sites + n * SITE;
+
+    let (threads, n) = w.array(
+        root + offset_of!(ArchivedWireBatch, threads),
+        hi,
+        THREAD,
+        align_of::<ArchivedThread>(),
+    )?;
+    for i in 0..n {
+        w.string(
+            threads + i * THREAD + offset_of!(ArchivedThread, name),
+            threads,
+        )?;
+    }
+    w.lo = threads + n * THREAD;
+
+    let (records, n) = w.array(
+        root + offset_of!(ArchivedWireBatch, records),
+        hi,
+        RECORD,
+        align_of::<ArchivedWireRecord>(),
+    )?;
+    // The records: most of the work, so each is read as one array (no
+    // bounds check per field), and each string first tried as the usual
+    // case, inline ASCII.
+    const TASK: usize = offset_of!(ArchivedWireRecord, task);
+    const MESSAGE: usize = offset_of!(ArchivedWireRecord, message);
+    const ERROR: usize = offset_of!(ArchivedWireRecord, error);
+    const VALUES: usize = offset_of!(ArchivedWireRecord, values);
+    let all = archive.get(records..records + n * RECORD)?;
+    for (i, rec) in all.chunks_exact(RECORD).enumerate() {
+        let r = records + i * RECORD;
+        let word = |at: usize| u64::from_le_bytes(rec[at..at + 8].try_into().expect("8 bytes"));
+        for at in [TASK, MESSAGE, ERROR] {
+            if !inline_ascii(word(at)) {
+                w.string(r + at, records)?;
+            }
+        }
+        let v = word(VALUES);
+        let len = (v >> 32) as usize;
+        let start = w.claim(r + VALUES, v as u32 as i32, len, 1, records)?;
+        w.lo = start + len;
+    }
+    Some(root)
+}
+
+/// Whether the string representation `w` is inline with ASCII bytes
+/// before its first `0xff` (or 8 ASCII bytes): valid, the usual case, in
+/// a few instructions. False says nothing: check it in full.
+#[inline(always)]
+fn inline_ascii(w: u64) -> bool {
+    let high = w & 0x8080_8080_8080_8080;
+    if high == 0 {
+        return true;
+    }
+    // The first byte with its high bit set must be 0xff: it ends the
+    // string (a first byte of 0xff is inline and empty).
+    let first = high.trailing_zeros() - 7;
+    (w >> first) as u8 == 0xff
+}
+
+/// The first steps of [`check_archive`]: the root's place and the
+/// sender's strings, the first objects the root claims. Their walk and the
+/// root's position when they pass: whatever the rest holds, the sender is
+/// then a valid `ArchivedSender` (see [`sender_of`]).
+#[inline]
+fn check_sender(archive: &[u8]) -> Option<(Walk<'_>, usize)> {
+    let mut w = Walk {
+        b: archive,
+        addr: archive.as_ptr() as usize,
+        lo: 0,
+    };
+    let root = archive.len().checked_sub(size_of::<ArchivedWireBatch>())?;
+    if (w.addr + root) % align_of::<ArchivedWireBatch>() != 0 {
+        return None;
+    }
+    let sender = root + offset_of!(ArchivedWireBatch, sender);
+    w.string(sender + offset_of!(ArchivedSender, host), root)?;
+    w.string(sender + offset_of!(ArchivedSender, program), root)?;
+    Some((w, root))
+}
+
+/// The sender of a batch archive, checked alone (the root's place and the
+/// sender's two strings), or `None`: what a reader that may skip the batch
+/// on its sender needs before checking the rest. An archive that fails
+/// here fails [`check_archive`] too (these are its first steps).
+pub(crate) fn sender_of(archive: &[u8]) -> Option<&ArchivedSender> {
+    let (_, root) = check_sender(archive)?;
+    let at = root + offset_of!(ArchivedWireBatch, sender);
+    let bytes = &archive[at..at + size_of::<ArchivedSender>()];
+    // SAFETY: `bytes` is in the archive, aligned (the root is 8-aligned
+    // and the sender is its field at a fixed offset), and its only fields
+    // with invalid bit patterns, the two strings, passed the checks
+    // `rkyv::access` makes of them (out-of-line bytes within the archive
+    // and UTF-8). Integers are valid for every bit pattern.
+    Some(unsafe { &*bytes.as_ptr().cast::<ArchivedSender>() })
+}
+
+/// The walk's state: the archive, its address (alignment is of
+/// addresses, as in rkyv) and the end of the last claimed object.
+struct Walk<'a> {
+    b: &'a [u8],
+    addr: usize,
+    lo: usize,
+}
+
+impl Walk<'_> {
+    /// The 8 bytes at `at`: a string's or a `Vec`'s representation, inside
+    /// an object already claimed (so in bounds).
+    #[inline(always)]
+    fn word(&self, at: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(self.b.get(at..at + 8)?.try_into().ok()?))
+    }
+
+    /// Claims `size` bytes at the relative pointer at `at` plus its offset
+    /// (`off`): rkyv's `check_subtree_ptr`, in positions. Returns the
+    /// claim's start; the caller moves `lo` past it once the claim's own
+    /// objects are checked.
+    #[inline(always)]
+    fn claim(&self, at: usize, off: i32, size: usize, align: usize, hi: usize) -> Option<usize> {
+        let start = (at as i64).checked_add(i64::from(off))?;
+        if start < self.lo as i64 {
+            return None;
+        }
+        let start = start as usize;
+        if start.checked_add(size)? > hi || (self.addr + start) & (align - 1) != 0 {
+            return None;
+        }
+        Some(start)
+    }
+
+    /// Checks the `ArchivedString` at `at`, whose out-of-line bytes must
+    /// lie below `hi`.
+    #[inline(always)]
+    fn string(&mut self, at: usize, hi: usize) -> Option<()> {
+        let w = self.word(at)?;
+        if w as u8 & 0xc0 != 0x80 {
+            // Inline: up to the first 0xff byte, or all 8.
+            let ff = {
+                let x = !w;
+                x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
+            };
+            let len = if ff == 0 {
+                8
+            } else {
+                ff.trailing_zeros() as usize / 8
+            };
+            let keep = if len == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (len * 8)) - 1
+            };
+            if w & keep & 0x8080_8080_8080_8080 == 0 {
+                return Some(());
+            }
+            return utf8(&self.b[at..at + len]).then_some(());
+        }
+        let l = w as u32;
+        let len = ((l & 0x3f) | ((l & !0xff) >> 2)) as usize;
+        if len <= 8 {
+            return None;
+        }
+        let start = self.claim(at, (w >> 32) as u32 as i32, len, 1, hi)?;
+        let end = start + len;
+        utf8(&self.b[start..end]).then_some(())?;
+        self.lo = end;
+        Some(())
+    }
+
+    /// Claims the array of the `ArchivedVec` at `at` (elements of `size`
+    /// bytes, aligned to `align`) below `hi`: its start and length.
+    #[inline(always)]
+    fn array(&self, at: usize, hi: usize, size: usize, align: usize) -> Option<(usize, usize)> {
+        let w = self.word(at)?;
+        let n = (w >> 32) as usize;
+        let start = self.claim(at, w as u32 as i32, n.checked_mul(size)?, align, hi)?;
+        Some((start, n))
+    }
+}
+
+/// The root object of an archive [`check_archive`] accepted.
+///
+/// # Safety
+///
+/// `check_archive(archive)` returned `Some(_)`.
+#[inline]
+pub(crate) unsafe fn root_of(archive: &[u8]) -> &ArchivedWireBatch {
+    // SAFETY: the caller checked the archive with `check_archive`, which
+    // accepts what `rkyv::access` accepts and nothing more (module docs,
+    // and the agreement test below), so it is a valid archive of
+    // `ArchivedWireBatch` with its root at the end.
+    unsafe { rkyv::access_unchecked::<ArchivedWireBatch>(archive) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Sender, Site, Thread, WireBatch, WireRecord};
+    use rkyv::rancor;
+    use rkyv::util::AlignedVec;
+
+    struct Rnd(u64);
+
+    impl Rnd {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Strings around the inline/out-of-line boundary, non-ASCII ones,
+    /// and long ones.
+    fn text(r: &mut Rnd) -> String {
+        const PIECES: [&str; 8] = ["", "a", "héllo", "🦀", "12345678", "123456789", "ÿ", "k0"];
+        let mut s = String::new();
+        for _ in 0..r.below(4) {
+            s.push_str(PIECES[r.below(PIECES.len())]);
+        }
+        if r.below(10) == 0 {
+            s.push_str(&"x".repeat(r.below(300)));
+        }
+        s
+    }
+
+    fn batch(r: &mut Rnd) -> WireBatch {
+        let sites = r.below(4);
+        let threads = r.below(3);
+        WireBatch {
+            sender: Sender {
+                host: text(r),
+                pid: r.below(100) as u32,
+                program: text(r),
+                start_ns: 1,
+                instance: r.below(1000) as u64,
+            },
+            first_seq: r.below(10) as u64,
+            dropped: 0,
+            sites: (0..sites)
+                .map(|_| Site {
+                    target: text(r),
+                    module: text(r),
+                    file: text(r),
+                    func: text(r),
+                    line: 3,
+                    format: text(r),
+                    args: r.below(3) as u32,
+                    keys: (0..r.below(4)).map(|_| text(r)).collect(),
+                })
+                .collect(),
+            threads: (0..threads)
+                .map(|_| Thread {
+                    id: 5,
+                    name: text(r),
+                })
+                .collect(),
+            records: (0..r.below(6))
+                .map(|i| WireRecord {
+                    time_ns: 7,
+                    seq: i as u64,
+                    level: 20,
+                    kind: b'L',
+                    site: r.below(sites + 1) as u32,
+                    thread: r.below(threads + 1) as u32,
+                    task: text(r),
+                    message: text(r),
+                    error: text(r),
+                    values: (0..r.below(20)).map(|_| r.below(256) as u8).collect(),
+                    ..WireRecord::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Damage of the kinds that reach every check: flipped bits, the
+    /// bytes of a length or tag, relative pointers moved by a few bytes
+    /// (overlaps, order, alignment), cuts and growth at either end.
+    fn damage(r: &mut Rnd, a: &mut Vec<u8>) {
+        if a.is_empty() {
+            a.push(r.below(256) as u8);
+            return;
+        }
+        let n = a.len();
+        match r.below(8) {
+            0 => a[r.below(n)] ^= 1 << r.below(8),
+            1 => a[r.below(n)] = [0x80, 0xff, 0xc0, 0x00, 0x7f, 0xbf][r.below(6)],
+            2 | 3 => {
+                // A 4-aligned word (a relative pointer or a length) moved.
+                let i = r.below(n / 4) * 4;
+                if i + 4 <= n {
+                    let v = i32::from_le_bytes(a[i..i + 4].try_into().unwrap());
+                    let d = [-16, -9, -8, -4, -1, 1, 4, 8, 9, 16, 64][r.below(11)];
+                    a[i..i + 4].copy_from_slice(&v.wrapping_add(d).to_le_bytes());
+                }
+            }
+            4 => {
+                let i = r.below(n / 4) * 4;
+                if i + 4 <= n {
+                    let v = [0u32, 1, 0x80, 0xbf, 0x7fff_ffff, 0x8000_0000, u32::MAX][r.below(7)];
+                    a[i..i + 4].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            5 => a.truncate(n - 1 - r.below(n.min(16))),
+            6 => {
+                for _ in 0..1 + r.below(8) {
+                    a.insert(0, r.below(256) as u8);
+                }
+            }
+            _ => a.drain(..1 + r.below(n.min(8))).for_each(drop),
+        }
+    }
+
+    fn rkyv_accepts(a: &[u8]) -> bool {
+        rkyv::access::<ArchivedWireBatch, rancor::Failure>(a).is_ok()
+    }
+
+    /// The agreement test: on thousands of random archives, each damaged
+    /// again and again, at every alignment mod 8, `check_archive` and
+    /// `rkyv::access` both accept or both refuse.
+    #[test]
+    fn agrees_with_rkyv_access_on_random_and_damaged_archives() {
+        let mut r = Rnd(0x853c_49e6_748f_ea9b);
+        let (mut accepted, mut refused) = (0u32, 0u32);
+        let mut buf = AlignedVec::<16>::new();
+        for _ in 0..10_000 {
+            let b = batch(&mut r);
+            let mut a = rkyv::to_bytes::<rancor::Panic>(&b).unwrap().to_vec();
+            for round in 0..20 {
+                if round > 0 {
+                    damage(&mut r, &mut a);
+                }
+                let shift = if r.below(4) == 0 { r.below(8) } else { 0 };
+                buf.clear();
+                buf.extend_from_slice(&[0u8; 8][..shift]);
+                buf.extend_from_slice(&a);
+                let bytes = &buf[shift..];
+                let want = rkyv_accepts(bytes);
+                assert_eq!(
+                    check_archive(bytes).is_some(),
+                    want,
+                    "{bytes:?} at +{shift}"
+                );
+                // The sender alone: refused only where the whole is, and
+                // the same sender where the whole is accepted.
+                match sender_of(bytes) {
+                    None => assert!(!want, "{bytes:?} at +{shift}"),
+                    Some(s) if want => {
+                        let root = rkyv::access::<ArchivedWireBatch, rancor::Failure>(bytes);
+                        assert!(std::ptr::eq(s, &root.unwrap().sender));
+                    }
+                    Some(s) => {
+                        let _ = (s.host.as_str().len(), s.program.as_str().len());
+                    }
+                }
+                if want {
+                    accepted += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        // Both sides of the boundary were exercised.
+        assert!(
+            accepted > 10_000 && refused > 100_000,
+            "{accepted} {refused}"
+        );
+    }
+
+    /// Every string length around the inline boundary and every byte
+    /// after it, intact.
+    #[test]
+    fn accepts_what_rkyv_writes() {
+        for len in 0..40 {
+            for s in ["a".repeat(len), "é".repeat(len / 2), "\u{7f}".repeat(len)] {
+                let b = WireBatch {
+                    sender: Sender {
+                        host: s.clone(),
+                        ..Sender::default()
+                    },
+                    records: vec![WireRecord {
+                        message: s.clone(),
+                        values: s.clone().into_bytes(),
+                        ..WireRecord::default()
+                    }],
+                    ..WireBatch::default()
+                };
+                let a = rkyv::to_bytes::<rancor::Panic>(&b).unwrap();
+                assert!(check_archive(&a).is_some(), "{s:?}");
+                assert!(rkyv_accepts(&a));
+            }
+        }
+        assert!(check_archive(&[]).is_none());
+        assert!(check_archive(&AlignedVec::<16>::new()).is_none());
+    }
+}
