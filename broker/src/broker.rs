@@ -65,6 +65,11 @@ impl Broker {
                 .map_err(|e| e.to_string())?;
             s.set_rcvhwm(c.ingest_hwm).map_err(|e| e.to_string())?;
             s.set_linger(0).map_err(|e| e.to_string())?;
+            if c.ingest_rcvbuf > 0 {
+                // Checked to fit an i32.
+                s.set_rcvbuf(c.ingest_rcvbuf as i32)
+                    .map_err(|e| e.to_string())?;
+            }
             if let Some(cv) = &curve {
                 distlog::curve::set_server(&mut s, &cv.keys, crate::config::curve::DOMAIN)
                     .map_err(|e| e.to_string())?;

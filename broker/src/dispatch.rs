@@ -550,10 +550,12 @@ impl Dispatcher {
         if new.listen != self.config.listen
             || new.workers != self.config.workers
             || new.max_message != self.config.max_message
+            || new.ingest_hwm != self.config.ingest_hwm
+            || new.ingest_rcvbuf != self.config.ingest_rcvbuf
             || new.metrics.listen != self.config.metrics.listen
         {
             eprintln!(
-                "distlogd: note: changes to listen, workers, max_message and metrics.listen take effect at restart"
+                "distlogd: note: changes to listen, workers, max_message, ingest_hwm, ingest_rcvbuf and metrics.listen take effect at restart"
             );
         }
         self.config = new.clone();
