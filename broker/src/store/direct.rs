@@ -39,9 +39,10 @@
 //! # Where direct I/O is refused
 //!
 //! Some filesystems refuse `O_DIRECT` with `EINVAL`, when the file is
-//! opened or at the first write. [`Gather::open`] then returns `None`, and
-//! a refused write sets [`Gather::refused`] after writing the data through
-//! the ordinary descriptor: the writer then falls back to buffered writes.
+//! opened or at the first write. [`Gather::open`] then hands the ordinary
+//! descriptor back, and a refused write sets [`Gather::refused`] after
+//! writing the data through the ordinary descriptor: the writer then falls
+//! back to buffered writes.
 //!
 //! The buffer is `rkyv`'s [`AlignedVec`] with a 4 KiB alignment (already a
 //! dependency, and the store's reader uses it): no `unsafe` here.
@@ -90,10 +91,10 @@ pub struct Gather {
 }
 
 impl Gather {
-    /// Gathers writes to `path`, whose first `len` bytes (under [`ALIGN`]:
-    /// the segment's magic) `plain` has written. `None` when the file
-    /// system refuses `O_DIRECT` (the caller keeps writing `plain`);
-    /// `buf` is a buffer to reuse (from the previous segment).
+    /// Gathers writes to `path`, whose first bytes `head` (under
+    /// [`ALIGN`]: the segment's magic) `plain` has written. `Err(plain)`
+    /// when the file system refuses `O_DIRECT` (the caller keeps writing
+    /// `plain`); `buf` is a buffer to reuse (from the previous segment).
     pub fn open(
         path: &Path,
         plain: File,
