@@ -66,7 +66,8 @@ enum Sink {
 /// writer's stream (every segment's bytes one after another, as written
 /// since it was opened), and [`Writer::on_file`] says up to where entries
 /// are in the file: an entry is written (readable, and acknowledged by the
-/// store) once `on_file` reaches its end.
+/// store) once `on_file` reaches its end. Dropping a writer writes what it
+/// gathered; [`Writer::sync`] also forces it to disk and reports errors.
 pub struct Writer {
     dir: PathBuf,
     sink: Sink,
@@ -336,6 +337,14 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    /// Writes what is gathered, as a buffered writer would have already
+    /// (an error is lost here: [`Writer::sync`] reports it).
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 /// Creates segment `n` of `dir` with its magic; gathered for direct
 /// writes when `direct` and the file system takes them.
 fn new_segment(
@@ -550,7 +559,8 @@ mod tests {
         assert!(w.on_file() < end);
         let seg = w.current().to_owned();
         let whole = w.on_file();
-        drop(w);
+        // Killed: nothing more is written (dropping would flush).
+        std::mem::forget(w);
         let len = std::fs::metadata(&seg).unwrap().len();
         assert!(
             len > whole && len % ALIGN as u64 == 0,
@@ -600,6 +610,24 @@ mod tests {
                 std::fs::remove_dir_all(d).unwrap();
             }
         }
+    }
+
+    /// A writer dropped without `sync` has written everything appended,
+    /// as a buffered one has.
+    #[test]
+    fn dropping_a_writer_writes_what_it_gathered() {
+        let dir = fresh("gather-drop");
+        let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
+        let small = encode_batch_to_vec(&distlog_core::wire::Batch::default());
+        for _ in 0..3 {
+            w.append(*b"TLR", &small).unwrap();
+        }
+        assert!(w.on_file() < w.appended());
+        let seg = w.current().to_owned();
+        drop(w);
+        let r = Reader::open(&seg).unwrap();
+        assert_eq!((r.batches().count(), r.torn()), (3, 0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A failed direct write (disk full, I/O error) cuts the segment back
