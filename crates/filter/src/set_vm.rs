@@ -17,7 +17,9 @@
 //!    needs (message, typed fields, key) together with the matches when
 //!    none of those groups' tests passes.
 //! 3. **The expensive groups**, only those the entry names: the message is
-//!    scanned once by its automaton, the typed fields probed once each. A
+//!    scanned once by its automaton (a deferred one is decided by its call
+//!    site when the arguments allow, `set_sites.rs`), the typed fields
+//!    probed once each, read still encoded (`set_fields.rs`). A
 //!    record where none of their tests passes (the usual case) takes the
 //!    entry's matches; otherwise the entry and the passing tests (a handful
 //!    of ids) are the key of a second memo.
