@@ -308,6 +308,12 @@ impl Plan {
         }
         for (ix, cache) in self.texts.iter().zip(&mut s.values) {
             let t = text(v, ix.field).as_bytes();
+            if let Some(c) = cache.last(t) {
+                // The same value as the previous record's (a batch's
+                // host, a run of one call site's target): no hash.
+                key.push(c);
+                continue;
+            }
             let h = ValueCache::hash(&s.seed, t);
             let c = match cache.get(h, t) {
                 Some(c) => c,
