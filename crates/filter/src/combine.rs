@@ -18,7 +18,9 @@
 //!      walked once along the value; `ends_with`: a trie of the reversed
 //!      suffixes;
 //!    - `contains`: one Aho-Corasick automaton per field over all its
-//!      needles, so the value is scanned once;
+//!      needles, so the value is scanned once, behind Teddy over the
+//!      needles (a few dozen) or over their distinct first bytes (many
+//!      needles sharing a few prefixes: `code 1`, `code 2`, ...);
 //!    - `field.<name> == <integer or string>`: per name, a hash map from the
 //!      value to the tests;
 //!    - everything else (orderings on text, numbers other than bytes,
@@ -55,7 +57,8 @@ pub(super) const MAX_SET_SOURCE: usize = 16 << 20;
 pub(super) type Group = u8;
 /// Bytes, numbers, text fields other than the message: every record.
 pub(super) const CHEAP: Group = 0;
-/// The message (rendered once when its format is deferred).
+/// The message (a deferred one decided by its call site, `set_sites.rs`,
+/// or rendered once).
 pub(super) const MESSAGE: Group = 1;
 /// Typed fields (`field.<name>`): one pass over the record's fields.
 pub(super) const FIELDS: Group = 2;

@@ -54,8 +54,11 @@ use std::sync::Arc;
 ///    per-thread value cache (only a new value walks the indexes). That
 ///    short tuple of classes, the record's cheap key, is memoized per
 ///    thread: either every filter is decided, or the entry names the
-///    groups still needed (the message, scanned once; the typed fields,
-///    one pass; the key) and the matches when none of their tests passes,
+///    groups still needed (the message, scanned once, or for a deferred
+///    one decided by its call site's format without rendering it,
+///    `set_sites.rs`; the typed fields, one pass over the still-encoded
+///    values, `set_fields.rs`; the key) and the matches when none of
+///    their tests passes,
 ///    the usual case; otherwise the passing tests of those groups (a
 ///    handful) key a second memo.
 ///
@@ -80,6 +83,11 @@ use std::sync::Arc;
 ///   those 512 bytes of compares each;
 /// - O(its typed fields) hash probes, and the one-by-one tests, each
 ///   bounded as in a single filter;
+/// - a deferred message of a format not in the thread's 64-format cache:
+///   O(format + the needles' bytes) plus at most 2^18 automaton steps to
+///   analyse it (formats of at most 1 KiB; longer ones are rendered), then
+///   O(its string arguments) per record; a message rendered costs as its
+///   text above;
 /// - O(fields tested + passing tests of the expensive groups) for the
 ///   memo keys;
 /// - on a key not in the memo, O(total size of the formulas).
@@ -87,7 +95,8 @@ use std::sync::Arc;
 /// A stream crafted for new keys thus costs at most as much as evaluating
 /// every filter alone, plus the indexes. The memo tables keep at most
 /// 4,096 entries and 1 Mi test ids per thread, and are emptied when full;
-/// each text field's value cache has 256 slots of at most 64 bytes.
+/// each text field's value cache has 256 slots of at most 64 bytes, the
+/// call-site cache 64 formats of at most 1 KiB.
 #[derive(Clone)]
 pub struct FilterSet {
     inner: Arc<SetInner>,

@@ -109,6 +109,8 @@ const EMPTY: Slot = Slot {
 pub(super) struct ValueCache {
     slots: Box<[Slot]>,
     bytes: Box<[u8]>,
+    /// The slot last found or filled.
+    last: usize,
 }
 
 impl ValueCache {
@@ -116,6 +118,7 @@ impl ValueCache {
         ValueCache {
             slots: vec![EMPTY; SLOTS].into(),
             bytes: vec![0; SLOTS * MAX_VALUE].into(),
+            last: 0,
         }
     }
 
@@ -136,16 +139,32 @@ impl ValueCache {
         (hash >> 56) as usize % SLOTS
     }
 
+    /// The class of `value` if it is the value last found or cached (no
+    /// hash needed).
+    #[inline]
+    pub fn last(&self, value: &[u8]) -> Option<Class> {
+        let s = self.slots.get(self.last)?;
+        if s.len as usize != value.len() {
+            return None;
+        }
+        let at = self.last * MAX_VALUE;
+        bytes_eq(self.bytes.get(at..at + value.len())?, value).then_some(s.class)
+    }
+
     /// The class of `value` (hashed to `hash`), if cached.
     #[inline]
-    pub fn get(&self, hash: u64, value: &[u8]) -> Option<Class> {
+    pub fn get(&mut self, hash: u64, value: &[u8]) -> Option<Class> {
         let i = Self::slot(hash);
         let s = self.slots[i];
         if s.hash != hash || s.len as usize != value.len() {
             return None;
         }
         let at = i * MAX_VALUE;
-        bytes_eq(self.bytes.get(at..at + value.len())?, value).then_some(s.class)
+        let hit = bytes_eq(self.bytes.get(at..at + value.len())?, value);
+        if hit {
+            self.last = i;
+        }
+        hit.then_some(s.class)
     }
 
     /// Caches `value`'s class (values longer than [`MAX_VALUE`] are not).
@@ -162,5 +181,6 @@ impl ValueCache {
             len: value.len() as u32,
             class,
         };
+        self.last = i;
     }
 }

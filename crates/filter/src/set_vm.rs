@@ -17,7 +17,9 @@
 //!    needs (message, typed fields, key) together with the matches when
 //!    none of those groups' tests passes.
 //! 3. **The expensive groups**, only those the entry names: the message is
-//!    scanned once by its automaton, the typed fields probed once each. A
+//!    scanned once by its automaton (a deferred one is decided by its call
+//!    site when the arguments allow, `set_sites.rs`), the typed fields
+//!    probed once each, read still encoded (`set_fields.rs`). A
 //!    record where none of their tests passes (the usual case) takes the
 //!    entry's matches; otherwise the entry and the passing tests (a handful
 //!    of ids) are the key of a second memo.
@@ -306,6 +308,12 @@ impl Plan {
         }
         for (ix, cache) in self.texts.iter().zip(&mut s.values) {
             let t = text(v, ix.field).as_bytes();
+            if let Some(c) = cache.last(t) {
+                // The same value as the previous record's (a batch's
+                // host, a run of one call site's target): no hash.
+                key.push(c);
+                continue;
+            }
             let h = ValueCache::hash(&s.seed, t);
             let c = match cache.get(h, t) {
                 Some(c) => c,
