@@ -55,9 +55,21 @@ const THREAD: usize = size_of::<ArchivedThread>();
 const STRING: usize = size_of::<ArchivedString>();
 
 /// Whether `archive` (the bytes after a body's prefix) is an archive of a
-/// [`super::WireBatch`] that `rkyv::access` accepts, and the position of
-/// its root object when it is.
-pub(crate) fn check_archive(archive: &[u8]) -> Option<usize> {
+/// [`super::WireBatch`] that `rkyv::access` accepts: [`check_head`], then
+/// every record.
+pub(crate) fn check_archive(archive: &[u8]) -> Option<&ArchivedWireBatch> {
+    let mut head = check_head(archive)?;
+    while head.left() > 0 {
+        head.next_record()?;
+    }
+    head.batch()
+}
+
+/// The checks of [`check_archive`] up to the records: the root's place,
+/// the sender, the sites and the threads, and the records' array claimed.
+/// [`Head::next_record`] checks the records one by one, in order (the
+/// order of rkyv's walk, which the claims depend on).
+pub(crate) fn check_head(archive: &[u8]) -> Option<Head<'_>> {
     let (mut w, root) = check_sender(archive)?;
     let hi = root;
 
@@ -107,28 +119,101 @@ pub(crate) fn check_archive(archive: &[u8]) -> Option<usize> {
         RECORD,
         align_of::<ArchivedWireRecord>(),
     )?;
-    // The records: most of the work, so each is read as one array (no
-    // bounds check per field), and each string first tried as the usual
-    // case, inline ASCII.
-    const TASK: usize = offset_of!(ArchivedWireRecord, task);
-    const MESSAGE: usize = offset_of!(ArchivedWireRecord, message);
-    const ERROR: usize = offset_of!(ArchivedWireRecord, error);
-    const VALUES: usize = offset_of!(ArchivedWireRecord, values);
     let all = archive.get(records..records + n * RECORD)?;
-    for (i, rec) in all.chunks_exact(RECORD).enumerate() {
-        let r = records + i * RECORD;
+    Some(Head {
+        w,
+        root,
+        records,
+        all,
+        len: n,
+        next: 0,
+    })
+}
+
+/// A batch archive checked up to its records ([`check_head`]).
+pub(crate) struct Head<'a> {
+    w: Walk<'a>,
+    root: usize,
+    /// Where the records' array starts, and its bytes.
+    records: usize,
+    all: &'a [u8],
+    /// How many records there are, and how many are checked.
+    len: usize,
+    next: usize,
+}
+
+impl<'a> Head<'a> {
+    /// How many records are left to check.
+    #[inline]
+    pub(crate) fn left(&self) -> usize {
+        self.len - self.next
+    }
+
+    /// Checks the next record (see [`Head::left`]) and returns it; `None`
+    /// when it fails (and the archive with it) or none is left.
+    ///
+    /// Each record is read as one array (no bounds check per field), and
+    /// each string first tried as the usual case, inline ASCII.
+    #[inline(always)]
+    pub(crate) fn next_record(&mut self) -> Option<&'a ArchivedWireRecord> {
+        const TASK: usize = offset_of!(ArchivedWireRecord, task);
+        const MESSAGE: usize = offset_of!(ArchivedWireRecord, message);
+        const ERROR: usize = offset_of!(ArchivedWireRecord, error);
+        const VALUES: usize = offset_of!(ArchivedWireRecord, values);
+        let i = self.next;
+        let rec: &[u8; RECORD] = self
+            .all
+            .get(i * RECORD..(i + 1) * RECORD)?
+            .try_into()
+            .ok()?;
+        let r = self.records + i * RECORD;
         let word = |at: usize| u64::from_le_bytes(rec[at..at + 8].try_into().expect("8 bytes"));
-        for at in [TASK, MESSAGE, ERROR] {
-            if !inline_ascii(word(at)) {
-                w.string(r + at, records)?;
-            }
+        let (task, message, error) = (word(TASK), word(MESSAGE), word(ERROR));
+        if !(inline_ascii(task) && inline_ascii(message) && inline_ascii(error)) {
+            self.w.string(r + TASK, self.records)?;
+            self.w.string(r + MESSAGE, self.records)?;
+            self.w.string(r + ERROR, self.records)?;
         }
         let v = word(VALUES);
         let len = (v >> 32) as usize;
-        let start = w.claim(r + VALUES, v as u32 as i32, len, 1, records)?;
-        w.lo = start + len;
+        let start = self
+            .w
+            .claim(r + VALUES, v as u32 as i32, len, 1, self.records)?;
+        self.w.lo = start + len;
+        self.next = i + 1;
+        // SAFETY: `rec` is in the archive and aligned (the array was
+        // claimed aligned, and records are whole multiples of the
+        // alignment apart), and its fields with invalid bit patterns (its
+        // strings and its values' array) passed rkyv's checks just now.
+        Some(unsafe { &*rec.as_ptr().cast::<ArchivedWireRecord>() })
     }
-    Some(root)
+
+    /// The whole batch, once every record is checked (`None` before).
+    #[inline]
+    pub(crate) fn batch(&self) -> Option<&'a ArchivedWireBatch> {
+        if self.left() > 0 {
+            return None;
+        }
+        let at = self.root;
+        // SAFETY: every step of rkyv's walk of the archive passed: the
+        // root's place, the sender, sites, threads and every record, with
+        // the claims in rkyv's order (module docs; the agreement test).
+        Some(unsafe { &slice_at::<ArchivedWireBatch>(self.w.b, at, 1)[0] })
+    }
+}
+
+/// `n` values of `T` at `at` in `b`.
+///
+/// # Safety
+///
+/// `b[at..at + n * size_of::<T>()]` is in bounds, aligned for `T`, and
+/// holds valid values of `T` (every object they point to included).
+#[inline(always)]
+unsafe fn slice_at<T>(b: &[u8], at: usize, n: usize) -> &[T] {
+    debug_assert!(at + n * size_of::<T>() <= b.len());
+    debug_assert_eq!((b.as_ptr() as usize + at) % align_of::<T>(), 0);
+    // SAFETY: the caller's promise.
+    unsafe { std::slice::from_raw_parts(b.as_ptr().add(at).cast::<T>(), n) }
 }
 
 /// Whether the string representation `w` is inline with ASCII bytes
@@ -174,13 +259,12 @@ fn check_sender(archive: &[u8]) -> Option<(Walk<'_>, usize)> {
 pub(crate) fn sender_of(archive: &[u8]) -> Option<&ArchivedSender> {
     let (_, root) = check_sender(archive)?;
     let at = root + offset_of!(ArchivedWireBatch, sender);
-    let bytes = &archive[at..at + size_of::<ArchivedSender>()];
-    // SAFETY: `bytes` is in the archive, aligned (the root is 8-aligned
-    // and the sender is its field at a fixed offset), and its only fields
-    // with invalid bit patterns, the two strings, passed the checks
-    // `rkyv::access` makes of them (out-of-line bytes within the archive
-    // and UTF-8). Integers are valid for every bit pattern.
-    Some(unsafe { &*bytes.as_ptr().cast::<ArchivedSender>() })
+    // SAFETY: the sender is in the archive and aligned (a field at a fixed
+    // offset of the root, whose place `check_sender` checked), and its
+    // only fields with invalid bit patterns, the two strings, passed the
+    // checks `rkyv::access` makes of them. Integers are valid for every
+    // bit pattern.
+    Some(unsafe { &slice_at::<ArchivedSender>(archive, at, 1)[0] })
 }
 
 /// The walk's state: the archive, its address (alignment is of
@@ -263,20 +347,6 @@ impl Walk<'_> {
         let start = self.claim(at, w as u32 as i32, n.checked_mul(size)?, align, hi)?;
         Some((start, n))
     }
-}
-
-/// The root object of an archive [`check_archive`] accepted.
-///
-/// # Safety
-///
-/// `check_archive(archive)` returned `Some(_)`.
-#[inline]
-pub(crate) unsafe fn root_of(archive: &[u8]) -> &ArchivedWireBatch {
-    // SAFETY: the caller checked the archive with `check_archive`, which
-    // accepts what `rkyv::access` accepts and nothing more (module docs,
-    // and the agreement test below), so it is a valid archive of
-    // `ArchivedWireBatch` with its root at the end.
-    unsafe { rkyv::access_unchecked::<ArchivedWireBatch>(archive) }
 }
 
 #[cfg(test)]
@@ -452,6 +522,140 @@ mod tests {
             accepted > 10_000 && refused > 100_000,
             "{accepted} {refused}"
         );
+    }
+
+    /// `access_batch` as it was before the archive check was fused into
+    /// its record pass: `rkyv::access`, then the record checks.
+    fn access_batch_before(body: &[u8]) -> Result<&ArchivedWireBatch, &'static str> {
+        use crate::limits;
+        use crate::wire::values::values_count;
+        let archive = super::super::frame::archive_of(body).map_err(|e| e.reason())?;
+        let batch =
+            rkyv::access::<ArchivedWireBatch, rancor::Failure>(archive).map_err(|_| "invalid")?;
+        let thread_name = batch
+            .threads
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(0);
+        let (host, program) = (batch.sender.host.len(), batch.sender.program.len());
+        if thread_name > limits::MAX_NAME || host > limits::MAX_NAME || program > limits::MAX_NAME {
+            return Err("name_too_long");
+        }
+        let site_cost = |s: &ArchivedSite| {
+            let keys: usize = s.keys.iter().map(|k| k.len()).sum();
+            (s.target.len() + s.module.len() + s.file.len() + s.func.len() + s.format.len() + keys)
+                as u64
+        };
+        let per_record = (host + program + thread_name) as u64;
+        let budget = limits::budget(body.len()) - body.len() as u64;
+        let mut shared = 0u64;
+        for (i, r) in batch.records.iter().enumerate() {
+            if r.seq.to_native() != batch.first_seq.to_native().wrapping_add(i as u64) {
+                return Err("sequence_mismatch");
+            }
+            let Some(site) = batch.sites.get(r.site.to_native() as usize) else {
+                return Err("bad_site");
+            };
+            if r.thread.to_native() as usize >= batch.threads.len() {
+                return Err("bad_thread");
+            }
+            let fixed = site.args.to_native() as usize + site.keys.len();
+            let Some(n) = values_count(&r.values, fixed) else {
+                return Err("bad_values");
+            };
+            if fixed + (n - fixed) / 2 > limits::MAX_FIELDS {
+                return Err("too_many_fields");
+            }
+            if !limits::task_ok(&r.task) {
+                return Err("task_too_deep");
+            }
+            shared += per_record + site_cost(site);
+        }
+        if shared > budget {
+            return Err("too_expanded");
+        }
+        Ok(batch)
+    }
+
+    /// The fused pass of `access_batch` (archive check and record checks
+    /// at once) gives the same result, reason included, as the two passes
+    /// one after the other, on batches that fail every check, damaged
+    /// again and again.
+    #[test]
+    fn access_batch_agrees_with_rkyv_then_record_checks() {
+        use crate::record::ValueRef;
+        use crate::wire::{access_batch, put_value};
+        let mut r = Rnd(0x9e37_79b9_7f4a_7c15);
+        let mut seen = std::collections::BTreeMap::<&str, u32>::new();
+        for _ in 0..5_000 {
+            let mut b = batch(&mut r);
+            // Mostly records that pass the record checks, then spoil some.
+            for (i, rec) in b.records.iter_mut().enumerate() {
+                rec.seq = b.first_seq + i as u64;
+                rec.site = r.below(b.sites.len().max(1)) as u32;
+                rec.thread = r.below(b.threads.len().max(1)) as u32;
+                rec.values.clear();
+                let fixed = b
+                    .sites
+                    .get(rec.site as usize)
+                    .map_or(0, |s| s.args as usize + s.keys.len());
+                for _ in 0..fixed {
+                    put_value(
+                        &mut rec.values,
+                        [
+                            ValueRef::U64(7),
+                            ValueRef::Str("value"),
+                            ValueRef::Bool(true),
+                            ValueRef::Null,
+                        ][r.below(4)],
+                    );
+                }
+                if r.below(4) == 0 {
+                    rec.task = format!("r{}", "/1".repeat(r.below(3) * 60));
+                }
+            }
+            if r.below(10) == 0 {
+                b.sender.host = "h".repeat(300);
+            }
+            let mut body = b.to_body().to_vec();
+            for round in 0..10 {
+                if round > 0 {
+                    let mut a = body.split_off(8);
+                    damage(&mut r, &mut a);
+                    let len = a.len() as u32;
+                    body.extend_from_slice(&a);
+                    if r.below(8) > 0 {
+                        body[4..8].copy_from_slice(&len.to_le_bytes());
+                    }
+                }
+                let mut buf = AlignedVec::<16>::new();
+                buf.extend_from_slice(&body);
+                let want = access_batch_before(&buf);
+                let got = access_batch(&buf).map_err(|e| e.reason());
+                match (&want, &got) {
+                    (Ok(w), Ok(g)) => assert!(std::ptr::eq(*w, *g)),
+                    _ => assert_eq!(want.map(|_| ()), got.map(|_| ()), "{body:?}"),
+                }
+                *seen.entry(want.err().unwrap_or("ok")).or_default() += 1;
+            }
+        }
+        // Each outcome was reached.
+        for reason in [
+            "ok",
+            "invalid",
+            "bad_site",
+            "bad_thread",
+            "bad_values",
+            "sequence_mismatch",
+            "name_too_long",
+            "task_too_deep",
+        ] {
+            assert!(
+                seen.get(reason).copied().unwrap_or(0) > 20,
+                "{reason}: {seen:?}"
+            );
+        }
     }
 
     /// Every string length around the inline boundary and every byte

@@ -3,9 +3,9 @@
 //! bounds of [`crate::limits`].
 
 use super::batch::{ArchivedSite, ArchivedWireBatch};
-use super::check::{check_archive, root_of, sender_of};
+use super::check::{check_archive, sender_of};
 use super::frame::{archive_of, ArchivedSender, ErrorKind, WireError};
-use super::values::values_count;
+use super::values::Shape;
 use crate::limits;
 
 /// A validated batch: what [`access_batch`] and
@@ -30,16 +30,16 @@ pub type BatchRef<'a> = &'a ArchivedWireBatch;
 /// sender's names and the longest thread name, an upper bound on its
 /// thread's.
 pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
+    // The archive check first, then the record checks: fused into one
+    // pass they measured slower (callgrind, 265 against 240 instructions
+    // a record of `distlog loadgen`'s), the loop holding too much at once.
     let archive = archive_of(body)?;
-    if check_archive(archive).is_none() {
-        return Err(WireError::new(ErrorKind::Invalid));
-    }
+    let batch = check_archive(archive).ok_or(WireError::new(ErrorKind::Invalid))?;
     debug_assert!(
-        rkyv::access::<ArchivedWireBatch, rkyv::rancor::Failure>(archive).is_ok(),
+        rkyv::access::<ArchivedWireBatch, rkyv::rancor::Failure>(archive)
+            .is_ok_and(|b| std::ptr::eq(b, batch)),
         "check_archive accepted an archive rkyv refuses"
     );
-    // SAFETY: `check_archive` accepted the archive just now.
-    let batch: BatchRef<'_> = unsafe { root_of(archive) };
     let mut thread_name = 0;
     for t in batch.threads.iter() {
         thread_name = thread_name.max(t.name.len());
@@ -57,6 +57,9 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
     let budget = limits::budget(body.len()) - body.len() as u64;
     let mut shared = 0u64;
     let first = batch.first_seq.to_native();
+    // One shape per call site, for the first few sites (records of
+    // several sites interleave).
+    let mut shapes: [Shape; 4] = Default::default();
     for (i, r) in batch.records.iter().enumerate() {
         if r.seq.to_native() != first.wrapping_add(i as u64) {
             return Err(WireError::new(ErrorKind::SequenceMismatch));
@@ -69,7 +72,7 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
             return Err(WireError::new(ErrorKind::BadThread));
         }
         let fixed = site.args.to_native() as usize + site.keys.len();
-        let Some(n) = values_count(&r.values, fixed) else {
+        let Some(n) = shapes[ix % 4].count(ix, &r.values, fixed) else {
             return Err(WireError::new(ErrorKind::BadValues));
         };
         // Arguments and site keys, then the bound (key, value) pairs.

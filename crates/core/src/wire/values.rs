@@ -96,48 +96,170 @@ pub fn read_value(b: &[u8]) -> Option<(ValueRef<'_>, &[u8])> {
 /// Accepts exactly what a walk with [`read_value`] accepts (the tests
 /// compare the two on random and damaged bytes), without building the
 /// values: validation runs it on every record of every batch.
+#[inline]
 pub(crate) fn values_count(b: &[u8], fixed: usize) -> Option<usize> {
-    let mut rest = b;
+    let mut i = 0;
     // The fixed values, of any type.
     for _ in 0..fixed {
-        rest = skip_value(rest)?;
+        i = skip_value(b, i)?;
     }
     // Then (str key, value) pairs.
     let mut n = fixed;
-    while let Some(&t) = rest.first() {
+    while let Some(&t) = b.get(i) {
         if t != tag::STR {
             return None;
         }
-        rest = skip_value(skip_value(rest)?)?;
+        i = skip_value(b, skip_value(b, i)?)?;
         n += 2;
     }
     Some(n)
 }
 
-/// `b` after its first value, when that is well-formed (what
-/// [`read_value`] accepts); `None` also when `b` is empty.
+/// Where the value at `b[i..]` ends, when it is well-formed (what
+/// [`read_value`] accepts); `None` also when `i` is at the end.
 #[inline(always)]
-fn skip_value(b: &[u8]) -> Option<&[u8]> {
-    match b {
-        [tag::NULL, rest @ ..] => Some(rest),
-        [tag::BOOL, 0 | 1, rest @ ..] => Some(rest),
-        [tag::I64 | tag::U64 | tag::F64, rest @ ..] => rest.get(8..),
-        [tag::STR, l0, l1, l2, l3, rest @ ..] => {
-            let len = u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize;
-            // A short string (the usual key or value) is checked as one
-            // word when 8 bytes follow its start.
-            if len < 8 {
-                if let Some(w) = rest.get(..8) {
-                    let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-                    if w & ((1u64 << (len * 8)) - 1) & 0x8080_8080_8080_8080 == 0 {
-                        return rest.get(len..);
-                    }
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        tag::NULL => Some(i + 1),
+        tag::BOOL => (*b.get(i + 1)? <= 1).then_some(i + 2),
+        tag::I64 | tag::U64 | tag::F64 => (b.len() - i > 8).then_some(i + 9),
+        tag::STR => {
+            let len = u32::from_le_bytes(b.get(i + 1..i + 5)?.try_into().expect("4 bytes"));
+            let (start, end) = (i + 5, i + 5 + len as usize);
+            if end > b.len() {
+                return None;
+            }
+            // A short string (the usual key or value) is checked as the
+            // word that ends where it ends: the tag and length before it
+            // make that word start within `b`.
+            if len <= 8 && end >= 8 {
+                let w = u64::from_le_bytes(b[end - 8..end].try_into().expect("8 bytes"));
+                let keep = u64::MAX.checked_shl(64 - 8 * len).unwrap_or(0);
+                if w & keep & 0x8080_8080_8080_8080 == 0 {
+                    return Some(end);
                 }
             }
-            let (s, rest) = rest.split_at_checked(len)?;
-            utf8(s).then_some(rest)
+            utf8(&b[start..end]).then_some(end)
         }
         _ => None,
+    }
+}
+
+/// The longest values a [`Shape`] holds, in 8-byte words.
+const SHAPE_WORDS: usize = 8;
+
+/// The structure of one record's values that passed [`values_count`]:
+/// where its tags, string lengths and bool bytes are and what they hold,
+/// and where its string bytes are. A record of the same call site whose
+/// values have the same length and the same bytes at those places, and
+/// ASCII in the string bytes, walks exactly as that record did: same
+/// count, valid (fixed-size numbers accept any bytes). [`Shape::count`]
+/// checks that a word at a time; records of one call site usually share
+/// their shape (the same types, the same string lengths).
+#[derive(Default)]
+pub(crate) struct Shape {
+    /// The call site, its count of leading values and the values'
+    /// length the shape is for (`len` 0: none yet).
+    site: usize,
+    lead: usize,
+    len: usize,
+    /// Misses since the last hit: a shape is learnt again only at the
+    /// 1st, 2nd, 4th, 8th... miss in a row, so records that never share
+    /// a shape cost one compare each, not a shape each.
+    misses: u32,
+    /// How many values, and how many words the values take.
+    n: usize,
+    /// The record's values, its structural bytes (0xff) and its string
+    /// bytes' high bits (0x80), word by word.
+    bytes: [u64; SHAPE_WORDS],
+    fixed: [u64; SHAPE_WORDS],
+    text: [u64; SHAPE_WORDS],
+}
+
+impl Shape {
+    /// [`values_count`] of `b`, for records of call site `site` with
+    /// `fixed` leading values: through the shape when `b` has it, else in
+    /// full (and `b` becomes the shape).
+    #[inline]
+    pub(crate) fn count(&mut self, site: usize, b: &[u8], fixed: usize) -> Option<usize> {
+        if site == self.site && fixed == self.lead && b.len() == self.len && self.matches(b) {
+            self.misses = 0;
+            return Some(self.n);
+        }
+        let n = values_count(b, fixed)?;
+        self.misses = self.misses.saturating_add(1);
+        if self.misses.is_power_of_two() {
+            self.learn(site, fixed, b, n);
+        }
+        Some(n)
+    }
+
+    /// Whether `b` (of the shape's length) has the shape's structural
+    /// bytes and ASCII string bytes.
+    #[inline(always)]
+    fn matches(&self, b: &[u8]) -> bool {
+        let mut bad = 0u64;
+        let mut words = b.chunks_exact(8);
+        for (i, w) in (&mut words).enumerate() {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            bad |= ((w ^ self.bytes[i]) & self.fixed[i]) | (w & self.text[i]);
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let i = b.len() / 8;
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            let w = u64::from_le_bytes(last);
+            bad |= ((w ^ self.bytes[i]) & self.fixed[i]) | (w & self.text[i]);
+        }
+        bad == 0
+    }
+
+    /// Makes `b`, which [`values_count`] accepted with `n` values, the
+    /// shape (when it fits).
+    #[cold]
+    fn learn(&mut self, site: usize, lead: usize, b: &[u8], n: usize) {
+        self.len = 0;
+        if b.is_empty() || b.len() > 8 * SHAPE_WORDS {
+            return;
+        }
+        let mut bytes = [0u8; 8 * SHAPE_WORDS];
+        let mut fixed = [0u8; 8 * SHAPE_WORDS];
+        let mut text = [0u8; 8 * SHAPE_WORDS];
+        bytes[..b.len()].copy_from_slice(b);
+        let mut i = 0;
+        while i < b.len() {
+            fixed[i] = 0xff;
+            match b[i] {
+                tag::NULL => i += 1,
+                tag::BOOL => {
+                    fixed[i + 1] = 0xff;
+                    i += 2;
+                }
+                tag::STR => {
+                    let len = u32::from_le_bytes(b[i + 1..i + 5].try_into().expect("4 bytes"));
+                    fixed[i + 1..i + 5].fill(0xff);
+                    let start = i + 5;
+                    i = start + len as usize;
+                    if b[start..i].iter().any(|&c| c >= 0x80) {
+                        // Not ASCII: no record would match.
+                        return;
+                    }
+                    text[start..i].fill(0x80);
+                }
+                // I64, U64, F64: values_count accepted `b`, so no other tag.
+                _ => i += 9,
+            }
+        }
+        let word = |a: &[u8; 8 * SHAPE_WORDS], w: usize| {
+            u64::from_le_bytes(a[w * 8..w * 8 + 8].try_into().expect("8 bytes"))
+        };
+        for w in 0..SHAPE_WORDS {
+            self.bytes[w] = word(&bytes, w);
+            self.fixed[w] = word(&fixed, w);
+            self.text[w] = word(&text, w);
+        }
+        (self.site, self.lead, self.len, self.n) = (site, lead, b.len(), n);
     }
 }
 
@@ -259,6 +381,65 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A shape gives what a full walk gives, on records that share it,
+    /// nearly share it (a tag, a length, a bool, a string byte changed)
+    /// or do not.
+    #[test]
+    fn shapes_count_what_values_count_counts() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n.max(1) as u64) as usize
+        };
+        let strs = ["", "k", "value", "héllo", "0123456789abcdefg", "12345678"];
+        let mut shape = Shape::default();
+        let mut hits = 0;
+        let mut site = 0;
+        for _ in 0..20_000 {
+            let mut b = Vec::new();
+            // Runs of records of one site, as batches hold them.
+            if rnd(8) == 0 {
+                site = rnd(3);
+            }
+            for j in 0..2 + site {
+                let v = match (j + site) % 6 {
+                    0 => ValueRef::Null,
+                    1 => ValueRef::Bool(rnd(8) == 0),
+                    2 => ValueRef::I64(-(rnd(1000) as i64)),
+                    3 => ValueRef::U64(rnd(1 << 20) as u64),
+                    4 => ValueRef::F64(1.5),
+                    _ => ValueRef::Str(
+                        strs[if rnd(4) == 0 {
+                            rnd(strs.len())
+                        } else {
+                            site + 1
+                        }],
+                    ),
+                };
+                put_value(&mut b, v);
+            }
+            if rnd(5) == 0 && !b.is_empty() {
+                let i = rnd(b.len());
+                b[i] = [0, 1, 2, 5, 6, 0x80, 0xff, b'a'][rnd(8)];
+            }
+            // A site has one count of leading values; sometimes another
+            // site reuses the index with another count.
+            let fixed = if rnd(10) == 0 { rnd(4) } else { site };
+            if shape.site == site
+                && shape.lead == fixed
+                && shape.len == b.len()
+                && shape.matches(&b)
+            {
+                hits += 1;
+            }
+            let got = shape.count(site, &b, fixed);
+            assert_eq!(got, values_count(&b, fixed), "{b:?} fixed {fixed}");
+        }
+        assert!(hits > 100, "{hits}");
     }
 
     #[test]
