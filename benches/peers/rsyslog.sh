@@ -27,9 +27,10 @@
 # of N, default every one), sends them over 2 connections and times from
 # the first send until the sink holds every matching record (the store's
 # written-records counter; the output file's lines), reading the
-# receiver's CPU from /proc/<pid>/stat over the same span. The two
-# alternate RS_ROUNDS times (default 3), each with RS_RECORDS records
-# (default 5,000,000). After each run the sink is counted again (`distlog
+# receiver's CPU from /proc/<pid>/stat over the same span (and each of
+# its threads' CPU per record and minor faults: `threads` in
+# results.jsonl). The two alternate RS_ROUNDS times (default 3), each
+# with RS_RECORDS records (default 5,000,000). After each run the sink is counted again (`distlog
 # query --count` on the store; lines with `marker` in the file) and the
 # bench fails if it holds fewer records than matched.
 #

@@ -25,7 +25,11 @@
 //! `/proc/PID/stat`) over the same span. Prints one JSON line:
 //! `records`, `matched`, `secs`, `records_per_sec` (records sent per
 //! second: the receiver took and filtered all of them), `stored_per_sec`,
-//! `cpu_secs`, `cpu_us_per_record`. Exits 1 if the sink did not get every
+//! `cpu_secs`, `cpu_us_per_record`, and `threads`: the receiver's CPU
+//! per record and minor page faults over the same span for each of its
+//! threads, grouped by thread name without a trailing `-N` (`worker`,
+//! `proc-store`; distlogd's ZeroMQ I/O thread is named `distlogd`, with
+//! the main thread, which is idle). Exits 1 if the sink did not get every
 //! matched record within `--timeout` seconds (it reports what it got).
 
 use distlog_core::wire::{Sender, Site, Thread, WireBatch, WireRecord};
@@ -191,6 +195,41 @@ fn rsyslog_lines(a: &Args, c: u64) -> Vec<u8> {
     out
 }
 
+/// The receiver's threads so far, grouped by name without a trailing
+/// `-N`: CPU seconds and minor page faults.
+fn thread_stats(pid: u32) -> std::collections::BTreeMap<String, (f64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    for t in tasks.flatten() {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, n)| n);
+        let name = match name.rsplit_once('-') {
+            Some((base, n)) if n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => name,
+        };
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        // After the name: minflt is the 10th field of the line, utime and
+        // stime the 14th and 15th.
+        let (Some(minflt), Some(u), Some(s)) = (f.get(7), f.get(11), f.get(12)) else {
+            continue;
+        };
+        let e = out.entry(name.to_owned()).or_insert((0.0, 0));
+        e.0 += (u + s) as f64 / hz;
+        e.1 += minflt;
+    }
+    out
+}
+
 /// The receiver's CPU time so far, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -288,6 +327,7 @@ fn main() {
     // Let the connections come up before timing.
     std::thread::sleep(Duration::from_millis(200));
     let cpu0 = a.pid.map_or(0.0, cpu_secs);
+    let threads0 = a.pid.map(thread_stats).unwrap_or_default();
     let mut t0 = Instant::now();
     std::thread::scope(|s| {
         for ((ctx, sock), batches) in ctx_sockets.into_iter().zip(zmq_batches) {
@@ -327,6 +367,20 @@ fn main() {
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = a.pid.map_or(0.0, cpu_secs) - cpu0;
+    let threads: serde_json::Map<String, serde_json::Value> = a
+        .pid
+        .map(thread_stats)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, (cpu, faults))| {
+            let (cpu0, faults0) = threads0.get(&name).copied().unwrap_or((0.0, 0));
+            let v = serde_json::json!({
+                "cpu_us_per_record": (cpu - cpu0) * 1e6 / a.records as f64,
+                "minor_faults": faults.saturating_sub(faults0),
+            });
+            (name, v)
+        })
+        .collect();
     let summary = serde_json::json!({
         "to": a.to,
         "records": a.records,
@@ -339,6 +393,7 @@ fn main() {
         "stored_per_sec": got as f64 / secs,
         "cpu_secs": cpu,
         "cpu_us_per_record": cpu * 1e6 / a.records as f64,
+        "threads": threads,
     });
     println!("{summary}");
     if got < want {
