@@ -20,62 +20,88 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 /// Encodes `record`, of `site`, as a FACADE entry.
-#[inline(always)]
+///
+/// One frame for the whole record outside a task (the common case): the
+/// task check is one thread-local read, and only a record inside a task
+/// goes through [`context::with_current`]'s closure ([`emit_in_task`]).
+#[inline(never)]
 pub(super) fn emit(site: &'static Site, record: &log::Record<'_>) {
-    let (ts, is_tsc) = crate::clock::raw_now();
-    context::with_current(move |section| {
-        let task_len = section.map_or(0, |s| s.len());
-        let args = record.args();
-        let literal = args.as_str();
-        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
-        if section.is_some() {
-            flags |= entry::FLAG_TASK;
+    let ts = crate::clock::raw_now();
+    if context::maybe_in_task() {
+        emit_in_task(site, record, ts);
+    } else {
+        write::<false>(site, record, ts, None);
+    }
+}
+
+/// [`emit`] when the thread may be inside a task.
+#[cold]
+#[inline(never)]
+fn emit_in_task(site: &'static Site, record: &log::Record<'_>, ts: (u64, bool)) {
+    context::with_current(move |section| write::<true>(site, record, ts, section));
+}
+
+/// Writes the entry, with the task `section` if any. `IN_TASK` only keeps
+/// the two callers' instances apart, so that the one outside a task has
+/// the ring's thread-local access inlined (shared, it is a call).
+#[inline(always)]
+fn write<const IN_TASK: bool>(
+    site: &'static Site,
+    record: &log::Record<'_>,
+    (ts, is_tsc): (u64, bool),
+    section: Option<&context::Section<'_>>,
+) {
+    let task_len = section.map_or(0, |s| s.len());
+    let args = record.args();
+    let literal = args.as_str();
+    let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+    if section.is_some() {
+        flags |= entry::FLAG_TASK;
+    }
+    if literal.is_some() {
+        flags |= entry::FLAG_LITERAL;
+    }
+    let guess = entry::align8(site.size_hint.load(Ordering::Relaxed) as usize + task_len);
+    local::with_entry_sized(guess, |buf| {
+        let mut w = Slot {
+            buf,
+            pos: entry::HEADER,
+        };
+        w.put_u64(site as *const Site as u64);
+        let count_at = w.pos;
+        w.put_u32(0); // field count, below
+        match literal {
+            Some(s) => {
+                w.put_u32(s.len() as u32);
+                w.put_u64(s.as_ptr() as u64);
+            }
+            None => w.formatted(|w| {
+                let _ = fmt::write(w, *args);
+            }),
         }
-        if literal.is_some() {
-            flags |= entry::FLAG_LITERAL;
+        let mut fields = Fields { w: &mut w, n: 0 };
+        let _ = record.key_values().visit(&mut fields);
+        let n = fields.n;
+        w.patch_u32(count_at, n);
+        let body = w.pos;
+        let len = entry::align8(body + task_len);
+        if len > w.buf.len() {
+            grow_hint(site, body);
+            return Err(len);
         }
-        let guess = entry::align8(site.size_hint.load(Ordering::Relaxed) as usize + task_len);
-        local::with_entry_sized(guess, |buf| {
-            let mut w = Slot {
-                buf,
-                pos: entry::HEADER,
-            };
-            w.put_u64(site as *const Site as u64);
-            let count_at = w.pos;
-            w.put_u32(0); // field count, below
-            match literal {
-                Some(s) => {
-                    w.put_u32(s.len() as u32);
-                    w.put_u64(s.as_ptr() as u64);
-                }
-                None => w.formatted(|w| {
-                    let _ = fmt::write(w, *args);
-                }),
-            }
-            let mut fields = Fields { w: &mut w, n: 0 };
-            let _ = record.key_values().visit(&mut fields);
-            let n = fields.n;
-            w.patch_u32(count_at, n);
-            let body = w.pos;
-            let len = entry::align8(body + task_len);
-            if len > w.buf.len() {
-                grow_hint(site, body);
-                return Err(len);
-            }
-            if let Some(section) = section {
-                section.write(&mut Cursor::new(w.buf, body));
-            }
-            entry::put_header(
-                &mut Cursor::new(w.buf, 0),
-                len,
-                entry::FACADE,
-                site.level,
-                b'L',
-                flags,
-                ts,
-            );
-            Ok(len)
-        });
+        if let Some(section) = section {
+            section.write(&mut Cursor::new(w.buf, body));
+        }
+        entry::put_header(
+            &mut Cursor::new(w.buf, 0),
+            len,
+            entry::FACADE,
+            site.level,
+            b'L',
+            flags,
+            ts,
+        );
+        Ok(len)
     });
 }
 
