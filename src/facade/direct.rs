@@ -67,17 +67,20 @@ fn write<const IN_TASK: bool>(
             buf,
             pos: entry::HEADER,
         };
-        w.put_u64(site as *const Site as u64);
-        let count_at = w.pos;
-        w.put_u32(0); // field count, below
-        match literal {
-            Some(s) => {
-                w.put_u32(s.len() as u32);
-                w.put_u64(s.as_ptr() as u64);
-            }
-            None => w.formatted(|w| {
+        // The fixed part in one move: the site, the field count (patched
+        // below), and a literal's length and address; a formatted message
+        // then overwrites the last 12 bytes with its length and text.
+        if w.buf.len() < FIXED_END {
+            return Err(FIXED_END); // not with a site's size hint (>= 128)
+        }
+        let count_at = w.pos + 8;
+        let (msg_len, msg_at) = literal.map_or((0, 0), |s| (s.len() as u32, s.as_ptr() as u64));
+        w.put_fixed(site as *const Site as u64, msg_len, msg_at);
+        if literal.is_none() {
+            w.pos = count_at + 4;
+            w.formatted(|w| {
                 let _ = fmt::write(w, *args);
-            }),
+            });
         }
         let mut fields = Fields { w: &mut w, n: 0 };
         let _ = record.key_values().visit(&mut fields);
@@ -104,6 +107,10 @@ fn write<const IN_TASK: bool>(
         Ok(len)
     });
 }
+
+/// Where the fixed part of a FACADE entry ends: the header, the site, the
+/// field count, a literal message's length and address.
+const FIXED_END: usize = entry::HEADER + 24;
 
 /// The largest size hint a site keeps: a site that once logged a large
 /// record would otherwise reserve that much for every later one, and in a
@@ -139,23 +146,23 @@ impl Slot<'_> {
     }
 
     #[inline(always)]
-    fn put_u32(&mut self, v: u32) {
-        if let Some(mut c) = self.next(4) {
-            c.put_u32(v);
-        }
-    }
-
-    #[inline(always)]
-    fn put_u64(&mut self, v: u64) {
-        if let Some(mut c) = self.next(8) {
-            c.put_u64(v);
-        }
-    }
-
-    #[inline(always)]
     fn put_str(&mut self, s: &str) {
         if let Some(mut c) = self.next(entry::str_len(s)) {
             c.put_str(s);
+        }
+    }
+
+    /// The site's address, a zero `u32`, then `len` and `at`: 24 bytes,
+    /// one bounds check (which the caller's check of [`FIXED_END`] makes
+    /// redundant).
+    #[inline(always)]
+    fn put_fixed(&mut self, site: u64, len: u32, at: u64) {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&site.to_ne_bytes());
+        b[12..16].copy_from_slice(&len.to_ne_bytes());
+        b[16..].copy_from_slice(&at.to_ne_bytes());
+        if let Some(mut c) = self.next(24) {
+            c.put_array(b);
         }
     }
 
