@@ -174,7 +174,8 @@ impl<'a> Cursor<'a> {
 }
 
 /// Copies `src` to `dst`; strings of up to 16 bytes (most keys and values)
-/// with two overlapping moves instead of a `memcpy` call.
+/// with two overlapping moves (three single bytes below 4) instead of a
+/// `memcpy` call or a loop.
 ///
 /// # Safety
 ///
@@ -200,10 +201,11 @@ pub(crate) unsafe fn copy_short(dst: *mut u8, src: &[u8]) {
             dst.add(n - 4)
                 .cast::<[u8; 4]>()
                 .write(s.add(n - 4).cast::<[u8; 4]>().read());
-        } else {
-            for i in 0..n {
-                dst.add(i).write(*s.add(i));
-            }
+        } else if n > 0 {
+            // 1 to 3 bytes: first, middle and last (overlapping), no loop.
+            dst.write(*s);
+            dst.add(n / 2).write(*s.add(n / 2));
+            dst.add(n - 1).write(*s.add(n - 1));
         }
     }
 }

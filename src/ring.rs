@@ -204,6 +204,14 @@ impl Ring {
 
 /// The producer's handle: its own copy of `head` and a cached `tail`, so the
 /// common case touches no shared cache line but the release store.
+///
+/// The common reserve is one comparison against `limit`, a position the
+/// producer may write up to without looking further: the lower of the
+/// cached tail plus the capacity (room) and the end of the buffer's
+/// current lap (no wrap). `limit` is recomputed whenever `head` jumps past
+/// padding or the cached tail moves, and between recomputations it can
+/// only be too low (the consumer frees more, never less), so a stale
+/// `limit` costs a trip through the slow path, never an overwrite.
 pub(crate) struct Producer {
     ring: std::sync::Arc<Ring>,
     /// The ring's buffer and mask, copied here so that a reserve reads
@@ -212,6 +220,12 @@ pub(crate) struct Producer {
     mask: usize,
     head: usize,
     cached_tail: usize,
+    /// `min(cached_tail + capacity, end of head's lap)`: an entry ending at
+    /// or before it is free and contiguous.
+    limit: usize,
+    /// `cached_tail + capacity / 2`: `head` past it means the ring may be
+    /// half full.
+    half_at: usize,
 }
 
 // SAFETY: `base` points into the storage of `ring`, which the producer keeps
@@ -220,13 +234,17 @@ unsafe impl Send for Producer {}
 
 impl Producer {
     pub(crate) fn new(ring: std::sync::Arc<Ring>) -> Producer {
-        Producer {
+        let mut p = Producer {
             base: ring.base,
             mask: ring.mask,
             ring,
             head: 0,
             cached_tail: 0,
-        }
+            limit: 0,
+            half_at: 0,
+        };
+        p.set_limits();
+        p
     }
 
     /// The ring's capacity in bytes.
@@ -239,9 +257,27 @@ impl Producer {
     /// the capacity). `None` when the ring is full. The region must be
     /// published with [`Producer::commit`]; until then the consumer cannot
     /// see it, and a later reserve reuses it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<&mut [u8]> {
         debug_assert!(len % 8 == 0 && len >= 8 && len <= self.capacity() / 2);
+        if self.head + len > self.limit {
+            return self.reserve_slow(len);
+        }
+        let idx = self.head & self.mask;
+        self.ring.accesses.write(idx, len);
+        // SAFETY: [head, head + len) is free (head + len <= cached_tail +
+        // capacity, and the consumer reads only below `head`, which this
+        // producer alone moves) and does not wrap (head + len <= the end
+        // of head's lap), so [idx, idx + len) is inside the buffer.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(idx), len) })
+    }
+
+    /// [`Producer::reserve`] when `limit` says no: the ring may be full (the
+    /// consumer's position is read again), or the entry must wrap (the
+    /// rest of the lap is padded).
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize) -> Option<&mut [u8]> {
         if !self.fits(len) {
             self.refresh_tail();
             if !self.fits(len) {
@@ -258,12 +294,20 @@ impl Producer {
             // by the producer until published; idx is 8-aligned.
             unsafe { (self.base.add(idx) as *mut u32).write(PAD | to_end as u32) };
             self.head += to_end;
+            self.set_limits();
             0
         };
         self.ring.accesses.write(idx, len);
         // SAFETY: [idx, idx + len) is inside the buffer and free: the
         // consumer reads only below `head`, which this producer alone moves.
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.add(idx), len) })
+    }
+
+    /// Recomputes `limit` and `half_at` from `head` and `cached_tail`.
+    #[inline(always)]
+    fn set_limits(&mut self) {
+        self.limit = (self.cached_tail + self.capacity()).min((self.head | self.mask) + 1);
+        self.half_at = self.cached_tail + self.capacity() / 2;
     }
 
     /// Whether [`Producer::reserve`] of `len` bytes would succeed now
@@ -283,22 +327,24 @@ impl Producer {
         self.head + need - self.cached_tail <= self.capacity()
     }
 
-    /// Bytes in use as of the last time the producer read the consumer's
-    /// position: an upper bound, computed without touching shared memory.
+    /// Whether more than half the ring was in use as of the last time the
+    /// producer read the consumer's position (an upper bound, computed
+    /// without touching shared memory).
     #[inline(always)]
-    pub(crate) fn used_upper_bound(&self) -> usize {
-        self.head - self.cached_tail
+    pub(crate) fn maybe_half_full(&self) -> bool {
+        self.head > self.half_at
     }
 
     /// Re-reads the consumer's position (a shared cache line).
     #[inline]
     pub(crate) fn refresh_tail(&mut self) {
         self.cached_tail = self.ring.tail.load(Ordering::Acquire);
+        self.set_limits();
     }
 
     /// Publishes the `len` bytes reserved last (an entry whose first `u32`
     /// must be `len`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn commit(&mut self, len: usize) {
         self.ring.accesses.write(self.head & self.mask, len);
         self.head += len;

@@ -286,6 +286,14 @@ impl<'a> Section<'a> {
     }
 }
 
+/// Whether the thread may be inside a task (a task frame is pushed): when
+/// `false`, [`with_current`] would pass `None`. One thread-local read, for
+/// hot paths that handle the common case (no task) without a closure.
+#[inline(always)]
+pub(crate) fn maybe_in_task() -> bool {
+    DEPTH.try_with(Cell::get).unwrap_or(0) != 0
+}
+
 /// Runs `f` with the thread's current task (if any).
 #[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Section<'_>>) -> R) -> R {

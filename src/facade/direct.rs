@@ -20,64 +20,97 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 /// Encodes `record`, of `site`, as a FACADE entry.
-#[inline(always)]
+///
+/// One frame for the whole record outside a task (the common case): the
+/// task check is one thread-local read, and only a record inside a task
+/// goes through [`context::with_current`]'s closure ([`emit_in_task`]).
+#[inline(never)]
 pub(super) fn emit(site: &'static Site, record: &log::Record<'_>) {
-    let (ts, is_tsc) = crate::clock::raw_now();
-    context::with_current(move |section| {
-        let task_len = section.map_or(0, |s| s.len());
-        let args = record.args();
-        let literal = args.as_str();
-        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
-        if section.is_some() {
-            flags |= entry::FLAG_TASK;
+    let ts = crate::clock::raw_now();
+    if context::maybe_in_task() {
+        emit_in_task(site, record, ts);
+    } else {
+        write::<false>(site, record, ts, None);
+    }
+}
+
+/// [`emit`] when the thread may be inside a task.
+#[cold]
+#[inline(never)]
+fn emit_in_task(site: &'static Site, record: &log::Record<'_>, ts: (u64, bool)) {
+    context::with_current(move |section| write::<true>(site, record, ts, section));
+}
+
+/// Writes the entry, with the task `section` if any. `IN_TASK` only keeps
+/// the two callers' instances apart, so that the one outside a task has
+/// the ring's thread-local access inlined (shared, it is a call).
+#[inline(always)]
+fn write<const IN_TASK: bool>(
+    site: &'static Site,
+    record: &log::Record<'_>,
+    (ts, is_tsc): (u64, bool),
+    section: Option<&context::Section<'_>>,
+) {
+    let task_len = section.map_or(0, |s| s.len());
+    let args = record.args();
+    let literal = args.as_str();
+    let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+    if section.is_some() {
+        flags |= entry::FLAG_TASK;
+    }
+    if literal.is_some() {
+        flags |= entry::FLAG_LITERAL;
+    }
+    let guess = entry::align8(site.size_hint.load(Ordering::Relaxed) as usize + task_len);
+    local::with_entry_sized(guess, |buf| {
+        let mut w = Slot {
+            buf,
+            pos: entry::HEADER,
+        };
+        // The fixed part in one move: the site, the field count (patched
+        // below), and a literal's length and address; a formatted message
+        // then overwrites the last 12 bytes with its length and text.
+        if w.buf.len() < FIXED_END {
+            return Err(FIXED_END); // not with a site's size hint (>= 128)
         }
-        if literal.is_some() {
-            flags |= entry::FLAG_LITERAL;
+        let count_at = w.pos + 8;
+        let (msg_len, msg_at) = literal.map_or((0, 0), |s| (s.len() as u32, s.as_ptr() as u64));
+        w.put_fixed(site as *const Site as u64, msg_len, msg_at);
+        if literal.is_none() {
+            w.pos = count_at + 4;
+            w.formatted(|w| {
+                let _ = fmt::write(w, *args);
+            });
         }
-        let guess = entry::align8(site.size_hint.load(Ordering::Relaxed) as usize + task_len);
-        local::with_entry_sized(guess, |buf| {
-            let mut w = Slot {
-                buf,
-                pos: entry::HEADER,
-            };
-            w.put_u64(site as *const Site as u64);
-            let count_at = w.pos;
-            w.put_u32(0); // field count, below
-            match literal {
-                Some(s) => {
-                    w.put_u32(s.len() as u32);
-                    w.put_u64(s.as_ptr() as u64);
-                }
-                None => w.formatted(|w| {
-                    let _ = fmt::write(w, *args);
-                }),
-            }
-            let mut fields = Fields { w: &mut w, n: 0 };
-            let _ = record.key_values().visit(&mut fields);
-            let n = fields.n;
-            w.patch_u32(count_at, n);
-            let body = w.pos;
-            let len = entry::align8(body + task_len);
-            if len > w.buf.len() {
-                grow_hint(site, body);
-                return Err(len);
-            }
-            if let Some(section) = section {
-                section.write(&mut Cursor::new(w.buf, body));
-            }
-            entry::put_header(
-                &mut Cursor::new(w.buf, 0),
-                len,
-                entry::FACADE,
-                site.level,
-                b'L',
-                flags,
-                ts,
-            );
-            Ok(len)
-        });
+        let mut fields = Fields { w: &mut w, n: 0 };
+        let _ = record.key_values().visit(&mut fields);
+        let n = fields.n;
+        w.patch_u32(count_at, n);
+        let body = w.pos;
+        let len = entry::align8(body + task_len);
+        if len > w.buf.len() {
+            grow_hint(site, body);
+            return Err(len);
+        }
+        if let Some(section) = section {
+            section.write(&mut Cursor::new(w.buf, body));
+        }
+        entry::put_header(
+            &mut Cursor::new(w.buf, 0),
+            len,
+            entry::FACADE,
+            site.level,
+            b'L',
+            flags,
+            ts,
+        );
+        Ok(len)
     });
 }
+
+/// Where the fixed part of a FACADE entry ends: the header, the site, the
+/// field count, a literal message's length and address.
+const FIXED_END: usize = entry::HEADER + 24;
 
 /// The largest size hint a site keeps: a site that once logged a large
 /// record would otherwise reserve that much for every later one, and in a
@@ -113,23 +146,23 @@ impl Slot<'_> {
     }
 
     #[inline(always)]
-    fn put_u32(&mut self, v: u32) {
-        if let Some(mut c) = self.next(4) {
-            c.put_u32(v);
-        }
-    }
-
-    #[inline(always)]
-    fn put_u64(&mut self, v: u64) {
-        if let Some(mut c) = self.next(8) {
-            c.put_u64(v);
-        }
-    }
-
-    #[inline(always)]
     fn put_str(&mut self, s: &str) {
         if let Some(mut c) = self.next(entry::str_len(s)) {
             c.put_str(s);
+        }
+    }
+
+    /// The site's address, a zero `u32`, then `len` and `at`: 24 bytes,
+    /// one bounds check (which the caller's check of [`FIXED_END`] makes
+    /// redundant).
+    #[inline(always)]
+    fn put_fixed(&mut self, site: u64, len: u32, at: u64) {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(&site.to_ne_bytes());
+        b[12..16].copy_from_slice(&len.to_ne_bytes());
+        b[16..].copy_from_slice(&at.to_ne_bytes());
+        if let Some(mut c) = self.next(24) {
+            c.put_array(b);
         }
     }
 

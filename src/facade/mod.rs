@@ -57,18 +57,35 @@ impl log::Log for Facade {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        match sites::find(record) {
-            Some(site) => {
+        // Frameless: the lookup's first slot inline, then a tail call to
+        // the entry's writer, or to the rest of the lookup.
+        match sites::find_first(record) {
+            Ok(site) => {
                 if site.enabled {
                     direct::emit(site, record);
                 }
             }
-            None => uncached(self, record),
+            Err(first) => probing(self, record, first),
         }
     }
 
     fn flush(&self) {
         crate::flush();
+    }
+}
+
+/// A record whose site [`sites::find_first`] did not find: the rest of the
+/// probe sequence, interning, or the uncached path.
+#[cold]
+#[inline(never)]
+fn probing(facade: &Facade, record: &log::Record<'_>, first: usize) {
+    match sites::find_probing(record, first) {
+        Some(site) => {
+            if site.enabled {
+                direct::emit(site, record);
+            }
+        }
+        None => uncached(facade, record),
     }
 }
 

@@ -95,17 +95,19 @@ fn slot_of(file: &'static str, line: u32) -> usize {
     (h >> 52) as usize // the top 12 bits: SLOTS = 4096
 }
 
-/// The site of `record`, interning it on first sight. `None` when the
-/// record's location is not static, when no pipeline is installed yet, or
-/// when the table is at its bound: the caller takes the uncached path.
+/// The site of `record` when it is in the first slot of its probe
+/// sequence and matches by address (the common case: a site that hashed
+/// to a free slot), read from the record's fields where they lie; else
+/// `Err(first)`, the probe sequence's first slot, for [`find_probing`]
+/// (which also takes records whose location is not static).
 ///
-/// Inline, only the first slot of the probe sequence is tried, against the
-/// record's fields read where they lie (the common case: a site that
-/// hashed to a free slot); the rest of the sequence and interning are in
-/// [`find_probing`].
+/// No call is made here, so the caller needs no frame: a caller that
+/// tail-calls both ways costs nothing but the compares.
 #[inline(always)]
-pub(crate) fn find(record: &log::Record<'_>) -> Option<&'static Site> {
-    let file = record.file_static()?;
+pub(crate) fn find_first(record: &log::Record<'_>) -> Result<&'static Site, usize> {
+    let Some(file) = record.file_static() else {
+        return Err(0);
+    };
     let line = record.line().unwrap_or(0);
     let first = slot_of(file, line);
     let p = TABLE[first].load(Ordering::Acquire);
@@ -114,24 +116,30 @@ pub(crate) fn find(record: &log::Record<'_>) -> Option<&'static Site> {
         // or changed, published by a release store that the load above
         // acquired.
         let site: &'static Site = unsafe { &*p };
+        // The target by address only: one equal by content (a target
+        // built at run time) goes the out-of-line way, which compares it
+        // in full.
         if ptr::eq(site.file, file)
             && site.line == line
             && site.log_level == record.level()
             && record
                 .module_path_static()
                 .is_some_and(|m| ptr::eq(site.module, m))
-            && site.target_is(record.target())
+            && ptr::eq(site.target, record.target())
         {
-            return Some(site);
+            return Ok(site);
         }
     }
-    find_probing(record, first)
+    Err(first)
 }
 
-/// [`find`] past the first slot: the whole probe sequence, then interning.
-#[cold]
-#[inline(never)]
-fn find_probing(record: &log::Record<'_>, first: usize) -> Option<&'static Site> {
+/// The site of `record`, interning it on first sight, past
+/// [`find_first`]: the whole probe sequence from slot `first` (targets
+/// compared by content), then interning. `None` when the record's location
+/// is not static, when no pipeline is installed yet, or when the table is
+/// at its bound: the caller takes the uncached path.
+#[inline(always)]
+pub(crate) fn find_probing(record: &log::Record<'_>, first: usize) -> Option<&'static Site> {
     let key = Key {
         file: record.file_static()?,
         module: record.module_path_static()?,
@@ -144,7 +152,7 @@ fn find_probing(record: &log::Record<'_>, first: usize) -> Option<&'static Site>
         if p.is_null() {
             break;
         }
-        // SAFETY: as in `find`.
+        // SAFETY: as in `find_first`.
         let site: &'static Site = unsafe { &*p };
         if site.matches(&key) {
             return Some(site);
@@ -168,7 +176,7 @@ fn intern(key: &Key<'_>, first: usize) -> Option<&'static Site> {
             free = Some(slot);
             break;
         }
-        // SAFETY: as in `find`.
+        // SAFETY: as in `find_first`.
         let site: &'static Site = unsafe { &*p };
         if site.matches(key) {
             return Some(site);

@@ -141,7 +141,7 @@ fn nudge(producer: &mut Producer) {
     // The cached bound costs no shared read; only when it passes half the
     // ring is the consumer's position read again, and the sender woken if
     // the ring really is half full.
-    if producer.used_upper_bound() > producer.capacity() / 2 {
+    if producer.maybe_half_full() {
         wake_if_half_full(producer);
     }
 }
@@ -150,7 +150,7 @@ fn nudge(producer: &mut Producer) {
 #[inline(never)]
 fn wake_if_half_full(producer: &mut Producer) {
     producer.refresh_tail();
-    if producer.used_upper_bound() > producer.capacity() / 2 {
+    if producer.maybe_half_full() {
         if let Some(shared) = PIPELINE.get() {
             shared.wake_sender();
         }
