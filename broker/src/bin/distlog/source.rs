@@ -65,10 +65,11 @@ impl Selection<'_> {
 /// What reading one piece found besides its records.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Tally {
-    /// Batches read (a row is one).
+    /// Batches read (a row is one); batches the filter rules out on
+    /// their sender alone (`sift.rs`) are not read, nor counted.
     pub batches: u64,
-    /// Stored batches that failed validation, or rows that could not be
-    /// read back: skipped.
+    /// Stored batches that failed validation (of those read past their
+    /// sender), or rows that could not be read back: skipped.
     pub skipped: u64,
 }
 

@@ -21,7 +21,8 @@ pub type BatchRef<'a> = &'a ArchivedWireBatch;
 /// [`rkyv::util::AlignedVec`], or see [`OwnedBatch`](super::OwnedBatch));
 /// a misaligned body is rejected as invalid rather than read.
 ///
-/// One pass over the records, no allocation. A record's own strings
+/// Two passes over the records (the archive check, then these), no
+/// allocation. A record's own strings
 /// (task, message, error, values) are bytes of the body that no other
 /// record claims (the archive check rejects overlapping claims), so together they
 /// are at most the body's size and are not summed; what is summed per
