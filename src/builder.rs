@@ -134,7 +134,10 @@ impl Builder {
 
     /// The most memory all rings together may take (default 4 MiB). Threads
     /// that start logging once it is used up drop their records (counted)
-    /// until a thread exits and gives its ring back.
+    /// until a thread exits and gives its ring back. A thread whose ring is
+    /// full continues in another while the rings in use stay within half of
+    /// this (unless [`Builder::block_when_full`]); the sender gives that
+    /// memory back to the pool as it catches up.
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = bytes;
         self
