@@ -260,6 +260,8 @@ pub(crate) struct Producer {
     /// `cached_tail + capacity / 2`: `head` past it means the ring may be
     /// half full.
     half_at: usize,
+    /// `capacity / 2`.
+    max_len: usize,
 }
 
 // SAFETY: `base` points into the storage of `ring`, which the producer keeps
@@ -276,7 +278,9 @@ impl Producer {
             cached_tail: 0,
             limit: 0,
             half_at: 0,
+            max_len: 0,
         };
+        p.max_len = p.capacity() / 2;
         p.set_limits();
         p
     }
@@ -285,6 +289,12 @@ impl Producer {
     #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
         self.mask + 1
+    }
+
+    /// The largest entry [`Producer::reserve`] takes: half the capacity.
+    #[inline(always)]
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
     }
 
     /// Reserves `len` contiguous bytes (`len` a multiple of 8, at most half
