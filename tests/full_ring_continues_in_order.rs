@@ -1,5 +1,5 @@
-//! The default drop-when-full mode with the smallest ring (4 KiB) and room
-//! for more rings within `max_memory`: one thread logs far more than its
+//! Drop-when-full mode with `grow_when_full`, the smallest ring (4 KiB) and
+//! room for more rings within `max_memory`: one thread logs far more than its
 //! ring holds, faster than the sender drains it, so the ring fills and the
 //! thread continues in a second ring (and a third...). Every record either
 //! arrives or is counted dropped, and those that arrive do so once, in the
@@ -21,6 +21,7 @@ fn full_ring_continues_in_a_second_ring_in_order() {
         .level("info")
         .buffer_per_thread(4096)
         .max_memory(64 * 4096)
+        .grow_when_full(true)
         .install()
         .unwrap();
     let pad = "x".repeat(64);

@@ -185,11 +185,12 @@ fn wake_if_half_full(producer: &mut Producer) {
 }
 
 /// The ring is full: wait for the sender to make room if the pipeline
-/// blocks when full (returning the reserved space); else continue in a
-/// second ring while the memory bound allows ([`Shared::take_ring_after`]:
-/// the full one is closed, and the sender reads the new one once it has
-/// read the full one, so the thread's records stay in order); else drop
-/// the record and count it in the ring (`None`).
+/// blocks when full (returning the reserved space); else, if the pipeline
+/// grows when full, continue in a second ring while the memory bound
+/// allows ([`Shared::take_ring_after`]: the full one is closed, and the
+/// sender reads the new one once it has read the full one, so the thread's
+/// records stay in order); else drop the record and count it in the ring
+/// (`None`).
 ///
 /// [`Shared::take_ring_after`]: super::Shared::take_ring_after
 #[cold]
@@ -197,11 +198,13 @@ fn wake_if_half_full(producer: &mut Producer) {
 fn wait_for_room(producer: &mut Producer, len: usize) -> Option<&mut [u8]> {
     let shared = PIPELINE.get()?;
     if !shared.config.block_when_full {
-        if let Some(ring) = shared.take_ring_after(producer.ring()) {
-            // Dropping the old producer closes the full ring.
-            *producer = Producer::new(ring);
-            shared.wake_sender();
-            return producer.reserve(len);
+        if shared.config.grow_when_full {
+            if let Some(ring) = shared.take_ring_after(producer.ring()) {
+                // Dropping the old producer closes the full ring.
+                *producer = Producer::new(ring);
+                shared.wake_sender();
+                return producer.reserve(len);
+            }
         }
     } else {
         let backoff = crossbeam_utils::Backoff::new();

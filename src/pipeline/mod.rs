@@ -11,12 +11,11 @@
 //! gives it back when it exits; the sender keeps at most `max_pending`
 //! bytes of encoded batches that ZeroMQ would not take yet (broker down or
 //! slow). When those are full the sender stops draining the rings, so the
-//! rings fill, and then a log call waits for space (`block_when_full`) or,
-//! by default, continues in a second ring of the pool while the rings in
-//! use stay within half of `max_memory` (the sender reads it after the
-//! full one, which it then recycles: a thread that outruns a sender kept
-//! off the CPU for a few milliseconds loses nothing), and past that drops
-//! its record and counts it.
+//! rings fill, and then a log call waits for space (`block_when_full`),
+//! or with `grow_when_full` continues in a second ring of the pool while
+//! the rings in use stay within half of `max_memory` (the sender reads it
+//! after the full one, which it then recycles), or else (the default, and
+//! past that half) drops its record and counts it.
 
 pub(crate) mod acks;
 pub(crate) mod link;
@@ -43,6 +42,8 @@ pub(crate) struct Config {
     pub max_memory: usize,
     pub max_pending: usize,
     pub block_when_full: bool,
+    /// A full ring continues in another (`Builder::grow_when_full`).
+    pub grow_when_full: bool,
     pub batch_records: usize,
     pub batch_bytes: usize,
     pub idle_wait: Duration,
@@ -146,7 +147,12 @@ impl Shared {
     /// when a ring fills.
     pub(crate) fn take_ring_after(&self, full: &Arc<Ring>) -> Option<Arc<Ring>> {
         let pool = self.pool.lock();
-        let in_use = self.rings_allocated.load(Ordering::Relaxed) - pool.len();
+        // Storage in the pool was counted when allocated, so this does not
+        // underflow; saturating all the same.
+        let in_use = self
+            .rings_allocated
+            .load(Ordering::Relaxed)
+            .saturating_sub(pool.len());
         if in_use >= self.max_rings / 2 {
             return None;
         }
