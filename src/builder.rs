@@ -30,6 +30,7 @@ pub struct Builder {
     max_memory: usize,
     max_pending: usize,
     block_when_full: bool,
+    grow_when_full: bool,
     batch_records: usize,
     idle_wait: Duration,
     shutdown_timeout: Duration,
@@ -53,6 +54,7 @@ impl Default for Builder {
             max_memory: 4 * 1024 * 1024,
             max_pending: 2 * 1024 * 1024,
             block_when_full: false,
+            grow_when_full: false,
             batch_records: 2048,
             idle_wait: Duration::from_millis(1),
             shutdown_timeout: Duration::from_secs(3),
@@ -134,7 +136,9 @@ impl Builder {
 
     /// The most memory all rings together may take (default 4 MiB). Threads
     /// that start logging once it is used up drop their records (counted)
-    /// until a thread exits and gives its ring back.
+    /// until a thread exits and gives its ring back. With
+    /// [`Builder::grow_when_full`], half of it is what threads whose ring is
+    /// full may take for more rings.
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = bytes;
         self
@@ -151,6 +155,20 @@ impl Builder {
     /// Off by default: a hot loop must never stall because a broker is down.
     pub fn block_when_full(mut self, block: bool) -> Self {
         self.block_when_full = block;
+        self
+    }
+
+    /// When a ring is full (and the pipeline does not block), continue in
+    /// another ring instead of dropping the record, while the rings in use
+    /// stay within half of [`Builder::max_memory`]; the sender reads the
+    /// new ring after the full one (the thread's records stay in order) and
+    /// gives the full one back to the pool. Off by default, because it
+    /// allocates when a ring fills (the ring's handle, and its storage when
+    /// the pool has none); on, a thread logging 1 M records/s through a
+    /// sender kept off the CPU for milliseconds loses far fewer of them
+    /// (PERFORMANCE.md, issue 17 part 1).
+    pub fn grow_when_full(mut self, grow: bool) -> Self {
+        self.grow_when_full = grow;
         self
     }
 
@@ -312,6 +330,7 @@ impl Builder {
             max_memory: self.max_memory.max(self.buffer_per_thread),
             max_pending: self.max_pending,
             block_when_full: self.block_when_full,
+            grow_when_full: self.grow_when_full,
             batch_records: self.batch_records,
             // Small enough that a broker's queues, which count messages,
             // stay modest in bytes (its ingest_hwm x this); large enough

@@ -106,6 +106,12 @@ pub(crate) struct Ring {
     pub(crate) thread_id: u64,
     /// Thread name of the producer ("" if unnamed).
     pub(crate) thread_name: String,
+    /// The ring this one continues: the same thread's earlier ring, which
+    /// filled up (`pipeline::local`). The consumer reads nothing here until
+    /// that one is retired (closed and empty), so the thread's entries
+    /// stay in order; then it forgets it, so that it can be recycled. Set
+    /// before the ring is shared; read and cleared by the consumer alone.
+    predecessor: std::sync::Mutex<Option<std::sync::Arc<Ring>>>,
 }
 
 // SAFETY: the buffer is shared between exactly one producer and one
@@ -117,7 +123,20 @@ unsafe impl Sync for Ring {}
 unsafe impl Send for Ring {}
 
 impl Ring {
-    pub(crate) fn new(mut storage: Storage, thread_id: u64, thread_name: String) -> Ring {
+    /// A ring that continues none (the tests' and models' constructor).
+    #[cfg(test)]
+    pub(crate) fn new(storage: Storage, thread_id: u64, thread_name: String) -> Ring {
+        Ring::after(storage, thread_id, thread_name, None)
+    }
+
+    /// A ring whose entries follow those of `predecessor` (the same
+    /// producer's full ring), if any: see [`Ring::ready`].
+    pub(crate) fn after(
+        mut storage: Storage,
+        thread_id: u64,
+        thread_name: String,
+        predecessor: Option<std::sync::Arc<Ring>>,
+    ) -> Ring {
         let cap = storage.len() * 8;
         debug_assert!(cap.is_power_of_two());
         let base = storage.as_mut_ptr() as *mut u8;
@@ -132,6 +151,21 @@ impl Ring {
             dropped: AtomicU64::new(0),
             thread_id,
             thread_name,
+            predecessor: std::sync::Mutex::new(predecessor),
+        }
+    }
+
+    /// Consumer: whether this ring's entries may be read now: it continues
+    /// no ring, or that ring is retired (and is then forgotten).
+    pub(crate) fn ready(&self) -> bool {
+        let mut p = self.predecessor.lock().unwrap_or_else(|e| e.into_inner());
+        match &*p {
+            None => true,
+            Some(r) if r.is_retired() => {
+                *p = None;
+                true
+            }
+            Some(_) => false,
         }
     }
 
@@ -226,6 +260,8 @@ pub(crate) struct Producer {
     /// `cached_tail + capacity / 2`: `head` past it means the ring may be
     /// half full.
     half_at: usize,
+    /// `capacity / 2`.
+    max_len: usize,
 }
 
 // SAFETY: `base` points into the storage of `ring`, which the producer keeps
@@ -242,7 +278,9 @@ impl Producer {
             cached_tail: 0,
             limit: 0,
             half_at: 0,
+            max_len: 0,
         };
+        p.max_len = p.capacity() / 2;
         p.set_limits();
         p
     }
@@ -251,6 +289,12 @@ impl Producer {
     #[inline(always)]
     pub(crate) fn capacity(&self) -> usize {
         self.mask + 1
+    }
+
+    /// The largest entry [`Producer::reserve`] takes: half the capacity.
+    #[inline(always)]
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
     }
 
     /// Reserves `len` contiguous bytes (`len` a multiple of 8, at most half
@@ -349,6 +393,11 @@ impl Producer {
         self.ring.accesses.write(self.head & self.mask, len);
         self.head += len;
         self.ring.head.store(self.head, Ordering::Release);
+    }
+
+    /// The ring this producer writes.
+    pub(crate) fn ring(&self) -> &std::sync::Arc<Ring> {
+        &self.ring
     }
 
     /// Counts a record dropped because the ring was full. The sender reads

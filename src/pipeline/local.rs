@@ -12,14 +12,37 @@ use crate::context;
 use crate::entry::{self, Cursor};
 use crate::ring::Producer;
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::Ordering;
 
 struct Local {
-    producer: Option<Producer>,
+    /// This thread's producer. `ManuallyDrop`, so that the thread-local
+    /// has no destructor of its own and its accesses no "still alive?"
+    /// check; [`Closer`] drops it when the thread exits.
+    producer: Option<ManuallyDrop<Producer>>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = const { RefCell::new(Local { producer: None }) };
+    /// Registered with the thread's first ring; its destructor closes the
+    /// ring when the thread exits.
+    static CLOSER: Closer = const { Closer };
+}
+
+/// Drops the thread's producer (closing its ring, for the sender to
+/// recycle) when the thread exits.
+struct Closer;
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|cell| {
+            if let Ok(mut local) = cell.try_borrow_mut() {
+                if let Some(p) = local.producer.take() {
+                    drop(ManuallyDrop::into_inner(p));
+                }
+            }
+        });
+    }
 }
 
 /// Reserves `len` bytes in this thread's ring, lets `write` fill them and
@@ -32,14 +55,14 @@ pub(crate) fn with_entry(len: usize, write: impl FnOnce(&mut [u8])) {
             let Ok(mut local) = cell.try_borrow_mut() else {
                 return false; // re-entrant call from inside a log call
             };
-            let producer = match &mut local.producer {
+            let producer: &mut Producer = match &mut local.producer {
                 Some(p) => p,
                 slot @ None => match register(slot) {
                     Some(p) => p,
                     None => return false,
                 },
             };
-            if len > producer.capacity() / 2 {
+            if len > producer.max_len() {
                 return false;
             }
             let buf = match producer.reserve(len) {
@@ -78,7 +101,7 @@ pub(crate) fn with_entry_sized(
             let Ok(mut local) = cell.try_borrow_mut() else {
                 return false; // re-entrant call from inside a log call
             };
-            let producer = match &mut local.producer {
+            let producer: &mut Producer = match &mut local.producer {
                 Some(p) => p,
                 slot @ None => match register(slot) {
                     Some(p) => p,
@@ -87,7 +110,7 @@ pub(crate) fn with_entry_sized(
             };
             let mut len = guess;
             for _attempt in 0..2 {
-                if len > producer.capacity() / 2 {
+                if len > producer.max_len() {
                     return false;
                 }
                 let buf = match producer.reserve(len) {
@@ -129,9 +152,13 @@ pub(crate) fn count_unringed_drop() {
 
 #[cold]
 #[inline(never)]
-fn register(slot: &mut Option<Producer>) -> Option<&mut Producer> {
+fn register(slot: &mut Option<ManuallyDrop<Producer>>) -> Option<&mut Producer> {
+    // The closer first: a thread whose closer has already run (a log call
+    // from another thread-local's destructor) gets no ring, rather than
+    // one that nobody would close.
+    CLOSER.try_with(|_| ()).ok()?;
     let ring = PIPELINE.get()?.take_ring()?;
-    Some(slot.insert(Producer::new(ring)))
+    Some(slot.insert(ManuallyDrop::new(Producer::new(ring))))
 }
 
 /// Wakes a sleeping sender once the ring is half full, so bursts do not wait
@@ -158,13 +185,28 @@ fn wake_if_half_full(producer: &mut Producer) {
 }
 
 /// The ring is full: wait for the sender to make room if the pipeline
-/// blocks when full (returning the reserved space), else drop the record
-/// and count it in the ring (`None`).
+/// blocks when full (returning the reserved space); else, if the pipeline
+/// grows when full, continue in a second ring while the memory bound
+/// allows ([`Shared::take_ring_after`]: the full one is closed, and the
+/// sender reads the new one once it has read the full one, so the thread's
+/// records stay in order); else drop the record and count it in the ring
+/// (`None`).
+///
+/// [`Shared::take_ring_after`]: super::Shared::take_ring_after
 #[cold]
 #[inline(never)]
 fn wait_for_room(producer: &mut Producer, len: usize) -> Option<&mut [u8]> {
     let shared = PIPELINE.get()?;
-    if shared.config.block_when_full {
+    if !shared.config.block_when_full {
+        if shared.config.grow_when_full {
+            if let Some(ring) = shared.take_ring_after(producer.ring()) {
+                // Dropping the old producer closes the full ring.
+                *producer = Producer::new(ring);
+                shared.wake_sender();
+                return producer.reserve(len);
+            }
+        }
+    } else {
         let backoff = crossbeam_utils::Backoff::new();
         while !shared.stopping.load(Ordering::Acquire) {
             shared.wake_sender();

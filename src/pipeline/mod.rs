@@ -11,8 +11,11 @@
 //! gives it back when it exits; the sender keeps at most `max_pending`
 //! bytes of encoded batches that ZeroMQ would not take yet (broker down or
 //! slow). When those are full the sender stops draining the rings, so the
-//! rings fill, and then a log call drops its record and counts it (the
-//! default) or waits for space (`block_when_full`).
+//! rings fill, and then a log call waits for space (`block_when_full`),
+//! or with `grow_when_full` continues in a second ring of the pool while
+//! the rings in use stay within half of `max_memory` (the sender reads it
+//! after the full one, which it then recycles), or else (the default, and
+//! past that half) drops its record and counts it.
 
 pub(crate) mod acks;
 pub(crate) mod link;
@@ -39,6 +42,8 @@ pub(crate) struct Config {
     pub max_memory: usize,
     pub max_pending: usize,
     pub block_when_full: bool,
+    /// A full ring continues in another (`Builder::grow_when_full`).
+    pub grow_when_full: bool,
     pub batch_records: usize,
     pub batch_bytes: usize,
     pub idle_wait: Duration,
@@ -130,25 +135,56 @@ impl Shared {
     /// A ring for a thread that starts logging: recycled, or new while the
     /// memory bound allows. Called once per thread, off the steady state.
     pub(crate) fn take_ring(&self) -> Option<Arc<Ring>> {
-        let storage = match self.pool.lock().pop() {
-            Some(s) => s,
-            None => {
-                let n = self.rings_allocated.fetch_add(1, Ordering::Relaxed);
-                if n >= self.max_rings {
-                    self.rings_allocated.fetch_sub(1, Ordering::Relaxed);
-                    return None;
-                }
-                new_storage(self.config.buffer_per_thread)
-            }
-        };
+        let storage = self.take_storage(self.pool.lock())?;
+        Some(self.share_ring(storage, None))
+    }
+
+    /// A second ring for a thread whose ring `full` is full, its entries
+    /// to be read after `full`'s ([`Ring::ready`]): recycled or new, while
+    /// the rings in use would stay within half of `max_memory` (the other
+    /// half stays for threads that start logging). `None` past that: the
+    /// record is dropped, as without growth. Off the steady state: only
+    /// when a ring fills.
+    pub(crate) fn take_ring_after(&self, full: &Arc<Ring>) -> Option<Arc<Ring>> {
+        let pool = self.pool.lock();
+        // Storage in the pool was counted when allocated, so this does not
+        // underflow; saturating all the same.
+        let in_use = self
+            .rings_allocated
+            .load(Ordering::Relaxed)
+            .saturating_sub(pool.len());
+        if in_use >= self.max_rings / 2 {
+            return None;
+        }
+        let storage = self.take_storage(pool)?;
+        Some(self.share_ring(storage, Some(full.clone())))
+    }
+
+    /// Ring storage from the pool, or new while the memory bound allows.
+    fn take_storage(&self, mut pool: parking_lot::MutexGuard<'_, Vec<Storage>>) -> Option<Storage> {
+        if let Some(s) = pool.pop() {
+            return Some(s);
+        }
+        drop(pool);
+        let n = self.rings_allocated.fetch_add(1, Ordering::Relaxed);
+        if n >= self.max_rings {
+            self.rings_allocated.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(new_storage(self.config.buffer_per_thread))
+    }
+
+    /// A ring of the calling thread over `storage`, handed to the sender.
+    fn share_ring(&self, storage: Storage, predecessor: Option<Arc<Ring>>) -> Arc<Ring> {
         let thread = std::thread::current();
-        let ring = Arc::new(Ring::new(
+        let ring = Arc::new(Ring::after(
             storage,
             os_thread_id(),
             thread.name().unwrap_or("").to_owned(),
+            predecessor,
         ));
         self.new_rings.push(ring.clone());
-        Some(ring)
+        ring
     }
 
     /// Wakes the sender if it is asleep.

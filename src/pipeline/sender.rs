@@ -173,6 +173,11 @@ impl SenderThread {
                 break;
             }
             let ring = self.rings[i].clone();
+            // A ring that continues a full one waits until that one is
+            // retired: a thread's records stay in order.
+            if !ring.ready() {
+                continue;
+            }
             // Take at most one batch worth at a time, then let sealing and
             // sending run, so a busy ring cannot monopolise memory.
             let budget = self.shared.config.batch_bytes;
@@ -441,8 +446,20 @@ impl SenderThread {
     /// and the rings bound it anyway.
     fn drain_all(&mut self) {
         let budget = self.shared.config.batch_bytes;
-        for ring in self.rings.clone() {
-            while ring.consume(budget, |e| self.take_entry(&ring, e)) > 0 {}
+        // Rounds until nothing moves: a ring that continues a full one is
+        // read once that one is retired, a round later.
+        loop {
+            let mut moved = 0;
+            for ring in self.rings.clone() {
+                if ring.ready() {
+                    while ring.consume(budget, |e| self.take_entry(&ring, e)) > 0 {
+                        moved += 1;
+                    }
+                }
+            }
+            if moved == 0 {
+                break;
+            }
         }
     }
 
