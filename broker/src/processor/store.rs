@@ -267,6 +267,7 @@ impl Processor for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_dir;
     use crate::processor::{Handle, ProcessorConfig, Selection, Shared};
     use crate::store::Reader;
     use distlog_core::record::Record;
@@ -274,11 +275,6 @@ mod tests {
     use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
 
-    fn fresh(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("distlog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
 
     fn config(dir: &Path, direct_io: bool, wait: Duration) -> StoreConfig {
         StoreConfig {
@@ -336,7 +332,7 @@ mod tests {
     #[test]
     fn acknowledged_and_counted_written_only_once_in_the_file() {
         for direct_io in [true, false] {
-            let dir = fresh(&format!("store-acks-{direct_io}"));
+            let dir = test_dir(&format!("store-acks-{direct_io}"));
             let stats = Arc::new(ProcessorStats::default());
             let zmq = zmq::Context::new();
             let ctx = Context {
@@ -382,7 +378,7 @@ mod tests {
     #[test]
     fn batches_lost_to_a_failed_write_are_dropped_and_refused() {
         use crate::store::direct::{Fault, FAULT};
-        let dir = fresh("store-fail");
+        let dir = test_dir("store-fail");
         let stats = Arc::new(ProcessorStats::default());
         let zmq = zmq::Context::new();
         let ctx = Context {
@@ -423,7 +419,7 @@ mod tests {
     /// deadline, not by the once-a-second tick.
     #[test]
     fn readers_see_a_lone_batch_within_the_bound() {
-        let dir = fresh("store-bound");
+        let dir = test_dir("store-bound");
         let stats = Arc::new(ProcessorStats::default());
         let zmq = zmq::Context::new();
         let cfg = ProcessorConfig::Store(config(&dir, true, Duration::from_millis(2)));

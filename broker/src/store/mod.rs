@@ -76,3 +76,12 @@ pub use reader::{Access, Reader, StoredBatch};
 pub use retention::{apply as apply_retention, Retention};
 pub use segment::{segments, Segment, TIME_SLACK_NS};
 pub use writer::{recover, Options, SyncPolicy, Writer, DIRECT_WAIT};
+
+/// A fresh, empty directory path under the system's temporary one (ext4
+/// here, which takes `O_DIRECT`), unique to this process and `name`.
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("distlog-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}

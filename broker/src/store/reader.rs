@@ -479,7 +479,7 @@ impl Drop for Map {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Writer;
+    use crate::store::{test_dir, Writer};
     use distlog_core::record::Record;
     use distlog_core::wire::{encode_batch_to_vec, Batch};
 
@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn entries_are_checked_and_reading_stops_at_a_torn_tail() {
-        let dir = std::env::temp_dir().join(format!("distlog-reader-{}", std::process::id()));
+        let dir = test_dir("reader");
         let path = store(&dir);
         for access in [Access::Map, Access::Read] {
             let mut r = Reader::default();
@@ -566,9 +566,7 @@ mod tests {
     /// misalign what follows), and lengths past the end.
     #[test]
     fn streamed_segments_yield_what_loaded_ones_do() {
-        let dir =
-            std::env::temp_dir().join(format!("distlog-reader-stream-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = test_dir("reader-stream");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("seg-00000000000000000001-000000.dls");
         let newest = Segment {
@@ -652,7 +650,7 @@ mod tests {
     /// and the reader keeps what it read.
     #[test]
     fn the_newest_segment_is_read_so_truncating_it_under_the_reader_is_safe() {
-        let dir = std::env::temp_dir().join(format!("distlog-reader-live-{}", std::process::id()));
+        let dir = test_dir("reader-live");
         let path = store(&dir);
         let segs = Segment::list(&dir).unwrap();
         assert_eq!(segs.len(), 1);

@@ -52,12 +52,11 @@ pub fn apply(dir: &Path, keep: Retention, current: &Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Writer;
+    use crate::store::{test_dir, Writer};
 
     #[test]
     fn deletes_oldest_by_size_but_never_the_current() {
-        let dir = std::env::temp_dir().join(format!("distlogd-ret-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = test_dir("ret");
         let mut w = Writer::open(&dir, 4096).unwrap();
         let body = distlog_core::wire::encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for _ in 0..200 {

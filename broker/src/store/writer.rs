@@ -428,16 +428,9 @@ pub fn recover(dir: &Path) -> io::Result<u64> {
 mod tests {
     use super::*;
     use crate::store::direct::{Fault, CHUNK, FAULT};
+    use crate::store::test_dir;
     use crate::store::Reader;
     use std::os::unix::fs::PermissionsExt;
-
-    /// A fresh directory under the system's temporary one (ext4 here,
-    /// which takes `O_DIRECT`).
-    fn fresh(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("distlog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
 
     fn opts(direct: bool, max_segment: u64) -> Options {
         Options {
@@ -486,7 +479,7 @@ mod tests {
     /// entries up to `on_file`.
     #[test]
     fn gathered_direct_segments_equal_buffered_ones_byte_for_byte() {
-        let (a, b) = (fresh("gather-direct"), fresh("gather-plain"));
+        let (a, b) = (test_dir("gather-direct"), test_dir("gather-plain"));
         let mut direct = Writer::open_with(&a, opts(true, 3 << 20)).unwrap();
         let mut plain = Writer::open_with(&b, opts(false, 3 << 20)).unwrap();
         assert!(direct.is_direct(), "the temporary directory takes O_DIRECT");
@@ -523,7 +516,7 @@ mod tests {
     /// exactly the entries appended so far, never a torn one.
     #[test]
     fn readers_see_every_flushed_entry_and_no_torn_bytes() {
-        let dir = fresh("gather-read");
+        let dir = test_dir("gather-read");
         let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
         let body = encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for n in 1..=200usize {
@@ -545,7 +538,7 @@ mod tests {
     /// whole entry and the next open cuts the file there.
     #[test]
     fn a_torn_direct_tail_is_cut_at_open() {
-        let dir = fresh("gather-torn");
+        let dir = test_dir("gather-torn");
         let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
         let small = encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for _ in 0..10 {
@@ -589,7 +582,7 @@ mod tests {
     #[test]
     fn refused_direct_io_falls_back_to_buffered_writes() {
         for at in [Fault::RefuseOpen, Fault::RefuseWrite] {
-            let (a, b) = (fresh("refused-direct"), fresh("refused-plain"));
+            let (a, b) = (test_dir("refused-direct"), test_dir("refused-plain"));
             FAULT.with(|f| f.set(Some(at)));
             let mut direct = Writer::open_with(&a, opts(true, 64 << 20)).unwrap();
             assert_eq!(direct.is_direct(), at == Fault::RefuseWrite);
@@ -616,7 +609,7 @@ mod tests {
     /// as a buffered one has.
     #[test]
     fn dropping_a_writer_writes_what_it_gathered() {
-        let dir = fresh("gather-drop");
+        let dir = test_dir("gather-drop");
         let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
         let small = encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for _ in 0..3 {
@@ -636,7 +629,7 @@ mod tests {
     /// tail, and later appends go on after it.
     #[test]
     fn a_failed_direct_write_cuts_back_to_the_last_whole_entry() {
-        let dir = fresh("gather-fail");
+        let dir = test_dir("gather-fail");
         let mut w = Writer::open_with(&dir, opts(true, 64 << 20)).unwrap();
         let small = encode_batch_to_vec(&distlog_core::wire::Batch::default());
         for _ in 0..5 {
@@ -670,7 +663,7 @@ mod tests {
     /// nothing waiting after an append.
     #[test]
     fn sync_always_writes_every_entry_at_once() {
-        let dir = fresh("gather-always");
+        let dir = test_dir("gather-always");
         let mut w = Writer::open_with(
             &dir,
             Options {
@@ -693,8 +686,7 @@ mod tests {
     /// others.
     #[test]
     fn store_files_and_directory_are_closed_to_others() {
-        let base = std::env::temp_dir().join(format!("distlog-modes-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = test_dir("modes");
         let dir = base.join("a/store");
         let mut w = Writer::open(&dir, 1 << 20).unwrap();
         w.append(*b"TLR", b"x").unwrap();
