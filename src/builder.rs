@@ -498,6 +498,10 @@ pub struct Stats {
     pub batches: u64,
     /// Bytes handed to a broker.
     pub bytes: u64,
+    /// With [`grow_when_full`](crate::Builder::grow_when_full): how many
+    /// times a thread's full ring continued in another ring (each time the
+    /// thread would otherwise have dropped records or waited).
+    pub rings_grown: u64,
     /// The connection to the broker, as the sender last saw it.
     pub connection: Connection,
 }
@@ -545,6 +549,7 @@ pub(crate) fn stats() -> Stats {
             resent: c.records_resent.load(Ordering::Relaxed),
             batches: c.batches_sent.load(Ordering::Relaxed),
             bytes: c.bytes_sent.load(Ordering::Relaxed),
+            rings_grown: c.rings_grown.load(Ordering::Relaxed),
             connection: c.connection.get(),
         }
     })

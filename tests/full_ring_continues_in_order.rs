@@ -58,7 +58,12 @@ fn full_ring_continues_in_a_second_ring_in_order() {
             assert_eq!(message, format!("facade {seq}"), "message intact");
         }
     }
-    let dropped = distlog::stats().dropped;
+    let stats = distlog::stats();
+    assert!(
+        stats.rings_grown > 0,
+        "the ring filled and continued: {stats:?}"
+    );
+    let dropped = stats.dropped;
     assert_eq!(
         records.len() as u64 + dropped,
         2 * N,

@@ -80,6 +80,8 @@ pub(crate) struct Counters {
     pub dropped_unacked: AtomicU64,
     /// Acknowledged delivery: records the broker acknowledged.
     pub records_acked: AtomicU64,
+    /// `grow_when_full`: times a full ring continued in another.
+    pub rings_grown: AtomicU64,
     /// Acknowledged delivery: records sent again after a reconnect.
     pub records_resent: AtomicU64,
     /// The connection to the broker, as the sender last saw it.
@@ -157,6 +159,7 @@ impl Shared {
             return None;
         }
         let storage = self.take_storage(pool)?;
+        self.counters.rings_grown.fetch_add(1, Ordering::Relaxed);
         Some(self.share_ring(storage, Some(full.clone())))
     }
 
