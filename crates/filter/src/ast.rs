@@ -24,6 +24,12 @@
 //! assert!(matches!(&c.rhs, Rhs::One(Lit::Name(n), _) if n == "warn"));
 //! # Ok::<(), distlog_filter::FilterError>(())
 //! ```
+//!
+//! A tree prints back as filter source ([`Expr`]'s `Display`), which the
+//! parser reads as the same tree (spans aside): the CLI builds filters
+//! from trees that way.
+
+use std::fmt;
 
 /// A byte range of the source (for error positions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,4 +236,75 @@ pub struct Cmp {
     pub negated: bool,
     /// The value or list compared with.
     pub rhs: Rhs,
+}
+
+/// Writes the expression in the filter language, fully parenthesised:
+/// [`parse`](super::parse) reads it back as the same tree, spans aside.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Bool(b) => write!(f, "{b}"),
+            Expr::Not(x) => write!(f, "not ({x})"),
+            Expr::And(xs) | Expr::Or(xs) => {
+                let op = if matches!(self, Expr::And(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
+                f.write_str("(")?;
+                for (i, x) in xs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(op)?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str(")")
+            }
+            Expr::Cmp(c) => {
+                let not = if c.negated { "not " } else { "" };
+                write!(f, "{} {not}{} ", c.field.name(), c.op.as_str())?;
+                match &c.rhs {
+                    Rhs::One(lit, _) => write!(f, "{lit}"),
+                    Rhs::List(items) => {
+                        f.write_str("[")?;
+                        for (i, (lit, _)) in items.iter().enumerate() {
+                            if i > 0 {
+                                f.write_str(", ")?;
+                            }
+                            write!(f, "{lit}")?;
+                        }
+                        f.write_str("]")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the literal so that the parser reads it back as the same value
+/// (strings quoted and escaped, floats in their shortest exact form).
+impl fmt::Display for Lit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lit::Str(s) => {
+                f.write_str("\"")?;
+                for c in s.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        '\\' => f.write_str("\\\\")?,
+                        c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                        c => fmt::Write::write_char(f, c)?,
+                    }
+                }
+                f.write_str("\"")
+            }
+            Lit::Int(n) => write!(f, "{n}"),
+            // Debug prints the shortest text that reads back as the same
+            // f64, always with a `.` or an exponent.
+            Lit::Float(x) => write!(f, "{x:?}"),
+            Lit::Bool(b) => write!(f, "{b}"),
+            Lit::Null => f.write_str("null"),
+            Lit::Name(n) => f.write_str(n),
+        }
+    }
 }

@@ -1098,3 +1098,30 @@ fn random_filters_agree_with_a_reference_evaluator() {
         }
     }
 }
+
+/// A tree printed back as source parses to the same tree (its print is a
+/// fixed point) and compiles to the same program as the original source.
+#[test]
+fn printed_trees_parse_back_to_the_same_filter() {
+    let sources = [
+        r#"level >= warn and host == "a\"b\\c""#,
+        r#"not (message contains "tab\there" or target starts_with "x")"#,
+        r#"field.user.id in [1, -2, 3.5, 1e300, true, null, "é\u{7}"]"#,
+        r#"pid not in [] && !(time < 1700000000000000000)"#,
+        r#"task under "a/b" or key == "3@a/b" or kind == perf"#,
+        r#"message not contains "x" and line != 12 and field.f == 0.1"#,
+        "true",
+        "thread == \"main\" || thread == 7",
+    ];
+    for src in sources {
+        let tree = crate::parse(src).unwrap();
+        let printed = tree.to_string();
+        let again = crate::parse(&printed).unwrap_or_else(|e| panic!("{printed}: {e}"));
+        assert_eq!(again.to_string(), printed, "{src}");
+        assert_eq!(
+            Filter::parse(&printed).unwrap().disassemble(),
+            Filter::parse(src).unwrap().disassemble(),
+            "{src} printed as {printed}"
+        );
+    }
+}

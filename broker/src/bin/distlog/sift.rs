@@ -24,7 +24,7 @@
 
 use distlog_core::record::Record;
 use distlog_core::wire::{encode_batch_to_vec, ArchivedSender, Batch, OwnedBatch};
-use distlog_filter::ast::{Cmp, Expr, FieldRef, Lit, Rhs};
+use distlog_filter::ast::{Cmp, Expr, FieldRef};
 use distlog_filter::{Filter, RecordView};
 
 /// A filter over batch-level fields that every record a filter accepts
@@ -46,9 +46,7 @@ impl Sift {
         if weaker == Expr::Bool(true) {
             return None;
         }
-        let mut src = String::new();
-        print(&weaker, &mut src);
-        let filter = Filter::parse(&src).ok()?;
+        let filter = Filter::parse(&weaker.to_string()).ok()?;
         if filter.is_always() {
             return None;
         }
@@ -153,87 +151,6 @@ fn simplify(e: Expr) -> Expr {
             x => Expr::Not(Box::new(x)),
         },
         e => e,
-    }
-}
-
-/// Writes `e` in the filter language.
-fn print(e: &Expr, out: &mut String) {
-    match e {
-        Expr::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Expr::Not(x) => {
-            out.push_str("not (");
-            print(x, out);
-            out.push(')');
-        }
-        Expr::And(xs) | Expr::Or(xs) => {
-            let op = if matches!(e, Expr::And(_)) {
-                " and "
-            } else {
-                " or "
-            };
-            out.push('(');
-            for (i, x) in xs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(op);
-                }
-                print(x, out);
-            }
-            out.push(')');
-        }
-        Expr::Cmp(c) => {
-            out.push_str(&c.field.name());
-            out.push(' ');
-            if c.negated {
-                out.push_str("not ");
-            }
-            out.push_str(c.op.as_str());
-            out.push(' ');
-            match &c.rhs {
-                Rhs::One(lit, _) => print_lit(lit, out),
-                Rhs::List(items) => {
-                    out.push('[');
-                    for (i, (lit, _)) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        print_lit(lit, out);
-                    }
-                    out.push(']');
-                }
-            }
-        }
-    }
-}
-
-/// Writes a literal so that the parser reads it back as the same value.
-fn print_lit(lit: &Lit, out: &mut String) {
-    use std::fmt::Write;
-    match lit {
-        Lit::Str(s) => {
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    c if c.is_control() => {
-                        let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-        }
-        Lit::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
-        // Debug prints the shortest text that reads back as the same f64,
-        // always with a `.` or an exponent.
-        Lit::Float(x) => {
-            let _ = write!(out, "{x:?}");
-        }
-        Lit::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Lit::Null => out.push_str("null"),
-        Lit::Name(n) => out.push_str(n),
     }
 }
 

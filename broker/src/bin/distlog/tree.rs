@@ -16,6 +16,7 @@ use crate::{compile_filter, CliError, Format};
 use distlog_core::record::ValueRef;
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;
+use distlog_filter::ast::Lit;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
@@ -216,22 +217,7 @@ fn normalise(id: &str) -> String {
 
 /// The filter source selecting `id`'s subtree.
 fn filter_source(id: &str) -> String {
-    let mut s = String::from("task under \"");
-    for c in id.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(s, "\\u{{{:x}}}", c as u32);
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
+    format!("task under {}", Lit::Str(id.to_owned()))
 }
 
 /// Reads every record under `task_id` (a root, a sub-path or a key) from
