@@ -171,6 +171,7 @@ mod set_fields;
 mod set_memo;
 mod set_sites;
 mod set_vm;
+mod site_shape;
 mod vm;
 
 #[cfg(test)]
