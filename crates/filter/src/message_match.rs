@@ -325,20 +325,20 @@ impl Plan {
     }
 
     /// What the format decides about `finder`'s needle, once per needle.
-    fn needle(&self, finder: &Finder<'_>) -> Needle {
+    fn needle<R>(&self, finder: &Finder<'_>, f: impl FnOnce(&Needle) -> R) -> R {
         let needle = finder.needle();
         let Ok(mut inside) = self.inside.try_borrow_mut() else {
-            return self.needle_now(finder);
+            return f(&self.needle_now(finder));
         };
-        if let Some(&(_, v)) = inside.iter().find(|(n, _)| **n == *needle) {
-            return v;
+        if let Some((_, v)) = inside.iter().find(|(n, _)| **n == *needle) {
+            return f(v);
         }
         let v = self.needle_now(finder);
         if inside.len() == NEEDLES {
             inside.remove(0);
         }
         inside.push((needle.into(), v));
-        v
+        f(&v)
     }
 
     fn needle_now(&self, finder: &Finder<'_>) -> Needle {
@@ -359,11 +359,11 @@ impl Plan {
         finder: &Finder<'_>,
         args: impl Iterator<Item = ValueRef<'a>> + Clone,
     ) -> Fate {
-        let n = self.needle(finder);
-        if n.ints != Fate::Fail {
+        let (ints, nums) = self.needle(finder, |n| (n.ints, n.nums));
+        if ints != Fate::Fail {
             // `Pass` holds for any arguments; `Depends` for integers
             // depends for any wider alphabet too.
-            return n.ints;
+            return ints;
         }
         // Integers only (the usual site) without collecting text bytes.
         let mut n_ints = 0;
@@ -380,8 +380,10 @@ impl Plan {
         }
         match arg_kinds(args, self.slots) {
             ArgKinds::Ints => Fate::Fail,
-            ArgKinds::Nums => n.nums,
-            ArgKinds::Text(t) if !site_shape::covers(&t, &n.escapes) => Fate::Fail,
+            ArgKinds::Nums => nums,
+            ArgKinds::Text(t) if !self.needle(finder, |n| site_shape::covers(&t, &n.escapes)) => {
+                Fate::Fail
+            }
             ArgKinds::Text(_) | ArgKinds::Missing => Fate::Depends,
         }
     }
