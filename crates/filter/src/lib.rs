@@ -156,6 +156,7 @@
 
 pub mod ast;
 mod bounds;
+mod bytes;
 mod combine;
 mod compile;
 mod error;

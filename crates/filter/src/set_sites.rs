@@ -36,7 +36,7 @@
 
 use super::combine::TextIndex;
 use super::site_shape::{self, add, disjoint, Alphabet, ArgKinds, Bytes, Fate, Shape};
-use crate::vm::bytes_eq;
+use crate::bytes::bytes_eq;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 

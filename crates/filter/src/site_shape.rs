@@ -37,7 +37,7 @@
 //! bytes steps, counted against [`BUDGET`] per analysis; past it the
 //! answer is "depends" (render).
 
-use crate::vm::bytes_eq;
+use crate::bytes::{ends_with as ends, starts_with as starts};
 use distlog_core::message::{for_each_part, FormatPart};
 use distlog_core::record::ValueRef;
 use std::ops::ControlFlow;
@@ -296,18 +296,6 @@ impl Shape {
             Fate::Fail
         }
     }
-}
-
-/// `a.starts_with(b)`, without a `memcmp` call for short constants.
-#[inline(always)]
-fn starts(a: &[u8], b: &[u8]) -> bool {
-    a.len() >= b.len() && bytes_eq(&a[..b.len()], b)
-}
-
-/// `a.ends_with(b)`, without a `memcmp` call for short constants.
-#[inline(always)]
-fn ends(a: &[u8], b: &[u8]) -> bool {
-    a.len() >= b.len() && bytes_eq(&a[a.len() - b.len()..], b)
 }
 
 fn fate(pass: bool) -> Fate {
