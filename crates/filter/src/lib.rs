@@ -156,7 +156,6 @@
 
 pub mod ast;
 mod bounds;
-mod bytes;
 mod combine;
 mod compile;
 mod error;
@@ -172,7 +171,6 @@ mod set_fields;
 mod set_memo;
 mod set_sites;
 mod set_vm;
-mod site_shape;
 mod vm;
 
 #[cfg(test)]
