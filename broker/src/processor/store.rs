@@ -326,6 +326,24 @@ mod tests {
             .sum()
     }
 
+    /// The context a store processor opens with, outside a processor thread.
+    fn context<'a>(
+        dir: &'a Path,
+        zmq: &'a zmq::Context,
+        stats: &Arc<ProcessorStats>,
+    ) -> Context<'a> {
+        Context {
+            name: "store",
+            shared: Shared {
+                data_dir: dir,
+                curve: None,
+            },
+            zmq,
+            closing: Arc::new(AtomicBool::new(false)),
+            stats: stats.clone(),
+        }
+    }
+
     /// A batch is acknowledged, and counted written, only once readers
     /// can read it from the file: gathered, when its bound has passed and
     /// the store wrote it; buffered, as it is taken.
@@ -335,16 +353,7 @@ mod tests {
             let dir = test_dir(&format!("store-acks-{direct_io}"));
             let stats = Arc::new(ProcessorStats::default());
             let zmq = zmq::Context::new();
-            let ctx = Context {
-                name: "store",
-                shared: Shared {
-                    data_dir: &dir,
-                    curve: None,
-                },
-                zmq: &zmq,
-                closing: Arc::new(AtomicBool::new(false)),
-                stats: stats.clone(),
-            };
+            let ctx = context(&dir, &zmq, &stats);
             let wait = Duration::from_millis(20);
             let mut s = Store::open(&config(&dir, direct_io, wait), &ctx).unwrap();
             assert_eq!(s.is_direct(), direct_io);
@@ -381,16 +390,7 @@ mod tests {
         let dir = test_dir("store-fail");
         let stats = Arc::new(ProcessorStats::default());
         let zmq = zmq::Context::new();
-        let ctx = Context {
-            name: "store",
-            shared: Shared {
-                data_dir: &dir,
-                curve: None,
-            },
-            zmq: &zmq,
-            closing: Arc::new(AtomicBool::new(false)),
-            stats: stats.clone(),
-        };
+        let ctx = context(&dir, &zmq, &stats);
         let mut s = Store::open(&config(&dir, true, Duration::from_secs(1)), &ctx).unwrap();
         let heard = Arc::new(Mutex::new(Vec::new()));
         for seq in 0..3 {
