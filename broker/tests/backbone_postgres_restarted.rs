@@ -25,9 +25,15 @@ fn postgres_restarted_mid_stream_loses_and_doubles_nothing() {
     t.wait("rows flowing", Duration::from_secs(60), |t| {
         rows_now(&t.pg) > 10_000
     });
+    let redelivered_before = redelivered(&t);
     t.pg.stop();
-    // Away long enough for the stream to redeliver (ack_wait 10s).
-    std::thread::sleep(Duration::from_secs(12));
+    // Away until the stream has redelivered what the centrals hold
+    // unacknowledged (ack_wait 10s): the duplicates this test is about.
+    t.wait(
+        "the stream redelivers while PostgreSQL is away",
+        Duration::from_secs(60),
+        |t| redelivered(t) > redelivered_before,
+    );
     t.pg.start_again();
     let logged: u64 = loadgens
         .into_iter()
@@ -35,7 +41,7 @@ fn postgres_restarted_mid_stream_loses_and_doubles_nothing() {
         .sum::<u64>()
         + python;
     t.wait_all_written(logged);
-    let redelivered = t.nats.consumer_info().unwrap().num_redelivered;
+    let redelivered = redelivered(&t);
     let repeated: u64 = t.centrals.iter().map(|c| c.repeated()).sum();
     t.stop();
     let rows = Rows::of(&t.pg);
@@ -44,4 +50,12 @@ fn postgres_restarted_mid_stream_loses_and_doubles_nothing() {
          redelivered messages {redelivered}, repeated records skipped {repeated}"
     );
     rows.assert_exactly_once(logged, python, "");
+}
+
+/// Messages the stream has redelivered to the centrals so far (0 while the
+/// consumer cannot be read).
+fn redelivered(t: &Topology) -> u64 {
+    t.nats
+        .consumer_info()
+        .map_or(0, |c| c.num_redelivered as u64)
 }
