@@ -27,10 +27,14 @@ fn three_processes_and_python_in_one_tree() {
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let broker = Broker::start(&endpoint, &tmp.path().join("store"), &[]);
     let root = request_flow::run(&broker.endpoint);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let store = tmp.path().join("store");
+    wait_for(
+        "the request's records stored",
+        std::time::Duration::from_secs(30),
+        || stored(&store, &[]) >= request_flow::RECORDS,
+    );
     let (status, stderr) = broker.stop();
     assert!(status.success(), "broker exit {status:?}: {stderr}");
-    let store = tmp.path().join("store");
     let store = store.to_str().unwrap();
 
     let text = distlog_ok(["tree", &root, "--data-dir", store]);

@@ -9,7 +9,7 @@ use distlog_core::record::Record;
 use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::Reader;
 use std::time::Duration;
-use support::{free_port, Broker, TempDir};
+use support::{free_port, messages_taken, wait_for, Broker, TempDir};
 
 fn good(first: u64, n: u64) -> Vec<u8> {
     encode_batch_to_vec(&Batch {
@@ -95,10 +95,11 @@ fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
         ),
     )
     .unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
     let broker = Broker::start(
         &endpoint,
         &dir.join("store"),
-        &["--config", config.to_str().unwrap()],
+        &["--config", config.to_str().unwrap(), "--metrics", &metrics],
     );
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).unwrap();
@@ -114,6 +115,7 @@ fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
     let cases = hostile();
     let mut want: std::collections::BTreeMap<&str, u64> = Default::default();
     let mut seq = 0;
+    let mut sent = 0;
     for round in 0..3 {
         for (frames, reason) in &cases {
             push.send_multipart(frames.iter().map(|f| &f[..]), 0)
@@ -122,10 +124,15 @@ fn hostile_messages_are_counted_by_reason_and_every_good_record_is_stored() {
             push.send_multipart([&b"TLR"[..], &good(seq, 10)], 0)
                 .unwrap();
             seq += 10;
+            sent += 2;
         }
         let _ = round;
     }
-    std::thread::sleep(Duration::from_millis(800));
+    // Once the broker has taken every message on the good connection off
+    // its socket, stop it (the oversized one never reaches it).
+    wait_for("every message taken", Duration::from_secs(20), || {
+        messages_taken(&metrics) == sent
+    });
     let (status, stderr) = broker.stop();
     assert!(status.success(), "{stderr}");
     let summary = stderr

@@ -9,7 +9,7 @@ use distlog_core::record::Record;
 use distlog_core::wire::{encode_batch_to_vec, Batch, Sender};
 use distlogd::store::{Reader, Writer};
 use std::time::Duration;
-use support::{free_port, Broker, TempDir};
+use support::{free_port, messages_taken, wait_for, Broker, TempDir};
 
 fn batch(first_seq: u64, n: u64) -> Vec<u8> {
     let b = Batch {
@@ -40,13 +40,15 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let tmp = TempDir::new("ingest");
     let dir = tmp.path();
-    let broker = Broker::start(&endpoint, dir, &[]);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let broker = Broker::start(&endpoint, dir, &["--metrics", &metrics]);
 
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.connect(&endpoint).unwrap();
     let mut seq = 0;
     let mut good_records = 0;
+    let mut sent = 0;
     for i in 0..50u64 {
         if i == 25 {
             seq += 7; // a lost batch of 7 records: a gap
@@ -55,6 +57,7 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
             .unwrap();
         seq += 100;
         good_records += 100;
+        sent += 2; // this batch and the message after it
         match i % 5 {
             0 => push.send(&b"only one frame"[..], 0).unwrap(),
             1 => push.send_multipart([&b"XXX"[..], &b"body"[..]], 0).unwrap(),
@@ -77,8 +80,10 @@ fn good_batches_stored_garbage_counted_sigterm_drains() {
                 .unwrap(),
         }
     }
-    // Let the broker take everything, then stop it.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the broker has taken every message off its socket, stop it.
+    wait_for("every message taken", Duration::from_secs(20), || {
+        messages_taken(&metrics) == sent
+    });
     let (status, stderr) = broker.stop();
     assert!(status.success(), "exit status {status:?}: {stderr}");
     let summary = stderr

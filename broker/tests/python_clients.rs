@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{free_port, Broker, TempDir};
+use support::{free_port, stored, wait_for, Broker, TempDir};
 
 /// Plain records per encoding.
 const N: usize = 50;
@@ -118,9 +118,11 @@ fn original_python_client_records_arrive_intact_in_json_and_pickle() {
         "what the script reports sending"
     );
 
-    // The script exits once ZeroMQ has written everything; give the broker
-    // a moment to read it, then stop it: it stores what it holds, exits 0.
-    std::thread::sleep(Duration::from_millis(500));
+    // The script exits once ZeroMQ has written everything; once the broker
+    // has stored as many, stop it: it stores what it holds, exits 0.
+    wait_for("every record stored", Duration::from_secs(30), || {
+        stored(dir, &[]) >= sent.len() as u64
+    });
     let (status, stderr) = broker.stop();
     assert!(status.success(), "distlogd exit {status:?}: {stderr}");
 

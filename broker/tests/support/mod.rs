@@ -182,6 +182,27 @@ pub fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Messages the broker on metrics address `addr` has taken off its sockets
+/// so far: batches accepted plus messages rejected for any reason (0 while
+/// the metrics endpoint is not up yet). For waiting until everything a test
+/// sent has been read, before SIGTERM.
+pub fn messages_taken(addr: &str) -> u64 {
+    if std::net::TcpStream::connect(addr).is_err() {
+        return 0;
+    }
+    let text = metrics_text(addr);
+    let rejected: u64 = text
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("distlogd_rejected_total{")?
+                .rsplit(' ')
+                .next()
+        })
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum();
+    metric(&text, "distlogd_batches_total") + rejected
+}
+
 /// The broker's Prometheus text from `GET /metrics` on `addr`.
 pub fn metrics_text(addr: &str) -> String {
     use std::io::Write;
