@@ -307,7 +307,7 @@ impl FieldIndex {
         if self.list.len() <= FEW_NAMES {
             self.list
                 .iter()
-                .find(|(n, _)| crate::vm::bytes_eq(n, name))
+                .find(|(n, _)| crate::bytes::bytes_eq(n, name))
                 .map(|(_, slot)| *slot)
         } else {
             self.names.get(name).copied()

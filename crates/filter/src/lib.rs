@@ -156,6 +156,7 @@
 
 pub mod ast;
 mod bounds;
+mod bytes;
 mod combine;
 mod compile;
 mod error;
@@ -171,6 +172,7 @@ mod set_fields;
 mod set_memo;
 mod set_sites;
 mod set_vm;
+mod site_shape;
 mod vm;
 
 #[cfg(test)]

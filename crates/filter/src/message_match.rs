@@ -25,23 +25,29 @@
 //! # Once per call site
 //!
 //! Records of one call site share its format, so [`site_test`] splits a
-//! format into literal runs and argument slots once ([`Plan`], kept in a
-//! small per-thread cache keyed by the format's text) and then, per record:
+//! format once ([`Plan`], kept in a small per-thread cache keyed by the
+//! format's text) into literal runs and argument slots, and into the
+//! [`Shape`] that `site_shape.rs` analyses (the same analysis a
+//! [`FilterSet`](super::FilterSet) runs on its sites, `set_sites.rs`).
+//! Per record it then:
 //!
-//! - decides `contains` without looking at the record when the needle is
-//!   inside one literal run of the format (every record of the site has
-//!   it), and rejects it when every argument is an integer and the needle
-//!   has no byte an integer's text can have (`0-9`, `-`) and is in no
-//!   literal run: a match would have to overlap an argument's text;
-//! - otherwise writes the message into a [`WINDOW`]-byte stack buffer from
-//!   the split format (a copy per literal run, the digits of each integer)
-//!   and runs one test on it; a message that does not fit takes the
-//!   streamed path above.
+//! - decides the test without rendering when the format decides it:
+//!   `contains` passes when the needle is inside a literal run, and fails
+//!   when it cannot overlap the arguments' text (for integer arguments,
+//!   for numbers, or for text arguments lacking a byte of the needle that
+//!   neither the literal runs nor a number has, [`site_shape::arg_kinds`]
+//!   tells which); `starts_with`, `ends_with` and `==` by the first and
+//!   last literal runs (the verdicts per needle are kept in the plan);
+//! - otherwise (the verdict depends on the arguments) writes the message
+//!   into a [`WINDOW`]-byte stack buffer from the split format (a copy
+//!   per literal run, the digits of each integer) and runs one test on
+//!   it; a message that does not fit takes the streamed path above.
 //!
 //! Each function's result equals the same test on the rendered message
 //! (`tests.rs`, randomized, checks it, needles across piece boundaries
 //! included).
 
+use super::site_shape::{self, arg_kinds, ArgKinds, Bytes, Fate, Shape};
 use distlog_core::message::{for_each_part, for_each_piece, value_piece, FormatPart};
 use distlog_core::record::ValueRef;
 use memchr::memmem::Finder;
@@ -222,7 +228,9 @@ struct Plan {
     parts: Vec<Part>,
     /// How many of `parts` are slots.
     slots: usize,
-    /// What the format decides about a few needles.
+    /// The format as `site_shape` analyses it.
+    shape: Shape,
+    /// What the format decides about a few `contains` needles.
     inside: RefCell<Vec<(Box<[u8]>, Needle)>>,
 }
 
@@ -237,13 +245,17 @@ const PLAN_FORMAT: usize = 4096;
 /// Needles whose verdict a plan keeps.
 const NEEDLES: usize = 8;
 
-/// What is known about a needle from a plan's format alone.
+/// What is known about a `contains` needle from a plan's format alone.
 #[derive(Debug, Clone, Copy)]
 struct Needle {
-    /// A literal run of the format holds it.
-    in_literal: bool,
-    /// It has no byte an integer's text can have.
-    integer_free: bool,
+    /// Its fate when every argument is an integer (`Pass`: a literal run
+    /// holds it, whatever the arguments).
+    ints: Fate,
+    /// Its fate when every argument is a number.
+    nums: Fate,
+    /// Its bytes that no literal run and no number has: a record whose
+    /// text arguments lack one of them cannot match.
+    escapes: Bytes,
 }
 
 thread_local! {
@@ -262,6 +274,7 @@ impl Plan {
         self.inside.get_mut().clear();
         self.format.clear();
         self.format.push_str(format);
+        self.shape.fill(format);
         let _ = for_each_part::<()>(format, |p| {
             match p {
                 FormatPart::Literal(s) => {
@@ -312,34 +325,67 @@ impl Plan {
     }
 
     /// What the format decides about `finder`'s needle, once per needle.
-    fn needle(&self, finder: &Finder<'_>) -> Needle {
+    fn needle<R>(&self, finder: &Finder<'_>, f: impl FnOnce(&Needle) -> R) -> R {
         let needle = finder.needle();
         let Ok(mut inside) = self.inside.try_borrow_mut() else {
-            return self.needle_now(finder);
+            return f(&self.needle_now(finder));
         };
-        if let Some(&(_, v)) = inside.iter().find(|(n, _)| **n == *needle) {
-            return v;
+        if let Some((_, v)) = inside.iter().find(|(n, _)| **n == *needle) {
+            return f(v);
         }
         let v = self.needle_now(finder);
         if inside.len() == NEEDLES {
             inside.remove(0);
         }
         inside.push((needle.into(), v));
-        v
+        f(&v)
     }
 
     fn needle_now(&self, finder: &Finder<'_>) -> Needle {
+        let needle = finder.needle();
+        let nums = site_shape::nums();
+        let mut steps = 0;
         Needle {
-            in_literal: self.literal_holds_now(finder),
-            integer_free: !finder.needle().iter().any(|&b| integer_byte(b)),
+            ints: self.shape.contains(needle, &site_shape::ints(), &mut steps),
+            nums: self.shape.contains(needle, &nums, &mut steps),
+            escapes: self.shape.escapes(needle, &nums),
         }
     }
 
-    fn literal_holds_now(&self, finder: &Finder<'_>) -> bool {
-        self.parts.iter().any(|&p| match p {
-            Part::Literal(a, b) => finder.find(self.literal(a, b).as_bytes()).is_some(),
-            Part::Slot(..) => false,
-        })
+    /// What the format decides about `contains finder` for a record with
+    /// these `args`.
+    fn contains<'a>(
+        &self,
+        finder: &Finder<'_>,
+        args: impl Iterator<Item = ValueRef<'a>> + Clone,
+    ) -> Fate {
+        let (ints, nums) = self.needle(finder, |n| (n.ints, n.nums));
+        if ints != Fate::Fail {
+            // `Pass` holds for any arguments; `Depends` for integers
+            // depends for any wider alphabet too.
+            return ints;
+        }
+        // Integers only (the usual site) without collecting text bytes.
+        let mut n_ints = 0;
+        let mut all_ints = true;
+        for v in args.clone() {
+            if !matches!(v, ValueRef::U64(_) | ValueRef::I64(_)) {
+                all_ints = false;
+                break;
+            }
+            n_ints += 1;
+        }
+        if all_ints && n_ints >= self.slots {
+            return Fate::Fail;
+        }
+        match arg_kinds(args, self.slots) {
+            ArgKinds::Ints => Fate::Fail,
+            ArgKinds::Nums => nums,
+            ArgKinds::Text(t) if !self.needle(finder, |n| site_shape::covers(&t, &n.escapes)) => {
+                Fate::Fail
+            }
+            ArgKinds::Text(_) | ArgKinds::Missing => Fate::Depends,
+        }
     }
 }
 
@@ -373,6 +419,7 @@ fn plan_of(format: &str) -> Option<Rc<Plan>> {
                     literals: String::new(),
                     parts: Vec::new(),
                     slots: 0,
+                    shape: Shape::default(),
                     inside: RefCell::new(Vec::new()),
                 })
             });
@@ -382,11 +429,6 @@ fn plan_of(format: &str) -> Option<Rc<Plan>> {
         })
         .ok()
         .flatten()
-}
-
-/// Bytes an integer's text can have.
-fn integer_byte(b: u8) -> bool {
-    b.is_ascii_digit() || b == b'-'
 }
 
 /// Runs `test` on the message of `format` and `args` (a record's
@@ -400,27 +442,22 @@ pub(super) fn site_test<'a>(
     let Some(plan) = plan_of(format) else {
         return streamed(format, args, test);
     };
-    if let SiteTest::Contains(finder) = test {
-        let needle = plan.needle(finder);
-        if finder.needle().is_empty() || needle.in_literal {
-            return true;
-        }
-        if needle.integer_free {
-            let mut all = true;
-            let mut n = 0;
-            for v in args.clone() {
-                n += 1;
-                if !matches!(v, ValueRef::U64(_) | ValueRef::I64(_)) {
-                    all = false;
-                    break;
-                }
-            }
-            // Every slot filled by an integer, whose text has none of the
-            // needle's bytes: a match would lie in one literal run.
-            if all && n >= plan.slots {
-                return false;
-            }
-        }
+    let fate = match test {
+        SiteTest::Contains(finder) => plan.contains(finder, args.clone()),
+        // `prefix_of` on the plan's pieces below compares the first
+        // literal run first: the shape's verdict at the same cost.
+        SiteTest::StartsWith(_) => Fate::Depends,
+        // A format ending in a placeholder leaves `ends_with` to the
+        // arguments and `==` to the first run, which `prefix_of` below
+        // compares first: no check per record that cannot decide.
+        SiteTest::EndsWith(p) if plan.shape.ends_literal() => plan.shape.ends_with(p),
+        SiteTest::Eq(p) if plan.shape.ends_literal() => plan.shape.eq(p),
+        SiteTest::EndsWith(_) | SiteTest::Eq(_) => Fate::Depends,
+    };
+    match fate {
+        Fate::Pass => return true,
+        Fate::Fail => return false,
+        Fate::Depends => {}
     }
     match test {
         // Piece by piece, stopping at the first difference.

@@ -14,7 +14,7 @@
 //! stores so the owner can empty it when full.
 
 use super::set_memo::Memo;
-use crate::vm::bytes_eq;
+use crate::bytes::bytes_eq;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 

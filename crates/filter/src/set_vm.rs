@@ -33,7 +33,8 @@ use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUP
 use super::set_cache::{Class, Classes, ValueCache};
 use super::set_fields::RawFields;
 use super::set_memo::Memo;
-use super::set_sites::{analyze, arg_kinds, verdict_for, Sites, Verdict, MAX_SITE_FORMAT};
+use super::set_sites::{analyze, verdict_for, Sites, Verdict, MAX_SITE_FORMAT};
+use super::site_shape::arg_kinds;
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;

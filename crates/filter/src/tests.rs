@@ -1125,3 +1125,92 @@ fn printed_trees_parse_back_to_the_same_filter() {
         );
     }
 }
+
+/// The query path (a compiled filter on archived records) decides message
+/// tests on deferred messages per call site without rendering where it
+/// can (`site_shape.rs`): its verdict must equal the test on the rendered
+/// message, for random formats (numbers in the literal text too, so
+/// needles straddle literal text and arguments), arguments of every kind
+/// (missing ones included) and needles cut from the messages.
+#[test]
+fn deferred_message_tests_equal_tests_on_the_rendered_message() {
+    use distlog_core::message::render_format;
+    use distlog_core::record::ValueRef;
+    const ATOMS: &[&str] = &[
+        "{}", "{}", "{:?}", "{{", "}}", "record ", " of ", "4", "42", "-", ".", "e", "a", "x", " ",
+        "é",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..300 {
+        // A few sites, several records each (the per-site caches hit).
+        let formats: Vec<String> = (0..3)
+            .map(|_| {
+                (0..rng.below(7))
+                    .map(|_| rng.pick(ATOMS))
+                    .collect::<String>()
+            })
+            .collect();
+        let records: Vec<Record> = (0..8)
+            .map(|i| {
+                let mut r = base();
+                r.seq = i;
+                r.message = String::new();
+                r.format = formats[rng.below(formats.len())].clone();
+                r.args = (0..rng.below(4))
+                    .map(|_| match rng.below(8) {
+                        0 => Value::Null,
+                        1 => Value::Bool(rng.below(2) == 1),
+                        2 | 3 => Value::I64(rng.pick(&[-42, 0, 4, 42, 4242, i64::MIN])),
+                        4 => Value::U64(rng.pick(&[0, 42, 4242, u64::MAX])),
+                        5 => Value::F64(rng.pick(&[1.5, -0.0, 1e300, f64::NAN, 1e-7])),
+                        _ => Value::Str(rng.pick(&["", "a", "x 4", "record", "é", "{}"]).into()),
+                    })
+                    .collect();
+                r
+            })
+            .collect();
+        let rendered: Vec<String> = records
+            .iter()
+            .map(|r| {
+                let mut m = String::new();
+                render_format(&r.format, r.args.iter().map(ValueRef::from), &mut m);
+                m
+            })
+            .collect();
+        let batch = Batch {
+            sender: sender(),
+            first_seq: 0,
+            dropped: 0,
+            records: records.clone(),
+        };
+        let body = encode_batch_to_vec(&batch);
+        let b = access_batch(&body).unwrap();
+        let mut needles: Vec<String> = vec![String::new(), "zz".into(), "x4".into()];
+        for _ in 0..4 {
+            let m: Vec<char> = rendered[rng.below(rendered.len())].chars().collect();
+            let a = rng.below(m.len() + 1);
+            let e = a + rng.below(m.len() - a + 1);
+            let cut: String = m[a..e].iter().collect();
+            needles.push(cut.clone() + "!");
+            needles.push(cut.replace('4', "5"));
+            needles.push(cut);
+        }
+        for n in &needles {
+            let lit = ast::Lit::Str(n.clone());
+            for op in ["contains", "starts_with", "ends_with", "=="] {
+                let src = format!("message {op} {lit}");
+                let f = Filter::parse(&src).unwrap_or_else(|e| panic!("{src}: {e}"));
+                for ((r, a), m) in records.iter().zip(b.records()).zip(&rendered) {
+                    let want = match op {
+                        "contains" => m.contains(n.as_str()),
+                        "starts_with" => m.starts_with(n.as_str()),
+                        "ends_with" => m.ends_with(n.as_str()),
+                        _ => m == n,
+                    };
+                    let got = f.matches(&RecordView::new(b'P', b.sender(), a));
+                    assert_eq!(got, want, "{src} on {:?} {:?} ({m:?})", r.format, r.args);
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! thread-local buffer, at most once per record and only when a test
 //! reaches it. Rare tests live out of line so the hot loop stays small.
 
+use super::bytes::{bytes_eq, ends_with, starts_with};
 use super::message_match::{self, SiteTest, MAX_NEEDLE};
 use super::program::{
     mask, Const, FieldTest, NumField, Program, StrField, StrTest, Test, ValueSet, ACCEPT, REJECT,
@@ -95,40 +96,6 @@ pub(super) fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
         StrField::Error => r.error(),
         StrField::Task => r.task(),
     }
-}
-
-/// Byte equality without a `memcmp` call for short strings (the usual
-/// constants): two overlapping word compares.
-#[inline(always)]
-pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    match a.len() {
-        0 => true,
-        1..=3 => {
-            a[0] == b[0] && a[a.len() / 2] == b[a.len() / 2] && a[a.len() - 1] == b[b.len() - 1]
-        }
-        4..=7 => {
-            a.first_chunk::<4>() == b.first_chunk::<4>()
-                && a.last_chunk::<4>() == b.last_chunk::<4>()
-        }
-        8..=16 => {
-            a.first_chunk::<8>() == b.first_chunk::<8>()
-                && a.last_chunk::<8>() == b.last_chunk::<8>()
-        }
-        _ => a == b,
-    }
-}
-
-#[inline(always)]
-fn starts_with(s: &[u8], p: &[u8]) -> bool {
-    s.len() >= p.len() && bytes_eq(&s[..p.len()], p)
-}
-
-#[inline(always)]
-fn ends_with(s: &[u8], p: &[u8]) -> bool {
-    s.len() >= p.len() && bytes_eq(&s[s.len() - p.len()..], p)
 }
 
 impl Program {
