@@ -171,6 +171,12 @@ impl FilterSet {
         self.inner.plan.tests()
     }
 
+    /// Whether a record takes one memo probe (`Plan::one_probe`).
+    #[cfg(test)]
+    pub(crate) fn one_probe(&self) -> bool {
+        self.inner.plan.one_probe != 0
+    }
+
     /// Clears `out`, then pushes the index of every filter that `view`
     /// passes, ascending. Allocates nothing once the thread's memo tables
     /// know the record's classes (see [`FilterSet`]).

@@ -152,7 +152,7 @@ impl ValueCache {
     }
 
     /// The class of `value` (hashed to `hash`), if cached.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, hash: u64, value: &[u8]) -> Option<Class> {
         let i = Self::slot(hash);
         let s = self.slots[i];
