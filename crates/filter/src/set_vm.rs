@@ -100,6 +100,8 @@ pub(super) struct Scratch {
     fulls: Vec<Box<[u32]>>,
     /// Ids stored by `entries` and `fulls`.
     stored: usize,
+    /// An entry was added since the last check of the bounds.
+    grew: bool,
 }
 
 impl Scratch {
@@ -124,12 +126,21 @@ impl Scratch {
             entries: Vec::new(),
             fulls: Vec::new(),
             stored: 0,
+            grew: false,
         }
     }
 
     /// Empties the tables when they hold more than their bounds (one
     /// record adds at most a few entries, each bounded by the tests).
+    #[inline]
     fn bound(&mut self) {
+        // The tables only grow where they set a flag: nothing to check on
+        // a record that added nothing (the usual one).
+        if !(self.grew || self.classes.grew) {
+            return;
+        }
+        self.grew = false;
+        self.classes.grew = false;
         if self.entries.len() + self.full.len() >= MAX_ENTRIES
             || self.stored + self.classes.stored() + self.cheap.stored() + self.full.stored()
                 > MAX_STORED
@@ -325,6 +336,7 @@ impl Plan {
                     s.stored += m.len();
                     s.full.insert(&ids, s.fulls.len() as u32);
                     s.fulls.push(m);
+                    s.grew = true;
                 }
             }
         }
@@ -363,6 +375,7 @@ impl Plan {
                 s.stored += m.len();
                 s.full.insert(&key, s.fulls.len() as u32);
                 s.fulls.push(m);
+                s.grew = true;
             }
         }
         s.key = key;
@@ -442,6 +455,7 @@ impl Plan {
         s.stored += entry.matches.len();
         s.entries.push(entry);
         s.cheap.insert(key, e);
+        s.grew = true;
         e
     }
 
