@@ -286,8 +286,9 @@ impl Plan {
         }
     }
 
-    /// Calls `f` with the index of every filter `v` passes, ascending.
-    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(u32)) {
+    /// Calls `f` once with the indexes of the filters `v` passes,
+    /// ascending.
+    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
         s.bound();
         if self.one_probe != 0 {
             self.matching_one_probe(v, s, f);
@@ -304,7 +305,7 @@ impl Plan {
         let entry = &s.entries[e as usize];
         let need = entry.need;
         if need == 0 {
-            entry.matches.iter().for_each(|&m| f(m));
+            f(&entry.matches);
             return;
         }
 
@@ -318,12 +319,12 @@ impl Plan {
             }
         }
         if ids.len() == 1 {
-            s.entries[e as usize].matches.iter().for_each(|&m| f(m));
+            f(&s.entries[e as usize].matches);
         } else {
             let n = 1 + canonical(&mut ids[1..]);
             ids.truncate(n);
             match s.full.get(&ids) {
-                Some(m) => s.fulls[m as usize].iter().for_each(|&x| f(x)),
+                Some(m) => f(&s.fulls[m as usize]),
                 None => {
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
@@ -332,7 +333,7 @@ impl Plan {
                     let m = self
                         .decide(&all, (1 << CHEAP) | need, &mut s.value)
                         .unwrap_or_default();
-                    m.iter().for_each(|&x| f(x));
+                    f(&m);
                     s.stored += m.len();
                     s.full.insert(&ids, s.fulls.len() as u32);
                     s.fulls.push(m);
@@ -348,7 +349,7 @@ impl Plan {
     /// and the passing expensive tests together (the cheap key has the
     /// same length on every record, so the two parts cannot be confused).
     #[inline]
-    fn matching_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(u32)) {
+    fn matching_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
         let need = self.one_probe;
         let mut key = std::mem::take(&mut s.key);
         key.clear();
@@ -363,7 +364,7 @@ impl Plan {
         let n = cheap + canonical(&mut key[cheap..]);
         key.truncate(n);
         match s.full.get(&key) {
-            Some(m) => s.fulls[m as usize].iter().for_each(|&x| f(x)),
+            Some(m) => f(&s.fulls[m as usize]),
             None => {
                 let mut all = self.cheap_ids(&key[..cheap], &s.classes);
                 all.extend_from_slice(&key[cheap..]);
@@ -371,7 +372,7 @@ impl Plan {
                 let m = self
                     .decide(&all, (1 << CHEAP) | need, &mut s.value)
                     .unwrap_or_default();
-                m.iter().for_each(|&x| f(x));
+                f(&m);
                 s.stored += m.len();
                 s.full.insert(&key, s.fulls.len() as u32);
                 s.fulls.push(m);
