@@ -338,6 +338,11 @@ pub(super) struct Plan {
     /// Most patterns of one automaton, and typed-field names (scratch
     /// sizes).
     pub max_stamps: usize,
+    /// The expensive groups every record evaluates, when some filter
+    /// without cheap tests needs each expensive group of the set (then
+    /// the cheap key cannot spare any group, and a record takes one memo
+    /// probe instead of two, `set_vm.rs`); 0 otherwise.
+    pub one_probe: u8,
 }
 
 impl Plan {
@@ -619,7 +624,7 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         .max()
         .unwrap_or(0);
     let filter_groups = formulas.iter().map(|f| groups_of(f, &test_group)).collect();
-    Ok(Plan {
+    let mut plan = Plan {
         prog,
         formulas,
         filter_groups,
@@ -633,7 +638,10 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         max_stamps: max_patterns.max(fields.eq.len()),
         fields,
         single,
-    })
+        one_probe: 0,
+    };
+    plan.one_probe = plan.groups_always_needed();
+    Ok(plan)
 }
 
 fn byte_rows(bytes: &mut Vec<(NumField, Vec<Vec<u32>>)>, field: NumField) -> &mut Vec<Vec<u32>> {

@@ -171,17 +171,35 @@ impl FilterSet {
         self.inner.plan.tests()
     }
 
+    /// Whether a record takes one memo probe (`Plan::one_probe`).
+    #[cfg(test)]
+    pub(crate) fn one_probe(&self) -> bool {
+        self.inner.plan.one_probe != 0
+    }
+
     /// Clears `out`, then pushes the index of every filter that `view`
     /// passes, ascending. Allocates nothing once the thread's memo tables
     /// know the record's classes (see [`FilterSet`]).
     pub fn matching(&self, view: &RecordView<'_>, out: &mut Vec<u32>) {
         out.clear();
-        self.for_each_matching(view, |i| out.push(i));
+        // One copy of the memoized list, not a push per match (few
+        // matches, the usual case with few filters: pushes, no memcpy).
+        self.with_matches(view, |m| match m {
+            [] => {}
+            [a] => out.push(*a),
+            _ => out.extend_from_slice(m),
+        });
     }
 
     /// Calls `f` with the index of every filter that `view` passes,
     /// ascending: [`matching`](Self::matching) without the vector.
     pub fn for_each_matching(&self, view: &RecordView<'_>, mut f: impl FnMut(u32)) {
+        self.with_matches(view, |m| m.iter().for_each(|&i| f(i)));
+    }
+
+    /// Calls `f` once with the indexes of the filters `view` passes,
+    /// ascending.
+    fn with_matches(&self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
         let inner = &*self.inner;
         let done = SCRATCH.try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {

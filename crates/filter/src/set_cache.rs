@@ -29,6 +29,8 @@ pub(super) struct Classes {
     /// Per class, its ids' span in `ids`.
     spans: Vec<(u32, u32)>,
     ids: Vec<u32>,
+    /// A class was added since the owner last checked its bound.
+    pub grew: bool,
 }
 
 impl Classes {
@@ -38,6 +40,7 @@ impl Classes {
             map: Memo::new(seed),
             spans: Vec::new(),
             ids: Vec::new(),
+            grew: false,
         };
         c.clear();
         c
@@ -64,6 +67,7 @@ impl Classes {
         self.spans.push((self.ids.len() as u32, ids.len() as u32));
         self.ids.extend_from_slice(ids);
         self.map.insert(ids, c);
+        self.grew = true;
         c
     }
 
@@ -152,7 +156,7 @@ impl ValueCache {
     }
 
     /// The class of `value` (hashed to `hash`), if cached.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, hash: u64, value: &[u8]) -> Option<Class> {
         let i = Self::slot(hash);
         let s = self.slots[i];

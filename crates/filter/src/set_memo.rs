@@ -59,8 +59,13 @@ impl Memo {
     #[inline(always)]
     fn hash(&self, key: &[u32]) -> u64 {
         let mut h = self.seed ^ key.len() as u64;
-        for &x in key {
-            h = fold(h ^ u64::from(x), MUL);
+        // Two ids per multiply.
+        let mut pairs = key.chunks_exact(2);
+        for p in &mut pairs {
+            h = fold(h ^ (u64::from(p[0]) | u64::from(p[1]) << 32), MUL);
+        }
+        if let [x] = pairs.remainder() {
+            h = fold(h ^ u64::from(*x), MUL);
         }
         h
     }

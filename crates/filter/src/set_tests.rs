@@ -178,6 +178,7 @@ fn random_sets_match_each_filter_alone() {
     let b = access_batch(&body).unwrap();
     let mut got = Vec::new();
     let (mut checked, mut pairs, mut hits) = (0usize, 0usize, 0usize);
+    let mut one_probe = 0;
     for round in 0..150 {
         let n = 1 + rng.below(if round % 10 == 0 { 200 } else { 12 });
         let sources: Vec<String> = (0..n).map(|_| filter(&mut rng, 3)).collect();
@@ -187,6 +188,7 @@ fn random_sets_match_each_filter_alone() {
             .collect();
         let set = FilterSet::new(&sources).unwrap();
         assert!(set.tests() <= sources.len() * 8);
+        one_probe += usize::from(set.one_probe());
         // Twice: the second pass answers from the signature cache.
         for _ in 0..2 {
             for (system, r) in [b'P', b'T'].into_iter().cycle().zip(b.records()) {
@@ -203,6 +205,12 @@ fn random_sets_match_each_filter_alone() {
         }
     }
     assert_eq!(checked, 150 * 2 * 200);
+    // Both evaluation paths (one memo probe, or the cheap key first) are
+    // checked.
+    assert!(
+        (10..140).contains(&one_probe),
+        "{one_probe} of 150 sets took one probe"
+    );
     // Both outcomes are well represented.
     assert!(
         hits * 5 > pairs && hits * 5 < pairs * 4,

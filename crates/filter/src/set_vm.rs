@@ -24,6 +24,13 @@
 //!    entry's matches; otherwise the entry and the passing tests (a handful
 //!    of ids) are the key of a second memo.
 //!
+//! When some filters have no cheap test and need every expensive group
+//! between them (a rule that is only `message contains "x"`, another
+//! only `field.user_id == 7`: usual from ten rules on), every record
+//! evaluates every group whatever its cheap key, and step 2 decides
+//! nothing: such a plan ([`Plan::one_probe`]) skips it and takes one memo
+//! probe keyed by the cheap key and the passing expensive tests together.
+//!
 //! Only a key not seen before evaluates the filters' formulas (three-valued
 //! over the cheap tests, then two-valued). Every table is bounded and
 //! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before each
@@ -93,6 +100,8 @@ pub(super) struct Scratch {
     fulls: Vec<Box<[u32]>>,
     /// Ids stored by `entries` and `fulls`.
     stored: usize,
+    /// An entry was added since the last check of the bounds.
+    grew: bool,
 }
 
 impl Scratch {
@@ -117,12 +126,21 @@ impl Scratch {
             entries: Vec::new(),
             fulls: Vec::new(),
             stored: 0,
+            grew: false,
         }
     }
 
     /// Empties the tables when they hold more than their bounds (one
     /// record adds at most a few entries, each bounded by the tests).
+    #[inline]
     fn bound(&mut self) {
+        // The tables only grow where they set a flag: nothing to check on
+        // a record that added nothing (the usual one).
+        if !(self.grew || self.classes.grew) {
+            return;
+        }
+        self.grew = false;
+        self.classes.grew = false;
         if self.entries.len() + self.full.len() >= MAX_ENTRIES
             || self.stored + self.classes.stored() + self.cheap.stored() + self.full.stored()
                 > MAX_STORED
@@ -248,9 +266,34 @@ fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>
 }
 
 impl Plan {
-    /// Calls `f` with the index of every filter `v` passes, ascending.
-    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(u32)) {
+    /// [`Plan::one_probe`]: the expensive groups of the filters, when
+    /// filters without cheap tests need all of them; else 0.
+    pub(super) fn groups_always_needed(&self) -> u8 {
+        let cheap = 1 << CHEAP;
+        let mut expensive = 0;
+        let mut always = 0;
+        for (f, &groups) in self.formulas.iter().zip(&self.filter_groups) {
+            expensive |= groups & !cheap;
+            // No cheap test: the values below are never read.
+            if groups & cheap == 0 && self.eval(f, cheap, &[]).is_none() {
+                always |= groups;
+            }
+        }
+        if always == expensive {
+            expensive
+        } else {
+            0
+        }
+    }
+
+    /// Calls `f` once with the indexes of the filters `v` passes,
+    /// ascending.
+    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
         s.bound();
+        if self.one_probe != 0 {
+            self.matching_one_probe(v, s, f);
+            return;
+        }
         let mut key = std::mem::take(&mut s.key);
         key.clear();
         self.cheap_key(v, s, &mut key);
@@ -262,7 +305,7 @@ impl Plan {
         let entry = &s.entries[e as usize];
         let need = entry.need;
         if need == 0 {
-            entry.matches.iter().for_each(|&m| f(m));
+            f(&entry.matches);
             return;
         }
 
@@ -276,12 +319,12 @@ impl Plan {
             }
         }
         if ids.len() == 1 {
-            s.entries[e as usize].matches.iter().for_each(|&m| f(m));
+            f(&s.entries[e as usize].matches);
         } else {
             let n = 1 + canonical(&mut ids[1..]);
             ids.truncate(n);
             match s.full.get(&ids) {
-                Some(m) => s.fulls[m as usize].iter().for_each(|&x| f(x)),
+                Some(m) => f(&s.fulls[m as usize]),
                 None => {
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
@@ -290,14 +333,53 @@ impl Plan {
                     let m = self
                         .decide(&all, (1 << CHEAP) | need, &mut s.value)
                         .unwrap_or_default();
-                    m.iter().for_each(|&x| f(x));
+                    f(&m);
                     s.stored += m.len();
                     s.full.insert(&ids, s.fulls.len() as u32);
                     s.fulls.push(m);
+                    s.grew = true;
                 }
             }
         }
         s.ids = ids;
+    }
+
+    /// [`matching`](Self::matching) when every record evaluates the
+    /// groups of [`Plan::one_probe`]: one memo probe with the cheap key
+    /// and the passing expensive tests together (the cheap key has the
+    /// same length on every record, so the two parts cannot be confused).
+    #[inline]
+    fn matching_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
+        let need = self.one_probe;
+        let mut key = std::mem::take(&mut s.key);
+        key.clear();
+        self.cheap_key(v, s, &mut key);
+        let cheap = key.len();
+        let mut rendered = false;
+        for g in 1..GROUPS {
+            if need & (1 << g) != 0 {
+                self.group(g, v, s, &mut key, &mut rendered);
+            }
+        }
+        let n = cheap + canonical(&mut key[cheap..]);
+        key.truncate(n);
+        match s.full.get(&key) {
+            Some(m) => f(&s.fulls[m as usize]),
+            None => {
+                let mut all = self.cheap_ids(&key[..cheap], &s.classes);
+                all.extend_from_slice(&key[cheap..]);
+                // Every filter's groups are known: decided.
+                let m = self
+                    .decide(&all, (1 << CHEAP) | need, &mut s.value)
+                    .unwrap_or_default();
+                f(&m);
+                s.stored += m.len();
+                s.full.insert(&key, s.fulls.len() as u32);
+                s.fulls.push(m);
+                s.grew = true;
+            }
+        }
+        s.key = key;
     }
 
     /// The record's cheap key: the class of each byte field, of each text
@@ -374,6 +456,7 @@ impl Plan {
         s.stored += entry.matches.len();
         s.entries.push(entry);
         s.cheap.insert(key, e);
+        s.grew = true;
         e
     }
 
