@@ -6,6 +6,7 @@
 #   QVG_RECORDS=10000000 QVG_RUNS=3 benches/query_vs_grep.sh
 #   QVG_BIN=/tmp/old/target/release benches/query_vs_grep.sh   # another build
 #   QVG_DIR=/tmp/dl-qvg (default; the stores are kept there and reused)
+#   QVG_ONLY=print benches/query_vs_grep.sh       # only cases whose name holds it
 #
 # Writes two stores once (kept in QVG_DIR, rewritten when QVG_RECORDS
 # changes):
@@ -108,6 +109,7 @@ else
 fi
 for c in "${cases[@]}"; do
     IFS='|' read -r name kind filter pattern mode <<< "$c"
+    case "$name" in *"${QVG_ONLY:-}"*) ;; *) continue ;; esac
     store=$dir/$kind
     text=$dir/$kind.txt
     a=$("$bin/distlog" query --data-dir "$store" --count --filter "$filter")

@@ -29,6 +29,8 @@ pub fn python() -> String {
 
 #[path = "../../../tests/common/ports.rs"]
 mod ports;
+// Not every test binary takes a port.
+#[allow(unused_imports)]
 pub use ports::free_port;
 
 /// A fresh temp dir, unique to this process and `name`, removed on drop

@@ -24,6 +24,7 @@ mod keygen;
 mod loadgen;
 mod out;
 mod pg;
+mod print;
 mod query;
 mod scan;
 mod sift;

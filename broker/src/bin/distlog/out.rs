@@ -36,7 +36,12 @@ impl Out {
 
     /// Writes `s`.
     pub fn write(&mut self, s: &str) -> Result<(), CliError> {
-        self.w.write_all(s.as_bytes()).map_err(io_err)
+        self.write_bytes(s.as_bytes())
+    }
+
+    /// Writes `b` (text already checked to be UTF-8, or made of `&str`s).
+    pub fn write_bytes(&mut self, b: &[u8]) -> Result<(), CliError> {
+        self.w.write_all(b).map_err(io_err)
     }
 
     /// Writes `s` and a newline.

@@ -1,10 +1,12 @@
 //! `distlog query`: scan the store with a filter and a time range.
 
 use crate::out::Out;
+use crate::print::Lines;
 use crate::source::{Selection, Source, Tally};
 use crate::{compile_filter, CliError, Format};
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;
+use parking_lot::Mutex;
 
 /// Arguments of `distlog query`.
 #[derive(clap::Args, Debug)]
@@ -39,17 +41,22 @@ pub struct Args {
 /// What one piece of the source contributed.
 struct Part {
     matched: u64,
-    text: String,
+    text: Lines,
     tally: Tally,
 }
 
-/// How one selected record becomes output text (appended, one line with
-/// its newline), on a scan worker.
-pub type Render = dyn Fn(u8, &ArchivedSender, RecordRef<'_>, &mut String) + Sync;
+/// How one selected record becomes output text (appended to the piece's
+/// [`Lines`], one line with its newline), on a scan worker.
+pub type Render = dyn Fn(u8, &ArchivedSender, RecordRef<'_>, &mut Lines) + Sync;
+
+/// At most this many pieces' text buffers are kept for reuse (each can be
+/// one segment's output): the next piece writes into memory already
+/// mapped instead of growing a new buffer page fault by page fault.
+const KEPT_BUFFERS: usize = 8;
 
 /// Scans `source` for what `sel` selects, renders the first `limit`
 /// records in stored order with `render` (`None`: count only) and hands
-/// the text to `write` a piece at a time, as soon as each piece is read
+/// the text (UTF-8) to `write` a piece at a time, as soon as each piece is read
 /// (the first results come after one piece, not after the whole scan).
 /// `write` returning false stops the scan. Returns the number of records
 /// rendered (or counted) and what reading found.
@@ -60,17 +67,19 @@ pub fn scan_rendered(
     sel: &Selection<'_>,
     limit: u64,
     render: Option<&Render>,
-    mut write: impl FnMut(&str) -> Result<bool, CliError>,
+    mut write: impl FnMut(&[u8]) -> Result<bool, CliError>,
 ) -> Result<(u64, Tally), CliError> {
     let mut total = 0u64;
     let mut tally = Tally::default();
     if limit == 0 {
         return Ok((0, tally));
     }
+    let kept: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
     source.scan(
         sel,
         |piece| {
-            let (mut matched, mut text) = (0u64, String::new());
+            let buf = kept.lock().pop().unwrap_or_default();
+            let (mut matched, mut text) = (0u64, Lines::with_buffer(buf));
             let tally = piece.records(sel, |system, sender, r| {
                 matched += 1;
                 if let Some(render) = render {
@@ -87,19 +96,23 @@ pub fn scan_rendered(
         |part| {
             tally += part.tally;
             let take = part.matched.min(limit - total);
+            let text = &part.text.buf;
             let go_on = if render.is_none() || take == 0 {
                 true
             } else if take == part.matched {
-                write(&part.text)?
+                write(text)?
             } else {
                 // Cut after `take` lines.
-                let end = part
-                    .text
-                    .match_indices('\n')
+                let end = memchr::memchr_iter(b'\n', text)
                     .nth(take as usize - 1)
-                    .map_or(0, |(i, _)| i + 1);
-                write(&part.text[..end])?
+                    .map_or(0, |i| i + 1);
+                write(&text[..end])?
             };
+            let mut kept = kept.lock();
+            if kept.len() < KEPT_BUFFERS {
+                kept.push(part.text.buf);
+            }
+            drop(kept);
             total += take;
             Ok(go_on && total < limit)
         },
@@ -127,19 +140,17 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut total = counted.unwrap_or(0);
     let mut tally = Tally::default();
     if counted.is_none() {
-        let render = move |system: u8,
-                           sender: &ArchivedSender,
-                           r: RecordRef<'_>,
-                           text: &mut String| {
-            match format {
-                Format::Text => distlog_filter::render::text_line(system, sender, r, colour, text),
-                Format::Jsonl => distlog_filter::render::json_record(system, sender, r, text),
-            }
-            text.push('\n');
-        };
+        let render =
+            move |system: u8, sender: &ArchivedSender, r: RecordRef<'_>, lines: &mut Lines| {
+                match format {
+                    Format::Text if colour => lines.coloured(system, sender, r),
+                    Format::Text => lines.text(system, sender, r),
+                    Format::Jsonl => lines.json(system, sender, r),
+                }
+            };
         let render: Option<&Render> = (!count_only).then_some(&render);
         (total, tally) = scan_rendered(&source, &sel, limit, render, |text| {
-            out.write(text)?;
+            out.write_bytes(text)?;
             Ok(true)
         })?;
     }

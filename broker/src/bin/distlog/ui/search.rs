@@ -86,10 +86,13 @@ pub async fn search(Shared(state): Shared<Arc<State>>, Query(p): Query<Params>) 
             &state.source,
             &sel,
             limit,
-            Some(&render as &Render),
+            Some(&render_lines as &Render),
             |text| {
-                // A closed page drops the receiver: stop scanning.
-                Ok(tx.blocking_send(text.to_owned()).is_ok())
+                // A closed page drops the receiver: stop scanning. The
+                // lines are made of `&str`s: the lossy conversion keeps
+                // them as they are.
+                let text = String::from_utf8_lossy(text).into_owned();
+                Ok(tx.blocking_send(text).is_ok())
             },
         );
         let last = match result {
@@ -104,6 +107,18 @@ pub async fn search(Shared(state): Shared<Arc<State>>, Query(p): Query<Params>) 
         let _ = tx.blocking_send(format!("{last}\n"));
     });
     ndjson(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// [`render`] into a scan's [`Lines`](crate::print::Lines).
+fn render_lines(
+    system: u8,
+    sender: &distlog_core::wire::ArchivedSender,
+    r: distlog_core::view::RecordRef<'_>,
+    lines: &mut crate::print::Lines,
+) {
+    let mut out = String::new();
+    render(system, sender, r, &mut out);
+    lines.buf.extend_from_slice(out.as_bytes());
 }
 
 /// One result line: the record as `distlog query` prints it (no colour),

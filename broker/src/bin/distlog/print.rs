@@ -1,0 +1,525 @@
+//! How `distlog query` prints records: text lines written straight into a
+//! byte buffer.
+//!
+//! The format is [`distlog_filter::render::text_line`]'s (part of the
+//! stable command line, docs/DESIGN.md), and so are the bytes: this module
+//! is a faster way to write the same line for the records nearly every
+//! store holds, where every string is printable ASCII. For those it writes
+//! each part once into [`Lines::buf`] with no `std::fmt`, no UTF-8 checks
+//! (every byte comes from a `&str` or is ASCII) and no per-record
+//! allocation: the time's date and seconds are kept from the line before
+//! (records of one second share them), numbers are written digit by digit,
+//! a deferred message is written piece by piece from its format and
+//! arguments. Any other record (a string with a control character or any
+//! non-ASCII byte, which the renderer escapes character by character) is
+//! rendered by `text_line` itself, after the line's partial text is cut,
+//! so escaping has one implementation. Either way a line costs time linear
+//! in the record's size: the fast pass reads each byte at most twice
+//! before giving up.
+//!
+//! Colour (a terminal) and JSON lines go through the filter crate's
+//! renderers, appended to the buffer.
+
+use distlog_core::message::{for_each_part, push_value, FormatPart};
+use distlog_core::record::{level, ValueRef};
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedSender;
+use distlog_filter::render;
+use std::ops::ControlFlow;
+
+/// Output lines of one piece of the scan, and what writing them keeps from
+/// line to line.
+#[derive(Default)]
+pub struct Lines {
+    /// The text: whole lines, each ending in `\n`; always UTF-8.
+    pub buf: Vec<u8>,
+    /// The last second written and its RFC 3339 text up to and including
+    /// the `.` before the microseconds (`2023-11-14T22:13:20.`).
+    second: Option<(u64, [u8; SECOND_TEXT])>,
+    /// The last level written and its name, padded to 9 columns.
+    level: Option<(u8, [u8; 9])>,
+    /// Deferred messages' formats split into parts, the last few seen.
+    formats: Formats,
+    /// A reusable line for the renderers that write a `String`.
+    scratch: String,
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS.`.
+const SECOND_TEXT: usize = 20;
+
+impl Lines {
+    /// An empty buffer that reuses `buf`'s allocation.
+    pub fn with_buffer(mut buf: Vec<u8>) -> Lines {
+        buf.clear();
+        Lines {
+            buf,
+            ..Lines::default()
+        }
+    }
+
+    /// Appends one record as `text_line` writes it, without colour, and a
+    /// newline.
+    pub fn text(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
+        let start = self.buf.len();
+        if self.plain_line(sender, rec).is_none() {
+            // A string the renderer escapes (or a time it writes another
+            // way): the whole line from the renderer.
+            self.buf.truncate(start);
+            self.scratch.clear();
+            render::text_line(system, sender, rec, false, &mut self.scratch);
+            self.buf.extend_from_slice(self.scratch.as_bytes());
+        }
+        self.buf.push(b'\n');
+    }
+
+    /// Appends one record as `text_line` writes it with colour, and a
+    /// newline.
+    pub fn coloured(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
+        self.scratch.clear();
+        render::text_line(system, sender, rec, true, &mut self.scratch);
+        self.buf.extend_from_slice(self.scratch.as_bytes());
+        self.buf.push(b'\n');
+    }
+
+    /// Appends one record as a JSON object (`json_record`) and a newline.
+    pub fn json(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
+        self.scratch.clear();
+        render::json_record(system, sender, rec, &mut self.scratch);
+        self.buf.extend_from_slice(self.scratch.as_bytes());
+        self.buf.push(b'\n');
+    }
+
+    /// Writes the line without its newline when every string in it is
+    /// printable ASCII; `None` (with part of the line written) otherwise.
+    fn plain_line(&mut self, sender: &ArchivedSender, rec: RecordRef<'_>) -> Option<()> {
+        self.time(rec.time_ns())?;
+        let name = match self.level {
+            Some((l, name)) if l == rec.level() => name,
+            _ => {
+                // Left-aligned in 8 columns (the longest name, CRITICAL,
+                // is 8), and the space after it.
+                let mut padded = *b"         ";
+                let name = level::name(rec.level()).as_bytes();
+                let n = name.len().min(8);
+                padded[..n].copy_from_slice(&name[..n]);
+                self.level = Some((rec.level(), padded));
+                padded
+            }
+        };
+        let out = &mut self.buf;
+        out.extend_from_slice(&name);
+        plain(sender.host.as_str(), out)?;
+        out.push(b'/');
+        number(u64::from(sender.pid.to_native()), out);
+        out.push(b' ');
+        let task = rec.task();
+        if !task.is_empty() {
+            number(u64::from(rec.task_n()), out);
+            out.push(b'@');
+            plain(task, out)?;
+            out.push(b' ');
+        }
+        let target = rec.target();
+        if !target.is_empty() {
+            plain(target, out)?;
+            out.extend_from_slice(b": ");
+        }
+        let format = rec.format();
+        if format.is_empty() {
+            plain(rec.message(), out)?;
+        } else {
+            let split = self.formats.get(format)?;
+            let mut args = rec.args();
+            for &part in &split.parts {
+                match part {
+                    Part::Literal(a, b) => out.extend_from_slice(&split.text[a..b]),
+                    Part::Slot(a, b) => match args.next() {
+                        Some(ValueRef::Str(s)) => plain(s, out)?,
+                        Some(v) => value(v, out, &mut self.scratch)?,
+                        None => out.extend_from_slice(&split.text[a..b]),
+                    },
+                }
+            }
+        }
+        for (key, v) in rec.fields() {
+            out.push(b' ');
+            plain(key, out)?;
+            out.push(b'=');
+            match v {
+                ValueRef::Str(s) => field_str(s, out)?,
+                v => value(v, out, &mut self.scratch)?,
+            }
+        }
+        let error = rec.error();
+        if !error.is_empty() {
+            out.extend_from_slice(b" error=");
+            field_str(error, out)?;
+        }
+        Some(())
+    }
+
+    /// Writes `time_ns` as RFC 3339 with microseconds and the space after
+    /// it: the seconds' text from the line before when it is the same
+    /// second, else from the renderer (`None` if that is not the usual 27
+    /// bytes: never for a u64 of nanoseconds).
+    #[inline]
+    fn time(&mut self, time_ns: u64) -> Option<()> {
+        let secs = time_ns / 1_000_000_000;
+        let micros = (time_ns % 1_000_000_000) / 1_000;
+        let prefix = match self.second {
+            Some((s, text)) if s == secs => text,
+            _ => {
+                self.scratch.clear();
+                render::rfc3339(secs * 1_000_000_000, &mut self.scratch);
+                let text: [u8; SECOND_TEXT] = self
+                    .scratch
+                    .as_bytes()
+                    .get(..SECOND_TEXT)?
+                    .try_into()
+                    .ok()?;
+                if self.scratch.len() != SECOND_TEXT + 7 || text[SECOND_TEXT - 1] != b'.' {
+                    return None;
+                }
+                self.second = Some((secs, text));
+                text
+            }
+        };
+        let mut digits = *b"000000Z ";
+        let mut v = micros;
+        for d in digits[..6].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.buf.extend_from_slice(&prefix);
+        self.buf.extend_from_slice(&digits);
+        Some(())
+    }
+}
+
+/// How many split formats [`Formats`] keeps: a store's batches hold the
+/// records of a few call sites each.
+const FORMATS: usize = 8;
+
+/// The formats of the last deferred messages written, split once
+/// ([`for_each_part`], which the renderer's `for_each_piece` walks): a
+/// record of a kept format is written by copying the literal text and
+/// filling in its arguments, without looking for braces again.
+/// Allocation happens only when a format is first seen or replaces another
+/// (its slot's buffers are reused), so memory is bounded by the formats'
+/// sizes.
+#[derive(Default)]
+struct Formats {
+    kept: Vec<Split>,
+    /// The slot looked at first (the last one hit or filled).
+    last: usize,
+    /// The slot the next new format replaces once all are taken.
+    next: usize,
+}
+
+/// One format, split.
+#[derive(Default)]
+struct Split {
+    format: String,
+    /// Its literal runs (a doubled brace as one) and placeholders, in
+    /// order, as ranges of `text`.
+    text: Vec<u8>,
+    parts: Vec<Part>,
+}
+
+/// A part of a [`Split`] format: a range of its `text`.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Literal text.
+    Literal(usize, usize),
+    /// A placeholder: the next argument, else the placeholder as written.
+    Slot(usize, usize),
+}
+
+impl Formats {
+    /// `format` split, or `None` when any of its text is not printable
+    /// ASCII (the renderer would escape it).
+    #[inline]
+    fn get(&mut self, format: &str) -> Option<&Split> {
+        if self.kept.get(self.last).is_some_and(|s| s.format == format) {
+            return self.kept.get(self.last);
+        }
+        if let Some(i) = self.kept.iter().position(|s| s.format == format) {
+            self.last = i;
+            return self.kept.get(i);
+        }
+        self.insert(format)
+    }
+
+    #[cold]
+    fn insert(&mut self, format: &str) -> Option<&Split> {
+        if !is_plain(format) {
+            return None;
+        }
+        let i = if self.kept.len() < FORMATS {
+            self.kept.push(Split::default());
+            self.kept.len() - 1
+        } else {
+            let i = self.next;
+            self.next = (self.next + 1) % FORMATS;
+            i
+        };
+        let split = &mut self.kept[i];
+        split.format.clear();
+        split.format.push_str(format);
+        split.text.clear();
+        split.parts.clear();
+        let (text, parts) = (&mut split.text, &mut split.parts);
+        let _ = for_each_part::<()>(format, |part| {
+            let (s, literal) = match part {
+                FormatPart::Literal(s) => (s, true),
+                FormatPart::Placeholder(p) => (p, false),
+            };
+            let a = text.len();
+            text.extend_from_slice(s.as_bytes());
+            let b = text.len();
+            if !literal {
+                parts.push(Part::Slot(a, b));
+            } else if b > a {
+                parts.push(Part::Literal(a, b));
+            }
+            ControlFlow::Continue(())
+        });
+        self.last = i;
+        Some(&self.kept[i])
+    }
+}
+
+/// Whether `text_line` writes `s` as it is: printable ASCII only.
+#[inline]
+fn is_plain(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// Appends `s` when the renderer would write it unescaped; `None` when it
+/// would escape something.
+#[inline]
+fn plain(s: &str, out: &mut Vec<u8>) -> Option<()> {
+    if !is_plain(s) {
+        return None;
+    }
+    out.extend_from_slice(s.as_bytes());
+    Some(())
+}
+
+/// The two digits of 0 to 99.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal, written two digits at a time from the end of a
+/// stack buffer.
+#[inline]
+fn number(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends a non-string value as the renderer shows it (its `Display`).
+#[inline]
+fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) -> Option<()> {
+    match v {
+        ValueRef::U64(u) => number(u, out),
+        ValueRef::I64(i) => {
+            if i < 0 {
+                out.push(b'-');
+            }
+            number(i.unsigned_abs(), out);
+        }
+        ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        ValueRef::Null => out.extend_from_slice(b"null"),
+        ValueRef::Str(s) => plain(s, out)?,
+        ValueRef::F64(_) => {
+            scratch.clear();
+            push_value(v, scratch);
+            out.extend_from_slice(scratch.as_bytes());
+        }
+    }
+    Some(())
+}
+
+/// Appends a string field value as the renderer shows it: bare when it is
+/// one plain word, else quoted with `"` and `\` escaped. `None` when it is
+/// not printable ASCII.
+#[inline]
+fn field_str(s: &str, out: &mut Vec<u8>) -> Option<()> {
+    if !is_plain(s) {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    // Printable ASCII: the only whitespace is the space.
+    if !bytes.is_empty() && !bytes.iter().any(|&b| matches!(b, b' ' | b'"' | b'=')) {
+        out.extend_from_slice(bytes);
+        return Some(());
+    }
+    out.push(b'"');
+    for &b in bytes {
+        if matches!(b, b'"' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distlog_core::record::{Field, Record, Value};
+    use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+
+    /// Strings that take each path: plain words, words the renderer
+    /// quotes, escapes, braces, non-ASCII, controls, bidi marks, long.
+    const STRINGS: [&str; 20] = [
+        "",
+        "a",
+        "web-1",
+        "two words",
+        "k=v",
+        "say \"hi\"",
+        "back\\slash",
+        "{}",
+        "{{x}}",
+        "{:?} and {",
+        "}",
+        "tab\there",
+        "line\nbreak",
+        "\u{1b}[31mred",
+        "caf\u{e9}",
+        "\u{202e}evil",
+        "\u{85}c1",
+        "\u{7f}",
+        "\u{1F600}",
+        "a rather long string of plain words that goes on past the usual size of a message",
+    ];
+
+    fn value(rnd: &mut impl FnMut(usize) -> usize) -> Value {
+        match rnd(7) {
+            0 => Value::Null,
+            1 => Value::Bool(rnd(2) == 1),
+            2 => Value::I64([0, -1, i64::MIN, i64::MAX, 42][rnd(5)]),
+            3 => Value::U64([0, 7, u64::MAX, 1_000_000][rnd(4)]),
+            4 => Value::F64([0.5, -0.0, 1e300, f64::NAN, f64::INFINITY, 3.0][rnd(6)]),
+            _ => Value::Str(STRINGS[rnd(STRINGS.len())].into()),
+        }
+    }
+
+    /// Random records, strings from every path above: the fast lines are
+    /// byte for byte `text_line`'s, with and without the time kept from
+    /// the line before.
+    #[test]
+    fn lines_are_the_renderers_bytes() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut fast_lines = 0;
+        for round in 0..400 {
+            let formats = ["", "took {} ms", "{} {{}} {:?} {}", "x {", "{}{}{}{}", "{}"];
+            let batch = Batch {
+                sender: Sender {
+                    host: ["vm", "web 1", "h\u{e9}", ""][rnd(4)].into(),
+                    pid: [0, 31085, u32::MAX][rnd(3)],
+                    program: "p".into(),
+                    ..Sender::default()
+                },
+                records: (0..8)
+                    .map(|i| Record {
+                        seq: i,
+                        time_ns: [0, 1_765_000_000_123_456_789, u64::MAX][rnd(3)]
+                            .saturating_add(i * [1, 999, 1_000_000_000][rnd(3)] * (round % 2)),
+                        level: [0, 10, 20, 30, 40, 50, 255][rnd(7)],
+                        target: STRINGS[rnd(STRINGS.len())].into(),
+                        message: STRINGS[rnd(STRINGS.len())].into(),
+                        format: if rnd(3) == 0 {
+                            STRINGS[rnd(STRINGS.len())].into()
+                        } else {
+                            formats[rnd(formats.len())].into()
+                        },
+                        args: (0..rnd(5)).map(|_| value(&mut rnd)).collect(),
+                        fields: (0..rnd(4))
+                            .map(|_| Field {
+                                key: STRINGS[rnd(STRINGS.len())].into(),
+                                value: value(&mut rnd),
+                            })
+                            .collect(),
+                        task: ["", "1b4e/2", "t\u{7}"][rnd(3)].into(),
+                        task_n: rnd(5) as u32,
+                        error: ["", "boom", "two words", "x\ny"][rnd(4)].into(),
+                        ..Record::default()
+                    })
+                    .collect(),
+                ..Batch::default()
+            };
+            let body = encode_batch_to_vec(&batch);
+            let b = access_batch(&body).unwrap();
+            let mut lines = Lines::default();
+            let mut expected = String::new();
+            for r in b.records() {
+                lines.text(b'P', b.sender(), r);
+                render::text_line(b'P', b.sender(), r, false, &mut expected);
+                expected.push('\n');
+                let mut one = Lines::default();
+                if one.plain_line(b.sender(), r).is_some() {
+                    fast_lines += 1;
+                }
+            }
+            assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
+        }
+        assert!(fast_lines > 100, "{fast_lines}");
+    }
+
+    #[test]
+    fn coloured_and_json_lines_are_the_renderers() {
+        let batch = Batch {
+            records: vec![Record {
+                time_ns: 1_700_000_000_250_000_000,
+                level: 30,
+                target: "db".into(),
+                format: "slow {}".into(),
+                args: vec![Value::Str("query".into())],
+                ..Record::default()
+            }],
+            ..Batch::default()
+        };
+        let body = encode_batch_to_vec(&batch);
+        let b = access_batch(&body).unwrap();
+        let r = b.record(0).unwrap();
+        let mut lines = Lines::default();
+        lines.coloured(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
+        let (mut colour, mut json) = (String::new(), String::new());
+        render::text_line(b'P', b.sender(), r, true, &mut colour);
+        render::json_record(b'P', b.sender(), r, &mut json);
+        assert_eq!(
+            String::from_utf8(lines.buf).unwrap(),
+            format!("{colour}\n{json}\n")
+        );
+    }
+}
