@@ -132,9 +132,15 @@ impl RuleSet {
             out.routes = bits(targets).map(|p| (p, Selection::All)).collect();
             return out;
         }
-        let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
+        // While every record so far goes to the same processors (the usual
+        // case: one rule, or records alike), only that set is kept; the
+        // per-processor index lists are made at the first record that
+        // differs.
+        let mut targets_so_far: Option<u64> = None;
+        let mut picked: Vec<Vec<u32>> = Vec::new();
+        let sender = batch.sender();
         for (i, rec) in batch.records().enumerate() {
-            let view = RecordView::new(system, batch.sender(), rec);
+            let view = RecordView::new(system, sender, rec);
             let mut targets = 0u64;
             let mut matched = false;
             if let Some(set) = &self.set {
@@ -156,9 +162,30 @@ impl RuleSet {
                 targets = self.default;
                 out.unmatched += 1;
             }
-            for p in bits(targets) {
-                picked[p].push(i as u32);
+            match targets_so_far {
+                None if i == 0 => targets_so_far = Some(targets),
+                Some(t) if t == targets => {}
+                Some(t) => {
+                    // The first record that differs: records 0..i went to `t`.
+                    picked = vec![Vec::new(); self.processors.len()];
+                    for p in bits(t) {
+                        picked[p].extend(0..i as u32);
+                    }
+                    targets_so_far = None;
+                    for p in bits(targets) {
+                        picked[p].push(i as u32);
+                    }
+                }
+                None => {
+                    for p in bits(targets) {
+                        picked[p].push(i as u32);
+                    }
+                }
             }
+        }
+        if let Some(t) = targets_so_far {
+            out.routes = bits(t).map(|p| (p, Selection::All)).collect();
+            return out;
         }
         out.routes = picked
             .into_iter()
@@ -251,6 +278,41 @@ default: [rest]
         let routed = rs.route(b'T', all_errors.get());
         assert!(routed.routes.iter().all(|(_, s)| *s == Selection::All));
         assert_eq!(routed.routes.len(), 3);
+    }
+
+    #[test]
+    fn records_that_differ_after_a_run_of_alike_ones_keep_their_routes() {
+        // The first three alike (errors + warns + store), then one to the
+        // default, then alike again: the per-processor lists are made at
+        // the fourth record and must hold the three before it.
+        let rs = RuleSet::new(&Config::parse(SRC).unwrap(), 1).unwrap();
+        let b = batch(&[40, 50, 40, 10, 40, 30]);
+        let routed = rs.route(b'T', b.get());
+        let by_name = |name: &str| {
+            let i = rs.processors.iter().position(|p| p == name).unwrap();
+            routed
+                .routes
+                .iter()
+                .find(|(p, _)| *p == i)
+                .map(|(_, s)| s.clone())
+        };
+        let some = |v: &[u32]| Some(Selection::Some(v.into()));
+        assert_eq!(by_name("errors"), some(&[0, 1, 2, 4]));
+        assert_eq!(by_name("warns"), some(&[0, 1, 2, 4, 5]));
+        assert_eq!(by_name("store"), some(&[0, 1, 2, 4, 5]));
+        assert_eq!(by_name("rest"), some(&[3]));
+        assert_eq!(routed.rule_hits, vec![4, 5]);
+        assert_eq!(routed.unmatched, 1);
+
+        // Every record to nothing (a default of no processors): no route.
+        let none = RuleSet::new(
+            &Config::parse("processors:\n  s: {type: console}\nrules:\n  - filter: level >= error\n    processors: [s]\ndefault: []\n").unwrap(),
+            1,
+        )
+        .unwrap();
+        let routed = none.route(b'T', batch(&[10, 20]).get());
+        assert!(routed.routes.is_empty());
+        assert_eq!(routed.unmatched, 2);
     }
 
     #[test]

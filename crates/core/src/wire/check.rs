@@ -168,11 +168,14 @@ impl<'a> Head<'a> {
             .ok()?;
         let r = self.records + i * RECORD;
         let word = |at: usize| u64::from_le_bytes(rec[at..at + 8].try_into().expect("8 bytes"));
-        let (task, message, error) = (word(TASK), word(MESSAGE), word(ERROR));
-        if !(inline_ascii(task) && inline_ascii(message) && inline_ascii(error)) {
-            self.w.string(r + TASK, self.records)?;
-            self.w.string(r + MESSAGE, self.records)?;
-            self.w.string(r + ERROR, self.records)?;
+        // In field order (a string out of line claims its bytes, and
+        // claims must come in rkyv's order); an inline ASCII string claims
+        // nothing, so skipping its full check keeps the order. Usually only
+        // the message is out of line.
+        for at in [TASK, MESSAGE, ERROR] {
+            if !inline_ascii(word(at)) {
+                self.w.string(r + at, self.records)?;
+            }
         }
         let v = word(VALUES);
         let len = (v >> 32) as usize;
