@@ -1,5 +1,6 @@
 //! A full ring continues in a spare one without allocating in the logging
-//! call (`grow_when_full`, the default): the smallest rings (4 KiB), one
+//! call (`grow_when_full`, the default builder's, which this test pins):
+//! the smallest rings (4 KiB), one
 //! thread logging native and facade records far faster than the sender
 //! reads them, counted by the counting allocator until the rings have
 //! grown many times inside the counted stretch. Every record arrives or is
@@ -30,7 +31,6 @@ fn full_ring_grows_without_allocating() {
         .panic_hook(false)
         .buffer_per_thread(4096)
         .max_memory(64 * 4096)
-        .grow_when_full(true)
         .install()
         .unwrap();
     // Warm-up: the thread's first ring, call sites, the facade's sites.

@@ -12,10 +12,10 @@
 //! bytes of encoded batches that ZeroMQ would not take yet (broker down or
 //! slow). When those are full the sender stops draining the rings, so the
 //! rings fill, and then a log call waits for space (`block_when_full`),
-//! or with `grow_when_full` continues in a spare ring of the pool while
-//! the rings in use stay within half of `max_memory` (the sender reads it
-//! after the full one, which it then recycles), or else (the default, and
-//! past that half) drops its record and counts it. Growth allocates
+//! or with `grow_when_full` (the default) continues in a spare ring of the
+//! pool while the rings in use stay within half of `max_memory` (the
+//! sender reads it after the full one, which it then recycles), or else
+//! (past that half, or without growth) drops its record and counts it. Growth allocates
 //! nothing in the logging call: the sender keeps the spares
 //! ([`RingPool`], whose docs state the bound: at most
 //! `max_memory / buffer_per_thread` rings, at least one).
