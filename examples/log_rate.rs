@@ -14,8 +14,8 @@
 //! `BUFFER_KIB` sets the per-thread ring (default: the builder's, 128 KiB);
 //! `IDLE_US` the sender's idle wait (default: the builder's, 1 ms), to tell
 //! a late wake-up from a ring too small for the sender's absences;
-//! `GROW=1` lets a full ring continue in another within half of
-//! `max_memory` (`Builder::grow_when_full`);
+//! `GROW=0` turns off the default growth (a full ring continuing in a
+//! spare one within half of `max_memory`, `Builder::grow_when_full`);
 //! `BLOCK=1` makes a full ring wait for the sender instead of dropping
 //! (`Builder::block_when_full`): nothing is lost, and the line's `rate`
 //! says what rate the thread then achieved.
@@ -83,7 +83,7 @@ fn main() {
     }
     let block = env("BLOCK", 0) == 1;
     builder = builder.block_when_full(block);
-    builder = builder.grow_when_full(env("GROW", 0) == 1);
+    builder = builder.grow_when_full(env("GROW", 1) == 1);
     let _guard = builder.install().unwrap();
     let period = Duration::from_nanos(1_000_000_000 / rate);
     let calls = rate * seconds;

@@ -71,6 +71,7 @@ mod panic_hook;
 mod pipeline;
 mod process;
 mod ring;
+mod ring_pool;
 pub mod task;
 pub mod traceparent;
 #[cfg(feature = "tracing")]

@@ -16,24 +16,36 @@
 //! 1 GB/s a 64-bit counter lasts 584 years); the buffer offset is
 //! `position & mask`.
 //!
+//! A ring outlives its thread: once retired (closed and read to the end)
+//! the sender gives it back to the pool ([`crate::ring_pool`]), which
+//! [`Ring::reset`]s it and hands it to the next thread that needs one, so
+//! growing into another ring allocates nothing.
+//!
 //! The protocol is model-checked with loom (tests/loom_ring.rs, which
 //! compiles this file with `--cfg distlog_loom`): every interleaving of a producer
 //! and a consumer over a small ring, wrap-around and a full ring included,
 //! delivers each entry once, in order and intact, with every buffer access
-//! ordered by the `head`/`tail` handover, and counts the dropped ones.
+//! ordered by the `head`/`tail` handover, and counts the dropped ones; and
+//! a full ring continued in a recycled one keeps the entries in order.
 
 use self::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
+use std::sync::Arc;
 
-/// The atomics: std's, or loom's when the loom models compile this file
-/// (`cfg(distlog_loom)` in a test build; the library itself always gets std's).
-mod sync {
+/// The atomics and the lock: std's, or loom's when the loom models compile
+/// this file (`cfg(distlog_loom)` in a test build; the library itself
+/// always gets std's).
+pub(crate) mod sync {
     #[cfg(all(distlog_loom, test))]
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    #[cfg(all(distlog_loom, test))]
+    pub(crate) use loom::sync::{Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::Ordering;
     #[cfg(not(all(distlog_loom, test)))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    #[cfg(not(all(distlog_loom, test)))]
+    pub(crate) use std::sync::{Mutex, MutexGuard};
 }
 
 /// Which buffer bytes each side touches, announced for the loom models:
@@ -81,17 +93,25 @@ impl Accesses {
 /// Marks a padding entry in the length word.
 pub(crate) const PAD: u32 = 1 << 31;
 
-/// Backing memory of a ring, recycled through the pipeline's pool.
+/// Backing memory of a ring.
 pub(crate) type Storage = Box<[UnsafeCell<u64>]>;
 
-/// Allocates zeroed storage of `bytes` (a power of two, at least 64).
+/// Allocates zeroed storage of `bytes` (a power of two, at least 64). It
+/// comes zeroed from the allocator (`calloc`; large blocks are fresh
+/// pages), so a ring that is never written costs no resident memory.
 pub(crate) fn new_storage(bytes: usize) -> Storage {
     debug_assert!(bytes.is_power_of_two() && bytes >= 64);
-    (0..bytes / 8).map(|_| UnsafeCell::new(0)).collect()
+    let words: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
+    // SAFETY: `UnsafeCell<u64>` has the same layout as `u64`
+    // (`repr(transparent)`), so the allocation is a valid
+    // `[UnsafeCell<u64>]` of the same length, freed with the same layout.
+    unsafe { Box::from_raw(Box::into_raw(words) as *mut [UnsafeCell<u64>]) }
 }
 
 /// The shared part of a ring.
 pub(crate) struct Ring {
+    /// Owns the buffer; read and written through `base`.
+    #[allow(dead_code)]
     storage: Storage,
     base: *mut u8,
     mask: usize,
@@ -104,14 +124,16 @@ pub(crate) struct Ring {
     pub(crate) dropped: AtomicU64,
     /// OS thread id of the producer.
     pub(crate) thread_id: u64,
-    /// Thread name of the producer ("" if unnamed).
-    pub(crate) thread_name: String,
+    /// Thread name of the producer ("" if unnamed), shared by the rings of
+    /// one thread (a ring that continues another copies it, allocating
+    /// nothing).
+    pub(crate) thread_name: Arc<str>,
     /// The ring this one continues: the same thread's earlier ring, which
     /// filled up (`pipeline::local`). The consumer reads nothing here until
     /// that one is retired (closed and empty), so the thread's entries
     /// stay in order; then it forgets it, so that it can be recycled. Set
     /// before the ring is shared; read and cleared by the consumer alone.
-    predecessor: std::sync::Mutex<Option<std::sync::Arc<Ring>>>,
+    predecessor: std::sync::Mutex<Option<Arc<Ring>>>,
 }
 
 // SAFETY: the buffer is shared between exactly one producer and one
@@ -125,8 +147,8 @@ unsafe impl Send for Ring {}
 impl Ring {
     /// A ring that continues none (the tests' and models' constructor).
     #[cfg(test)]
-    pub(crate) fn new(storage: Storage, thread_id: u64, thread_name: String) -> Ring {
-        Ring::after(storage, thread_id, thread_name, None)
+    pub(crate) fn new(storage: Storage, thread_id: u64, thread_name: &str) -> Ring {
+        Ring::after(storage, thread_id, thread_name.into(), None)
     }
 
     /// A ring whose entries follow those of `predecessor` (the same
@@ -134,8 +156,8 @@ impl Ring {
     pub(crate) fn after(
         mut storage: Storage,
         thread_id: u64,
-        thread_name: String,
-        predecessor: Option<std::sync::Arc<Ring>>,
+        thread_name: Arc<str>,
+        predecessor: Option<Arc<Ring>>,
     ) -> Ring {
         let cap = storage.len() * 8;
         debug_assert!(cap.is_power_of_two());
@@ -153,6 +175,42 @@ impl Ring {
             thread_name,
             predecessor: std::sync::Mutex::new(predecessor),
         }
+    }
+
+    /// Makes a retired ring as good as new, for its next producer: empty,
+    /// open, no drops, no predecessor, named `blank`. Returns the drops it
+    /// counted. `&mut`: no one else holds the ring (the pool's invariant).
+    pub(crate) fn reset(&mut self, blank: &Arc<str>) -> u64 {
+        debug_assert!(self.is_retired(), "a ring is reset only once retired");
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        self.head = CachePadded::new(AtomicUsize::new(0));
+        self.tail = CachePadded::new(AtomicUsize::new(0));
+        self.closed = AtomicBool::new(false);
+        self.dropped = AtomicU64::new(0);
+        self.thread_id = 0;
+        self.thread_name = blank.clone();
+        *self
+            .predecessor
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        dropped
+    }
+
+    /// Gives a reset ring its producer: thread `thread_id` named
+    /// `thread_name`, its entries to follow `predecessor`'s, if any.
+    /// Allocates nothing (the name is shared).
+    pub(crate) fn assign(
+        &mut self,
+        thread_id: u64,
+        thread_name: &Arc<str>,
+        predecessor: Option<&Arc<Ring>>,
+    ) {
+        self.thread_id = thread_id;
+        self.thread_name = thread_name.clone();
+        *self
+            .predecessor
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = predecessor.cloned();
     }
 
     /// Consumer: whether this ring's entries may be read now: it continues
@@ -188,11 +246,6 @@ impl Ring {
     /// Bytes published and not yet consumed.
     pub(crate) fn pending(&self) -> usize {
         self.head.load(Ordering::Acquire) - self.tail.load(Ordering::Relaxed)
-    }
-
-    /// Takes the storage back, for recycling.
-    pub(crate) fn into_storage(self) -> Storage {
-        self.storage
     }
 
     /// Consumer: calls `f` on each published entry (at most `max_bytes` of
@@ -247,7 +300,7 @@ impl Ring {
 /// only be too low (the consumer frees more, never less), so a stale
 /// `limit` costs a trip through the slow path, never an overwrite.
 pub(crate) struct Producer {
-    ring: std::sync::Arc<Ring>,
+    ring: Arc<Ring>,
     /// The ring's buffer and mask, copied here so that a reserve reads
     /// nothing but this struct (no load through the `Arc`).
     base: *mut u8,
@@ -269,7 +322,7 @@ pub(crate) struct Producer {
 unsafe impl Send for Producer {}
 
 impl Producer {
-    pub(crate) fn new(ring: std::sync::Arc<Ring>) -> Producer {
+    pub(crate) fn new(ring: Arc<Ring>) -> Producer {
         let mut p = Producer {
             base: ring.base,
             mask: ring.mask,
@@ -396,7 +449,7 @@ impl Producer {
     }
 
     /// The ring this producer writes.
-    pub(crate) fn ring(&self) -> &std::sync::Arc<Ring> {
+    pub(crate) fn ring(&self) -> &Arc<Ring> {
         &self.ring
     }
 
@@ -418,7 +471,6 @@ impl Drop for Producer {
 #[cfg(all(test, not(distlog_loom)))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn entry(buf: &mut [u8], value: u64) {
         let len = buf.len() as u32;
@@ -428,7 +480,7 @@ mod tests {
 
     #[test]
     fn wraps_with_padding_and_reports_full() {
-        let ring = Arc::new(Ring::new(new_storage(64), 1, String::new()));
+        let ring = Arc::new(Ring::new(new_storage(64), 1, ""));
         let mut p = Producer::new(ring.clone());
         // 24 + 24 fit; a third 24 needs 16 to the end plus 24: full.
         for v in 0..2 {
@@ -453,7 +505,7 @@ mod tests {
     #[test]
     fn stress_no_loss_no_tearing() {
         const N: u64 = 200_000;
-        let ring = Arc::new(Ring::new(new_storage(1024), 1, String::new()));
+        let ring = Arc::new(Ring::new(new_storage(1024), 1, ""));
         let mut p = Producer::new(ring.clone());
         let producer = std::thread::spawn(move || {
             for v in 0..N {

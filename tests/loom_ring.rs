@@ -7,6 +7,11 @@
 //! before its `head` store is visible, or overwritten before the consumer's
 //! `tail` store is, fails the model as a data race.
 //!
+//! The growth model adds the ring pool (src/ring_pool.rs): a ring read to
+//! the end goes back to the pool and a producer writes it again, so a read
+//! of its last life that the pool's lock did not order before the next
+//! life's writes fails the model the same way.
+//!
 //! Run with `RUSTFLAGS="--cfg distlog_loom" cargo test --release --test loom_ring`
 //! (scripts/test does, in its own target directory).
 #![cfg(distlog_loom)]
@@ -17,8 +22,12 @@
 #[allow(dead_code)]
 #[path = "../src/ring.rs"]
 mod ring;
+#[allow(dead_code)]
+#[path = "../src/ring_pool.rs"]
+mod ring_pool;
 
 use ring::{new_storage, Producer, Ring};
+use ring_pool::RingPool;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -84,7 +93,7 @@ fn waiting_producer_delivers_everything_in_order_across_the_wrap() {
     const LENS: [usize; 3] = [24, 32, 24];
     let len_of = |v: u64| LENS[v as usize];
     model(move || {
-        let ring = Arc::new(Ring::new(new_storage(RING), 1, String::new()));
+        let ring = Arc::new(Ring::new(new_storage(RING), 1, ""));
         let mut producer = Producer::new(ring.clone());
         let t = loom::thread::spawn(move || {
             for (v, &len) in LENS.iter().enumerate() {
@@ -119,7 +128,7 @@ fn dropping_producer_counts_every_record_that_did_not_arrive() {
     const N: u64 = 5;
     let len_of = |_| 24;
     model(move || {
-        let ring = Arc::new(Ring::new(new_storage(RING), 1, String::new()));
+        let ring = Arc::new(Ring::new(new_storage(RING), 1, ""));
         let mut producer = Producer::new(ring.clone());
         let t = loom::thread::spawn(move || {
             for v in 0..N {
@@ -159,7 +168,7 @@ fn half_ring_entries_fill_it_exactly() {
     const LENS: [usize; 3] = [32, 32, 32];
     let len_of = |v: u64| LENS[v as usize];
     model(move || {
-        let ring = Arc::new(Ring::new(new_storage(RING), 1, String::new()));
+        let ring = Arc::new(Ring::new(new_storage(RING), 1, ""));
         let mut producer = Producer::new(ring.clone());
         let t = loom::thread::spawn(move || {
             for (v, &len) in LENS.iter().enumerate() {
@@ -173,5 +182,94 @@ fn half_ring_entries_fill_it_exactly() {
         let seen = drain(&ring, usize::MAX, len_of);
         t.join().unwrap();
         assert_eq!(seen, [0, 1, 2]);
+    });
+}
+
+/// A producer that grows when its ring is full (`grow_when_full`), over a
+/// pool of 64-byte rings where growth may hold two: six half-ring entries
+/// fill the first ring, continue in the second, and then in the first
+/// again once the consumer has read it to the end and recycled it (or are
+/// dropped and counted when it has not yet). Every entry arrives once, in
+/// order and intact, or is counted; the first four always arrive; and the
+/// recycled ring's second life races with nothing of its first.
+#[test]
+fn growing_producer_continues_in_a_recycled_ring_in_order() {
+    const N: u64 = 6;
+    let len_of = |_| 32;
+    model(move || {
+        let pool = Arc::new(RingPool::new(RING, 4));
+        pool.top_up(2);
+        let done = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let t = {
+            let pool = pool.clone();
+            let done = done.clone();
+            loom::thread::spawn(move || {
+                let mut producer = Producer::new(pool.take_first(1, "t").unwrap());
+                for v in 0..N {
+                    // As `pipeline::local::wait_for_room` does when the
+                    // reserve fails: continue in a spare if there is one.
+                    if !producer.has_room(32) {
+                        if let Some(next) = pool.take_after(producer.ring()) {
+                            // Dropping the old producer closes the full ring.
+                            producer = Producer::new(next);
+                        }
+                    }
+                    match producer.reserve(32) {
+                        Some(buf) => {
+                            write_entry(buf, v);
+                            producer.commit(32);
+                        }
+                        None => producer.count_dropped(),
+                    }
+                }
+                drop(producer);
+                done.store(true, Ordering::Release);
+            })
+        };
+        // The sender's loop: adopt, read the rings that are ready (one entry
+        // per ring per pass, as the sender's batch budget may leave a ring
+        // part read and go on to the next), recycle the retired ones
+        // nothing else holds.
+        let mut rings: Vec<Arc<Ring>> = Vec::new();
+        let mut seen = Vec::new();
+        let mut dropped = 0;
+        loop {
+            let finished = done.load(Ordering::Acquire);
+            pool.adopt(&mut rings);
+            for ring in rings.clone() {
+                if ring.ready() {
+                    ring.consume(32, |e| seen.push(read_entry(e, len_of)));
+                }
+            }
+            let mut i = 0;
+            while i < rings.len() {
+                if rings[i].is_retired() && Arc::strong_count(&rings[i]) == 1 {
+                    match pool.recycle(rings.swap_remove(i)) {
+                        Ok(d) => dropped += d,
+                        Err(ring) => panic!(
+                            "a retired ring nothing holds was refused: {}",
+                            ring.thread_id
+                        ),
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            if finished && rings.is_empty() {
+                break;
+            }
+            loom::thread::yield_now();
+        }
+        t.join().unwrap();
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "out of order or twice: {seen:?}"
+        );
+        assert_eq!(seen[..4], [0, 1, 2, 3], "two rings hold four: {seen:?}");
+        assert_eq!(
+            seen.len() as u64 + dropped,
+            N,
+            "seen {seen:?}, dropped {dropped}"
+        );
     });
 }

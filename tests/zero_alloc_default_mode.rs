@@ -1,5 +1,6 @@
-//! The zero-allocation claim in the default mode (drop and count when the
-//! ring is full, not `block_when_full`), and on the paths the other
+//! The zero-allocation claim in the default mode (a full ring continues in
+//! a spare one while the bound allows, else drops and counts; not
+//! `block_when_full`), and on the paths the other
 //! zero-allocation tests do not take: a `log` facade call inside a task,
 //! and a future carrying a task across `.await` (polled by hand, so no
 //! executor allocates on its behalf).

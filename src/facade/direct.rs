@@ -82,10 +82,17 @@ fn write<const IN_TASK: bool>(
                 let _ = fmt::write(w, *args);
             });
         }
-        let mut fields = Fields { w: &mut w, n: 0 };
-        let _ = record.key_values().visit(&mut fields);
-        let n = fields.n;
-        w.patch_u32(count_at, n);
+        // Most records have no key/values: `count` (a value back in a
+        // register) says so cheaper than a visit of nothing (a `Result`
+        // through memory, the visitor set up); the fixed part's zero
+        // count then stands.
+        let kvs = record.key_values();
+        if kvs.count() != 0 {
+            let mut fields = Fields { w: &mut w, n: 0 };
+            let _ = kvs.visit(&mut fields);
+            let n = fields.n;
+            w.patch_u32(count_at, n);
+        }
         let body = w.pos;
         let len = entry::align8(body + task_len);
         if len > w.buf.len() {

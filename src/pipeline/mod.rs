@@ -12,10 +12,13 @@
 //! bytes of encoded batches that ZeroMQ would not take yet (broker down or
 //! slow). When those are full the sender stops draining the rings, so the
 //! rings fill, and then a log call waits for space (`block_when_full`),
-//! or with `grow_when_full` continues in a second ring of the pool while
-//! the rings in use stay within half of `max_memory` (the sender reads it
-//! after the full one, which it then recycles), or else (the default, and
-//! past that half) drops its record and counts it.
+//! or with `grow_when_full` (the default) continues in a spare ring of the
+//! pool while the rings in use stay within half of `max_memory` (the
+//! sender reads it after the full one, which it then recycles), or else
+//! (past that half, or without growth) drops its record and counts it. Growth allocates
+//! nothing in the logging call: the sender keeps the spares
+//! ([`RingPool`], whose docs state the bound: at most
+//! `max_memory / buffer_per_thread` rings, at least one).
 
 pub(crate) mod acks;
 pub(crate) mod link;
@@ -25,10 +28,10 @@ pub(crate) mod sender;
 pub(crate) mod zero_copy;
 
 use crate::directives::Directives;
-use crate::ring::{new_storage, Ring, Storage};
-use crossbeam_queue::SegQueue;
+use crate::ring::Ring;
+use crate::ring_pool::RingPool;
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -91,12 +94,9 @@ pub(crate) struct Counters {
 /// State shared by the logging threads and the sender.
 pub(crate) struct Shared {
     pub config: Config,
-    /// Rings of threads that started logging, not yet seen by the sender.
-    pub new_rings: SegQueue<Arc<Ring>>,
-    /// Storage of retired rings, ready for reuse.
-    pub pool: Mutex<Vec<Storage>>,
-    pub rings_allocated: AtomicUsize,
-    pub max_rings: usize,
+    /// Every ring of the pipeline: spare, in use, or waiting for the
+    /// sender to adopt it.
+    pub rings: RingPool,
     pub counters: Counters,
     pub sender: OnceLock<Thread>,
     pub sender_sleeping: AtomicBool,
@@ -117,12 +117,9 @@ pub(crate) struct FlushState {
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let max_rings = (config.max_memory / config.buffer_per_thread).max(1);
-        Shared {
+        let shared = Shared {
+            rings: RingPool::new(config.buffer_per_thread, max_rings),
             config,
-            new_rings: SegQueue::new(),
-            pool: Mutex::new(Vec::new()),
-            rings_allocated: AtomicUsize::new(0),
-            max_rings,
             counters: Counters::default(),
             sender: OnceLock::new(),
             sender_sleeping: AtomicBool::new(false),
@@ -131,63 +128,38 @@ impl Shared {
             flush_done: Mutex::new(FlushState::default()),
             flush_cv: Condvar::new(),
             stop_by: OnceLock::new(),
-        }
+        };
+        shared.keep_spares();
+        shared
     }
 
-    /// A ring for a thread that starts logging: recycled, or new while the
+    /// A ring for a thread that starts logging: a spare, or new while the
     /// memory bound allows. Called once per thread, off the steady state.
     pub(crate) fn take_ring(&self) -> Option<Arc<Ring>> {
-        let storage = self.take_storage(self.pool.lock())?;
-        Some(self.share_ring(storage, None))
+        let thread = std::thread::current();
+        self.rings
+            .take_first(os_thread_id(), thread.name().unwrap_or(""))
     }
 
     /// A second ring for a thread whose ring `full` is full, its entries
-    /// to be read after `full`'s ([`Ring::ready`]): recycled or new, while
-    /// the rings in use would stay within half of `max_memory` (the other
-    /// half stays for threads that start logging). `None` past that: the
-    /// record is dropped, as without growth. Off the steady state: only
-    /// when a ring fills.
+    /// to be read after `full`'s ([`Ring::ready`]): a spare ring, while the
+    /// rings in use stay within half of `max_memory` (the other half stays
+    /// for threads that start logging). `None` past that, or when no spare
+    /// is left: the record is dropped, as without growth. Allocates
+    /// nothing ([`RingPool::take_after`]); reached only when a ring fills.
     pub(crate) fn take_ring_after(&self, full: &Arc<Ring>) -> Option<Arc<Ring>> {
-        let pool = self.pool.lock();
-        // Storage in the pool was counted when allocated, so this does not
-        // underflow; saturating all the same.
-        let in_use = self
-            .rings_allocated
-            .load(Ordering::Relaxed)
-            .saturating_sub(pool.len());
-        if in_use >= self.max_rings / 2 {
-            return None;
-        }
-        let storage = self.take_storage(pool)?;
+        let ring = self.rings.take_after(full)?;
         self.counters.rings_grown.fetch_add(1, Ordering::Relaxed);
-        Some(self.share_ring(storage, Some(full.clone())))
+        Some(ring)
     }
 
-    /// Ring storage from the pool, or new while the memory bound allows.
-    fn take_storage(&self, mut pool: parking_lot::MutexGuard<'_, Vec<Storage>>) -> Option<Storage> {
-        if let Some(s) = pool.pop() {
-            return Some(s);
+    /// Sender: keeps spare rings ready for growth (`grow_when_full`): as
+    /// many as growth may use, within the memory bound. Allocates, on the
+    /// sender thread (and once at install).
+    pub(crate) fn keep_spares(&self) {
+        if self.config.grow_when_full && !self.config.block_when_full {
+            self.rings.top_up(self.rings.growth_limit());
         }
-        drop(pool);
-        let n = self.rings_allocated.fetch_add(1, Ordering::Relaxed);
-        if n >= self.max_rings {
-            self.rings_allocated.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(new_storage(self.config.buffer_per_thread))
-    }
-
-    /// A ring of the calling thread over `storage`, handed to the sender.
-    fn share_ring(&self, storage: Storage, predecessor: Option<Arc<Ring>>) -> Arc<Ring> {
-        let thread = std::thread::current();
-        let ring = Arc::new(Ring::after(
-            storage,
-            os_thread_id(),
-            thread.name().unwrap_or("").to_owned(),
-            predecessor,
-        ));
-        self.new_rings.push(ring.clone());
-        ring
     }
 
     /// Wakes the sender if it is asleep.

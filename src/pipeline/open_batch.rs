@@ -44,8 +44,8 @@ pub(crate) struct OpenBatch {
     /// checked against the site, a collision just adds a site.
     by_content: HashMap<u64, u32, foldhash::fast::FixedState>,
     hasher: foldhash::fast::FixedState,
-    /// The thread index of the ring the last entry came from.
-    last_thread: Option<(usize, u32)>,
+    /// The ring (address), its thread id and the thread index of the last entry.
+    last_thread: Option<(usize, u64, u32)>,
     /// Cleared records, reused so that steady state allocates little.
     spare: Vec<WireRecord>,
     /// Approximate encoded size so far.
@@ -191,8 +191,10 @@ impl OpenBatch {
 
     /// The thread index of `ring` (keyed by its address), adding it.
     fn thread(&mut self, key: usize, id: u64, name: &str) -> u32 {
-        if let Some((k, i)) = self.last_thread {
-            if k == key {
+        // A ring is reused by other threads once retired: its address and
+        // its thread's id together name the thread.
+        if let Some((k, last_id, i)) = self.last_thread {
+            if k == key && last_id == id {
                 return i;
             }
         }
@@ -209,7 +211,7 @@ impl OpenBatch {
                 threads.len() as u32 - 1
             }
         };
-        self.last_thread = Some((key, i));
+        self.last_thread = Some((key, id, i));
         i
     }
 

@@ -104,9 +104,7 @@ impl SenderThread {
         loop {
             let flush_req = self.shared.flush_requested.load(Ordering::Acquire);
             let stopping = self.shared.stopping.load(Ordering::Acquire);
-            while let Some(ring) = self.shared.new_rings.pop() {
-                self.rings.push(ring);
-            }
+            self.shared.rings.adopt(&mut self.rings);
             if self.last_cal.elapsed() >= Duration::from_millis(100) {
                 self.cal.refresh();
                 self.last_cal = Instant::now();
@@ -114,6 +112,7 @@ impl SenderThread {
             self.keep_up();
             let drained = self.drain();
             self.retire_rings();
+            self.shared.keep_spares();
             self.report_drops(flush_req > self.flush_done());
             if drained == 0 {
                 self.seal(kind::LOG);
@@ -339,18 +338,27 @@ impl SenderThread {
         }
     }
 
-    /// Recycles the rings of exited threads once they are empty.
+    /// Gives the rings of exited threads, and full rings a thread has
+    /// moved on from, back to the pool once they are read to the end and
+    /// nothing else holds them (a ring that continues one holds it until
+    /// [`Ring::ready`] forgets it).
     fn retire_rings(&mut self) {
         let mut i = 0;
         while i < self.rings.len() {
             if self.rings[i].is_retired() && Arc::strong_count(&self.rings[i]) == 1 {
                 let ring = self.rings.swap_remove(i);
-                if let Ok(ring) = Arc::try_unwrap(ring) {
-                    self.shared
-                        .counters
-                        .dropped_retired
-                        .fetch_add(ring.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
-                    self.shared.pool.lock().push(ring.into_storage());
+                match self.shared.rings.recycle(ring) {
+                    Ok(dropped) => {
+                        self.shared
+                            .counters
+                            .dropped_retired
+                            .fetch_add(dropped, Ordering::Relaxed);
+                    }
+                    // Held after all: kept, and looked at again next pass.
+                    Err(ring) => {
+                        self.rings.push(ring);
+                        break;
+                    }
                 }
             } else {
                 i += 1;

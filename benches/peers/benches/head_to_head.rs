@@ -43,6 +43,21 @@
 //! (`PEERS_H2H_ROUNDS`, `PEERS_H2H_BURSTS`); `cargo test --benches` runs 2
 //! rounds of 10.
 //!
+//! distlog runs in its default mode (drop when full, a full ring continuing
+//! in a spare one: `Builder::grow_when_full`); `PEERS_H2H_GROW=0` turns the
+//! growth off (the default before issue 17 part 1), to compare;
+//! `PEERS_H2H_MAX_MEMORY_KIB` sets `max_memory` (default the builder's,
+//! 4 MiB: growth may hold half of it).
+//!
+//! Then **delivery at 1 M calls/s**: the native macro and the facade
+//! (`3args`) alternate in phases of `PEERS_H2H_RATE_SECONDS` (default 1;
+//! 0.01 s in test mode), `PEERS_H2H_RATE_PHASES` of each (default 3; 1),
+//! at `PEERS_H2H_RATE` calls per second (default 1,000,000) in bursts of
+//! 20 (a burst starts every 20 µs, spinning between them, not sleeping).
+//! After each phase the pipeline is flushed and the phase's delivered share
+//! printed (`head_to_head_rate` lines); the bench fails unless every phase
+//! delivered every record.
+//!
 //! `cargo bench -p distlog-peers --bench head_to_head`
 
 use distlog_peers::{env_u64, pct, r2, report, settings, timed_bursts, LineCounter};
@@ -216,13 +231,16 @@ fn main() {
     let n = LOGGERS.len();
 
     let (endpoint, distlog_received) = record_counter::spawn();
-    let _distlog = distlog::builder()
+    let grow = env_u64("PEERS_H2H_GROW").unwrap_or(1) == 1;
+    let mut builder = distlog::builder()
         .endpoint(endpoint)
         .level("info")
-        .block_when_full(true)
-        .log_facade(true)
-        .install()
-        .unwrap();
+        .grow_when_full(grow)
+        .log_facade(true);
+    if let Some(kib) = env_u64("PEERS_H2H_MAX_MEMORY_KIB") {
+        builder = builder.max_memory(kib as usize * 1024);
+    }
+    let _distlog = builder.install().unwrap();
     let (q_sink, q_counts) = LineCounter::new();
     quicklog::init!();
     quicklog::with_flush!(Discard(q_sink));
@@ -295,6 +313,8 @@ fn main() {
         }
     }
 
+    let rate_short = delivery_at_rate(s, next_i, &distlog_received, &logged);
+
     distlog::flush_timeout(Duration::from_secs(30));
     drain_quicklog();
     drop(tracing_guard); // flushes tracing-appender's worker
@@ -323,7 +343,7 @@ fn main() {
             Box::new(|| FLOOR_RECORDS.load(Ordering::Relaxed)),
         ),
     ];
-    let mut short = Vec::new();
+    let mut short = rate_short;
     for (name, want, received) in &sinks {
         let got = settle(&**received, *want);
         println!("PEERS_NOTE head_to_head {name}: delivered {got} of {want}");
@@ -342,4 +362,94 @@ fn main() {
         "sinks received fewer records than were logged: {}",
         short.join("; ")
     );
+}
+
+/// The delivery phases at a steady rate (module docs): returns the phases
+/// that lost records, described. What they log is added to `logged`, so
+/// the final check of distlog's sink counts it too.
+fn delivery_at_rate(
+    s: &distlog_peers::Settings,
+    first: u64,
+    received: &AtomicU64,
+    logged: &[AtomicU64; 6],
+) -> Vec<String> {
+    let rate = env_u64("PEERS_H2H_RATE").unwrap_or(1_000_000).max(1);
+    // Test mode: 10 ms, which the spare rings hold whatever the sender does.
+    let millis =
+        env_u64("PEERS_H2H_RATE_SECONDS").map_or(if s.full { 1000 } else { 10 }, |v| v * 1000);
+    let phases = env_u64("PEERS_H2H_RATE_PHASES").unwrap_or(if s.full { 3 } else { 1 });
+    let burst = distlog_peers::BURST;
+    let calls = rate * millis / 1000 / burst * burst;
+    let burst_period = Duration::from_nanos(1_000_000_000 * burst / rate);
+    let settle_all = |want: u64| {
+        distlog::flush_timeout(Duration::from_secs(30));
+        settle(&|| received.load(Ordering::Relaxed), want)
+    };
+    let so_far = logged[0].load(Ordering::Relaxed) + logged[1].load(Ordering::Relaxed);
+    let mut base = settle_all(so_far);
+    let mut next = first;
+    let mut short = Vec::new();
+    for phase in 0..phases {
+        for (name, logger) in [("distlog", 0usize), ("facade", 1)] {
+            let stats_before = distlog::stats();
+            let start = Instant::now();
+            let mut late = 0u64;
+            for b in 0..calls / burst {
+                let due = start + burst_period * b as u32;
+                let mut now = Instant::now();
+                if now > due + burst_period {
+                    late += 1;
+                }
+                while now < due {
+                    std::hint::spin_loop();
+                    now = Instant::now();
+                }
+                for k in 0..burst {
+                    call(logger, "3args", next + k);
+                }
+                next += burst;
+            }
+            let took = start.elapsed();
+            logged[logger].fetch_add(calls, Ordering::Relaxed);
+            let got = settle_all(base + calls) - base;
+            base += got;
+            let after = distlog::stats();
+            let pct_delivered = 100.0 * got as f64 / calls as f64;
+            println!(
+                "PEERS_NOTE head_to_head rate phase {phase} {name}: delivered {got} of {calls} \
+                 ({pct_delivered:.2}%) at {:.0} calls/s, rings grown {}, late bursts {late}",
+                calls as f64 / took.as_secs_f64(),
+                after.rings_grown - stats_before.rings_grown,
+            );
+            report(serde_json::json!({
+                "bench": "head_to_head_rate",
+                "logger": name,
+                "phase": phase,
+                "grow_when_full": env_u64("PEERS_H2H_GROW").unwrap_or(1) == 1,
+                "rate": rate,
+                "achieved_rate": r2(calls as f64 / took.as_secs_f64()),
+                "logged": calls,
+                "delivered": got,
+                "delivered_pct": r2(pct_delivered),
+                "dropped": after.dropped - stats_before.dropped,
+                "rings_grown": after.rings_grown - stats_before.rings_grown,
+                "late_bursts": late,
+                "load_avg_1m": load_average(),
+            }));
+            if got < calls {
+                short.push(format!("rate phase {phase} {name}: {got} of {calls}"));
+            }
+        }
+    }
+    short
+}
+
+/// The 1-minute load average (Linux), for the record beside timed figures.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
