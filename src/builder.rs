@@ -173,7 +173,7 @@ impl Builder {
     /// (`tests/full_ring_grows_without_allocating.rs`,
     /// `tests/full_ring_continues_in_order.rs`). With it, one thread
     /// logging 1 M records/s on a loaded 2-core machine delivered every
-    /// record in 29 of 42 one-second phases, against 0 of 24 without
+    /// record in 48 of 66 one-second phases, against 0 of 36 without
     /// (PERFORMANCE.md, "Issue 17 part 1: ring growth without
     /// allocation"). Off, a full ring drops and counts its records.
     pub fn grow_when_full(mut self, grow: bool) -> Self {

@@ -17,8 +17,8 @@
 //!    for `max_rings` and a ring is in at most one of them, so a push never
 //!    reallocates: moving a ring between them is a lock and a copy.
 //! 4. **Only two places allocate:** [`RingPool::take_first`], once per
-//!    thread, when no spare is left, and [`RingPool::top_up`], which the
-//!    sender thread calls. [`RingPool::take_after`], the one called from a
+//!    thread (its name, and a ring when no spare is left), and
+//!    [`RingPool::top_up`], which the sender thread calls. [`RingPool::take_after`], the one called from a
 //!    logging call (when its ring is full), takes a spare or nothing.
 //! 5. **Growth has half.** `take_after` hands out a spare only while the
 //!    rings in use (allocated and not spare) are fewer than

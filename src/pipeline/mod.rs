@@ -15,9 +15,9 @@
 //! or with `grow_when_full` (the default) continues in a spare ring of the
 //! pool while the rings in use stay within half of `max_memory` (the
 //! sender reads it after the full one, which it then recycles), or else
-//! (past that half, or without growth) drops its record and counts it. Growth allocates
-//! nothing in the logging call: the sender keeps the spares
-//! ([`RingPool`], whose docs state the bound: at most
+//! (past that half, or without growth) drops its record and counts it.
+//! Growth allocates nothing in the logging call: the sender keeps the
+//! spares ([`RingPool`], whose docs state the bound: at most
 //! `max_memory / buffer_per_thread` rings, at least one).
 
 pub(crate) mod acks;
