@@ -1,6 +1,6 @@
-//! A task carried into futures survives `.await` points and executor thread
-//! hops on tokio's multi-threaded runtime: every record gets the right path
-//! and consecutive counters.
+//! A task carried into futures survives `.await` points on tokio's
+//! multi-threaded runtime, whichever worker polls it: every record gets the
+//! right path and consecutive counters.
 mod common;
 
 use common::{app_records, Receiver};
@@ -78,8 +78,8 @@ fn tasks_keep_their_context_across_await_and_threads() {
         let want: Vec<(u32, u64)> = (0..STEPS).map(|s| (s as u32 + 2, s)).collect();
         assert_eq!(recs, want, "task {path}");
     }
-    assert!(
-        threads.len() >= 2,
-        "the runtime ran the jobs on several threads"
-    );
+    // Which worker threads ran the jobs is the scheduler's choice (on a
+    // loaded machine one worker can run them all); hops on every poll are
+    // forced in task_survives_thread_hops.rs.
+    eprintln!("the runtime ran the jobs on {} threads", threads.len());
 }
