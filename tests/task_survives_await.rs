@@ -3,9 +3,8 @@
 //! right path and consecutive counters.
 mod common;
 
-use common::{app_records, Receiver};
+use common::Receiver;
 use distlog::task::InTask;
-use std::collections::HashMap;
 use std::time::Duration;
 
 const JOBS: usize = 8;
@@ -51,33 +50,12 @@ fn tasks_keep_their_context_across_await_and_threads() {
             h.await.unwrap();
         }
     });
-    assert!(distlog::flush());
-    let batches =
-        receiver.collect_until(Duration::from_secs(2), Duration::from_secs(30), |_| false);
-    let mut per_path: HashMap<String, Vec<(u32, u64)>> = HashMap::new();
-    let mut threads = std::collections::HashSet::new();
-    for r in app_records(&batches).filter(|r| r.format == "step") {
-        let step = common::field_u64(r, "step").unwrap();
-        let job = common::field_u64(r, "job").unwrap() as usize;
-        assert_eq!(r.task, paths[job], "record of job {job} in the wrong task");
-        assert_eq!(
-            common::field_u64(r, "job_no"),
-            Some(job as u64),
-            "bound field"
-        );
-        per_path
-            .entry(r.task.clone())
-            .or_default()
-            .push((r.task_n, step));
-        threads.insert(r.thread_id);
-    }
-    assert_eq!(per_path.len(), JOBS);
-    for (path, mut recs) in per_path {
-        recs.sort();
-        // Counter 1 is the start record; the steps take 2..=STEPS+1 in order.
-        let want: Vec<(u32, u64)> = (0..STEPS).map(|s| (s as u32 + 2, s)).collect();
-        assert_eq!(recs, want, "task {path}");
-    }
+    common::end_marker();
+    let batches = receiver.collect_until_end(Duration::from_secs(30));
+    let threads: std::collections::HashSet<u64> = common::job_steps(&batches, &paths, STEPS)
+        .into_iter()
+        .flatten()
+        .collect();
     // Which worker threads ran the jobs is the scheduler's choice (on a
     // loaded machine one worker can run them all); hops on every poll are
     // forced in task_survives_thread_hops.rs.

@@ -6,9 +6,8 @@
 //! consecutive counters, whichever thread logged it.
 mod common;
 
-use common::{app_records, Receiver};
+use common::Receiver;
 use distlog::task::InTask;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::mpsc;
@@ -102,40 +101,19 @@ fn tasks_keep_their_context_when_every_poll_is_on_another_thread() {
     b.join().unwrap();
     let paths: Vec<String> = tasks.iter().map(|t| t.path().to_owned()).collect();
     drop(tasks);
-    assert!(distlog::flush());
-
-    let want_records = JOBS * STEPS as usize;
-    let batches = receiver.collect_until(Duration::from_secs(5), Duration::from_secs(30), |got| {
-        app_records(got).filter(|r| r.format == "step").count() >= want_records
-    });
-    let mut per_job: HashMap<usize, Vec<(u64, u32, u64)>> = HashMap::new();
-    for r in app_records(&batches).filter(|r| r.format == "step") {
-        let step = common::field_u64(r, "step").unwrap();
-        let job = common::field_u64(r, "job").unwrap() as usize;
-        assert_eq!(r.task, paths[job], "record of job {job} in the wrong task");
-        assert_eq!(
-            common::field_u64(r, "job_no"),
-            Some(job as u64),
-            "bound field"
-        );
-        per_job
-            .entry(job)
-            .or_default()
-            .push((step, r.task_n, r.thread_id));
-    }
-    assert_eq!(per_job.len(), JOBS);
-    for (job, mut recs) in per_job {
-        recs.sort();
-        // Counter 1 is the start record; the steps take 2..=STEPS+1 in order.
-        let counters: Vec<(u64, u32)> = recs.iter().map(|&(s, n, _)| (s, n)).collect();
-        let want: Vec<(u64, u32)> = (0..STEPS).map(|s| (s, s as u32 + 2)).collect();
-        assert_eq!(counters, want, "job {job}");
+    common::end_marker();
+    let batches = receiver.collect_until_end(Duration::from_secs(30));
+    for (job, threads) in common::job_steps(&batches, &paths, STEPS)
+        .iter()
+        .enumerate()
+    {
         // Each step ran on the other thread than the step before.
-        for w in recs.windows(2) {
+        for (step, w) in threads.windows(2).enumerate() {
             assert_ne!(
-                w[0].2, w[1].2,
-                "job {job}: steps {} and {} on one thread",
-                w[0].0, w[1].0
+                w[0],
+                w[1],
+                "job {job}: steps {step} and {} on one thread",
+                step + 1
             );
         }
     }

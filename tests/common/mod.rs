@@ -143,3 +143,31 @@ pub fn app_records(batches: &[Received]) -> impl Iterator<Item = &Record> {
         .flat_map(|b| b.records.iter())
         .filter(|r| r.target != "distlog" && r.target != END_TARGET)
 }
+
+/// The `"step"` records of the task tests' jobs (fields `job` and `step`,
+/// job `i` in its own task `paths[i]`, bound with `job_no`): asserts each
+/// record is in its job's task with the bound field, and each job logged
+/// steps `0..steps` once each with task counters 2..=steps+1 in step order
+/// (counter 1 is the task's start record). Returns each job's thread ids
+/// in step order.
+pub fn job_steps(batches: &[Received], paths: &[String], steps: u64) -> Vec<Vec<u64>> {
+    let mut per_job: Vec<Vec<(u64, u32, u64)>> = vec![Vec::new(); paths.len()];
+    for r in app_records(batches).filter(|r| r.format == "step") {
+        let step = field_u64(r, "step").unwrap();
+        let job = field_u64(r, "job").unwrap() as usize;
+        assert_eq!(r.task, paths[job], "record of job {job} in the wrong task");
+        assert_eq!(field_u64(r, "job_no"), Some(job as u64), "bound field");
+        per_job[job].push((step, r.task_n, r.thread_id));
+    }
+    per_job
+        .into_iter()
+        .enumerate()
+        .map(|(job, mut recs)| {
+            recs.sort();
+            let counters: Vec<(u64, u32)> = recs.iter().map(|&(s, n, _)| (s, n)).collect();
+            let want: Vec<(u64, u32)> = (0..steps).map(|s| (s, s as u32 + 2)).collect();
+            assert_eq!(counters, want, "job {job}: (step, task counter)");
+            recs.into_iter().map(|(_, _, thread)| thread).collect()
+        })
+        .collect()
+}
