@@ -23,7 +23,7 @@
 use distlog_core::message::{for_each_part, push_value, FormatPart};
 use distlog_core::record::{level, ValueRef};
 use distlog_core::view::RecordRef;
-use distlog_core::wire::ArchivedSender;
+use distlog_core::wire::{tag, ArchivedSender};
 use distlog_filter::render;
 use std::ops::ControlFlow;
 
@@ -124,36 +124,67 @@ impl Lines {
             plain(target, out)?;
             out.extend_from_slice(b": ");
         }
+        // The values are read raw (`raw_value`): a string's bytes are
+        // written only when they are printable ASCII, so its UTF-8 needs
+        // no check; anything `RecordRef::args`/`fields` would read another
+        // way (a value that does not parse) sends the line to the renderer.
+        let mut values = rec.raw_values();
+        let mut args = rec.arg_count();
         let format = rec.format();
         if format.is_empty() {
             plain(rec.message(), out)?;
         } else {
             let split = self.formats.get(format)?;
-            let mut args = rec.args();
             for &part in &split.parts {
                 match part {
                     Part::Literal(a, b) => out.extend_from_slice(&split.text[a..b]),
-                    Part::Slot(a, b) => match args.next() {
-                        Some(ValueRef::Str(s)) => plain(s, out)?,
-                        Some(v) => value(v, out, &mut self.scratch)?,
-                        None => out.extend_from_slice(&split.text[a..b]),
-                    },
+                    Part::Slot(a, b) if args == 0 => out.extend_from_slice(&split.text[a..b]),
+                    Part::Slot(..) => {
+                        let (v, rest) = raw_value(values)?;
+                        (values, args) = (rest, args - 1);
+                        match v {
+                            Raw::Str(s) => plain_bytes(s, out)?,
+                            Raw::Value(v) => value(v, out, &mut self.scratch),
+                        }
+                    }
                 }
             }
         }
-        for (key, v) in rec.fields() {
+        // Arguments the format has no placeholder for.
+        for _ in 0..args {
+            values = raw_value(values)?.1;
+        }
+        // The call site's keys, then bound (key, value) pairs.
+        let mut keys = rec.site_keys().iter();
+        while !values.is_empty() {
+            let key = match keys.next() {
+                Some(k) => k.as_str().as_bytes(),
+                None => {
+                    let (Raw::Str(k), rest) = raw_value(values)? else {
+                        return None;
+                    };
+                    values = rest;
+                    k
+                }
+            };
+            let (v, rest) = raw_value(values)?;
+            values = rest;
             out.push(b' ');
-            plain(key, out)?;
+            plain_bytes(key, out)?;
             out.push(b'=');
             match v {
-                ValueRef::Str(s) => field_str(s, out)?,
-                v => value(v, out, &mut self.scratch)?,
+                Raw::Str(s) => field_str(s, out)?,
+                Raw::Value(v) => value(v, out, &mut self.scratch),
             }
+        }
+        if keys.next().is_some() {
+            // Keys without values: the renderer's walk stops there.
+            return None;
         }
         let error = rec.error();
         if !error.is_empty() {
             out.extend_from_slice(b" error=");
-            field_str(error, out)?;
+            field_str(error.as_bytes(), out)?;
         }
         Some(())
     }
@@ -185,10 +216,12 @@ impl Lines {
             }
         };
         let mut digits = *b"000000Z ";
-        let mut v = micros;
-        for d in digits[..6].iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
+        let micros = micros as usize; // below 1,000,000
+        for (i, pair) in [micros / 10_000, micros / 100 % 100, micros % 100]
+            .into_iter()
+            .enumerate()
+        {
+            digits[2 * i..2 * i + 2].copy_from_slice(&PAIRS[2 * pair..2 * pair + 2]);
         }
         self.buf.extend_from_slice(&prefix);
         self.buf.extend_from_slice(&digits);
@@ -252,7 +285,7 @@ impl Formats {
 
     #[cold]
     fn insert(&mut self, format: &str) -> Option<&Split> {
-        if !is_plain(format) {
+        if !is_plain(format.as_bytes()) {
             return None;
         }
         let i = if self.kept.len() < FORMATS {
@@ -289,21 +322,62 @@ impl Formats {
     }
 }
 
-/// Whether `text_line` writes `s` as it is: printable ASCII only.
+/// Whether `text_line` writes `s` as it is: printable ASCII only (so
+/// also UTF-8).
 #[inline]
-fn is_plain(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+fn is_plain(s: &[u8]) -> bool {
+    s.iter().all(|b| (0x20..0x7f).contains(b))
 }
 
 /// Appends `s` when the renderer would write it unescaped; `None` when it
 /// would escape something.
 #[inline]
 fn plain(s: &str, out: &mut Vec<u8>) -> Option<()> {
+    plain_bytes(s.as_bytes(), out)
+}
+
+/// [`plain`] of a string's bytes.
+#[inline]
+fn plain_bytes(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if !is_plain(s) {
         return None;
     }
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
     Some(())
+}
+
+/// A value of a record's raw values: a string as its bytes, unchecked.
+enum Raw<'a> {
+    Str(&'a [u8]),
+    Value(ValueRef<'static>),
+}
+
+/// Splits the first value off `b` as `distlog_core::wire::read_value`
+/// does, without checking a string's UTF-8; `None` where `read_value`
+/// fails, and also for a string that is not UTF-8 (which `read_value`
+/// refuses), since no such string is printable ASCII.
+#[inline]
+fn raw_value(b: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+    let (&t, rest) = b.split_first()?;
+    let word =
+        |rest: &[u8]| -> Option<u64> { Some(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)) };
+    let (v, used) = match t {
+        tag::NULL => (Raw::Value(ValueRef::Null), 0),
+        tag::BOOL => match rest.first()? {
+            0 => (Raw::Value(ValueRef::Bool(false)), 1),
+            1 => (Raw::Value(ValueRef::Bool(true)), 1),
+            _ => return None,
+        },
+        tag::I64 => (Raw::Value(ValueRef::I64(word(rest)? as i64)), 8),
+        tag::U64 => (Raw::Value(ValueRef::U64(word(rest)?)), 8),
+        tag::F64 => (Raw::Value(ValueRef::F64(f64::from_bits(word(rest)?))), 8),
+        tag::STR => {
+            let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            (Raw::Str(rest.get(4..4usize.checked_add(n)?)?), 4 + n)
+        }
+        _ => return None,
+    };
+    Some((v, rest.get(used..)?))
 }
 
 /// The two digits of 0 to 99.
@@ -339,7 +413,7 @@ fn number(mut n: u64, out: &mut Vec<u8>) {
 
 /// Appends a non-string value as the renderer shows it (its `Display`).
 #[inline]
-fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) -> Option<()> {
+fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) {
     match v {
         ValueRef::U64(u) => number(u, out),
         ValueRef::I64(i) => {
@@ -350,25 +424,22 @@ fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) -> Option<()>
         }
         ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         ValueRef::Null => out.extend_from_slice(b"null"),
-        ValueRef::Str(s) => plain(s, out)?,
-        ValueRef::F64(_) => {
+        v => {
             scratch.clear();
             push_value(v, scratch);
             out.extend_from_slice(scratch.as_bytes());
         }
     }
-    Some(())
 }
 
 /// Appends a string field value as the renderer shows it: bare when it is
 /// one plain word, else quoted with `"` and `\` escaped. `None` when it is
 /// not printable ASCII.
 #[inline]
-fn field_str(s: &str, out: &mut Vec<u8>) -> Option<()> {
-    if !is_plain(s) {
+fn field_str(bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if !is_plain(bytes) {
         return None;
     }
-    let bytes = s.as_bytes();
     // Printable ASCII: the only whitespace is the space.
     if !bytes.is_empty() && !bytes.iter().any(|&b| matches!(b, b' ' | b'"' | b'=')) {
         out.extend_from_slice(bytes);
@@ -493,6 +564,102 @@ mod tests {
             assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
         }
         assert!(fast_lines > 100, "{fast_lines}");
+    }
+
+    /// Records built value by value (what `Record` cannot express: bound
+    /// key/value pairs after the call site's keys, fewer or more values
+    /// than the site names, arguments the format has no placeholder for):
+    /// every batch validation accepts prints `text_line`'s bytes.
+    #[test]
+    fn raw_values_print_as_the_renderer_reads_them() {
+        use distlog_core::wire::{put_value, Site, Thread, WireBatch, WireRecord};
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut accepted, mut fast) = (0, 0);
+        for _ in 0..3_000 {
+            let formats = ["", "a {} b", "{} {}", "no slots", "{}{}{}"];
+            let sites: Vec<Site> = (0..3)
+                .map(|_| Site {
+                    target: ["t", "", "caf\u{e9}"][rnd(3)].into(),
+                    format: formats[rnd(formats.len())].into(),
+                    args: rnd(4) as u32,
+                    keys: (0..rnd(3))
+                        .map(|_| ["k", "two words", "x\u{7}"][rnd(3)].into())
+                        .collect(),
+                    ..Site::default()
+                })
+                .collect();
+            let records = (0..4)
+                .map(|i| {
+                    let site = rnd(3);
+                    let mut values = Vec::new();
+                    let put = |values: &mut Vec<u8>, rnd: &mut dyn FnMut(usize) -> usize| {
+                        let v = match rnd(6) {
+                            0 => ValueRef::Null,
+                            1 => ValueRef::Bool(rnd(2) == 1),
+                            2 => ValueRef::I64(-5),
+                            3 => ValueRef::U64(77),
+                            4 => ValueRef::F64(2.5),
+                            _ => ValueRef::Str(STRINGS[rnd(STRINGS.len())]),
+                        };
+                        put_value(values, v);
+                    };
+                    // The site's arguments and keys, then bound pairs;
+                    // now and then a value short or over.
+                    let n = sites[site].args as usize + sites[site].keys.len();
+                    let n = match rnd(8) {
+                        0 => n.saturating_sub(1),
+                        1 => n + 1,
+                        _ => n,
+                    };
+                    for _ in 0..n {
+                        put(&mut values, &mut rnd);
+                    }
+                    for _ in 0..rnd(3) {
+                        put_value(&mut values, ValueRef::Str(STRINGS[rnd(6)]));
+                        put(&mut values, &mut rnd);
+                    }
+                    WireRecord {
+                        seq: i,
+                        time_ns: 1_765_000_000_123_456_789 + i,
+                        level: 20,
+                        kind: b'L',
+                        site: site as u32,
+                        message: STRINGS[rnd(4)].into(),
+                        values,
+                        ..WireRecord::default()
+                    }
+                })
+                .collect();
+            let body = WireBatch {
+                sites,
+                threads: vec![Thread::default()],
+                records,
+                ..WireBatch::default()
+            }
+            .to_body();
+            let Ok(b) = access_batch(&body) else {
+                continue;
+            };
+            accepted += 1;
+            let mut lines = Lines::default();
+            let mut expected = String::new();
+            for r in b.records() {
+                lines.text(b'P', b.sender(), r);
+                render::text_line(b'P', b.sender(), r, false, &mut expected);
+                expected.push('\n');
+                if Lines::default().plain_line(b.sender(), r).is_some() {
+                    fast += 1;
+                }
+            }
+            assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
+        }
+        assert!(accepted > 300 && fast > 300, "{accepted} {fast}");
     }
 
     #[test]
