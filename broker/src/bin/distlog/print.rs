@@ -390,7 +390,7 @@ const PAIRS: &[u8; 200] = b"\
 
 /// Appends `n` in decimal, written two digits at a time from the end of a
 /// stack buffer.
-#[inline]
+#[inline(always)]
 fn number(mut n: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -412,7 +412,7 @@ fn number(mut n: u64, out: &mut Vec<u8>) {
 }
 
 /// Appends a non-string value as the renderer shows it (its `Display`).
-#[inline]
+#[inline(always)]
 fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) {
     match v {
         ValueRef::U64(u) => number(u, out),
