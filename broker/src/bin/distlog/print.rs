@@ -31,8 +31,13 @@ use std::ops::ControlFlow;
 /// line to line.
 #[derive(Default)]
 pub struct Lines {
-    /// The text: whole lines, each ending in `\n`; always UTF-8.
-    pub buf: Vec<u8>,
+    /// The text: whole lines, each ending in `\n`; always UTF-8. Empty
+    /// while `json` holds the lines.
+    buf: Vec<u8>,
+    /// The text when every line so far is a JSON line: `json_record`
+    /// writes a `String`, so JSON lines go straight into one (over
+    /// `buf`'s allocation) instead of through `scratch`.
+    json: String,
     /// The last second written and its RFC 3339 text up to and including
     /// the `.` before the microseconds (`2023-11-14T22:13:20.`).
     second: Option<(u64, [u8; SECOND_TEXT])>,
@@ -57,10 +62,42 @@ impl Lines {
         }
     }
 
+    /// The lines written so far.
+    pub fn bytes(&self) -> &[u8] {
+        if self.json.is_empty() {
+            &self.buf
+        } else {
+            self.json.as_bytes()
+        }
+    }
+
+    /// The buffer, for [`Lines::with_buffer`] to reuse.
+    pub fn into_buffer(self) -> Vec<u8> {
+        if self.json.is_empty() {
+            self.buf
+        } else {
+            self.json.into_bytes()
+        }
+    }
+
+    /// Appends `s` (whole lines).
+    pub fn push_str(&mut self, s: &str) {
+        self.bytes_mode().extend_from_slice(s.as_bytes());
+    }
+
+    /// `buf`, holding every line so far (moved from `json` if there).
+    #[inline]
+    fn bytes_mode(&mut self) -> &mut Vec<u8> {
+        if !self.json.is_empty() {
+            self.buf = std::mem::take(&mut self.json).into_bytes();
+        }
+        &mut self.buf
+    }
+
     /// Appends one record as `text_line` writes it, without colour, and a
     /// newline.
     pub fn text(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
-        let start = self.buf.len();
+        let start = self.bytes_mode().len();
         if self.plain_line(sender, rec).is_none() {
             // A string the renderer escapes (or a time it writes another
             // way): the whole line from the renderer.
@@ -77,16 +114,28 @@ impl Lines {
     pub fn coloured(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
         self.scratch.clear();
         render::text_line(system, sender, rec, true, &mut self.scratch);
+        self.bytes_mode();
         self.buf.extend_from_slice(self.scratch.as_bytes());
         self.buf.push(b'\n');
     }
 
     /// Appends one record as a JSON object (`json_record`) and a newline.
     pub fn json(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
-        self.scratch.clear();
-        render::json_record(system, sender, rec, &mut self.scratch);
-        self.buf.extend_from_slice(self.scratch.as_bytes());
-        self.buf.push(b'\n');
+        if self.json.is_empty() && self.buf.is_empty() {
+            // Take `buf`'s allocation: an empty Vec is valid UTF-8.
+            let buf = std::mem::take(&mut self.buf);
+            self.json = String::from_utf8(buf).unwrap_or_default();
+        }
+        if self.buf.is_empty() {
+            render::json_record(system, sender, rec, &mut self.json);
+            self.json.push('\n');
+        } else {
+            // Text lines came first: keep one buffer, in order.
+            self.scratch.clear();
+            render::json_record(system, sender, rec, &mut self.scratch);
+            self.buf.extend_from_slice(self.scratch.as_bytes());
+            self.buf.push(b'\n');
+        }
     }
 
     /// Writes the line without its newline when every string in it is
@@ -561,7 +610,7 @@ mod tests {
                     fast_lines += 1;
                 }
             }
-            assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
+            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
         }
         assert!(fast_lines > 100, "{fast_lines}");
     }
@@ -657,7 +706,7 @@ mod tests {
                     fast += 1;
                 }
             }
-            assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
+            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
         }
         assert!(accepted > 300 && fast > 300, "{accepted} {fast}");
     }
@@ -678,15 +727,27 @@ mod tests {
         let body = encode_batch_to_vec(&batch);
         let b = access_batch(&body).unwrap();
         let r = b.record(0).unwrap();
-        let mut lines = Lines::default();
-        lines.coloured(b'P', b.sender(), r);
-        lines.json(b'P', b.sender(), r);
         let (mut colour, mut json) = (String::new(), String::new());
         render::text_line(b'P', b.sender(), r, true, &mut colour);
         render::json_record(b'P', b.sender(), r, &mut json);
+        // Either kind first: one buffer, lines in order.
+        let mut lines = Lines::default();
+        lines.coloured(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
         assert_eq!(
-            String::from_utf8(lines.buf).unwrap(),
+            String::from_utf8(lines.into_buffer()).unwrap(),
             format!("{colour}\n{json}\n")
+        );
+        let mut lines = Lines::with_buffer(Vec::with_capacity(4096));
+        lines.json(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
+        assert_eq!(lines.bytes(), format!("{json}\n{json}\n").as_bytes());
+        lines.coloured(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
+        lines.push_str("end\n");
+        assert_eq!(
+            String::from_utf8(lines.into_buffer()).unwrap(),
+            format!("{json}\n{json}\n{colour}\n{json}\nend\n")
         );
     }
 }
