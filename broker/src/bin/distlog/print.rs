@@ -5,20 +5,22 @@
 //! stable command line, docs/DESIGN.md), and so are the bytes: this module
 //! is a faster way to write the same line for the records nearly every
 //! store holds, where every string is printable ASCII. For those it writes
-//! each part once into [`Lines::buf`] with no `std::fmt`, no UTF-8 checks
-//! (every byte comes from a `&str` or is ASCII) and no per-record
-//! allocation: the time's date and seconds are kept from the line before
-//! (records of one second share them), numbers are written digit by digit,
-//! a deferred message is written piece by piece from its format and
-//! arguments. Any other record (a string with a control character or any
-//! non-ASCII byte, which the renderer escapes character by character) is
-//! rendered by `text_line` itself, after the line's partial text is cut,
-//! so escaping has one implementation. Either way a line costs time linear
-//! in the record's size: the fast pass reads each byte at most twice
-//! before giving up.
+//! each part once into the piece's buffer ([`Lines`]) with no `std::fmt`,
+//! no UTF-8 checks (every byte comes from a `&str` or was checked to be
+//! printable ASCII) and no per-record allocation: the time's date and
+//! seconds are kept from the line before (records of one second share
+//! them), a deferred message's format is split once and kept, its
+//! arguments and the fields are read from the record's raw values,
+//! numbers are written two digits at a time. Any other record (a string
+//! with a control character or any non-ASCII byte, which the renderer
+//! escapes character by character, or values the core's reader would
+//! read another way) is rendered by `text_line` itself, after the line's
+//! partial text is cut, so escaping has one implementation. Either way a
+//! line costs time linear in the record's size: the fast pass reads each
+//! byte at most twice before giving up.
 //!
-//! Colour (a terminal) and JSON lines go through the filter crate's
-//! renderers, appended to the buffer.
+//! Colour (a terminal) and JSON lines are the filter crate's renderers'
+//! (JSON lines written by `json_record` straight into the buffer).
 
 use distlog_core::message::{for_each_part, push_value, FormatPart};
 use distlog_core::record::{level, ValueRef};
