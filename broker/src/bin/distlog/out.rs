@@ -17,6 +17,12 @@ pub fn io_err(e: io::Error) -> CliError {
     }
 }
 
+/// The most one `write` hands the kernel. A query's piece of output can
+/// be tens of MB; written to a file in one call, the kernel's copy into
+/// the page cache measured 4-5x the system time of the same bytes in
+/// 256 KiB calls (175 MB: 0.34-0.45 s against 0.06-0.09 s).
+const WRITE_CHUNK: usize = 256 * 1024;
+
 /// Buffered stdout.
 pub struct Out {
     w: BufWriter<Stdout>,
@@ -39,9 +45,13 @@ impl Out {
         self.write_bytes(s.as_bytes())
     }
 
-    /// Writes `b` (text already checked to be UTF-8, or made of `&str`s).
+    /// Writes `b` (text already checked to be UTF-8, or made of `&str`s),
+    /// at most [`WRITE_CHUNK`] bytes a `write`.
     pub fn write_bytes(&mut self, b: &[u8]) -> Result<(), CliError> {
-        self.w.write_all(b).map_err(io_err)
+        for chunk in b.chunks(WRITE_CHUNK) {
+            self.w.write_all(chunk).map_err(io_err)?;
+        }
+        Ok(())
     }
 
     /// Writes `s` and a newline.

@@ -5,25 +5,27 @@
 //! stable command line, docs/DESIGN.md), and so are the bytes: this module
 //! is a faster way to write the same line for the records nearly every
 //! store holds, where every string is printable ASCII. For those it writes
-//! each part once into [`Lines::buf`] with no `std::fmt`, no UTF-8 checks
-//! (every byte comes from a `&str` or is ASCII) and no per-record
-//! allocation: the time's date and seconds are kept from the line before
-//! (records of one second share them), numbers are written digit by digit,
-//! a deferred message is written piece by piece from its format and
-//! arguments. Any other record (a string with a control character or any
-//! non-ASCII byte, which the renderer escapes character by character) is
-//! rendered by `text_line` itself, after the line's partial text is cut,
-//! so escaping has one implementation. Either way a line costs time linear
-//! in the record's size: the fast pass reads each byte at most twice
-//! before giving up.
+//! each part once into the piece's buffer ([`Lines`]) with no `std::fmt`,
+//! no UTF-8 checks (every byte comes from a `&str` or was checked to be
+//! printable ASCII) and no per-record allocation: the time's date and
+//! seconds are kept from the line before (records of one second share
+//! them), a deferred message's format is split once and kept, its
+//! arguments and the fields are read from the record's raw values,
+//! numbers are written two digits at a time. Any other record (a string
+//! with a control character or any non-ASCII byte, which the renderer
+//! escapes character by character, or values the core's reader would
+//! read another way) is rendered by `text_line` itself, after the line's
+//! partial text is cut, so escaping has one implementation. Either way a
+//! line costs time linear in the record's size: the fast pass reads each
+//! byte at most twice before giving up.
 //!
-//! Colour (a terminal) and JSON lines go through the filter crate's
-//! renderers, appended to the buffer.
+//! Colour (a terminal) and JSON lines are the filter crate's renderers'
+//! (JSON lines written by `json_record` straight into the buffer).
 
 use distlog_core::message::{for_each_part, push_value, FormatPart};
 use distlog_core::record::{level, ValueRef};
 use distlog_core::view::RecordRef;
-use distlog_core::wire::ArchivedSender;
+use distlog_core::wire::{tag, ArchivedSender};
 use distlog_filter::render;
 use std::ops::ControlFlow;
 
@@ -31,8 +33,13 @@ use std::ops::ControlFlow;
 /// line to line.
 #[derive(Default)]
 pub struct Lines {
-    /// The text: whole lines, each ending in `\n`; always UTF-8.
-    pub buf: Vec<u8>,
+    /// The text: whole lines, each ending in `\n`; always UTF-8. Empty
+    /// while `json` holds the lines.
+    buf: Vec<u8>,
+    /// The text when every line so far is a JSON line: `json_record`
+    /// writes a `String`, so JSON lines go straight into one (over
+    /// `buf`'s allocation) instead of through `scratch`.
+    json: String,
     /// The last second written and its RFC 3339 text up to and including
     /// the `.` before the microseconds (`2023-11-14T22:13:20.`).
     second: Option<(u64, [u8; SECOND_TEXT])>,
@@ -57,10 +64,42 @@ impl Lines {
         }
     }
 
+    /// The lines written so far.
+    pub fn bytes(&self) -> &[u8] {
+        if self.json.is_empty() {
+            &self.buf
+        } else {
+            self.json.as_bytes()
+        }
+    }
+
+    /// The buffer, for [`Lines::with_buffer`] to reuse.
+    pub fn into_buffer(self) -> Vec<u8> {
+        if self.json.is_empty() {
+            self.buf
+        } else {
+            self.json.into_bytes()
+        }
+    }
+
+    /// Appends `s` (whole lines).
+    pub fn push_str(&mut self, s: &str) {
+        self.bytes_mode().extend_from_slice(s.as_bytes());
+    }
+
+    /// `buf`, holding every line so far (moved from `json` if there).
+    #[inline]
+    fn bytes_mode(&mut self) -> &mut Vec<u8> {
+        if !self.json.is_empty() {
+            self.buf = std::mem::take(&mut self.json).into_bytes();
+        }
+        &mut self.buf
+    }
+
     /// Appends one record as `text_line` writes it, without colour, and a
     /// newline.
     pub fn text(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
-        let start = self.buf.len();
+        let start = self.bytes_mode().len();
         if self.plain_line(sender, rec).is_none() {
             // A string the renderer escapes (or a time it writes another
             // way): the whole line from the renderer.
@@ -77,16 +116,28 @@ impl Lines {
     pub fn coloured(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
         self.scratch.clear();
         render::text_line(system, sender, rec, true, &mut self.scratch);
+        self.bytes_mode();
         self.buf.extend_from_slice(self.scratch.as_bytes());
         self.buf.push(b'\n');
     }
 
     /// Appends one record as a JSON object (`json_record`) and a newline.
     pub fn json(&mut self, system: u8, sender: &ArchivedSender, rec: RecordRef<'_>) {
-        self.scratch.clear();
-        render::json_record(system, sender, rec, &mut self.scratch);
-        self.buf.extend_from_slice(self.scratch.as_bytes());
-        self.buf.push(b'\n');
+        if self.json.is_empty() && self.buf.is_empty() {
+            // Take `buf`'s allocation: an empty Vec is valid UTF-8.
+            let buf = std::mem::take(&mut self.buf);
+            self.json = String::from_utf8(buf).unwrap_or_default();
+        }
+        if self.buf.is_empty() {
+            render::json_record(system, sender, rec, &mut self.json);
+            self.json.push('\n');
+        } else {
+            // Text lines came first: keep one buffer, in order.
+            self.scratch.clear();
+            render::json_record(system, sender, rec, &mut self.scratch);
+            self.buf.extend_from_slice(self.scratch.as_bytes());
+            self.buf.push(b'\n');
+        }
     }
 
     /// Writes the line without its newline when every string in it is
@@ -124,36 +175,67 @@ impl Lines {
             plain(target, out)?;
             out.extend_from_slice(b": ");
         }
+        // The values are read raw (`raw_value`): a string's bytes are
+        // written only when they are printable ASCII, so its UTF-8 needs
+        // no check; anything `RecordRef::args`/`fields` would read another
+        // way (a value that does not parse) sends the line to the renderer.
+        let mut values = rec.raw_values();
+        let mut args = rec.arg_count();
         let format = rec.format();
         if format.is_empty() {
             plain(rec.message(), out)?;
         } else {
             let split = self.formats.get(format)?;
-            let mut args = rec.args();
             for &part in &split.parts {
                 match part {
                     Part::Literal(a, b) => out.extend_from_slice(&split.text[a..b]),
-                    Part::Slot(a, b) => match args.next() {
-                        Some(ValueRef::Str(s)) => plain(s, out)?,
-                        Some(v) => value(v, out, &mut self.scratch)?,
-                        None => out.extend_from_slice(&split.text[a..b]),
-                    },
+                    Part::Slot(a, b) if args == 0 => out.extend_from_slice(&split.text[a..b]),
+                    Part::Slot(..) => {
+                        let (v, rest) = raw_value(values)?;
+                        (values, args) = (rest, args - 1);
+                        match v {
+                            Raw::Str(s) => plain_bytes(s, out)?,
+                            Raw::Value(v) => value(v, out, &mut self.scratch),
+                        }
+                    }
                 }
             }
         }
-        for (key, v) in rec.fields() {
+        // Arguments the format has no placeholder for.
+        for _ in 0..args {
+            values = raw_value(values)?.1;
+        }
+        // The call site's keys, then bound (key, value) pairs.
+        let mut keys = rec.site_keys().iter();
+        while !values.is_empty() {
+            let key = match keys.next() {
+                Some(k) => k.as_str().as_bytes(),
+                None => {
+                    let (Raw::Str(k), rest) = raw_value(values)? else {
+                        return None;
+                    };
+                    values = rest;
+                    k
+                }
+            };
+            let (v, rest) = raw_value(values)?;
+            values = rest;
             out.push(b' ');
-            plain(key, out)?;
+            plain_bytes(key, out)?;
             out.push(b'=');
             match v {
-                ValueRef::Str(s) => field_str(s, out)?,
-                v => value(v, out, &mut self.scratch)?,
+                Raw::Str(s) => field_str(s, out)?,
+                Raw::Value(v) => value(v, out, &mut self.scratch),
             }
+        }
+        if keys.next().is_some() {
+            // Keys without values: the renderer's walk stops there.
+            return None;
         }
         let error = rec.error();
         if !error.is_empty() {
             out.extend_from_slice(b" error=");
-            field_str(error, out)?;
+            field_str(error.as_bytes(), out)?;
         }
         Some(())
     }
@@ -185,10 +267,12 @@ impl Lines {
             }
         };
         let mut digits = *b"000000Z ";
-        let mut v = micros;
-        for d in digits[..6].iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
+        let micros = micros as usize; // below 1,000,000
+        for (i, pair) in [micros / 10_000, micros / 100 % 100, micros % 100]
+            .into_iter()
+            .enumerate()
+        {
+            digits[2 * i..2 * i + 2].copy_from_slice(&PAIRS[2 * pair..2 * pair + 2]);
         }
         self.buf.extend_from_slice(&prefix);
         self.buf.extend_from_slice(&digits);
@@ -252,7 +336,7 @@ impl Formats {
 
     #[cold]
     fn insert(&mut self, format: &str) -> Option<&Split> {
-        if !is_plain(format) {
+        if !is_plain(format.as_bytes()) {
             return None;
         }
         let i = if self.kept.len() < FORMATS {
@@ -289,21 +373,62 @@ impl Formats {
     }
 }
 
-/// Whether `text_line` writes `s` as it is: printable ASCII only.
+/// Whether `text_line` writes `s` as it is: printable ASCII only (so
+/// also UTF-8).
 #[inline]
-fn is_plain(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+fn is_plain(s: &[u8]) -> bool {
+    s.iter().all(|b| (0x20..0x7f).contains(b))
 }
 
 /// Appends `s` when the renderer would write it unescaped; `None` when it
 /// would escape something.
 #[inline]
 fn plain(s: &str, out: &mut Vec<u8>) -> Option<()> {
+    plain_bytes(s.as_bytes(), out)
+}
+
+/// [`plain`] of a string's bytes.
+#[inline]
+fn plain_bytes(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if !is_plain(s) {
         return None;
     }
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
     Some(())
+}
+
+/// A value of a record's raw values: a string as its bytes, unchecked.
+enum Raw<'a> {
+    Str(&'a [u8]),
+    Value(ValueRef<'static>),
+}
+
+/// Splits the first value off `b` as `distlog_core::wire::read_value`
+/// does, without checking a string's UTF-8; `None` where `read_value`
+/// fails, and also for a string that is not UTF-8 (which `read_value`
+/// refuses), since no such string is printable ASCII.
+#[inline]
+fn raw_value(b: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+    let (&t, rest) = b.split_first()?;
+    let word =
+        |rest: &[u8]| -> Option<u64> { Some(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)) };
+    let (v, used) = match t {
+        tag::NULL => (Raw::Value(ValueRef::Null), 0),
+        tag::BOOL => match rest.first()? {
+            0 => (Raw::Value(ValueRef::Bool(false)), 1),
+            1 => (Raw::Value(ValueRef::Bool(true)), 1),
+            _ => return None,
+        },
+        tag::I64 => (Raw::Value(ValueRef::I64(word(rest)? as i64)), 8),
+        tag::U64 => (Raw::Value(ValueRef::U64(word(rest)?)), 8),
+        tag::F64 => (Raw::Value(ValueRef::F64(f64::from_bits(word(rest)?))), 8),
+        tag::STR => {
+            let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            (Raw::Str(rest.get(4..4usize.checked_add(n)?)?), 4 + n)
+        }
+        _ => return None,
+    };
+    Some((v, rest.get(used..)?))
 }
 
 /// The two digits of 0 to 99.
@@ -316,7 +441,7 @@ const PAIRS: &[u8; 200] = b"\
 
 /// Appends `n` in decimal, written two digits at a time from the end of a
 /// stack buffer.
-#[inline]
+#[inline(always)]
 fn number(mut n: u64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -338,8 +463,8 @@ fn number(mut n: u64, out: &mut Vec<u8>) {
 }
 
 /// Appends a non-string value as the renderer shows it (its `Display`).
-#[inline]
-fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) -> Option<()> {
+#[inline(always)]
+fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) {
     match v {
         ValueRef::U64(u) => number(u, out),
         ValueRef::I64(i) => {
@@ -350,25 +475,22 @@ fn value(v: ValueRef<'_>, out: &mut Vec<u8>, scratch: &mut String) -> Option<()>
         }
         ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         ValueRef::Null => out.extend_from_slice(b"null"),
-        ValueRef::Str(s) => plain(s, out)?,
-        ValueRef::F64(_) => {
+        v => {
             scratch.clear();
             push_value(v, scratch);
             out.extend_from_slice(scratch.as_bytes());
         }
     }
-    Some(())
 }
 
 /// Appends a string field value as the renderer shows it: bare when it is
 /// one plain word, else quoted with `"` and `\` escaped. `None` when it is
 /// not printable ASCII.
 #[inline]
-fn field_str(s: &str, out: &mut Vec<u8>) -> Option<()> {
-    if !is_plain(s) {
+fn field_str(bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if !is_plain(bytes) {
         return None;
     }
-    let bytes = s.as_bytes();
     // Printable ASCII: the only whitespace is the space.
     if !bytes.is_empty() && !bytes.iter().any(|&b| matches!(b, b' ' | b'"' | b'=')) {
         out.extend_from_slice(bytes);
@@ -490,9 +612,105 @@ mod tests {
                     fast_lines += 1;
                 }
             }
-            assert_eq!(String::from_utf8(lines.buf).unwrap(), expected);
+            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
         }
         assert!(fast_lines > 100, "{fast_lines}");
+    }
+
+    /// Records built value by value (what `Record` cannot express: bound
+    /// key/value pairs after the call site's keys, fewer or more values
+    /// than the site names, arguments the format has no placeholder for):
+    /// every batch validation accepts prints `text_line`'s bytes.
+    #[test]
+    fn raw_values_print_as_the_renderer_reads_them() {
+        use distlog_core::wire::{put_value, Site, Thread, WireBatch, WireRecord};
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut accepted, mut fast) = (0, 0);
+        for _ in 0..3_000 {
+            let formats = ["", "a {} b", "{} {}", "no slots", "{}{}{}"];
+            let sites: Vec<Site> = (0..3)
+                .map(|_| Site {
+                    target: ["t", "", "caf\u{e9}"][rnd(3)].into(),
+                    format: formats[rnd(formats.len())].into(),
+                    args: rnd(4) as u32,
+                    keys: (0..rnd(3))
+                        .map(|_| ["k", "two words", "x\u{7}"][rnd(3)].into())
+                        .collect(),
+                    ..Site::default()
+                })
+                .collect();
+            let records = (0..4)
+                .map(|i| {
+                    let site = rnd(3);
+                    let mut values = Vec::new();
+                    let put = |values: &mut Vec<u8>, rnd: &mut dyn FnMut(usize) -> usize| {
+                        let v = match rnd(6) {
+                            0 => ValueRef::Null,
+                            1 => ValueRef::Bool(rnd(2) == 1),
+                            2 => ValueRef::I64(-5),
+                            3 => ValueRef::U64(77),
+                            4 => ValueRef::F64(2.5),
+                            _ => ValueRef::Str(STRINGS[rnd(STRINGS.len())]),
+                        };
+                        put_value(values, v);
+                    };
+                    // The site's arguments and keys, then bound pairs;
+                    // now and then a value short or over.
+                    let n = sites[site].args as usize + sites[site].keys.len();
+                    let n = match rnd(8) {
+                        0 => n.saturating_sub(1),
+                        1 => n + 1,
+                        _ => n,
+                    };
+                    for _ in 0..n {
+                        put(&mut values, &mut rnd);
+                    }
+                    for _ in 0..rnd(3) {
+                        put_value(&mut values, ValueRef::Str(STRINGS[rnd(6)]));
+                        put(&mut values, &mut rnd);
+                    }
+                    WireRecord {
+                        seq: i,
+                        time_ns: 1_765_000_000_123_456_789 + i,
+                        level: 20,
+                        kind: b'L',
+                        site: site as u32,
+                        message: STRINGS[rnd(4)].into(),
+                        values,
+                        ..WireRecord::default()
+                    }
+                })
+                .collect();
+            let body = WireBatch {
+                sites,
+                threads: vec![Thread::default()],
+                records,
+                ..WireBatch::default()
+            }
+            .to_body();
+            let Ok(b) = access_batch(&body) else {
+                continue;
+            };
+            accepted += 1;
+            let mut lines = Lines::default();
+            let mut expected = String::new();
+            for r in b.records() {
+                lines.text(b'P', b.sender(), r);
+                render::text_line(b'P', b.sender(), r, false, &mut expected);
+                expected.push('\n');
+                if Lines::default().plain_line(b.sender(), r).is_some() {
+                    fast += 1;
+                }
+            }
+            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
+        }
+        assert!(accepted > 300 && fast > 300, "{accepted} {fast}");
     }
 
     #[test]
@@ -511,15 +729,27 @@ mod tests {
         let body = encode_batch_to_vec(&batch);
         let b = access_batch(&body).unwrap();
         let r = b.record(0).unwrap();
-        let mut lines = Lines::default();
-        lines.coloured(b'P', b.sender(), r);
-        lines.json(b'P', b.sender(), r);
         let (mut colour, mut json) = (String::new(), String::new());
         render::text_line(b'P', b.sender(), r, true, &mut colour);
         render::json_record(b'P', b.sender(), r, &mut json);
+        // Either kind first: one buffer, lines in order.
+        let mut lines = Lines::default();
+        lines.coloured(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
         assert_eq!(
-            String::from_utf8(lines.buf).unwrap(),
+            String::from_utf8(lines.into_buffer()).unwrap(),
             format!("{colour}\n{json}\n")
+        );
+        let mut lines = Lines::with_buffer(Vec::with_capacity(4096));
+        lines.json(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
+        assert_eq!(lines.bytes(), format!("{json}\n{json}\n").as_bytes());
+        lines.coloured(b'P', b.sender(), r);
+        lines.json(b'P', b.sender(), r);
+        lines.push_str("end\n");
+        assert_eq!(
+            String::from_utf8(lines.into_buffer()).unwrap(),
+            format!("{json}\n{json}\n{colour}\n{json}\nend\n")
         );
     }
 }

@@ -96,7 +96,7 @@ pub fn scan_rendered(
         |part| {
             tally += part.tally;
             let take = part.matched.min(limit - total);
-            let text = &part.text.buf;
+            let text = part.text.bytes();
             let go_on = if render.is_none() || take == 0 {
                 true
             } else if take == part.matched {
@@ -110,7 +110,7 @@ pub fn scan_rendered(
             };
             let mut kept = kept.lock();
             if kept.len() < KEPT_BUFFERS {
-                kept.push(part.text.buf);
+                kept.push(part.text.into_buffer());
             }
             drop(kept);
             total += take;

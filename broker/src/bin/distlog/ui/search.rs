@@ -118,7 +118,7 @@ fn render_lines(
 ) {
     let mut out = String::new();
     render(system, sender, r, &mut out);
-    lines.buf.extend_from_slice(out.as_bytes());
+    lines.push_str(&out);
 }
 
 /// One result line: the record as `distlog query` prints it (no colour),
