@@ -12,6 +12,9 @@
 #       # RS_STORE_OPTS / RS_STORE_OPTS_B: more settings of the store
 #       # processor of the first / second distlogd (the same build, two
 #       # settings: an A/B of one option)
+#   RS_BIN_B=target/release RS_TOP_OPTS_B='ingest_hwm: 64' benches/peers/rsyslog.sh
+#       # RS_TOP_OPTS / RS_TOP_OPTS_B: top-level config lines of the first /
+#       # second distlogd (YAML, one setting a line)
 #
 # - rsyslog: Debian's `rsyslog` (installed with apt-get if missing; needs
 #   root), `imtcp` on a free loopback port, `if $msg contains "marker"`
@@ -119,7 +122,7 @@ CONF
 }
 
 run_distlogd() {
-    local bin=${1:-$bin} label=${2:-distlog} opts=${3-${RS_STORE_OPTS:-}}
+    local bin=${1:-$bin} label=${2:-distlog} opts=${3-${RS_STORE_OPTS:-}} top=${4-${RS_TOP_OPTS:-}}
     local dir=$tmp/distlogd-$RANDOM p m
     mkdir -p "$dir"
     p=$(port)
@@ -128,6 +131,7 @@ run_distlogd() {
 listen: [tcp://127.0.0.1:$p]
 data_dir: $dir/store
 metrics: {listen: 127.0.0.1:$m, interval: 0s}
+$top
 processors:
   store: {type: store${opts:+, $opts}}
 rules:
@@ -170,7 +174,7 @@ failed=0
 for r in $(seq "$rounds"); do
     echo "== round $r of $rounds (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     run_distlogd || failed=1
-    if [ -n "${RS_BIN_B:-}" ]; then run_distlogd "$RS_BIN_B" distlog-b "${RS_STORE_OPTS_B:-}" || failed=1; fi
+    if [ -n "${RS_BIN_B:-}" ]; then run_distlogd "$RS_BIN_B" distlog-b "${RS_STORE_OPTS_B:-}" "${RS_TOP_OPTS_B:-}" || failed=1; fi
     run_rsyslog || failed=1
 done
 

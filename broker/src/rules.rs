@@ -132,12 +132,11 @@ impl RuleSet {
             out.routes = bits(targets).map(|p| (p, Selection::All)).collect();
             return out;
         }
-        // While every record so far goes to the same processors (the usual
-        // case: one rule, or records alike), only that set is kept; the
-        // per-processor index lists are made at the first record that
-        // differs.
-        let mut targets_so_far: Option<u64> = None;
-        let mut picked: Vec<Vec<u32>> = Vec::new();
+        let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
+        // While every record goes where the first one goes (the usual
+        // case: one rule, or records alike), nothing is kept per record;
+        // the per-processor index lists start at the first that differs.
+        let (mut first, mut alike) = (0u64, true);
         let sender = batch.sender();
         for (i, rec) in batch.records().enumerate() {
             let view = RecordView::new(system, sender, rec);
@@ -162,29 +161,25 @@ impl RuleSet {
                 targets = self.default;
                 out.unmatched += 1;
             }
-            match targets_so_far {
-                None if i == 0 => targets_so_far = Some(targets),
-                Some(t) if t == targets => {}
-                Some(t) => {
-                    // The first record that differs: records 0..i went to `t`.
-                    picked = vec![Vec::new(); self.processors.len()];
-                    for p in bits(t) {
-                        picked[p].extend(0..i as u32);
-                    }
-                    targets_so_far = None;
-                    for p in bits(targets) {
-                        picked[p].push(i as u32);
-                    }
+            if alike {
+                if i == 0 {
+                    first = targets;
+                    continue;
                 }
-                None => {
-                    for p in bits(targets) {
-                        picked[p].push(i as u32);
-                    }
+                if targets == first {
+                    continue;
+                }
+                alike = false;
+                for p in bits(first) {
+                    picked[p].extend(0..i as u32);
                 }
             }
+            for p in bits(targets) {
+                picked[p].push(i as u32);
+            }
         }
-        if let Some(t) = targets_so_far {
-            out.routes = bits(t).map(|p| (p, Selection::All)).collect();
+        if alike {
+            out.routes = bits(first).map(|p| (p, Selection::All)).collect();
             return out;
         }
         out.routes = picked

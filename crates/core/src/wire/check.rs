@@ -171,11 +171,15 @@ impl<'a> Head<'a> {
         // In field order (a string out of line claims its bytes, and
         // claims must come in rkyv's order); an inline ASCII string claims
         // nothing, so skipping its full check keeps the order. Usually only
-        // the message is out of line.
-        for at in [TASK, MESSAGE, ERROR] {
-            if !inline_ascii(word(at)) {
-                self.w.string(r + at, self.records)?;
-            }
+        // the message is out of line, if any.
+        if !inline_ascii(word(TASK)) {
+            self.w.string(r + TASK, self.records)?;
+        }
+        if !inline_ascii(word(MESSAGE)) {
+            self.w.string(r + MESSAGE, self.records)?;
+        }
+        if !inline_ascii(word(ERROR)) {
+            self.w.string(r + ERROR, self.records)?;
         }
         let v = word(VALUES);
         let len = (v >> 32) as usize;
