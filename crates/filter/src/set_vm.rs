@@ -33,8 +33,8 @@
 //!
 //! Only a key not seen before evaluates the filters' formulas (three-valued
 //! over the cheap tests, then two-valued). Every table is bounded and
-//! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before each
-//! record.
+//! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before a
+//! record when the one before added to them.
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
