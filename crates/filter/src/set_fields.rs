@@ -12,6 +12,7 @@
 //! repeated); on malformed bytes it stops where `fields` stops, except
 //! that it does not check UTF-8. It reads each byte at most once.
 
+use super::site_shape::{add, ArgKinds, Bytes};
 use distlog_core::view::RecordRef;
 use distlog_core::wire::tag;
 
@@ -99,6 +100,47 @@ impl<'a> Iterator for RawFields<'a> {
     }
 }
 
+/// The kinds of `r`'s first `slots` format arguments, as
+/// [`arg_kinds`](super::site_shape::arg_kinds) gives them from
+/// [`RecordRef::args`], read still encoded: a string's bytes collected
+/// without decoding it (its UTF-8 is not checked again: validation did,
+/// and only which bytes it has matters here).
+#[inline]
+pub(super) fn raw_arg_kinds(r: RecordRef<'_>, slots: usize) -> ArgKinds {
+    let mut values = r.raw_values();
+    let (mut nums, mut text) = (false, None::<Bytes>);
+    let mut n = 0;
+    let args = (r.arg_count() as usize).min(slots);
+    while n < args {
+        let Some((v, rest)) = split(values) else {
+            break;
+        };
+        values = rest;
+        n += 1;
+        let t: &[u8] = match v.tag {
+            tag::I64 | tag::U64 => continue,
+            tag::F64 => {
+                nums = true;
+                continue;
+            }
+            tag::STR => v.payload,
+            tag::BOOL if v.payload == [1] => b"true",
+            tag::BOOL => b"false",
+            _ => b"null", // tag::NULL: `split` knows no other tag
+        };
+        let set = text.get_or_insert([0; 4]);
+        for &b in t {
+            add(set, b);
+        }
+    }
+    match (n < slots, text, nums) {
+        (true, ..) => ArgKinds::Missing,
+        (false, Some(t), _) => ArgKinds::Text(t),
+        (false, None, true) => ArgKinds::Nums,
+        (false, None, false) => ArgKinds::Ints,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +204,14 @@ mod tests {
                 })
                 .collect();
             assert_eq!(raw, want);
+            for slots in 0..4 {
+                assert_eq!(
+                    raw_arg_kinds(r, slots),
+                    crate::site_shape::arg_kinds(r.args(), slots),
+                    "{slots} slots of {:?}",
+                    r.to_record()
+                );
+            }
         }
     }
 

@@ -33,15 +33,14 @@
 //!
 //! Only a key not seen before evaluates the filters' formulas (three-valued
 //! over the cheap tests, then two-valued). Every table is bounded and
-//! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before each
-//! record.
+//! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before a
+//! record when the one before added to them.
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
-use super::set_fields::RawFields;
+use super::set_fields::{raw_arg_kinds, RawFields};
 use super::set_memo::Memo;
 use super::set_sites::{analyze, verdict_for, Sites, Verdict, MAX_SITE_FORMAT};
-use super::site_shape::arg_kinds;
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
@@ -256,7 +255,7 @@ fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>
             text_tests(ix, text, ids, &mut vec![0; patterns], 1);
         })
     });
-    match verdict_for(site, arg_kinds(r.args(), site.slots)) {
+    match verdict_for(site, raw_arg_kinds(r, site.slots)) {
         Verdict::Decided(passing) => {
             ids.extend_from_slice(passing);
             true
@@ -369,9 +368,9 @@ impl Plan {
                 let mut all = self.cheap_ids(&key[..cheap], &s.classes);
                 all.extend_from_slice(&key[cheap..]);
                 // Every filter's groups are known: decided.
-                let m = self
-                    .decide(&all, (1 << CHEAP) | need, &mut s.value)
-                    .unwrap_or_default();
+                let m = self.decide(&all, (1 << CHEAP) | need, &mut s.value);
+                debug_assert!(m.is_ok(), "one_probe names every expensive group");
+                let m = m.unwrap_or_default();
                 f(&m);
                 s.stored += m.len();
                 s.full.insert(&key, s.fulls.len() as u32);
