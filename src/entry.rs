@@ -482,18 +482,33 @@ impl<'a> Reader<'a> {
     /// little-endian machine this is exactly the wire's values
     /// encoding ([`distlog_core::wire::put_value`]).
     pub(crate) fn value_span(&mut self, n: usize) -> Option<&'a [u8]> {
-        let start = self.pos;
+        // The sender walks every value of every record here, so the walk
+        // keeps its position in a local and checks it once per value: a
+        // tag is read only below `buf.len()`, a string's length only
+        // where its 4 bytes are in `buf`, and the position never passes
+        // `buf.len()` after a value (checked add, then compared).
+        let (buf, start) = (self.buf, self.pos);
+        let mut pos = start;
         for _ in 0..n {
-            let skip = match self.u8()? {
+            let tag = *buf.get(pos)?;
+            pos += 1;
+            let skip = match tag {
                 TAG_NULL => 0,
                 TAG_BOOL => 1,
                 TAG_I64 | TAG_U64 | TAG_F64 => 8,
-                TAG_STR => self.u32()? as usize,
+                TAG_STR => {
+                    let len = buf.get(pos..pos.checked_add(4)?)?;
+                    4 + u32::from_ne_bytes(len.try_into().ok()?) as usize
+                }
                 _ => return None,
             };
-            self.take(skip)?;
+            pos = pos.checked_add(skip)?;
+            if pos > buf.len() {
+                return None;
+            }
         }
-        self.buf.get(start..self.pos)
+        self.pos = pos;
+        buf.get(start..pos)
     }
 
     /// Reads a value, borrowing its string.

@@ -10,6 +10,15 @@
 #   E2E_BIN=/tmp/old/target/release benches/peers/e2e.sh   # another build
 #   E2E_ACK=1 E2E_IPC=0 E2E_CEILING=0 benches/peers/e2e.sh   # tcp with and without
 #       # acknowledged delivery, alternated E2E_PAIRS times (default 3)
+#   E2E_INTERLEAVE=1 E2E_IPC=0 benches/peers/e2e.sh   # tcp runs alternated with
+#       # raw ZeroMQ runs (tcp, 1 frame, one run each), E2E_PAIRS times: each
+#       # e2e run has a raw rate measured right before and right after it
+#
+# Every run also reads CPU per thread (utime + stime from
+# /proc/PID/task/*/stat): loadgen's threads (polled every 50 ms while it
+# runs, since its logging threads exit before it does; the last value per
+# thread counts) and the broker's (before and after), as µs per stored
+# record by thread name, so the summary says which thread paid for what.
 #
 # records/s here = records stored / (loadgen start .. the broker's store
 # processor has written the last of them), polled from the broker's
@@ -30,6 +39,7 @@ ack=${E2E_ACK:-0}
 pairs=${E2E_PAIRS:-3}
 ipc=${E2E_IPC:-1}
 ceiling=${E2E_CEILING:-1}
+interleave=${E2E_INTERLEAVE:-0}
 stamp=$(date +%Y%m%d-%H%M%S)
 out=target/peers/e2e-$stamp
 mkdir -p "$out"
@@ -53,6 +63,31 @@ trap cleanup EXIT
 hz=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# "tid name ticks" per thread of a process (the name is the comm field,
+# spaces replaced by '_'; fields after it counted from the closing paren).
+task_ticks() {
+    cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{
+        o = index($0, "("); c = 0
+        for (i = length($0); i > 0; i--) if (substr($0, i, 1) == ")") { c = i; break }
+        name = substr($0, o + 1, c - o - 1); gsub(/ /, "_", name)
+        n = split(substr($0, c + 2), f, " ")
+        print $1, name, f[12] + f[13] }'
+}
+# JSON object {name: µs per record} from "tid name ticks" lines on stdin
+# (the largest value seen per tid), given hz and the record count.
+# Threads sharing a name (loadgen's logging threads and ZeroMQ's I/O
+# thread all inherit "distlog") are told apart by their order of creation:
+# the first keeps the name, later ones get ".2", ".3", ...
+per_thread_json() {
+    sort -s -n -k1,1 | awk -v hz="$1" -v n="$2" '
+        !($1 in t) { ord[++m] = $1; t[$1] = $3 }
+        { if ($3 > t[$1]) t[$1] = $3; name[$1] = $2 }
+        END { for (j = 1; j <= m; j++) { i = ord[j]; k = ++seen[name[i]]
+                  s[k == 1 ? name[i] : name[i] "." k] += t[i] }
+              printf "{"; sep = ""
+              for (k in s) { printf "%s\"%s\":%.4f", sep, k, s[k] / hz / n * 1e6; sep = "," }
+              print "}" }'
+}
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 written() {
     curl -s "http://127.0.0.1:$1/metrics" |
@@ -82,8 +117,16 @@ run() {
     t0=$(date +%s.%N)
     local blockflag=()
     [ "$block" = 1 ] && blockflag=(--block)
+    task_ticks "$broker" > "$tmp/broker-before"
     "$bin/distlog" loadgen --endpoint "$endpoint" --records "$records" --threads "$threads" \
-        --fields "$fields" "${blockflag[@]}" "${clientflags[@]}" > "$out/loadgen-$transport.out"
+        --fields "$fields" "${blockflag[@]}" "${clientflags[@]}" > "$out/loadgen-$transport.out" &
+    local lg=$!
+    : > "$tmp/client-ticks"
+    while kill -0 "$lg" 2>/dev/null; do
+        task_ticks "$lg" >> "$tmp/client-ticks"
+        sleep 0.05
+    done
+    wait "$lg"
     local summary
     summary=$(tail -1 "$out/loadgen-$transport.out")
     expected=$(echo "$summary" | jq '.sent - .dropped')
@@ -96,6 +139,7 @@ run() {
     done
     t1=$(date +%s.%N)
     cpu1=$(cpu_ticks "$broker")
+    task_ticks "$broker" > "$tmp/broker-after"
     local hwm rss1
     hwm=$(kb "$broker" VmHWM)
     rss1=$(kb "$broker" VmRSS)
@@ -104,10 +148,17 @@ run() {
     broker=
     local stored
     stored=$("$bin/distlog" query --data-dir "$data" --count)
+    local client_threads broker_threads
+    client_threads=$(per_thread_json "$hz" "$stored" < "$tmp/client-ticks")
+    # after minus before, per tid
+    broker_threads=$(awk 'NR == FNR { b[$1] = $3; next } { print $1, $2, $3 - b[$1] }' \
+        "$tmp/broker-before" "$tmp/broker-after" | per_thread_json "$hz" "$stored")
     jq -nc --arg transport "$transport" --argjson summary "$summary" \
         --argjson stored "$stored" --argjson t0 "$t0" --argjson t1 "$t1" \
         --argjson cpu "$(( cpu1 - cpu0 ))" --argjson hz "$hz" \
         --argjson rss0 "$rss0" --argjson rss1 "$rss1" --argjson hwm "$hwm" \
+        --argjson client_threads "$client_threads" --argjson broker_threads "$broker_threads" \
+        --argjson pair "${pair:-0}" \
         --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" '{
             bench: "e2e", transport: $transport, threads: $summary.threads,
             fields: $summary.fields, sent: $summary.sent, dropped: $summary.dropped,
@@ -118,10 +169,32 @@ run() {
             log_call_p999_ns: $summary.p999_ns, log_call_max_ns: $summary.max_ns,
             broker_cpu_pct: (100 * $cpu / $hz / ($t1 - $t0)),
             broker_rss_start_kib: $rss0, broker_rss_end_kib: $rss1, broker_rss_peak_kib: $hwm,
-            loadavg: $load }' | tee -a "$results" >&2
+            client_us_per_record_by_thread: $client_threads,
+            broker_us_per_record_by_thread: $broker_threads,
+            pair: $pair, loadavg: $load }' | tee -a "$results" >&2
 }
 
-if [ "$ack" = 1 ]; then
+# One raw ZeroMQ run (tcp, 1 frame), tagged with the pair it belongs to.
+# The bench binary built up front runs directly: no cargo (and no
+# rebuild, lock wait or compile) between the runs of a pair.
+raw_once() {
+    ZMQ_CASES=tcp1 ZMQ_RUNS=1 "$raw_bin" --bench 2>&1 |
+        grep ZMQ_RESULT | sed 's/^ZMQ_RESULT //' |
+        jq -c --argjson pair "$1" --arg when "$2" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+            '. + {bench: "zmq_raw", pair: $pair, when: $when, loadavg: $load}' | tee -a "$results" >&2
+}
+
+if [ "$interleave" = 1 ]; then
+    echo "building the raw ZeroMQ bench before any timing..." >&2
+    raw_bin=$(cargo bench -p distlog-peers --bench zmq_ceiling --no-run --message-format=json |
+        jq -r 'select(.reason == "compiler-artifact" and .target.name == "zmq_ceiling") | .executable')
+    for pair in $(seq "$pairs"); do
+        raw_once "$pair" before
+        run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
+        raw_once "$pair" after
+    done
+    ceiling=0
+elif [ "$ack" = 1 ]; then
     for _ in $(seq "$pairs"); do
         run tcp "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
         run tcp-ack "tcp://127.0.0.1:$((20000 + RANDOM % 20000))"
@@ -147,6 +220,18 @@ fi
         | .[] | select(.bench == "e2e")
         | "| \(.transport) | \(.stored) / \(.sent) | \(.stored_per_sec / 1e6 * 100 | round / 100) M/s | \(if $z[.transport] then "\(.stored_per_sec / $z[.transport] * 10 | round / 10)x of \($z[.transport] / 1e6 * 100 | round / 100) M/s" else "?" end) | \(.broker_cpu_pct | round)% | \(.broker_rss_start_kib / 1024 | round) / \(.broker_rss_peak_kib / 1024 | round) MiB | \(.log_call_p50_ns) / \(.log_call_p99_ns) / \(.log_call_p999_ns) / \(.log_call_max_ns) | \(.loadavg) |"' "$results"
     echo
+    if [ "$interleave" = 1 ]; then
+        echo "### Interleaved: each e2e run between two raw ZeroMQ runs (tcp, 1 msg/send, 128 B)"
+        echo
+        echo "| pair | stored records/s | raw before / after (M msg/s) | stored / mean raw | client µs/record by thread | broker µs/record by thread | load avg |"
+        echo "|---|---|---|---|---|---|---|"
+        jq -rs 'def r2: . * 100 | round / 100;
+            (map(select(.bench == "zmq_raw")) | group_by(.pair) | map({(.[0].pair | tostring): map(.median_msgs_per_sec)}) | add) as $raw
+            | .[] | select(.bench == "e2e")
+            | ($raw[.pair | tostring]) as $r
+            | "| \(.pair) | \(.stored_per_sec / 1e6 | r2) M/s | \($r | map(. / 1e6 | r2) | join(" / ")) | \(.stored_per_sec / (($r | add) / ($r | length)) * 10 | round / 10) | \(.client_us_per_record_by_thread | to_entries | map("\(.key) \(.value | r2)") | join(", ")) | \(.broker_us_per_record_by_thread | to_entries | map(select(.value >= 0.005)) | map("\(.key) \(.value | r2)") | join(", ")) | \(.loadavg) |"' "$results"
+        echo
+    fi
     echo "### Raw ZeroMQ ceiling: one 128-byte message per send, PUSH -> PULL"
     echo
     echo "| transport | frames | messages/s (median of 3) | min | max |"

@@ -174,10 +174,15 @@ impl OpenBatch {
         }
         b.encode_into(out);
         let n = b.records.len() as u64;
-        for mut r in b.records.drain(..) {
-            clear(&mut r);
-            self.spare.push(r);
+        // Cleared where they lie, then handed to `spare` in one copy of
+        // the shorter of the two lists (a swap first, if `spare` is the
+        // shorter), not moved one by one: in steady state the batch took
+        // almost every spare record, so little is copied.
+        b.records.iter_mut().for_each(clear);
+        if self.spare.len() < b.records.len() {
+            std::mem::swap(&mut self.spare, &mut b.records);
         }
+        self.spare.append(&mut b.records);
         b.sites.clear();
         b.threads.clear();
         self.site_cost.clear();

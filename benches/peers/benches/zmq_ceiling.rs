@@ -7,8 +7,11 @@
 //! distlog's batching must beat by a wide margin (issue 6: >= 3x).
 //!
 //! `cargo bench -p distlog-peers --bench zmq_ceiling` (`ZMQ_MESSAGES`,
-//! default 2,000,000 per run, median of 3 runs); quick check under
-//! `cargo test -p distlog-peers --benches` (10,000 messages, one run).
+//! default 2,000,000 per run, median of `ZMQ_RUNS`, default 3; `ZMQ_CASES`,
+//! default `tcp1,tcp2,ipc1,ipc2`, picks transports and frame counts, so
+//! `benches/peers/e2e.sh` can run the tcp one-frame case between its own
+//! runs); quick check under `cargo test -p distlog-peers --benches`
+//! (10,000 messages, one run).
 
 use std::io::Write;
 use std::time::Instant;
@@ -64,7 +67,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 2_000_000 } else { 10_000 });
-    let reps = if full { 3 } else { 1 };
+    let reps = if full {
+        std::env::var("ZMQ_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3usize)
+            .max(1)
+    } else {
+        1
+    };
+    let cases = std::env::var("ZMQ_CASES").unwrap_or_else(|_| "tcp1,tcp2,ipc1,ipc2".into());
     let dir = std::env::temp_dir().join(format!("distlog-zmq-ceiling-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ipc = format!("ipc://{}/s", dir.display());
@@ -74,6 +86,12 @@ fn main() {
         ("ipc", ipc.as_str(), 1),
         ("ipc", ipc.as_str(), 2),
     ] {
+        if !cases
+            .split(',')
+            .any(|c| c == format!("{transport}{frames}"))
+        {
+            continue;
+        }
         let mut rates: Vec<f64> = (0..reps).map(|_| run(endpoint, frames, n)).collect();
         rates.sort_by(|a, b| a.total_cmp(b));
         let v = serde_json::json!({
