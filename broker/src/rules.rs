@@ -217,6 +217,16 @@ mod tests {
     use distlog_core::record::Record;
     use distlog_core::wire::{encode_batch_to_vec, Batch, OwnedBatch};
 
+    /// The records `routed` sends to the processor named `name`.
+    fn route_of(rs: &RuleSet, routed: &Routed, name: &str) -> Option<Selection> {
+        let i = rs.processors.iter().position(|p| p == name).unwrap();
+        routed
+            .routes
+            .iter()
+            .find(|(p, _)| *p == i)
+            .map(|(_, s)| s.clone())
+    }
+
     fn batch(levels: &[u8]) -> OwnedBatch {
         let b = Batch {
             records: levels
@@ -253,14 +263,7 @@ default: [rest]
         let rs = RuleSet::new(&Config::parse(SRC).unwrap(), 1).unwrap();
         let b = batch(&[20, 40, 30, 10, 50]);
         let routed = rs.route(b'T', b.get());
-        let by_name = |name: &str| {
-            let i = rs.processors.iter().position(|p| p == name).unwrap();
-            routed
-                .routes
-                .iter()
-                .find(|(p, _)| *p == i)
-                .map(|(_, s)| s.clone())
-        };
+        let by_name = |name: &str| route_of(&rs, &routed, name);
         let some = |v: &[u32]| Some(Selection::Some(v.into()));
         assert_eq!(by_name("errors"), some(&[1, 4]));
         assert_eq!(by_name("warns"), some(&[1, 2, 4]));
@@ -283,14 +286,7 @@ default: [rest]
         let rs = RuleSet::new(&Config::parse(SRC).unwrap(), 1).unwrap();
         let b = batch(&[40, 50, 40, 10, 40, 30]);
         let routed = rs.route(b'T', b.get());
-        let by_name = |name: &str| {
-            let i = rs.processors.iter().position(|p| p == name).unwrap();
-            routed
-                .routes
-                .iter()
-                .find(|(p, _)| *p == i)
-                .map(|(_, s)| s.clone())
-        };
+        let by_name = |name: &str| route_of(&rs, &routed, name);
         let some = |v: &[u32]| Some(Selection::Some(v.into()));
         assert_eq!(by_name("errors"), some(&[0, 1, 2, 4]));
         assert_eq!(by_name("warns"), some(&[0, 1, 2, 4, 5]));

@@ -574,13 +574,8 @@ mod tests {
             first_ns: 1,
             next_ns: None,
         };
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n.max(1) as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         let mut streamer = Reader::default();
         let mut longest = 0;
         for round in 0..120 {

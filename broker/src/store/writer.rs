@@ -453,13 +453,8 @@ mod tests {
     /// Bodies of sizes that cross the gather buffer's edges: tiny ones,
     /// ones of a few KiB, and some larger than the whole buffer.
     fn bodies(n: usize) -> Vec<Vec<u8>> {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |m: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % m as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
+        let mut rnd = |m: usize| rng.usize(..m.max(1));
         (0..n)
             .map(|i| {
                 let len = match rnd(10) {

@@ -554,13 +554,8 @@ mod tests {
     /// the line before.
     #[test]
     fn lines_are_the_renderers_bytes() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         let mut fast_lines = 0;
         for round in 0..400 {
             let formats = ["", "took {} ms", "{} {{}} {:?} {}", "x {", "{}{}{}{}", "{}"];
@@ -624,13 +619,8 @@ mod tests {
     #[test]
     fn raw_values_print_as_the_renderer_reads_them() {
         use distlog_core::wire::{put_value, Site, Thread, WireBatch, WireRecord};
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         let (mut accepted, mut fast) = (0, 0);
         for _ in 0..3_000 {
             let formats = ["", "a {} b", "{} {}", "no slots", "{}{}{}"];

@@ -195,13 +195,8 @@ mod tests {
     /// records match).
     #[test]
     fn a_sifted_batch_holds_no_matching_record() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         const ATOMS: [&str; 14] = [
             r#"host == "a""#,
             r#"host starts_with "b""#,

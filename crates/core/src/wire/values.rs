@@ -334,13 +334,8 @@ mod tests {
 
     #[test]
     fn values_count_agrees_with_a_read_value_walk() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n.max(1) as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         let strs = [
             "",
             "k",
@@ -388,13 +383,8 @@ mod tests {
     /// or do not.
     #[test]
     fn shapes_count_what_values_count_counts() {
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n.max(1) as u64) as usize
-        };
+        let mut rng = fastrand::Rng::with_seed(0x1234_5678_9abc_def1);
+        let mut rnd = |n: usize| rng.usize(..n.max(1));
         let strs = ["", "k", "value", "héllo", "0123456789abcdefg", "12345678"];
         let mut shape = Shape::default();
         let mut hits = 0;
