@@ -332,11 +332,7 @@ impl Plan {
                     let m = self
                         .decide(&all, (1 << CHEAP) | need, &mut s.value)
                         .unwrap_or_default();
-                    f(&m);
-                    s.stored += m.len();
-                    s.full.insert(&ids, s.fulls.len() as u32);
-                    s.fulls.push(m);
-                    s.grew = true;
+                    remember_full(s, &ids, m, f);
                 }
             }
         }
@@ -370,12 +366,7 @@ impl Plan {
                 // Every filter's groups are known: decided.
                 let m = self.decide(&all, (1 << CHEAP) | need, &mut s.value);
                 debug_assert!(m.is_ok(), "one_probe names every expensive group");
-                let m = m.unwrap_or_default();
-                f(&m);
-                s.stored += m.len();
-                s.full.insert(&key, s.fulls.len() as u32);
-                s.fulls.push(m);
-                s.grew = true;
+                remember_full(s, &key, m.unwrap_or_default(), f);
             }
         }
         s.key = key;
@@ -579,4 +570,15 @@ impl Plan {
             }
         }
     }
+}
+
+/// Hands a record's matches `m`, decided on a full-memo miss, to `f` and
+/// keeps them under `key` in the full memo.
+#[cold]
+fn remember_full(s: &mut Scratch, key: &[u32], m: Box<[u32]>, f: &mut impl FnMut(&[u32])) {
+    f(&m);
+    s.stored += m.len();
+    s.full.insert(key, s.fulls.len() as u32);
+    s.fulls.push(m);
+    s.grew = true;
 }
