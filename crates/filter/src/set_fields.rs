@@ -12,7 +12,7 @@
 //! repeated); on malformed bytes it stops where `fields` stops, except
 //! that it does not check UTF-8. It reads each byte at most once.
 
-use super::site_shape::{add, ArgKinds, Bytes};
+use super::site_shape::{ArgKinds, KindTally};
 use distlog_core::view::RecordRef;
 use distlog_core::wire::tag;
 
@@ -108,37 +108,22 @@ impl<'a> Iterator for RawFields<'a> {
 #[inline]
 pub(super) fn raw_arg_kinds(r: RecordRef<'_>, slots: usize) -> ArgKinds {
     let mut values = r.raw_values();
-    let (mut nums, mut text) = (false, None::<Bytes>);
-    let mut n = 0;
-    let args = (r.arg_count() as usize).min(slots);
-    while n < args {
+    let mut tally = KindTally::default();
+    for _ in 0..(r.arg_count() as usize).min(slots) {
         let Some((v, rest)) = split(values) else {
             break;
         };
         values = rest;
-        n += 1;
-        let t: &[u8] = match v.tag {
-            tag::I64 | tag::U64 => continue,
-            tag::F64 => {
-                nums = true;
-                continue;
-            }
-            tag::STR => v.payload,
-            tag::BOOL if v.payload == [1] => b"true",
-            tag::BOOL => b"false",
-            _ => b"null", // tag::NULL: `split` knows no other tag
-        };
-        let set = text.get_or_insert([0; 4]);
-        for &b in t {
-            add(set, b);
+        match v.tag {
+            tag::I64 | tag::U64 => tally.int(),
+            tag::F64 => tally.float(),
+            tag::STR => tally.text(v.payload),
+            tag::BOOL if v.payload == [1] => tally.text(b"true"),
+            tag::BOOL => tally.text(b"false"),
+            _ => tally.text(b"null"), // tag::NULL: `split` knows no other tag
         }
     }
-    match (n < slots, text, nums) {
-        (true, ..) => ArgKinds::Missing,
-        (false, Some(t), _) => ArgKinds::Text(t),
-        (false, None, true) => ArgKinds::Nums,
-        (false, None, false) => ArgKinds::Ints,
-    }
+    tally.kinds(slots)
 }
 
 #[cfg(test)]

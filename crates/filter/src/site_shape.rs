@@ -394,31 +394,66 @@ pub(super) enum ArgKinds {
 /// The kinds of the first `slots` of `args` (reads each string once).
 #[inline]
 pub(super) fn arg_kinds<'a>(args: impl Iterator<Item = ValueRef<'a>>, slots: usize) -> ArgKinds {
-    let (mut nums, mut text) = (false, None::<Bytes>);
-    let mut n = 0;
+    let mut tally = KindTally::default();
     for v in args.take(slots) {
-        n += 1;
-        let t = match v {
-            ValueRef::I64(_) | ValueRef::U64(_) => continue,
-            ValueRef::F64(_) => {
-                nums = true;
-                continue;
-            }
-            ValueRef::Str(s) => s,
-            ValueRef::Bool(true) => "true",
-            ValueRef::Bool(false) => "false",
-            ValueRef::Null => "null",
-        };
-        let set = text.get_or_insert([0; 4]);
-        for &b in t.as_bytes() {
+        match v {
+            ValueRef::I64(_) | ValueRef::U64(_) => tally.int(),
+            ValueRef::F64(_) => tally.float(),
+            ValueRef::Str(s) => tally.text(s.as_bytes()),
+            ValueRef::Bool(true) => tally.text(b"true"),
+            ValueRef::Bool(false) => tally.text(b"false"),
+            ValueRef::Null => tally.text(b"null"),
+        }
+    }
+    tally.kinds(slots)
+}
+
+/// What [`arg_kinds`] and its twin over encoded values
+/// (`set_fields::raw_arg_kinds`) learn from the arguments, one at a time.
+#[derive(Default)]
+pub(super) struct KindTally {
+    /// Arguments seen.
+    n: usize,
+    /// Some argument was a float.
+    nums: bool,
+    /// The bytes of the arguments shown as text, if any.
+    text: Option<Bytes>,
+}
+
+impl KindTally {
+    /// An integer argument.
+    #[inline]
+    pub(super) fn int(&mut self) {
+        self.n += 1;
+    }
+
+    /// A float argument.
+    #[inline]
+    pub(super) fn float(&mut self) {
+        self.n += 1;
+        self.nums = true;
+    }
+
+    /// An argument shown as the text `t` (a string, bool or null).
+    #[inline]
+    pub(super) fn text(&mut self, t: &[u8]) {
+        self.n += 1;
+        let set = self.text.get_or_insert([0; 4]);
+        for &b in t {
             add(set, b);
         }
     }
-    match (n < slots, text, nums) {
-        (true, ..) => ArgKinds::Missing,
-        (false, Some(t), _) => ArgKinds::Text(t),
-        (false, None, true) => ArgKinds::Nums,
-        (false, None, false) => ArgKinds::Ints,
+
+    /// The kinds of a format's `slots` placeholders, given the arguments
+    /// seen.
+    #[inline]
+    pub(super) fn kinds(self, slots: usize) -> ArgKinds {
+        match (self.n < slots, self.text, self.nums) {
+            (true, ..) => ArgKinds::Missing,
+            (false, Some(t), _) => ArgKinds::Text(t),
+            (false, None, true) => ArgKinds::Nums,
+            (false, None, false) => ArgKinds::Ints,
+        }
     }
 }
 
