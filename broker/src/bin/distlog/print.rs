@@ -511,7 +511,7 @@ fn field_str(bytes: &[u8], out: &mut Vec<u8>) -> Option<()> {
 mod tests {
     use super::*;
     use distlog_core::record::{Field, Record, Value};
-    use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+    use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, BatchRef, Sender};
 
     /// Strings that take each path: plain words, words the renderer
     /// quotes, escapes, braces, non-ASCII, controls, bidi marks, long.
@@ -537,6 +537,24 @@ mod tests {
         "\u{1F600}",
         "a rather long string of plain words that goes on past the usual size of a message",
     ];
+
+    /// Writes `b`'s records with [`Lines::text`] and asserts the bytes are
+    /// `text_line`'s, one line each; returns how many took the fast path.
+    fn assert_renderers_bytes(b: BatchRef<'_>) -> usize {
+        let mut lines = Lines::default();
+        let mut expected = String::new();
+        let mut fast = 0;
+        for r in b.records() {
+            lines.text(b'P', b.sender(), r);
+            render::text_line(b'P', b.sender(), r, false, &mut expected);
+            expected.push('\n');
+            if Lines::default().plain_line(b.sender(), r).is_some() {
+                fast += 1;
+            }
+        }
+        assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
+        fast
+    }
 
     fn value(rnd: &mut impl FnMut(usize) -> usize) -> Value {
         match rnd(7) {
@@ -595,19 +613,7 @@ mod tests {
                 ..Batch::default()
             };
             let body = encode_batch_to_vec(&batch);
-            let b = access_batch(&body).unwrap();
-            let mut lines = Lines::default();
-            let mut expected = String::new();
-            for r in b.records() {
-                lines.text(b'P', b.sender(), r);
-                render::text_line(b'P', b.sender(), r, false, &mut expected);
-                expected.push('\n');
-                let mut one = Lines::default();
-                if one.plain_line(b.sender(), r).is_some() {
-                    fast_lines += 1;
-                }
-            }
-            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
+            fast_lines += assert_renderers_bytes(access_batch(&body).unwrap());
         }
         assert!(fast_lines > 100, "{fast_lines}");
     }
@@ -688,17 +694,7 @@ mod tests {
                 continue;
             };
             accepted += 1;
-            let mut lines = Lines::default();
-            let mut expected = String::new();
-            for r in b.records() {
-                lines.text(b'P', b.sender(), r);
-                render::text_line(b'P', b.sender(), r, false, &mut expected);
-                expected.push('\n');
-                if Lines::default().plain_line(b.sender(), r).is_some() {
-                    fast += 1;
-                }
-            }
-            assert_eq!(String::from_utf8(lines.into_buffer()).unwrap(), expected);
+            fast += assert_renderers_bytes(b);
         }
         assert!(accepted > 300 && fast > 300, "{accepted} {fast}");
     }
