@@ -143,10 +143,16 @@ impl RuleSet {
             let mut targets = 0u64;
             let mut matched = false;
             if let Some(set) = &self.set {
-                set.for_each_matching(&view, |r| {
-                    targets |= self.rules[r as usize].targets;
-                    out.rule_hits[r as usize] += 1;
-                    matched = true;
+                // The set's memoized list as one slice: no call per match.
+                set.with_matches(&view, |m| {
+                    matched = !m.is_empty();
+                    for &r in m {
+                        let r = r as usize;
+                        targets |= self.rules.get(r).map_or(0, |r| r.targets);
+                        if let Some(h) = out.rule_hits.get_mut(r) {
+                            *h += 1;
+                        }
+                    }
                 });
             } else {
                 for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
@@ -171,11 +177,18 @@ impl RuleSet {
                 }
                 alike = false;
                 for p in bits(first) {
+                    picked[p].reserve(n as usize);
                     picked[p].extend(0..i as u32);
                 }
             }
             for p in bits(targets) {
-                picked[p].push(i as u32);
+                let ix = &mut picked[p];
+                if ix.capacity() == 0 {
+                    // Room for the rest of the batch at once, not a
+                    // doubling per power of two.
+                    ix.reserve(n as usize - i);
+                }
+                ix.push(i as u32);
             }
         }
         if alike {

@@ -184,7 +184,7 @@ impl FilterSet {
         out.clear();
         // One copy of the memoized list, not a push per match (few
         // matches, the usual case with few filters: pushes, no memcpy).
-        self.with_matches(view, |m| match m {
+        self.each_list(view, |m| match m {
             [] => {}
             [a] => out.push(*a),
             _ => out.extend_from_slice(m),
@@ -194,12 +194,38 @@ impl FilterSet {
     /// Calls `f` with the index of every filter that `view` passes,
     /// ascending: [`matching`](Self::matching) without the vector.
     pub fn for_each_matching(&self, view: &RecordView<'_>, mut f: impl FnMut(u32)) {
-        self.with_matches(view, |m| m.iter().for_each(|&i| f(i)));
+        self.each_list(view, |m| m.iter().for_each(|&i| f(i)));
+    }
+
+    /// Calls `f` once with the indexes of the filters `view` passes,
+    /// ascending, as one slice (the thread's memoized list: no copy and
+    /// no call per match, for callers that look at every match).
+    ///
+    /// ```
+    /// use distlog_core::record::{level, Record};
+    /// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
+    /// use distlog_filter::{FilterSet, RecordView};
+    ///
+    /// let set = FilterSet::new(&["level >= warn", "level >= error", "level == info"])?;
+    /// let batch = Batch {
+    ///     records: vec![Record { level: level::ERROR, ..Record::default() }],
+    ///     ..Batch::default()
+    /// };
+    /// let body = encode_batch_to_vec(&batch);
+    /// let b = access_batch(&body).unwrap();
+    /// let rec = b.records().next().unwrap();
+    /// let mut seen = Vec::new();
+    /// set.with_matches(&RecordView::new(b'P', b.sender(), rec), |m| seen.extend_from_slice(m));
+    /// assert_eq!(seen, [0, 1]);
+    /// # Ok::<(), distlog_filter::SetError>(())
+    /// ```
+    pub fn with_matches(&self, view: &RecordView<'_>, f: impl FnMut(&[u32])) {
+        self.each_list(view, f);
     }
 
     /// Calls `f` once with the indexes of the filters `view` passes,
     /// ascending.
-    fn with_matches(&self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
+    fn each_list(&self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
         let inner = &*self.inner;
         let done = SCRATCH.try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {

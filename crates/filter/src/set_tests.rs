@@ -311,6 +311,12 @@ fn agree(sources: &[String], records: Vec<Record>) {
             let mut each = Vec::new();
             set.for_each_matching(&view, |i| each.push(i));
             assert_eq!(each, want);
+            let mut calls = 0;
+            set.with_matches(&view, |m| {
+                calls += 1;
+                assert_eq!(m, want);
+            });
+            assert_eq!(calls, 1, "one slice per record");
             hits += want.len();
         }
     }
