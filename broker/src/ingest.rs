@@ -22,10 +22,12 @@ pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
 /// arenas, before it hands any back to the kernel (`M_TRIM_THRESHOLD`).
 pub const KEEP_FREED: usize = 256 << 20;
 
-/// Room glibc adds to each arena when it grows one and leaves when it
-/// trims one (`M_TOP_PAD`): at least one of its 64 MiB per-thread heaps, so
-/// an emptied heap stays mapped instead of being unmapped whole.
-pub const TOP_PAD: usize = 64 << 20;
+/// Room glibc leaves when it trims an arena (`M_TOP_PAD`; also what it
+/// adds when it grows one, address space only until touched): more than
+/// the 64 MiB of one per-thread heap, so emptied heaps stay mapped instead
+/// of being unmapped whole (glibc deletes an empty heap when the free
+/// space below it exceeds the pad).
+pub const TOP_PAD: usize = 256 << 20;
 
 /// Allocations at least this large get their own mapping
 /// (`M_MMAP_THRESHOLD`): glibc's own upper bound for its sliding
