@@ -42,10 +42,10 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// workers and the store free it later. When a burst drains, glibc's
 /// defaults give the emptied heaps back; the next burst then takes every
 /// page as a fresh one, a page fault and a page cleared for each 4 KiB
-/// received (on this project's VM, 8 faults and 15-25% of the I/O
-/// thread's time per batch, see PERFORMANCE.md, issue 17 part 2). Kept,
-/// the same pages are reused, as in any long-running allocator-heavy
-/// server.
+/// received (on this project's VM, 16 faults per 64 KiB batch and about
+/// a third of the I/O thread's time in one profile; see PERFORMANCE.md,
+/// issue 17 part 2, helper f). Kept, the same pages are reused, as in any
+/// long-running allocator-heavy server.
 ///
 /// The cost: after a burst the broker's resident memory stays at its peak
 /// (bounded by the ingest and processor queues, README "Bounded, but
