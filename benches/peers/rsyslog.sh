@@ -37,11 +37,21 @@
 # query --count` on the store; lines with `marker` in the file) and the
 # bench fails if it holds fewer records than matched.
 #
+# Steady state: before the timed send, each receiver first takes a
+# warm-up send of RS_WARMUP records (default RS_RECORDS; 0: none) on the
+# same connections, and the clock starts once its sink holds all of them
+# (`peers-send --warmup`). Both peers get the same. A receiver that has
+# run a while has touched its queues' memory once; without the warm-up
+# the timed span also pays that first fill (for distlogd, page faults on
+# fresh 64 KiB message buffers while two fast senders fill its queues).
+# The CPU, faults and time in results.jsonl are the timed span's only.
+#
 # RS_PERF=1 also profiles every distlogd run (`perf record -g`, 999 Hz,
 # software clock) and prints each broker thread's share of the samples:
 # where the CPU per record goes (ZMQbg/IO: the socket; worker-N:
 # validation and rules; proc-store: the store's writes). The profiles stay
-# in the output directory for `perf report -i`.
+# in the output directory for `perf report -i`. They cover the warm-up
+# too (RS_WARMUP=0 for a profile of the first fill alone).
 #
 # Output: target/peers/rsyslog-<stamp>/{results.jsonl,table.md}.
 set -euo pipefail
@@ -49,6 +59,7 @@ cd "$(dirname "$0")/../.."
 records=${RS_RECORDS:-5000000}
 rounds=${RS_ROUNDS:-3}
 every=${RS_MATCH_EVERY:-1}
+warmup=${RS_WARMUP:-$records}
 stamp=$(date +%Y%m%d-%H%M%S)
 out=target/peers/rsyslog-$stamp
 mkdir -p "$out"
@@ -85,8 +96,9 @@ wait_port() {
     return 1
 }
 row() { # the summary line plus what the sink holds, counted after the run
+    # (less the warm-up's records)
     jq -c --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson counted "$2" \
-        '. + {counted: $counted, loadavg: $load}' <<< "$1" | tee -a "$results" >&2
+        '. + {counted: ($counted - (.warmup_matched // 0)), loadavg: $load}' <<< "$1" | tee -a "$results" >&2
 }
 
 run_rsyslog() {
@@ -110,7 +122,7 @@ CONF
     wait_port "$p"
     local summary status=0
     summary=$("$send" --to rsyslog --endpoint "127.0.0.1:$p" --records "$records" \
-        --match-every "$every" --out "$dir/out.log" --pid "$pid") || status=$?
+        --warmup "$warmup" --match-every "$every" --out "$dir/out.log" --pid "$pid") || status=$?
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
@@ -151,7 +163,7 @@ CONF
         sleep 0.3 # perf attaches before the first send
     fi
     summary=$("$send" --to distlog --endpoint "127.0.0.1:$p" --records "$records" \
-        --match-every "$every" --metrics "127.0.0.1:$m" --pid "$pid") || status=$?
+        --warmup "$warmup" --match-every "$every" --metrics "127.0.0.1:$m" --pid "$pid") || status=$?
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid"
         wait "$perf_pid" || true
@@ -183,6 +195,8 @@ short=$(jq -s 'map(select(.counted < .matched)) | length' "$results")
 
 {
     echo "### distlogd vs rsyslog: $records records of 128 bytes, 2 tcp senders, \`contains \"marker\"\` (1 in $every matches) to disk"
+    echo
+    echo "Each receiver took a warm-up send of $warmup records first, on the same connections (not timed)."
     echo
     echo "Run $stamp on $(nproc) cores, $(uname -srm), $(rsyslogd -v | head -1 | cut -d' ' -f1-3)."
     echo

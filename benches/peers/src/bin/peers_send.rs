@@ -20,8 +20,16 @@
 //!   output file (`--out FILE`, one `MSG` line per kept record, every line
 //!   the same length) holds the matched count.
 //!
-//! Time runs from the first send to the last record on the sink, polled
-//! every 2 ms. With `--pid`, the receiver's CPU time (utime + stime from
+//! With `--warmup N` (0: none), each connection first sends its share of
+//! `N` more records (sequence numbers before the timed ones, the same
+//! messages) and the clock starts only once the sink holds every matching
+//! one of them: the receiver is measured in its steady state, its queues'
+//! memory already touched once, as a long-running receiver is, rather
+//! than paying the first fill inside the timed span. Both peers get it
+//! alike.
+//!
+//! Time runs from the first timed send to the last record on the sink,
+//! polled every 2 ms. With `--pid`, the receiver's CPU time (utime + stime from
 //! `/proc/PID/stat`) over the same span. Prints one JSON line:
 //! `records`, `matched`, `secs`, `records_per_sec` (records sent per
 //! second: the receiver took and filtered all of them), `stored_per_sec`,
@@ -57,12 +65,13 @@ struct Args {
     out: Option<String>,
     pid: Option<u32>,
     timeout: f64,
+    warmup: u64,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: peers-send --to distlog|rsyslog --endpoint HOST:PORT --records N \
-         [--connections 2] [--match-every 1] [--batch 512] \
+         [--connections 2] [--match-every 1] [--batch 512] [--warmup 0] \
          (--metrics HOST:PORT | --out FILE) [--pid PID] [--timeout 300]"
     );
     std::process::exit(2)
@@ -80,6 +89,7 @@ fn parse_args() -> Args {
         out: None,
         pid: None,
         timeout: 300.0,
+        warmup: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -96,6 +106,7 @@ fn parse_args() -> Args {
             "--out" => a.out = Some(v),
             "--pid" => a.pid = Some(num(&v) as u32),
             "--timeout" => a.timeout = v.parse().unwrap_or_else(|_| usage()),
+            "--warmup" => a.warmup = num(&v),
             _ => usage(),
         }
     }
@@ -124,18 +135,29 @@ fn message(c: u64, i: u64, match_every: u64, len: usize) -> Vec<u8> {
     m
 }
 
-fn matched(n: u64, match_every: u64) -> u64 {
-    n.div_ceil(match_every)
+/// How many of the records `[first, first + n)` carry `marker`.
+fn matched((first, n): (u64, u64), match_every: u64) -> u64 {
+    (first + n).div_ceil(match_every) - first.div_ceil(match_every)
 }
 
-/// The records of connection `c`: `[lo, hi)` of its sequence.
-fn share(a: &Args, c: u64) -> u64 {
-    a.records / a.connections + u64::from(c < a.records % a.connections)
+/// Connection `c`'s share of `records`.
+fn share(records: u64, connections: u64, c: u64) -> u64 {
+    records / connections + u64::from(c < records % connections)
+}
+
+/// Connection `c`'s records: `[first, first + n)` of its sequence, where
+/// the warm-up takes `[0, warm-up share)` and the timed send the rest.
+fn span(a: &Args, c: u64, warmup: bool) -> (u64, u64) {
+    let w = share(a.warmup, a.connections, c);
+    if warmup {
+        (0, w)
+    } else {
+        (w, share(a.records, a.connections, c))
+    }
 }
 
 /// Connection `c`'s batches, encoded.
-fn distlog_batches(a: &Args, c: u64) -> Vec<zmq::Message> {
-    let n = share(a, c);
+fn distlog_batches(a: &Args, c: u64, (first, n): (u64, u64)) -> Vec<zmq::Message> {
     let sender = Sender {
         host: format!("bench-{c}"),
         pid: 1000 + c as u32,
@@ -148,9 +170,9 @@ fn distlog_batches(a: &Args, c: u64) -> Vec<zmq::Message> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let mut out = Vec::new();
-    let mut seq = 0;
-    while seq < n {
-        let end = (seq + a.batch).min(n);
+    let mut seq = first;
+    while seq < first + n {
+        let end = (seq + a.batch).min(first + n);
         let b = WireBatch {
             sender: sender.clone(),
             first_seq: seq,
@@ -183,11 +205,10 @@ fn distlog_batches(a: &Args, c: u64) -> Vec<zmq::Message> {
 }
 
 /// Connection `c`'s lines, as one buffer.
-fn rsyslog_lines(a: &Args, c: u64) -> Vec<u8> {
+fn rsyslog_lines(a: &Args, c: u64, (first, n): (u64, u64)) -> Vec<u8> {
     const HEAD: &[u8] = b"<13>Dec  6 09:10:11 bench peers: ";
-    let n = share(a, c);
     let mut out = Vec::with_capacity(n as usize * RECORD);
-    for i in 0..n {
+    for i in first..first + n {
         out.extend_from_slice(HEAD);
         out.extend_from_slice(&message(c, i, a.match_every, RECORD - HEAD.len() - 1));
         out.push(b'\n');
@@ -274,9 +295,12 @@ fn first_line_len(file: &str) -> u64 {
 
 fn main() {
     let a = parse_args();
-    let want = (0..a.connections)
-        .map(|c| matched(share(&a, c), a.match_every))
-        .sum::<u64>();
+    let want_of = |warmup: bool| {
+        (0..a.connections)
+            .map(|c| matched(span(&a, c, warmup), a.match_every))
+            .sum::<u64>()
+    };
+    let (want, warm_want) = (want_of(false), want_of(true));
     // Every line rsyslog writes has the length of its first.
     let mut line_len = 0u64;
     let mut sink = || -> u64 {
@@ -295,16 +319,21 @@ fn main() {
         }
     };
     let start_count = sink();
-    // Encoded before the clock starts.
+    // Encoded before the clock starts: per connection, the warm-up's
+    // records, then the timed ones.
     let (zmq_batches, lines): (Vec<_>, Vec<_>) = if a.to == "distlog" {
         (
-            (0..a.connections).map(|c| distlog_batches(&a, c)).collect(),
+            (0..a.connections)
+                .map(|c| [true, false].map(|warmup| distlog_batches(&a, c, span(&a, c, warmup))))
+                .collect(),
             Vec::new(),
         )
     } else {
         (
             Vec::new(),
-            (0..a.connections).map(|c| rsyslog_lines(&a, c)).collect(),
+            (0..a.connections)
+                .map(|c| [true, false].map(|warmup| rsyslog_lines(&a, c, span(&a, c, warmup))))
+                .collect(),
         )
     };
     let barrier = std::sync::Barrier::new(a.connections as usize + 1);
@@ -326,40 +355,59 @@ fn main() {
         .collect();
     // Let the connections come up before timing.
     std::thread::sleep(Duration::from_millis(200));
-    let cpu0 = a.pid.map_or(0.0, cpu_secs);
-    let threads0 = a.pid.map(thread_stats).unwrap_or_default();
+    let deadline = Duration::from_secs_f64(a.timeout);
+    let (mut base, mut warm_secs, mut cpu0) = (start_count, 0.0, 0.0);
+    let mut threads0 = Default::default();
     let mut t0 = Instant::now();
     std::thread::scope(|s| {
-        for ((ctx, sock), batches) in ctx_sockets.into_iter().zip(zmq_batches) {
+        // Each sender: the warm-up, a wait for the sink to hold it, then
+        // the timed records on the same connection.
+        for ((ctx, sock), [warm, timed]) in ctx_sockets.into_iter().zip(zmq_batches) {
             let barrier = &barrier;
             s.spawn(move || {
-                barrier.wait();
-                for m in batches {
-                    sock.send("TLR", zmq::SNDMORE).expect("send");
-                    sock.send(m, 0).expect("send");
+                for batches in [warm, timed] {
+                    barrier.wait();
+                    for m in batches {
+                        sock.send("TLR", zmq::SNDMORE).expect("send");
+                        sock.send(m, 0).expect("send");
+                    }
                 }
                 // Returns once everything is on the wire (linger -1).
                 drop(sock);
                 drop(ctx);
             });
         }
-        for (mut stream, buf) in streams.into_iter().zip(&lines) {
+        for (mut stream, bufs) in streams.into_iter().zip(&lines) {
             let barrier = &barrier;
             s.spawn(move || {
-                barrier.wait();
-                for chunk in buf.chunks(64 << 10) {
-                    stream.write_all(chunk).expect("write to rsyslog");
+                for buf in bufs {
+                    barrier.wait();
+                    for chunk in buf.chunks(64 << 10) {
+                        stream.write_all(chunk).expect("write to rsyslog");
+                    }
+                    stream.flush().ok();
                 }
-                stream.flush().ok();
             });
         }
         barrier.wait();
+        let tw = Instant::now();
+        while a.warmup > 0 && sink().saturating_sub(start_count) < warm_want {
+            if tw.elapsed() > deadline {
+                eprintln!("peers-send: the sink did not take the warm-up's {warm_want} records");
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        warm_secs = tw.elapsed().as_secs_f64();
+        base = sink();
+        cpu0 = a.pid.map_or(0.0, cpu_secs);
+        threads0 = a.pid.map(thread_stats).unwrap_or_default();
+        barrier.wait();
         t0 = Instant::now();
     });
-    let deadline = Duration::from_secs_f64(a.timeout);
     let mut got;
     loop {
-        got = sink().saturating_sub(start_count);
+        got = sink().saturating_sub(base);
         if got >= want || t0.elapsed() > deadline {
             break;
         }
@@ -384,6 +432,9 @@ fn main() {
     let summary = serde_json::json!({
         "to": a.to,
         "records": a.records,
+        "warmup": a.warmup,
+        "warmup_secs": warm_secs,
+        "warmup_matched": warm_want,
         "connections": a.connections,
         "match_every": a.match_every,
         "matched": want,
