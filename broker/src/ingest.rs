@@ -18,58 +18,6 @@ use std::sync::Arc;
 /// are dropped by ZeroMQ before they use memory.
 pub const MAX_MESSAGE: i64 = 16 * 1024 * 1024;
 
-/// Freed memory glibc's allocator keeps mapped, at the top of each of its
-/// arenas, before it hands any back to the kernel (`M_TRIM_THRESHOLD`).
-pub const KEEP_FREED: usize = 256 << 20;
-
-/// Room glibc leaves when it trims an arena (`M_TOP_PAD`; also what it
-/// adds when it grows one, address space only until touched): more than
-/// the 64 MiB of one per-thread heap, so emptied heaps stay mapped instead
-/// of being unmapped whole (glibc deletes an empty heap when the free
-/// space below it exceeds the pad).
-pub const TOP_PAD: usize = 256 << 20;
-
-/// Allocations at least this large get their own mapping
-/// (`M_MMAP_THRESHOLD`): glibc's own upper bound for its sliding
-/// threshold, fixed, because setting the other two stops it sliding.
-pub const MMAP_THRESHOLD: usize = 32 << 20;
-
-/// Makes the process's allocator keep the memory it frees, up to
-/// [`KEEP_FREED`] per arena, instead of handing it back to the kernel.
-///
-/// Why: ZeroMQ's I/O thread receives every message into a fresh
-/// allocation of its size (64 KiB for a full client batch), and the
-/// workers and the store free it later. When a burst drains, glibc's
-/// defaults give the emptied heaps back; the next burst then takes every
-/// page as a fresh one, a page fault and a page cleared for each 4 KiB
-/// received (on this project's VM, 16 faults per 64 KiB batch and about
-/// a third of the I/O thread's time in one profile; see PERFORMANCE.md,
-/// issue 17 part 2, helper f). Kept, the same pages are reused, as in any
-/// long-running allocator-heavy server.
-///
-/// The cost: after a burst the broker's resident memory stays at its peak
-/// (bounded by the ingest and processor queues, README "Bounded, but
-/// large by default") rather than falling back. Process-wide, so the
-/// `distlogd` binary calls it once at start; a library user of
-/// [`crate::Broker`] decides for their own process. Does nothing off
-/// glibc.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    for (param, value) in [
-        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-        (libc::M_TRIM_THRESHOLD, KEEP_FREED),
-        (libc::M_TOP_PAD, TOP_PAD),
-    ] {
-        // SAFETY: `mallopt` only sets one of the allocator's tunables,
-        // under its own locks (safe to call from any thread at any time);
-        // the parameters are glibc's constants and the values fit `c_int`.
-        // A refusal (0) leaves glibc's default, which is only slower.
-        unsafe {
-            libc::mallopt(param, value as libc::c_int);
-        }
-    }
-}
-
 /// What a worker makes of one message.
 pub enum Decoded {
     /// A good batch and where its records go.
