@@ -41,7 +41,7 @@
 //! against the remaining input before anything is allocated.
 
 use super::error::{ErrorKind, IngestError, MAX_BODY};
-use super::logrecord::from_dict;
+use super::logrecord::Dict;
 use distlog_core::record::Record;
 use distlog_core::wire::Sender;
 use serde_json::{Map, Number, Value as Json};
@@ -80,7 +80,7 @@ pub const MAX_BIG_INT_BYTES: usize = 64;
 /// original `PickleFormatter` sends).
 pub fn decode_pickle(body: &[u8]) -> Result<(Sender, Record), IngestError> {
     match to_json(body)? {
-        Json::Object(m) => from_dict(&m),
+        Json::Object(m) => Dict::from_map(m).into_record(),
         _ => Err(IngestError::new(ErrorKind::PickleNotDict)),
     }
 }
