@@ -438,4 +438,4 @@ impl<'de> Visitor<'de> for RawText {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -8,12 +8,12 @@
 //! field. [`Dict::into_record`] then maps the slots. The JSON decoder
 //! fills the dict while it parses, with strings borrowed from the body
 //! where they had no escapes; the pickle reader fills it from the
-//! `serde_json::Map` it builds ([`Dict::from_map`]).
+//! top-level dict of the pickle it parsed, strings borrowed from it.
 
 use super::error::{ErrorKind, IngestError};
 use distlog_core::record::{kind, Field, Record, Value};
 use distlog_core::wire::Sender;
-use serde_json::{Map, Number, Value as Json};
+use serde_json::{Number, Value as Json};
 use std::borrow::Cow;
 
 /// One value of a LogRecord dict: scalars as read (strings borrowed from
@@ -185,15 +185,6 @@ impl<'a> Dict<'a> {
                 .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
                 .collect(),
         }
-    }
-
-    /// The dict of a decoded `serde_json` object (the pickle reader's).
-    pub(super) fn from_map(m: Map<String, Json>) -> Dict<'static> {
-        let mut d = Dict::default();
-        for (k, v) in m {
-            d.set(Cow::Owned(k), Val::from(v));
-        }
-        d
     }
 
     /// Maps the dict. `levelno` and `created` are required (every

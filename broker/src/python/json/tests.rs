@@ -11,7 +11,7 @@ use distlog_core::wire::{encode_batch_to_vec, Batch};
 /// The decoder before the one-pass one, kept only here to compare against:
 /// `serde_json::from_slice` into a `Value`, then the LogRecord mapping of
 /// that object, as written before (2026-12-07, e1d1d0c).
-mod reference {
+pub(crate) mod reference {
     use crate::python::error::{ErrorKind, IngestError, MAX_BODY};
     use distlog_core::record::{kind, Field, Record, Value};
     use distlog_core::wire::Sender;
