@@ -1,91 +1,441 @@
-//! The JSON form of a Python LogRecord.
+//! The JSON form of a Python LogRecord, decoded in one pass.
+//!
+//! serde_json's parser drives a visitor that puts each key of the
+//! top-level object straight into the [`Dict`] being built: the keys the
+//! mapping reads into their slots, the others kept as fields, strings
+//! borrowed from the body unless they had escapes. No `serde_json::Value`
+//! tree is built: the `context` object is read as its list of entries,
+//! and arrays and objects in values (which LogRecords rarely carry; they
+//! are stored as their JSON text) are written out as that text while
+//! parsed.
+//!
+//! What is accepted, and what each input maps to or fails with, is what
+//! parsing the body into a `serde_json::Value` and mapping that object
+//! gave (the tests in `json/tests.rs` compare the two on generated and
+//! hostile input): the same parser reports the same syntax errors at the
+//! same positions; a repeated key keeps its last value; fields that are
+//! not LogRecord attributes come out sorted by key, as serde_json's `Map`
+//! iterates; serde_json's raw-value escape (an object whose first key is
+//! `$serde_json::private::RawValue`) is honoured the same way.
+//!
+//! **Bounds.** The body is at most [`MAX_BODY`] bytes, checked first.
+//! Nesting is bounded by serde_json's recursion limit (128 levels), which
+//! counts the top-level object and `context` like any other container, so
+//! neither the parse nor the drop of a nested value can exhaust the stack.
+//! Memory: no `serde_json::Value` tree is built for arrays and objects
+//! inside values; they are written out as their JSON text while parsed
+//! (an object's entries held until it ends, to sort them), so a nested
+//! value costs about twice its text. What dominates is the list of the
+//! dict's other keys, repeats included until mapped: an entry takes at
+//! least 5 bytes of input (`"":0,`) and 64 bytes of memory, 3x that while
+//! its vector doubles. The decoder's peak, the record it returns
+//! included, stays under 40 bytes per input byte (40 MiB at the
+//! [`MAX_BODY`] limit); `tests/python_json_memory_bound.rs` asserts it on
+//! the shapes that make the most values per byte (measured at most 22:
+//! a repeated key; 16 for distinct keys; 1.5 for nested objects, which
+//! parsing into a `Value` made 110).
 
 use super::error::{ErrorKind, IngestError, MAX_BODY};
-use super::logrecord::from_dict;
+use super::logrecord::{sort_last_wins, Dict, Val};
 use distlog_core::record::Record;
 use distlog_core::wire::Sender;
-use serde_json::Value as Json;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
+use std::borrow::Cow;
+use std::fmt;
 
-/// Decodes a JSON Python record. serde_json bounds nesting (128 levels) and
-/// the body size is checked first, so hostile input cannot exhaust memory
-/// or the stack.
+/// serde_json's marker key for a raw value: an object whose first key is
+/// this one stands for the JSON value in its (string) value, which is
+/// parsed afresh (with a fresh nesting limit, as serde_json does; each
+/// level of this needs its quotes escaped again, so a 1 MiB body holds at
+/// most about 15 such levels).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Decodes a JSON Python record in one pass over the body (see the module
+/// docs for the bounds).
 pub fn decode_json(body: &[u8]) -> Result<(Sender, Record), IngestError> {
     if body.len() > MAX_BODY {
         return Err(IngestError::new(ErrorKind::TooLarge(body.len())));
     }
-    let v: Json = serde_json::from_slice(body)
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let top = TopSeed
+        .deserialize(&mut de)
+        .and_then(|top| de.end().map(|()| top))
         .map_err(|e| IngestError::new(ErrorKind::Syntax(e.to_string())))?;
-    let Json::Object(m) = v else {
-        return Err(IngestError::new(ErrorKind::NotObject));
-    };
-    from_dict(&m)
+    match top {
+        Some(dict) => dict.into_record(),
+        None => Err(IngestError::new(ErrorKind::NotObject)),
+    }
+}
+
+/// The top-level value: `Some` dict when it is an object, `None` when it is
+/// any other (fully parsed) value.
+struct TopSeed;
+
+impl<'de> DeserializeSeed<'de> for TopSeed {
+    type Value = Option<Dict<'de>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed {
+    type Value = Option<Dict<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // Parsed as values (not skipped) so that it fails exactly where a
+        // `serde_json::Value` parse fails; each element's text dropped.
+        let mut scratch = Vec::new();
+        while seq
+            .next_element_seed(TextSeed { out: &mut scratch })?
+            .is_some()
+        {
+            scratch.clear();
+        }
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut dict = Dict::default();
+        let Some(mut key) = map.next_key_seed(KeySeed)? else {
+            return Ok(Some(dict));
+        };
+        if key == RAW_VALUE_TOKEN {
+            let text = map.next_value_seed(RawText)?;
+            return Ok(parse_raw(&text, TopSeed)?.map(Dict::into_owned));
+        }
+        loop {
+            let entries = key == "context";
+            let v = map.next_value_seed(ValSeed { entries })?;
+            dict.set(key, v);
+            match map.next_key_seed(KeySeed)? {
+                Some(k) => key = k,
+                None => return Ok(Some(dict)),
+            }
+        }
+    }
+}
+
+/// An object key, borrowed from the body when it had no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
+    }
+}
+
+/// Any value: scalars as [`Val`]s, arrays and objects as
+/// `serde_json::Value`s, or (`entries`, for `context`) an object as the
+/// list of its entries.
+#[derive(Clone, Copy)]
+struct ValSeed {
+    entries: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ValSeed {
+    type Value = Val<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValSeed {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Val::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Self::Value, E> {
+        Ok(Val::Num(i.into()))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Self::Value, E> {
+        Ok(Val::Num(u.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Self::Value, E> {
+        // As `serde_json::Value` does: a non-finite float is null.
+        Ok(Number::from_f64(f).map_or(Val::Null, Val::Num))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let mut text = Vec::new();
+        TextSeed { out: &mut text }.visit_seq(seq)?;
+        Ok(Val::Text(into_string(text)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(first) = map.next_key_seed(KeySeed)? else {
+            return Ok(if self.entries {
+                Val::Entries(Vec::new())
+            } else {
+                Val::Text("{}".to_owned())
+            });
+        };
+        if first == RAW_VALUE_TOKEN {
+            let text = map.next_value_seed(RawText)?;
+            return parse_raw(&text, self).map(Val::into_owned);
+        }
+        if self.entries {
+            let scalar = ValSeed { entries: false };
+            let mut entries = vec![(first, map.next_value_seed(scalar)?)];
+            while let Some(k) = map.next_key_seed(KeySeed)? {
+                entries.push((k, map.next_value_seed(scalar)?));
+            }
+            return Ok(Val::Entries(entries));
+        }
+        let mut text = Vec::new();
+        TextSeed { out: &mut text }.object(first, map)?;
+        Ok(Val::Text(into_string(text)))
+    }
+}
+
+/// Any value, written to `out` as the compact JSON text
+/// `serde_json::Value`'s `to_string` gives for it (object keys sorted,
+/// the last of a repeated key kept; scalars written by serde_json's own
+/// serializer), without building the `Value`. An object's entries are
+/// held until it ends (to sort them), each value's text in its own
+/// buffer; arrays and scalars go straight to `out`.
+struct TextSeed<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl TextSeed<'_> {
+    /// Writes a scalar (or a raw value's parsed JSON) as serde_json does.
+    fn write<T: serde::Serialize + ?Sized, E: de::Error>(self, v: &T) -> Result<(), E> {
+        // Cannot fail: a `Vec` takes every write, and these values always
+        // serialize.
+        serde_json::to_writer(&mut *self.out, v).map_err(E::custom)
+    }
+
+    /// The rest of an object whose first key is `first`.
+    fn object<'de, A: MapAccess<'de>>(
+        self,
+        first: Cow<'de, str>,
+        mut map: A,
+    ) -> Result<(), A::Error> {
+        if first == RAW_VALUE_TOKEN {
+            let text = map.next_value_seed(RawText)?;
+            return parse_raw(&text, self);
+        }
+        let mut entries: Vec<(Cow<'de, str>, Vec<u8>)> = Vec::new();
+        let mut key = first;
+        loop {
+            let mut text = Vec::new();
+            map.next_value_seed(TextSeed { out: &mut text })?;
+            entries.push((key, text));
+            match map.next_key_seed(KeySeed)? {
+                Some(k) => key = k,
+                None => break,
+            }
+        }
+        sort_last_wins(&mut entries);
+        self.out.push(b'{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            serde_json::to_writer(&mut *self.out, &*k).map_err(de::Error::custom)?;
+            self.out.push(b':');
+            self.out.extend_from_slice(&v);
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for TextSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
+        self.write(&b)
+    }
+
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<(), E> {
+        self.write(&i)
+    }
+
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<(), E> {
+        self.write(&u)
+    }
+
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<(), E> {
+        // As `serde_json::Value` holds it: a non-finite float is null.
+        self.write(&Number::from_f64(f))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        self.write(s)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.write(&())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            // The comma goes in before the element is known to exist, and
+            // comes out again at the end.
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq
+                .next_element_seed(TextSeed {
+                    out: &mut *self.out,
+                })?
+                .is_none()
+            {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        match map.next_key_seed(KeySeed)? {
+            Some(first) => self.object(first, map),
+            None => {
+                self.out.extend_from_slice(b"{}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The text a [`TextSeed`] wrote (serde_json's serializer writes UTF-8,
+/// so the lossy branch is never taken).
+fn into_string(text: Vec<u8>) -> String {
+    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The value of a raw-value object's string `text`, read by `seed`: what
+/// serde_json does with it (`serde_json::from_str`, its errors wrapped as
+/// the outer parse's), through this module's visitors rather than a
+/// `serde_json::Value`, so that the memory bound holds inside it too.
+fn parse_raw<'t, S: DeserializeSeed<'t>, E: de::Error>(
+    text: &'t str,
+    seed: S,
+) -> Result<S::Value, E> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    seed.deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(E::custom)
+}
+
+/// The string of a raw-value object.
+struct RawText;
+
+impl<'de> DeserializeSeed<'de> for RawText {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawText {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("raw value")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(s.to_owned())
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use distlog_core::record::Value;
-
-    const RECORD: &str = r#"{"name": "shop.cart", "msg": "added %s", "args": ["x"],
-        "levelname": "INFO", "levelno": 20, "pathname": "/app/cart.py",
-        "filename": "cart.py", "module": "cart", "exc_info": null,
-        "exc_text": "Traceback: boom", "stack_info": null, "lineno": 41,
-        "funcName": "add", "created": 1700000000.5, "msecs": 500.0,
-        "relativeCreated": 12.0, "thread": 140001, "threadName": "MainThread",
-        "processName": "MainProcess", "process": 4321, "message": "added x",
-        "asctime": null, "hostname": "shop-1", "order_id": 17,
-        "context": {"key": "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2", "user": "bob"}}"#;
-
-    #[test]
-    fn maps_every_logrecord_field() {
-        let (s, r) = decode_json(RECORD.as_bytes()).unwrap();
-        assert_eq!(
-            (s.host.as_str(), s.pid, s.program.as_str(), s.instance),
-            ("shop-1", 4321, "MainProcess", 0)
-        );
-        assert_eq!(r.time_ns, 1_700_000_000_500_000_000);
-        assert_eq!(r.level, 20);
-        assert_eq!(
-            (r.target.as_str(), r.module.as_str(), r.func.as_str()),
-            ("shop.cart", "cart", "add")
-        );
-        assert_eq!((r.file.as_str(), r.line), ("/app/cart.py", 41));
-        assert_eq!(
-            (r.thread_id, r.thread_name.as_str()),
-            (140001, "MainThread")
-        );
-        assert_eq!(r.message, "added x");
-        assert_eq!(r.error, "Traceback: boom");
-        assert_eq!(
-            r.key().unwrap(),
-            "4@1b4e28ba-2fa1-11d2-883f-0016d3cca427/1/2"
-        );
-        let f = |k: &str| {
-            r.fields
-                .iter()
-                .find(|f| f.key == k)
-                .map(|f| f.value.clone())
-        };
-        assert_eq!(f("msg"), Some(Value::Str("added %s".into())));
-        assert_eq!(f("user"), Some(Value::Str("bob".into())));
-        assert_eq!(f("order_id"), Some(Value::I64(17)));
-        assert_eq!(f("args"), None);
-    }
-
-    #[test]
-    fn rejects_bad_input_with_reasons() {
-        let reason = |b: &[u8]| decode_json(b).unwrap_err().reason();
-        assert_eq!(reason(b"{"), "json_syntax");
-        assert_eq!(reason(b"[1]"), "json_not_object");
-        assert_eq!(reason(b"{}"), "missing_field");
-        assert_eq!(reason(br#"{"levelno": "x", "created": 1}"#), "bad_type");
-        assert_eq!(
-            reason(br#"{"levelno": 20, "created": 1, "context": {"key": "x"}}"#),
-            "bad_type"
-        );
-        assert_eq!(reason(&vec![b' '; MAX_BODY + 1]), "too_large");
-        let deep = "[".repeat(100_000);
-        assert_eq!(reason(deep.as_bytes()), "json_syntax");
-        assert_eq!(reason(b"\xff\xfe"), "json_syntax");
-    }
-}
+pub(super) mod tests;

@@ -31,8 +31,8 @@ pub use error::{IngestError, MAX_BODY};
 pub use json::decode_json;
 pub use pickle::decode_pickle;
 
-use distlog_core::record::Record;
-use distlog_core::wire::{Batch, Sender};
+use distlog_core::record::{Record, ValueRef};
+use distlog_core::wire::{put_value, Sender, Site, Thread, WireBatch, WireRecord, PREFIX_LEN};
 use rkyv::util::AlignedVec;
 
 /// Decodes one Python record frame by its topic's encoding letter:
@@ -45,15 +45,112 @@ pub fn decode(encoding: u8, body: &[u8]) -> Result<(Sender, Record), IngestError
     }
 }
 
-/// Wraps one converted record into an encoded one-record batch.
+/// Wraps one converted record into an encoded one-record batch: the bytes
+/// [`distlog_core::wire::encode_batch_to_vec`] writes for a
+/// [`distlog_core::wire::Batch`] of this one record (`first_seq` 0,
+/// nothing dropped), made by moving the record's
+/// strings into the archived form instead of copying them, into a buffer
+/// sized for them up front.
 pub fn to_batch(sender: Sender, record: Record) -> AlignedVec {
-    distlog_core::wire::encode_batch_to_vec(&Batch {
+    let Record {
+        time_ns,
+        seq,
+        level,
+        kind,
+        line,
+        task_n,
+        thread_id,
+        thread_name,
+        target,
+        module,
+        file,
+        func,
+        message,
+        format,
+        args,
+        fields,
+        task,
+        error,
+    } = record;
+    let mut values = Vec::new();
+    for v in args.iter().chain(fields.iter().map(|f| &f.value)) {
+        put_value(&mut values, ValueRef::from(v));
+    }
+    let keys: Vec<String> = fields.into_iter().map(|f| f.key).collect();
+    let batch = WireBatch {
         sender,
         first_seq: 0,
         dropped: 0,
-        records: vec![record],
-    })
+        sites: vec![Site {
+            target,
+            module,
+            file,
+            func,
+            line,
+            format,
+            args: args.len() as u32,
+            keys,
+        }],
+        threads: vec![Thread {
+            id: thread_id,
+            name: thread_name,
+        }],
+        records: vec![WireRecord {
+            time_ns,
+            seq,
+            level,
+            kind,
+            site: 0,
+            thread: 0,
+            task_n,
+            line: 0,
+            task,
+            message,
+            error,
+            values,
+        }],
+    };
+    let capacity = archive_capacity(&batch);
+    let mut out = AlignedVec::with_capacity(capacity);
+    batch.encode_into(&mut out);
+    debug_assert!(out.len() <= capacity, "{} > {capacity}", out.len());
+    out
 }
+
+/// An upper bound on the encoded size of a one-record batch, so that
+/// encoding it never reallocates: the archive holds each string once (up
+/// to 8 bytes inline, else a relative pointer plus its bytes out of line,
+/// padded), each fixed-size struct once, and alignment padding.
+fn archive_capacity(b: &WireBatch) -> usize {
+    let padded = |s: &String| s.len() + 16;
+    let site = |s: &Site| {
+        [&s.target, &s.module, &s.file, &s.func, &s.format]
+            .into_iter()
+            .chain(&s.keys)
+            .map(padded)
+            .sum::<usize>()
+    };
+    let record = |r: &WireRecord| {
+        [&r.task, &r.message, &r.error]
+            .into_iter()
+            .map(padded)
+            .sum::<usize>()
+            + r.values.len()
+            + 8
+    };
+    PREFIX_LEN
+        + FIXED_ARCHIVE_BYTES
+        + padded(&b.sender.host)
+        + padded(&b.sender.program)
+        + b.sites.iter().map(site).sum::<usize>()
+        + b.threads.iter().map(|t| padded(&t.name)).sum::<usize>()
+        + b.records.iter().map(record).sum::<usize>()
+}
+
+/// The archived batch's fixed-size parts for one record (batch, sender,
+/// site, thread, record and their vectors' headers), with room for
+/// alignment: an upper bound, checked by `to_batch_matches_encode_batch`.
+const FIXED_ARCHIVE_BYTES: usize = 256;
 
 #[cfg(test)]
 mod tests {

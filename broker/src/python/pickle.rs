@@ -19,8 +19,10 @@
 //!   after `STOP`...) is `pickle_syntax`; exceeding a bound is
 //!   `pickle_limit`; a top value that is not a dict is `pickle_not_dict`.
 //!
-//! The decoded value becomes a `serde_json::Value` and goes through the same
-//! LogRecord mapping as the JSON form. Where pickle can say more than JSON:
+//! The top-level dict's entries go through the same LogRecord mapping as
+//! the JSON form (string keys and values borrowed from the parsed pickle);
+//! values that are not strings become `serde_json::Value`s first, as the
+//! whole pickle does in [`to_json`]. Where pickle can say more than JSON:
 //! `bytes` (and `bytearray`) become their Python `repr`, `b'...'` (lossless,
 //! and what `'%s' % value` prints in Python); tuples and sets become arrays;
 //! ints outside `i64`/`u64` become decimal strings (up to
@@ -41,10 +43,11 @@
 //! against the remaining input before anything is allocated.
 
 use super::error::{ErrorKind, IngestError, MAX_BODY};
-use super::logrecord::from_dict;
+use super::logrecord::{Dict, Val};
 use distlog_core::record::Record;
 use distlog_core::wire::Sender;
 use serde_json::{Map, Number, Value as Json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -77,17 +80,41 @@ pub fn output_budget(len: usize) -> usize {
 pub const MAX_BIG_INT_BYTES: usize = 64;
 
 /// Decodes a pickled Python record (the `logging.LogRecord.__dict__` the
-/// original `PickleFormatter` sends).
+/// original `PickleFormatter` sends). The top-level dict's entries go
+/// straight into the LogRecord mapping's [`Dict`] (string keys and values
+/// borrowed from the parsed pickle), charged against the budget exactly
+/// as [`to_json`] charges them, so the same input gives the same record or
+/// the same error either way.
 pub fn decode_pickle(body: &[u8]) -> Result<(Sender, Record), IngestError> {
-    match to_json(body)? {
-        Json::Object(m) => from_dict(&m),
-        _ => Err(IngestError::new(ErrorKind::PickleNotDict)),
+    let (p, root) = parse(body)?;
+    let mut out = Output {
+        nodes: &p.nodes,
+        budget: output_budget(body.len()),
+        on_path: vec![false; p.nodes.len()],
+    };
+    match &p.nodes[root as usize] {
+        Node::Dict(pairs) => out.dict(root, pairs)?.into_record(),
+        _ => {
+            out.value(root, 0)?;
+            Err(IngestError::new(ErrorKind::PickleNotDict))
+        }
     }
 }
 
 /// Reads a plain-data pickle into a JSON value (see the module docs for how
 /// Python types map).
 pub fn to_json(body: &[u8]) -> Result<Json, IngestError> {
+    let (p, root) = parse(body)?;
+    let mut out = Output {
+        nodes: &p.nodes,
+        budget: output_budget(body.len()),
+        on_path: vec![false; p.nodes.len()],
+    };
+    out.value(root, 0)
+}
+
+/// Parses a pickle into its node arena and the id of its top value.
+fn parse(body: &[u8]) -> Result<(Parser<'_>, Id), IngestError> {
     if body.len() > MAX_BODY {
         return Err(IngestError::new(ErrorKind::TooLarge(body.len())));
     }
@@ -101,12 +128,7 @@ pub fn to_json(body: &[u8]) -> Result<Json, IngestError> {
         memo: HashMap::new(),
     };
     let root = p.run()?;
-    let mut out = Output {
-        nodes: &p.nodes,
-        budget: output_budget(body.len()),
-        on_path: vec![false; p.nodes.len()],
-    };
-    out.value(root, 0)
+    Ok((p, root))
 }
 
 type Id = u32;
@@ -714,7 +736,7 @@ struct Output<'a> {
     on_path: Vec<bool>,
 }
 
-impl Output<'_> {
+impl<'a> Output<'a> {
     /// Charges a key made here for what it is.
     fn charged(&mut self, s: String) -> Result<String, IngestError> {
         self.charge(s.len())?;
@@ -781,6 +803,39 @@ impl Output<'_> {
                 Json::Object(m)
             }
         })
+    }
+
+    /// The top-level dict `id` (with `pairs`) as the LogRecord mapping's
+    /// [`Dict`]: what [`Output::value`] would make of it at depth 0, with
+    /// the same charges in the same order, but string keys and values
+    /// borrowed instead of copied into a `serde_json::Map`.
+    fn dict<'n>(&mut self, id: Id, pairs: &'n [(Id, Id)]) -> Result<Dict<'n>, IngestError>
+    where
+        'a: 'n,
+    {
+        let nodes: &'n [Node] = self.nodes;
+        self.charge(0)?;
+        self.on_path[id as usize] = true;
+        let mut d = Dict::default();
+        for &(k, v) in pairs {
+            let key = match &nodes[k as usize] {
+                Node::Str(s) => {
+                    self.charge(s.len())?;
+                    Cow::Borrowed(s.as_str())
+                }
+                _ => Cow::Owned(self.key(k, 1)?),
+            };
+            let val = match &nodes[v as usize] {
+                Node::Str(s) => {
+                    self.charge(s.len())?;
+                    Val::Str(Cow::Borrowed(s.as_str()))
+                }
+                _ => Val::from(self.value(v, 1)?),
+            };
+            d.set(key, val);
+        }
+        self.on_path[id as usize] = false;
+        Ok(d)
     }
 
     /// A dict key as `json.dumps` writes it; compound keys as JSON text.

@@ -665,3 +665,57 @@ fn bytes_and_floats_render_as_python_would() {
     let v = to_json(b"\x80\x03X\x03\x00\x00\x00\xed\xa0\x80.").unwrap();
     assert_eq!(v, Json::String("\u{fffd}\u{fffd}\u{fffd}".into()));
 }
+
+/// The pickle decoder against the mapping it replaced (`to_json`, then
+/// the old LogRecord mapping of the object, kept in `json/tests.rs`): the
+/// same record or the same error on every vector, every prefix of each,
+/// and random byte edits of each.
+#[test]
+fn agrees_with_the_value_mapping() {
+    use crate::python::json::tests::reference;
+    let old = |b: &[u8]| match to_json(b)? {
+        Json::Object(m) => reference::from_dict(&m),
+        _ => Err(IngestError::new(ErrorKind::PickleNotDict)),
+    };
+    let (mut ok, mut errs) = (0, 0);
+    let mut check = |b: &[u8]| match (decode_pickle(b), old(b)) {
+        (Ok(n), Ok(o)) => {
+            assert_eq!(format!("{n:?}"), format!("{o:?}"), "{b:?}");
+            ok += 1;
+        }
+        (Err(n), Err(o)) => {
+            assert_eq!(n, o, "{b:?}");
+            assert_eq!(n.to_string(), o.to_string(), "{b:?}");
+            errs += 1;
+        }
+        (n, o) => panic!("new {n:?}, old {o:?} for {b:?}"),
+    };
+    let mut rng = fastrand::Rng::with_seed(0x91c_c1e5);
+    let vectors = [
+        PLAIN_P3, TASK_P3, TASK_P2, RICH_P3, RICH_P4, RICH_P5, SET_P3, EVIL_P3, EVIL_P4,
+    ];
+    for v in vectors {
+        check(v);
+        for end in 0..v.len() {
+            check(&v[..end]);
+        }
+        for _ in 0..2_000 {
+            let mut b = v.to_vec();
+            for _ in 0..rng.usize(1..4) {
+                let i = rng.usize(..b.len());
+                match rng.u8(0..3) {
+                    0 => b[i] = rng.u8(..),
+                    1 => b.insert(i, rng.u8(..)),
+                    _ => {
+                        b.remove(i);
+                    }
+                }
+                if b.is_empty() {
+                    break;
+                }
+            }
+            check(&b);
+        }
+    }
+    assert!(ok > 100 && errs > 1_000, "{ok} accepted, {errs} rejected");
+}
