@@ -695,3 +695,52 @@ fn held_entries_are_within_the_stated_size() {
     assert!(std::mem::size_of::<(Cow<'_, str>, Val<'_>)>() <= 64);
     assert!(std::mem::size_of::<serde_json::Value>() <= 32);
 }
+
+/// The deepest a body within [`MAX_BODY`] can nest: arrays to just under
+/// serde_json's 128-level limit, inside a raw-value string (which serde_json
+/// parses again with a fresh limit), inside arrays, again and again until
+/// the body is full. Decoded on a thread with the 2 MiB stack every broker
+/// worker gets (std's default), it must return, not overflow the stack
+/// (before the bound on raw levels, it aborted the process); and as deep
+/// as the bound allows, it is accepted.
+#[test]
+fn nested_raw_values_fit_a_worker_stack() {
+    const DEPTH: usize = 120;
+    let nest = |inner: &str| format!("{}{inner}{}", "[".repeat(DEPTH), "]".repeat(DEPTH));
+    let mut text = nest("1");
+    let mut levels = 0;
+    loop {
+        let quoted = serde_json::to_string(&text).unwrap();
+        let next = nest(&format!(r#"{{"{RAW_VALUE_TOKEN}": {quoted}}}"#));
+        let body = format!(r#"{{"levelno": 20, "created": 1, "x": {next}}}"#);
+        if body.len() > MAX_BODY {
+            break;
+        }
+        text = next;
+        levels += 1;
+    }
+    assert!(levels >= 5, "only {levels} raw-value levels fit");
+    let body = format!(r#"{{"levelno": 20, "created": 1, "x": {text}}}"#);
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || decode_json(body.as_bytes()).map(|_| ()))
+        .unwrap()
+        .join()
+        .expect("decoding panicked");
+    let e = outcome.expect_err("raw values nested past the bound");
+    assert!(e.to_string().contains("raw values nested more than"), "{e}");
+    // As deep as allowed: each level as deep as serde_json allows.
+    let mut text = nest("1");
+    for _ in 0..MAX_RAW_DEPTH {
+        let quoted = serde_json::to_string(&text).unwrap();
+        text = nest(&format!(r#"{{"{RAW_VALUE_TOKEN}": {quoted}}}"#));
+    }
+    let body = format!(r#"{{"levelno": 20, "created": 1, "x": {text}}}"#);
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || decode_json(body.as_bytes()).map(|_| ()))
+        .unwrap()
+        .join()
+        .expect("decoding panicked")
+        .expect("raw values as deep as allowed");
+}
