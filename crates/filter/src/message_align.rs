@@ -185,9 +185,25 @@ impl Alignments {
     /// when one of the format's placeholders has no argument (it then
     /// shows itself: the caller renders).
     #[inline]
-    pub fn test<'a>(&self, args: impl Iterator<Item = ValueRef<'a>>) -> Option<bool> {
+    pub fn test<'a>(&self, args: impl Iterator<Item = ValueRef<'a>> + Clone) -> Option<bool> {
         if self.always {
             return Some(true);
+        }
+        if self.int_alts.is_empty() {
+            // Integers meet no alternative (`contains "timeout"` on a
+            // site of numbers): only whether they are all integers
+            // matters, and nothing needs keeping.
+            let (mut n, mut ints) = (0, true);
+            for v in args.clone().take(self.slots) {
+                ints &= matches!(v, ValueRef::U64(_) | ValueRef::I64(_));
+                n += 1;
+            }
+            if n < self.slots {
+                return None;
+            }
+            if ints {
+                return Some(false);
+            }
         }
         let mut vals = [ValueRef::Null; SLOTS];
         let mut n = 0;

@@ -333,7 +333,7 @@ impl Plan {
         &self,
         needle: &[u8],
         anchor: Anchor,
-        args: impl Iterator<Item = ValueRef<'a>>,
+        args: impl Iterator<Item = ValueRef<'a>> + Clone,
     ) -> Option<bool> {
         if self.slots > message_align::SLOTS {
             return None;
