@@ -345,15 +345,18 @@ impl Plan {
         {
             Some(i) => i,
             None => {
+                if cache.len() == NEEDLES {
+                    // The format's first tests keep their alignments; the
+                    // rest take the other path (no listing per record
+                    // when more tests than this take turns).
+                    return None;
+                }
                 let runs: Vec<&[u8]> = self
                     .runs
                     .iter()
                     .map(|&(a, b)| self.literal(a, b).as_bytes())
                     .collect();
                 let v = Alignments::of(&runs, needle, anchor);
-                if cache.len() == NEEDLES {
-                    cache.remove(0);
-                }
                 cache.push((anchor, needle.into(), v));
                 cache.len() - 1
             }
@@ -618,6 +621,31 @@ mod tests {
             }
             n.push(b'!');
             needles.push(n);
+        }
+        // The alignments on their own, for every needle (a plan keeps
+        // those of its first few tests only).
+        let plan = plan_of(format).expect("a short format");
+        let runs: Vec<&[u8]> = (plan.runs.iter())
+            .map(|&(a, b)| plan.literal(a, b).as_bytes())
+            .collect();
+        for n in &needles {
+            let wants = [
+                (Anchor::None, memchr::memmem::find(m, n).is_some()),
+                (Anchor::Start, m.starts_with(n)),
+                (Anchor::End, m.ends_with(n)),
+                (Anchor::Both, m == &n[..]),
+            ];
+            for (anchor, want) in wants {
+                let got =
+                    Alignments::of(&runs, n, anchor).and_then(|a| a.test(args.iter().copied()));
+                if let Some(got) = got {
+                    let show = String::from_utf8_lossy(n);
+                    assert_eq!(
+                        got, want,
+                        "aligned: {format:?} {args:?} {anchor:?} {show:?}"
+                    );
+                }
+            }
         }
         for n in needles {
             let it = || args.iter().copied();
