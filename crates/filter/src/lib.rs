@@ -161,6 +161,7 @@ mod combine;
 mod compile;
 mod error;
 mod lexer;
+mod message_align;
 mod message_match;
 mod parser;
 mod program;

@@ -31,6 +31,13 @@
 //! [`FilterSet`](super::FilterSet) runs on its sites, `set_sites.rs`).
 //! Per record it then:
 //!
+//! - tests the arguments against the needle's alignments on the format
+//!   (`message_align.rs`: `contains "record 4242 "` on `"loadgen record
+//!   {} of thread {}"` is `4242 == the first argument`, an integer
+//!   compared as one, a string in place), which decides every test of a
+//!   format with at most [`message_align::SLOTS`] placeholders whose
+//!   alignments stay within that module's bounds, when the record has an
+//!   argument for each placeholder; otherwise:
 //! - decides the test without rendering when the format decides it:
 //!   `contains` passes when the needle is inside a literal run, and fails
 //!   when it cannot overlap the arguments' text (for integer arguments,
@@ -47,6 +54,7 @@
 //! (`tests.rs`, randomized, checks it, needles across piece boundaries
 //! included).
 
+use super::message_align::{self, Alignments, Anchor};
 use super::site_shape::{self, arg_kinds, ArgKinds, Bytes, Fate, Shape};
 use distlog_core::message::{for_each_part, for_each_piece, value_piece, FormatPart};
 use distlog_core::record::ValueRef;
@@ -232,7 +240,16 @@ struct Plan {
     shape: Shape,
     /// What the format decides about a few `contains` needles.
     inside: RefCell<Vec<(Box<[u8]>, Needle)>>,
+    /// The literal runs around the placeholders (`L0 .. Lk`, empty ones
+    /// included), ranges of `literals`.
+    runs: Vec<(u32, u32)>,
+    /// A few tests' alignments on the format.
+    aligned: RefCell<Vec<AlignedTest>>,
 }
+
+/// A test (needle and anchor) and its alignments on a plan's format
+/// (`None`: past their bounds).
+type AlignedTest = (Anchor, Box<[u8]>, Option<Alignments>);
 
 /// Plans kept per thread (formats whose records interleave in a batch:
 /// a few call sites). A plan that falls out is refilled for the next
@@ -272,6 +289,8 @@ impl Plan {
         literals.clear();
         self.slots = 0;
         self.inside.get_mut().clear();
+        self.aligned.get_mut().clear();
+        self.runs.clear();
         self.format.clear();
         self.format.push_str(format);
         self.shape.fill(format);
@@ -295,6 +314,54 @@ impl Plan {
             }
             ControlFlow::Continue(())
         });
+        // Adjacent literal runs are one part: one run between slots.
+        let mut run = (0, 0);
+        for &p in parts.iter() {
+            match p {
+                Part::Literal(a, b) => run = (a, b),
+                Part::Slot(..) => self.runs.push(std::mem::take(&mut run)),
+            }
+        }
+        self.runs.push(run);
+    }
+
+    /// `needle` pinned by `anchor` tested by its alignments on this
+    /// format (`message_align.rs`); `None` when they do not decide (past
+    /// their bounds, or an argument missing): the caller tests otherwise.
+    #[inline]
+    fn aligned<'a>(
+        &self,
+        needle: &[u8],
+        anchor: Anchor,
+        args: impl Iterator<Item = ValueRef<'a>> + Clone,
+    ) -> Option<bool> {
+        if self.slots > message_align::SLOTS {
+            return None;
+        }
+        let mut cache = self.aligned.try_borrow_mut().ok()?;
+        let i = match cache
+            .iter()
+            .position(|(a, n, _)| *a == anchor && **n == *needle)
+        {
+            Some(i) => i,
+            None => {
+                if cache.len() == NEEDLES {
+                    // The format's first tests keep their alignments; the
+                    // rest take the other path (no listing per record
+                    // when more tests than this take turns).
+                    return None;
+                }
+                let runs: Vec<&[u8]> = self
+                    .runs
+                    .iter()
+                    .map(|&(a, b)| self.literal(a, b).as_bytes())
+                    .collect();
+                let v = Alignments::of(&runs, needle, anchor);
+                cache.push((anchor, needle.into(), v));
+                cache.len() - 1
+            }
+        };
+        cache[i].2.as_ref()?.test(args)
     }
 
     fn literal(&self, a: u32, b: u32) -> &str {
@@ -421,6 +488,8 @@ fn plan_of(format: &str) -> Option<Rc<Plan>> {
                     slots: 0,
                     shape: Shape::default(),
                     inside: RefCell::new(Vec::new()),
+                    runs: Vec::new(),
+                    aligned: RefCell::new(Vec::new()),
                 })
             });
             Rc::get_mut(&mut plan)?.fill(format);
@@ -442,6 +511,15 @@ pub(super) fn site_test<'a>(
     let Some(plan) = plan_of(format) else {
         return streamed(format, args, test);
     };
+    let (needle, anchor) = match test {
+        SiteTest::Contains(finder) => (finder.needle(), Anchor::None),
+        SiteTest::StartsWith(p) => (p, Anchor::Start),
+        SiteTest::EndsWith(p) => (p, Anchor::End),
+        SiteTest::Eq(p) => (p, Anchor::Both),
+    };
+    if let Some(hit) = plan.aligned(needle, anchor, args.clone()) {
+        return hit;
+    }
     let fate = match test {
         SiteTest::Contains(finder) => plan.contains(finder, args.clone()),
         // `prefix_of` on the plan's pieces below compares the first
@@ -534,9 +612,40 @@ mod tests {
                 let i = rng.below(n.len());
                 n[i] = n[i].wrapping_add(1);
                 needles.push(n.clone());
+                n[i] = n[i].wrapping_sub(1);
+                // Another: a `0` put in (an integer's text never has a
+                // leading zero).
+                let mut z = n.clone();
+                z.insert(rng.below(n.len() + 1), b'0');
+                needles.push(z);
             }
             n.push(b'!');
             needles.push(n);
+        }
+        // The alignments on their own, for every needle (a plan keeps
+        // those of its first few tests only).
+        let plan = plan_of(format).expect("a short format");
+        let runs: Vec<&[u8]> = (plan.runs.iter())
+            .map(|&(a, b)| plan.literal(a, b).as_bytes())
+            .collect();
+        for n in &needles {
+            let wants = [
+                (Anchor::None, memchr::memmem::find(m, n).is_some()),
+                (Anchor::Start, m.starts_with(n)),
+                (Anchor::End, m.ends_with(n)),
+                (Anchor::Both, m == &n[..]),
+            ];
+            for (anchor, want) in wants {
+                let got =
+                    Alignments::of(&runs, n, anchor).and_then(|a| a.test(args.iter().copied()));
+                if let Some(got) = got {
+                    let show = String::from_utf8_lossy(n);
+                    assert_eq!(
+                        got, want,
+                        "aligned: {format:?} {args:?} {anchor:?} {show:?}"
+                    );
+                }
+            }
         }
         for n in needles {
             let it = || args.iter().copied();
@@ -621,6 +730,12 @@ mod tests {
                 .collect();
             check(&format, &args, &mut rng);
         }
+        // The alignments decided needles that go on past an integer's
+        // and a string's text (into the literal text or the next
+        // argument), not only needles inside one.
+        let [ints, strs] = crate::message_align::tally::get();
+        eprintln!("held past the argument: {ints} integers, {strs} strings");
+        assert!(ints > 1_000 && strs > 1_000, "{ints} / {strs}");
     }
 
     #[test]
@@ -644,5 +759,21 @@ mod tests {
             args.iter().copied(),
             b"loadgen record 4242 of thread "
         ));
+        // The same by the alignments, with the argument a string, and an
+        // integer that only starts like the needle.
+        for (a0, hit) in [
+            (ValueRef::U64(4242), true),
+            (ValueRef::Str("4242"), true),
+            (ValueRef::I64(42421), false),
+        ] {
+            let args = [a0, ValueRef::U64(1)];
+            let it = || args.iter().copied();
+            let finder = Finder::new("record 4242 ");
+            let site = |t| site_test(f, it(), t);
+            assert_eq!(site(SiteTest::Contains(&finder)), hit);
+            assert_eq!(site(SiteTest::StartsWith(b"loadgen record 4242 ")), hit);
+            assert_eq!(site(SiteTest::EndsWith(b"4242 of thread 1")), hit);
+            assert_eq!(site(SiteTest::Eq(b"loadgen record 4242 of thread 1")), hit);
+        }
     }
 }

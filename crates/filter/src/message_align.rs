@@ -1,0 +1,555 @@
+//! Text tests on a deferred message decided on its arguments' own text.
+//!
+//! A call site's message is `L0 t0 L1 t1 ... Lk`: the format's literal
+//! runs `Li` (some empty) with each argument's text `ti` between them.
+//! Where a needle can sit in such a message is a question about the
+//! format alone: each placement (an *alignment*) lays the needle's bytes
+//! over the literal runs, which must agree, and over the arguments, each
+//! of which must then hold one cut of the needle:
+//!
+//! - an argument the needle covers whole must be that cut (`==`);
+//! - the one it starts in must end with its cut, the one it ends in must
+//!   start with its cut, and one holding the whole needle must contain
+//!   it.
+//!
+//! `message contains "id=4"` on the format `"user id={} done"` has one
+//! alignment that reaches the argument: `"id="` is the end of the first
+//! run and the argument must start with `"4"`; `message contains "record
+//! 4242 "` on `"loadgen record {} of thread {}"` has `t0 == "4242"` (the
+//! trailing space is the next run's). `starts_with`, `ends_with` and `==`
+//! are the same with the needle pinned to the message's start, end or
+//! both; a needle may cover several arguments (`ends_with "42 of thread
+//! 1"`: `t0` ends with `"42"` and `t1 == "1"`).
+//!
+//! [`Alignments::of`] lists them once per (format, test); per record
+//! [`Alignments::test`] checks each alternative's conditions on the
+//! arguments as they are stored: a string in place, an integer against
+//! the number a `==` cut spells (no text at all) or, for the other cuts,
+//! its digits on the stack (and never when the cut has a byte no integer
+//! shows). Nothing is rendered and nothing allocated per record.
+//!
+//! # Bounds
+//!
+//! Formats and arguments come from untrusted records. Listing the
+//! alignments takes at most [`STEPS`] steps and keeps at most [`ALTS`]
+//! alternatives of at most [`CONDS`] conditions in all; past any bound,
+//! or for a format with more than [`SLOTS`] placeholders, there are none
+//! and the caller renders the message instead. Per record the work is at
+//! most [`CONDS`] conditions, each one comparison or substring search on
+//! one argument's text.
+
+use distlog_core::message::value_piece;
+use distlog_core::record::ValueRef;
+use std::ops::ControlFlow;
+
+/// Most steps (calls and needle positions tried) to list one test's
+/// alignments.
+const STEPS: usize = 1 << 14;
+/// Most alternatives of one test.
+const ALTS: usize = 64;
+/// Most conditions of one test, all alternatives together.
+const CONDS: usize = 256;
+/// Most placeholders of a format tested this way (the arguments are
+/// read into an array on the stack).
+pub(super) const SLOTS: usize = 16;
+
+/// Where the needle is pinned in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Anchor {
+    /// Anywhere (`contains`).
+    None,
+    /// At the start (`starts_with`).
+    Start,
+    /// At the end (`ends_with`).
+    End,
+    /// The whole message (`==`).
+    Both,
+}
+
+/// How one cut of the needle meets one argument's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    StartsWith,
+    EndsWith,
+    Contains,
+}
+
+impl Op {
+    #[inline]
+    fn test(self, text: &[u8], cut: &[u8]) -> bool {
+        match self {
+            Op::Eq => text == cut,
+            Op::StartsWith => text.starts_with(cut),
+            Op::EndsWith => text.ends_with(cut),
+            Op::Contains => memchr::memmem::find(text, cut).is_some(),
+        }
+    }
+}
+
+/// What an integer argument does about a condition, decided once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IntCase {
+    /// No integer's text meets it.
+    Never,
+    /// Only this integer's text does: (negative, magnitude).
+    Is(bool, u64),
+    /// Its digits (on the stack) are tested.
+    Digits,
+}
+
+/// One condition: argument `slot`'s text and the needle's bytes
+/// `cut.0..cut.1`.
+#[derive(Debug, Clone, Copy)]
+struct Cond {
+    slot: u16,
+    op: Op,
+    cut: (u32, u32),
+    int: IntCase,
+}
+
+/// A test's alignments on one format (module docs): the test passes on a
+/// record whose arguments meet every condition of some alternative.
+#[derive(Debug, Default)]
+pub(super) struct Alignments {
+    needle: Box<[u8]>,
+    conds: Vec<Cond>,
+    /// Each alternative: a range of `conds`, which all must hold (none:
+    /// it always holds).
+    alts: Vec<(u32, u32)>,
+    /// The alternatives integers can meet (no condition that no integer
+    /// meets): all a record whose arguments are integers tries.
+    int_alts: Vec<(u32, u32)>,
+    /// The format's placeholders.
+    slots: usize,
+    /// Some alternative has no condition: the test always passes.
+    always: bool,
+}
+
+/// A bound was passed: no alignments, render instead.
+struct Over;
+
+/// The listing in progress.
+struct Build<'a> {
+    runs: &'a [&'a [u8]],
+    needle: &'a [u8],
+    end: bool,
+    /// Conditions of the alignment being laid: (slot, op, cut).
+    laid: Vec<(usize, Op, usize, usize)>,
+    out: Alignments,
+    steps: usize,
+}
+
+impl Alignments {
+    /// The alignments of `needle` pinned by `anchor` in the messages of a
+    /// format whose literal runs are `runs` (`L0 .. Lk`, empty ones
+    /// included: one more than the placeholders). `None` past a bound
+    /// (module docs).
+    pub fn of(runs: &[&[u8]], needle: &[u8], anchor: Anchor) -> Option<Alignments> {
+        let slots = runs.len().checked_sub(1)?;
+        if slots > SLOTS || u32::try_from(needle.len()).is_err() {
+            return None;
+        }
+        let (start, end) = match anchor {
+            Anchor::None => (false, false),
+            Anchor::Start => (true, false),
+            Anchor::End => (false, true),
+            Anchor::Both => (true, true),
+        };
+        let mut b = Build {
+            runs,
+            needle,
+            end,
+            laid: Vec::new(),
+            out: Alignments {
+                needle: needle.into(),
+                slots,
+                ..Alignments::default()
+            },
+            steps: 0,
+        };
+        b.starts(start).ok()?;
+        let mut out = b.out;
+        let conds = &out.conds;
+        out.int_alts = (out.alts.iter().copied())
+            .filter(|&(a, b)| {
+                conds[a as usize..b as usize]
+                    .iter()
+                    .all(|c| c.int != IntCase::Never)
+            })
+            .collect();
+        Some(out)
+    }
+
+    /// Whether the test passes on a record with these arguments; `None`
+    /// when one of the format's placeholders has no argument (it then
+    /// shows itself: the caller renders).
+    #[inline]
+    pub fn test<'a>(&self, args: impl Iterator<Item = ValueRef<'a>> + Clone) -> Option<bool> {
+        if self.always {
+            return Some(true);
+        }
+        if self.int_alts.is_empty() {
+            // Integers meet no alternative (`contains "timeout"` on a
+            // site of numbers): only whether they are all integers
+            // matters, and nothing needs keeping.
+            let (mut n, mut ints) = (0, true);
+            for v in args.clone().take(self.slots) {
+                ints &= matches!(v, ValueRef::U64(_) | ValueRef::I64(_));
+                n += 1;
+            }
+            if n < self.slots {
+                return None;
+            }
+            if ints {
+                return Some(false);
+            }
+        }
+        let mut vals = [ValueRef::Null; SLOTS];
+        let mut n = 0;
+        let mut ints = true;
+        for (slot, v) in vals[..self.slots].iter_mut().zip(args) {
+            ints &= matches!(v, ValueRef::U64(_) | ValueRef::I64(_));
+            *slot = v;
+            n += 1;
+        }
+        if n < self.slots {
+            return None;
+        }
+        let alts = if ints { &self.int_alts } else { &self.alts };
+        Some(alts.iter().any(|&(a, b)| {
+            self.conds[a as usize..b as usize]
+                .iter()
+                .all(|c| self.holds(c, vals[c.slot as usize]))
+        }))
+    }
+
+    /// Whether the alternatives are only the one that always holds (the
+    /// format decides: pass) or none (fail).
+    #[cfg(test)]
+    pub fn decided(&self) -> Option<bool> {
+        match (self.always, self.alts.is_empty()) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        }
+    }
+
+    #[inline]
+    fn holds(&self, c: &Cond, v: ValueRef<'_>) -> bool {
+        let cut = &self.needle[c.cut.0 as usize..c.cut.1 as usize];
+        let hit = match v {
+            ValueRef::Str(s) => c.op.test(s.as_bytes(), cut),
+            ValueRef::U64(u) => int_holds(c, (false, u), v, cut),
+            ValueRef::I64(i) => int_holds(c, (i < 0, i.unsigned_abs()), v, cut),
+            _ => text_test(v, c.op, cut),
+        };
+        #[cfg(test)]
+        tally::held(c.op, v, hit && !cut.is_empty());
+        hit
+    }
+}
+
+/// What the randomized tests reached (`message_match.rs`).
+#[cfg(test)]
+pub(super) mod tally {
+    use super::Op;
+    use distlog_core::record::ValueRef;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Conditions that held with a nonempty cut on an integer (0) and
+        /// a string (1) argument, where the needle goes on past the
+        /// argument's text (not `contains`).
+        static HELD: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
+    }
+
+    pub(super) fn held(op: Op, v: ValueRef<'_>, hit: bool) {
+        let i = match v {
+            ValueRef::U64(_) | ValueRef::I64(_) => 0,
+            ValueRef::Str(_) => 1,
+            _ => return,
+        };
+        if hit && op != Op::Contains {
+            HELD.with(|h| {
+                let mut x = h.get();
+                x[i] += 1;
+                h.set(x);
+            });
+        }
+    }
+
+    /// The counts so far on this thread.
+    pub(crate) fn get() -> [usize; 2] {
+        HELD.with(Cell::get)
+    }
+}
+
+/// `c` on the integer `v`, (negative, magnitude) `int`.
+#[inline(always)]
+fn int_holds(c: &Cond, int: (bool, u64), v: ValueRef<'_>, cut: &[u8]) -> bool {
+    match c.int {
+        IntCase::Never => false,
+        IntCase::Is(neg, mag) => (neg, mag) == int,
+        IntCase::Digits => text_test(v, c.op, cut),
+    }
+}
+
+/// `op` on `v`'s text as the message shows it.
+fn text_test(v: ValueRef<'_>, op: Op, cut: &[u8]) -> bool {
+    // `value_piece` hands out nothing for an empty string.
+    let mut hit = op.test(b"", cut);
+    let _ = value_piece::<()>(v, |t| {
+        hit = op.test(t.as_bytes(), cut);
+        ControlFlow::Break(())
+    });
+    hit
+}
+
+/// What an integer does about `op` with `cut` (module docs).
+fn int_case(op: Op, cut: &[u8]) -> IntCase {
+    let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    match op {
+        Op::Eq => {
+            let (neg, d) = match cut.strip_prefix(b"-") {
+                Some(d) => (true, d),
+                None => (false, cut),
+            };
+            // The text an integer shows: no leading zero, no `-0`.
+            let canonical = digits(d) && (d[0] != b'0' || (d.len() == 1 && !neg));
+            match std::str::from_utf8(d)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                Some(m) if canonical && (!neg || m <= 1 << 63) => IntCase::Is(neg, m),
+                _ => IntCase::Never,
+            }
+        }
+        _ if cut.iter().all(|&b| b.is_ascii_digit() || b == b'-') => IntCase::Digits,
+        _ => IntCase::Never,
+    }
+}
+
+impl Build<'_> {
+    fn step(&mut self, n: usize) -> Result<(), Over> {
+        self.steps += n;
+        if self.steps > STEPS {
+            Err(Over)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Every place the needle may start: the message's start, or (not
+    /// pinned there) inside a literal run or inside an argument.
+    fn starts(&mut self, pinned: bool) -> Result<(), Over> {
+        if pinned {
+            return self.run(0, 0);
+        }
+        let n = self.needle.len();
+        if n == 0 {
+            return self.emit();
+        }
+        for i in 0..self.runs.len() {
+            let l = self.runs[i];
+            self.step(l.len())?;
+            for o in 0..l.len() {
+                let tail = &l[o..];
+                if tail.len() >= n {
+                    if tail.starts_with(self.needle) && (!self.end || tail.len() == n) {
+                        if self.end {
+                            self.rest_empty(i + 1, i)?;
+                        } else {
+                            self.emit()?;
+                        }
+                    }
+                } else if i + 1 < self.runs.len() && self.needle.starts_with(tail) {
+                    self.slot(i, tail.len(), true)?;
+                }
+            }
+            if i + 1 < self.runs.len() && n > 0 {
+                self.slot(i, 0, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The needle's bytes from `q` on laid from the start of run `i`.
+    fn run(&mut self, i: usize, q: usize) -> Result<(), Over> {
+        self.step(1)?;
+        let (l, r) = (self.runs[i], &self.needle[q..]);
+        if r.len() <= l.len() {
+            if !l.starts_with(r) {
+                return Ok(());
+            }
+            return match (self.end, r.len() == l.len()) {
+                (false, _) => self.emit(),
+                (true, true) => self.rest_empty(i + 1, i),
+                (true, false) => Ok(()),
+            };
+        }
+        if !r.starts_with(l) || i + 1 == self.runs.len() {
+            return Ok(());
+        }
+        self.slot(i, q + l.len(), true)
+    }
+
+    /// The needle's bytes from `q` on (at least one) laid over argument
+    /// `i`, from its start when `at_start`, else from anywhere in it.
+    fn slot(&mut self, i: usize, q: usize, at_start: bool) -> Result<(), Over> {
+        let n = self.needle.len();
+        self.step(1 + n - q)?;
+        // The needle ends in this argument.
+        let op = match (at_start, self.end) {
+            (true, true) => Op::Eq,
+            (true, false) => Op::StartsWith,
+            (false, true) => Op::EndsWith,
+            (false, false) => Op::Contains,
+        };
+        self.laid.push((i, op, q, n));
+        if self.end {
+            self.rest_empty(i + 1, i + 1)?;
+        } else {
+            self.emit()?;
+        }
+        self.laid.pop();
+        // It runs past the argument into run i + 1 from `m` on (not
+        // from `q` when the start is free: that is a start in the run).
+        let next = self.runs[i + 1];
+        let op = if at_start { Op::Eq } else { Op::EndsWith };
+        for m in q + usize::from(!at_start)..n {
+            let k = next.len().min(n - m);
+            if self.needle[m..m + k] != next[..k] {
+                continue;
+            }
+            self.laid.push((i, op, q, m));
+            self.run(i + 1, m)?;
+            self.laid.pop();
+        }
+        Ok(())
+    }
+
+    /// The needle ended where the message goes on with run `run` and
+    /// argument `slot` (after a run: the argument after it; after an
+    /// argument: the next one). Pinned at the end, the rest of the message
+    /// must be empty: those runs are, those arguments must be.
+    fn rest_empty(&mut self, run: usize, slot: usize) -> Result<(), Over> {
+        if self.runs[run..].iter().any(|l| !l.is_empty()) {
+            return Ok(());
+        }
+        let n = self.needle.len();
+        let before = self.laid.len();
+        for slot in slot..self.runs.len() - 1 {
+            self.laid.push((slot, Op::Eq, n, n));
+        }
+        let r = self.emit();
+        self.laid.truncate(before);
+        r
+    }
+
+    /// The alignment laid so far is one alternative.
+    fn emit(&mut self) -> Result<(), Over> {
+        let out = &mut self.out;
+        if out.alts.len() == ALTS || out.conds.len() + self.laid.len() > CONDS {
+            return Err(Over);
+        }
+        let a = out.conds.len() as u32;
+        out.always |= self.laid.is_empty();
+        for &(slot, op, x, y) in &self.laid {
+            let cut = &self.needle[x..y];
+            out.conds.push(Cond {
+                slot: slot as u16,
+                op,
+                cut: (x as u32, y as u32),
+                int: int_case(op, cut),
+            });
+        }
+        let conds = &mut out.conds[a as usize..];
+        // The cheapest test first: an integer's `==`, then the others.
+        conds.sort_by_key(|c| !matches!(c.op, Op::Eq));
+        out.alts.push((a, out.conds.len() as u32));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn al(runs: &[&str], needle: &str, anchor: Anchor) -> Alignments {
+        let runs: Vec<&[u8]> = runs.iter().map(|r| r.as_bytes()).collect();
+        Alignments::of(&runs, needle.as_bytes(), anchor).expect("within bounds")
+    }
+
+    #[test]
+    fn a_needle_into_an_argument_is_a_condition_on_it() {
+        let runs = ["loadgen record ", " of thread ", ""];
+        let a = al(&runs, "record 4242 ", Anchor::None);
+        let t = |x: u64, y: u64| a.test([ValueRef::U64(x), ValueRef::U64(y)].into_iter());
+        assert_eq!(t(4242, 1), Some(true));
+        assert_eq!(t(42421, 1), Some(false));
+        assert_eq!(t(424, 1), Some(false));
+        assert_eq!(a.test([ValueRef::U64(4242)].into_iter()), None, "missing");
+        let s = |x: &str| a.test([ValueRef::Str(x), ValueRef::U64(1)].into_iter());
+        assert_eq!(s("4242"), Some(true));
+        assert_eq!(s("4242 x"), Some(true), "the needle ends in the argument");
+        assert_eq!(s("x4242"), Some(false));
+        assert_eq!(s("record 4242 "), Some(true), "inside the argument");
+        let e = al(&runs, "4242 of thread 1", Anchor::End);
+        let t = |x: i64, y: u64| e.test([ValueRef::I64(x), ValueRef::U64(y)].into_iter());
+        assert_eq!(t(4242, 1), Some(true));
+        assert_eq!(t(-14242, 1), Some(true));
+        assert_eq!(t(4242, 11), Some(false));
+        assert_eq!(t(4241, 1), Some(false));
+        let q = al(&runs, "loadgen record -7 of thread 0", Anchor::Both);
+        let t = |x: i64, y: u64| q.test([ValueRef::I64(x), ValueRef::U64(y)].into_iter());
+        assert_eq!(
+            (t(-7, 0), t(7, 0), t(-7, 1)),
+            (Some(true), Some(false), Some(false))
+        );
+    }
+
+    #[test]
+    fn the_format_alone_decides_some() {
+        let runs = ["took ", " ms"];
+        assert_eq!(al(&runs, "ook", Anchor::None).decided(), Some(true));
+        assert_eq!(al(&runs, "ms", Anchor::End).decided(), Some(true));
+        assert_eq!(al(&runs, "x", Anchor::Start).decided(), Some(false));
+        assert_eq!(al(&[""], "", Anchor::Both).decided(), Some(true));
+        assert_eq!(al(&["a"], "", Anchor::Both).decided(), Some(false));
+    }
+
+    #[test]
+    fn integers_compare_as_numbers_only_for_their_own_text() {
+        assert_eq!(int_case(Op::Eq, b"4242"), IntCase::Is(false, 4242));
+        assert_eq!(
+            int_case(Op::Eq, b"-9223372036854775808"),
+            IntCase::Is(true, 1 << 63)
+        );
+        assert_eq!(int_case(Op::Eq, b"-9223372036854775809"), IntCase::Never);
+        assert_eq!(
+            int_case(Op::Eq, b"18446744073709551615"),
+            IntCase::Is(false, u64::MAX)
+        );
+        assert_eq!(int_case(Op::Eq, b"18446744073709551616"), IntCase::Never);
+        for t in ["042", "-0", "", "-", "+4", "4 "] {
+            assert_eq!(int_case(Op::Eq, t.as_bytes()), IntCase::Never, "{t:?}");
+        }
+        assert_eq!(int_case(Op::Eq, b"0"), IntCase::Is(false, 0));
+        assert_eq!(int_case(Op::EndsWith, b"-0"), IntCase::Digits);
+        assert_eq!(int_case(Op::Contains, b""), IntCase::Digits);
+        assert_eq!(int_case(Op::StartsWith, b"4 "), IntCase::Never);
+    }
+
+    #[test]
+    fn the_bounds_hold() {
+        // Adjacent placeholders: the needle splits between them in many
+        // ways; past the bound there are no alignments.
+        let runs = vec![&b""[..]; SLOTS + 1];
+        assert!(Alignments::of(&runs, &[b'1'; 100], Anchor::None).is_none());
+        let runs = vec![&b""[..]; SLOTS + 2];
+        assert!(Alignments::of(&runs, b"1", Anchor::None).is_none());
+        let a = al(&["a", "b"], &"ab".repeat(2), Anchor::None);
+        assert!(a.alts.len() <= ALTS && a.conds.len() <= CONDS);
+    }
+}
