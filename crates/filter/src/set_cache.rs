@@ -113,8 +113,11 @@ const EMPTY: Slot = Slot {
 pub(super) struct ValueCache {
     slots: Box<[Slot]>,
     bytes: Box<[u8]>,
-    /// The slot last found or filled.
+    /// The slot last found or filled, its value's length (`u32::MAX`:
+    /// none) and class, kept here so [`last`](Self::last) reads no slot.
     last: usize,
+    last_len: u32,
+    last_class: Class,
 }
 
 impl ValueCache {
@@ -123,12 +126,15 @@ impl ValueCache {
             slots: vec![EMPTY; SLOTS].into(),
             bytes: vec![0; SLOTS * MAX_VALUE].into(),
             last: 0,
+            last_len: u32::MAX,
+            last_class: 0,
         }
     }
 
     /// Forgets every value.
     pub fn clear(&mut self) {
         self.slots.fill(EMPTY);
+        self.last_len = u32::MAX;
     }
 
     /// The hash that [`get`](Self::get) and [`put`](Self::put) take.
@@ -147,12 +153,11 @@ impl ValueCache {
     /// hash needed).
     #[inline]
     pub fn last(&self, value: &[u8]) -> Option<Class> {
-        let s = self.slots.get(self.last)?;
-        if s.len as usize != value.len() {
+        if self.last_len as usize != value.len() {
             return None;
         }
         let at = self.last * MAX_VALUE;
-        bytes_eq(self.bytes.get(at..at + value.len())?, value).then_some(s.class)
+        bytes_eq(self.bytes.get(at..at + value.len())?, value).then_some(self.last_class)
     }
 
     /// The class of `value` (hashed to `hash`), if cached.
@@ -167,6 +172,8 @@ impl ValueCache {
         let hit = bytes_eq(self.bytes.get(at..at + value.len())?, value);
         if hit {
             self.last = i;
+            self.last_len = s.len;
+            self.last_class = s.class;
         }
         hit.then_some(s.class)
     }
@@ -186,5 +193,7 @@ impl ValueCache {
             class,
         };
         self.last = i;
+        self.last_len = value.len() as u32;
+        self.last_class = class;
     }
 }

@@ -235,6 +235,9 @@ const TABLE: usize = 2 * SITES;
 pub(super) struct Sites {
     slots: Vec<Option<Slot>>,
     len: usize,
+    /// The slot last found or filled: a run of one call site's records
+    /// (the usual case) compares its format there, without a hash.
+    last: usize,
 }
 
 impl Sites {
@@ -242,6 +245,7 @@ impl Sites {
         Sites {
             slots: (0..TABLE).map(|_| None).collect(),
             len: 0,
+            last: 0,
         }
     }
 
@@ -249,23 +253,31 @@ impl Sites {
     /// by `make` when not kept.
     #[inline]
     pub fn get(&mut self, seed: &RandomState, format: &str, make: impl FnOnce() -> Site) -> &Site {
+        let same = |s: &Option<Slot>| {
+            s.as_ref()
+                .is_some_and(|s| bytes_eq(s.format.as_bytes(), format.as_bytes()))
+        };
+        if !self.slots.get(self.last).is_some_and(same) {
+            self.last = self.find(seed, format, make);
+        }
+        match &self.slots[self.last] {
+            Some(s) => &s.site,
+            None => unreachable!("found or filled above"),
+        }
+    }
+
+    /// The slot of `format`, analysed by `make` and kept when not kept.
+    fn find(&mut self, seed: &RandomState, format: &str, make: impl FnOnce() -> Site) -> usize {
         let hash = seed.hash_one(format.as_bytes());
         let mut i = (hash >> 57) as usize % TABLE;
         loop {
             match &self.slots[i] {
                 Some(s) if s.hash == hash && bytes_eq(s.format.as_bytes(), format.as_bytes()) => {
-                    break;
+                    return i;
                 }
                 Some(_) => i = (i + 1) % TABLE,
-                None => {
-                    i = self.insert(hash, format, make());
-                    break;
-                }
+                None => return self.insert(hash, format, make()),
             }
-        }
-        match &self.slots[i] {
-            Some(s) => &s.site,
-            None => unreachable!("found or filled above"),
         }
     }
 

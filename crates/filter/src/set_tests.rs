@@ -198,6 +198,12 @@ fn random_sets_match_each_filter_alone() {
                     .collect();
                 set.matching(&view, &mut got);
                 assert_eq!(got, want, "{sources:#?}\non {:?}", r.to_record());
+                let mut calls = 0;
+                set.with_matches(&view, |m| {
+                    calls += 1;
+                    assert_eq!(m, want, "the slice, {sources:#?}");
+                });
+                assert_eq!(calls, 1);
                 checked += 1;
                 pairs += n;
                 hits += got.len();
