@@ -1,29 +1,32 @@
 //! A batch written in its archived form as records arrive: the client's
 //! sender copies each ring entry's strings and values once, into one
-//! buffer, instead of into an owned [`super::batch::WireRecord`] that rkyv then copies
-//! again.
+//! buffer, instead of into an owned [`super::batch::WireRecord`] that rkyv
+//! then copies again.
 //!
-//! The bytes are exactly those rkyv writes for the [`WireBatch`] with the
-//! same contents (the test below compares them on random batches), so the
-//! wire format and its validation ([`super::validate::access_batch`]) are untouched.
-//! rkyv lays a [`super::batch::WireBatch`] out depth first: the sender's strings, each
-//! site's strings and the sites' array, each thread's name and the
-//! threads' array, then every record's out-of-line strings and values (in
-//! field order: task, message, error, values), the records' array, and
-//! the root. Sites and threads are known only once the batch is full, so
-//! a [`DirectBatch`] keeps two buffers while it fills:
+//! The bytes are exactly those rkyv writes for the
+//! [`super::batch::WireBatch`] with the same contents (the tests below
+//! compare them on random batches; debug builds compare every sealed
+//! batch), so the wire format and its validation
+//! ([`super::validate::access_batch`]) are untouched. rkyv lays a batch
+//! out depth first: the sender's strings, each site's strings and the
+//! sites' array, each thread's name and the threads' array, then every
+//! record's out-of-line strings and values (in field order: task, message,
+//! error, values), the records' array, and the root. Sites and threads are
+//! known only once the batch is full, so a [`DirectBatch`] keeps its
+//! records in two buffers while it fills:
 //!
-//! - the records' bytes (`payload`): what rkyv would write for them before
-//!   their array, in the same order (strings of up to
-//!   [`INLINE`] bytes live inside the record, as rkyv's do);
-//! - the records' array (`records`): one archived [`super::batch::WireRecord`] per
-//!   record, its relative pointers first holding positions in `payload`.
+//! - `payload`: what rkyv would write for the records before their array,
+//!   in the same order (strings of up to [`INLINE`] bytes live inside the
+//!   record, as rkyv's do);
+//! - `array`: one archived record per record, its pointers holding
+//!   positions in `payload`.
 //!
-//! [`DirectBatch::seal_into`] has rkyv write the sender, the sites and the
-//! threads (the derive's own code, through [`Encoding`], which archives as
-//! [`ArchivedWireBatch`]), then appends `payload` in one copy, turns the
-//! records' payload positions into relative pointers, appends the array
-//! in one copy, and has rkyv write the root.
+//! [`DirectBatch::seal_into`] turns those positions into relative pointers
+//! (the array's place is known: the payload starts 8-aligned, right after
+//! the threads' array), then rkyv's derive (`#[rkyv(as =
+//! ArchivedWireBatch)]`) writes the sender, the sites and the threads, the
+//! records' `Serialize` appends `payload` and `array` in one copy each,
+//! and the derive writes the root.
 //!
 //! The archived record is written by field offsets (`offset_of!` on
 //! [`ArchivedWireRecord`]); the string and vector representations are
@@ -93,7 +96,7 @@ pub struct RecordHead {
 ///
 /// rkyv serializes it as the [`super::batch::WireBatch`] it holds
 /// ([`ArchivedWireBatch`]): the derive's code writes the sender, sites,
-/// threads and root, [`Records`] the records.
+/// threads and root, `Records` the records.
 #[derive(Debug, Default, Archive, Serialize)]
 #[rkyv(as = ArchivedWireBatch)]
 pub struct DirectBatch {
