@@ -435,6 +435,7 @@ pub(crate) fn put_header(
 
 /// Reads an entry back; every read is bounds-checked and a short entry reads
 /// as `None`, never out of bounds.
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

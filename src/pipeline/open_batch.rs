@@ -1,5 +1,6 @@
-//! The batch the sender is filling: ring entries become wire records
-//! ([`distlog_core::wire::WireRecord`]) without an owned record in between.
+//! The batch the sender is filling: ring entries are written straight into
+//! the batch's archived form ([`distlog_core::wire::DirectBatch`]), their
+//! strings and values copied once, without an owned record in between.
 //!
 //! Per batch, a call site is written once: native entries are looked up by
 //! their `&'static Callsite` address, `log` records of a cached site by
@@ -16,7 +17,7 @@ use crate::entry::{self, Reader};
 use crate::facade;
 use crate::record::ValueRef;
 use crate::ring::Ring;
-use distlog_core::wire::{put_value, BodyBuf, Sender, Site, Thread, WireBatch, WireRecord};
+use distlog_core::wire::{put_value, BodyBuf, DirectBatch, RecordHead, Sender, Site, Thread};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -36,7 +37,7 @@ const SEAL_EXPANSION: usize = 2;
 
 /// One open batch of one record kind.
 pub(crate) struct OpenBatch {
-    batch: WireBatch,
+    batch: DirectBatch,
     /// Site index by call-site address (native entries, and `log` records
     /// of a cached site).
     native: HashMap<usize, u32, foldhash::fast::FixedState>,
@@ -44,16 +45,18 @@ pub(crate) struct OpenBatch {
     /// checked against the site, a collision just adds a site.
     by_content: HashMap<u64, u32, foldhash::fast::FixedState>,
     hasher: foldhash::fast::FixedState,
+    /// The address and site index of the last site found by address.
+    last_site: Option<(usize, u32)>,
     /// The ring (address), its thread id and the thread index of the last entry.
     last_thread: Option<(usize, u64, u32)>,
-    /// Cleared records, reused so that steady state allocates little.
-    spare: Vec<WireRecord>,
     /// Approximate encoded size so far.
     bytes: usize,
     /// The bytes of each site's strings, by site index.
     site_cost: Vec<usize>,
     /// The expanded size so far ([`distlog_core::limits`]).
     expanded: usize,
+    /// The buffer capacity kept from one batch to the next.
+    keep: usize,
 }
 
 /// What the sender knows about the entry's origin.
@@ -63,17 +66,19 @@ pub(crate) struct Origin<'a> {
 }
 
 impl OpenBatch {
-    pub(crate) fn new(sender: Sender) -> OpenBatch {
+    /// An empty batch of `sender`, sealed at about `batch_bytes`: its
+    /// buffers keep up to twice that (at least [`KEEP_CAPACITY`]) from one
+    /// batch to the next; buffers grown further by unusually large records
+    /// go back rather than staying with the sender.
+    pub(crate) fn new(sender: Sender, batch_bytes: usize) -> OpenBatch {
         OpenBatch {
-            batch: WireBatch {
-                sender,
-                ..WireBatch::default()
-            },
+            keep: batch_bytes.saturating_mul(2).max(KEEP_CAPACITY),
+            batch: DirectBatch::new(sender),
             native: HashMap::default(),
             by_content: HashMap::default(),
             hasher: foldhash::fast::FixedState::default(),
             last_thread: None,
-            spare: Vec::new(),
+            last_site: None,
             bytes: 0,
             site_cost: Vec::new(),
             expanded: 0,
@@ -82,12 +87,12 @@ impl OpenBatch {
 
     /// Number of records.
     pub(crate) fn len(&self) -> usize {
-        self.batch.records.len()
+        self.batch.len()
     }
 
     /// Whether the batch holds no record.
     pub(crate) fn is_empty(&self) -> bool {
-        self.batch.records.is_empty()
+        self.batch.is_empty()
     }
 
     /// Approximate encoded size.
@@ -104,13 +109,20 @@ impl OpenBatch {
     /// Appends the record of ring entry `e`. `None` only for a malformed
     /// entry, which our own producer never writes (nothing is appended).
     pub(crate) fn push_entry(&mut self, e: &[u8], origin: &Origin<'_>) -> Option<()> {
-        let mut rec = self.spare.pop().unwrap_or_default();
-        if self.decode(e, origin, &mut rec).is_none() {
-            clear(&mut rec);
-            self.spare.push(rec);
-            return None;
-        }
-        self.push(rec);
+        let d = self.decode(e, origin)?;
+        let own = self
+            .batch
+            .push(&d.head, d.task, d.message, d.error, |out| {
+                match d.values {
+                    Values::Span(span) => copy_values(out, span)?,
+                    Values::Pairs(mut r, n) => copy_pairs(&mut r, n, out)?,
+                }
+                if let Some((mut r, n)) = d.task_pairs {
+                    copy_pairs(&mut r, n, out)?;
+                }
+                Some(())
+            })?;
+        self.count(own, d.head.site, d.head.thread);
         Some(())
     }
 
@@ -127,74 +139,65 @@ impl OpenBatch {
         message: &str,
         fields: &[(&str, ValueRef<'_>)],
     ) {
-        let mut rec = self.spare.pop().unwrap_or_default();
-        rec.time_ns = time_ns;
-        rec.level = level;
-        rec.kind = kind;
-        rec.site = self.content_site(target, module, "", 0);
-        rec.thread = self.thread(0, 0, "");
-        rec.message.push_str(message);
-        for (k, v) in fields {
-            put_value(&mut rec.values, ValueRef::Str(k));
-            put_value(&mut rec.values, *v);
+        let head = RecordHead {
+            time_ns,
+            level,
+            kind,
+            site: self.content_site(target, module, "", 0),
+            thread: self.thread(0, 0, ""),
+            ..RecordHead::default()
+        };
+        let own = self.batch.push(&head, "", message, "", |out| {
+            for (k, v) in fields {
+                put_value(out, ValueRef::Str(k));
+                put_value(out, *v);
+            }
+            Some(())
+        });
+        if let Some(own) = own {
+            self.count(own, head.site, head.thread);
         }
-        self.push(rec);
     }
 
-    fn push(&mut self, rec: WireRecord) {
-        let own = rec.task.len() + rec.message.len() + rec.error.len() + rec.values.len();
+    /// Counts a record of `own` bytes (strings and values) in the batch's
+    /// size and expanded size.
+    fn count(&mut self, own: usize, site: u32, thread: u32) {
         self.bytes += RECORD_OVERHEAD + own;
         let sender = &self.batch.sender;
         self.expanded += own
             + sender.host.len()
             + sender.program.len()
-            + self.site_cost.get(rec.site as usize).copied().unwrap_or(0)
+            + self.site_cost.get(site as usize).copied().unwrap_or(0)
             + self
                 .batch
                 .threads
-                .get(rec.thread as usize)
+                .get(thread as usize)
                 .map_or(0, |t| t.name.len());
-        self.batch.records.push(rec);
     }
 
     /// Numbers the records from `first_seq`, encodes the batch into `out`
-    /// and empties it (keeping its records' buffers for the next one).
-    /// Returns the number of records encoded.
+    /// and empties it (keeping its buffers for the next one). Returns the
+    /// number of records encoded.
     pub(crate) fn seal_into<B: BodyBuf>(
         &mut self,
         first_seq: u64,
         dropped: u64,
         out: &mut B,
     ) -> u64 {
-        let b = &mut self.batch;
-        b.first_seq = first_seq;
-        b.dropped = dropped;
-        for (i, r) in b.records.iter_mut().enumerate() {
-            r.seq = first_seq + i as u64;
-        }
-        b.encode_into(out);
-        let n = b.records.len() as u64;
-        // Cleared where they lie, then handed to `spare` in one copy of
-        // the shorter of the two lists (a swap first, if `spare` is the
-        // shorter), not moved one by one: in steady state the batch took
-        // almost every spare record, so little is copied.
-        b.records.iter_mut().for_each(clear);
-        if self.spare.len() < b.records.len() {
-            std::mem::swap(&mut self.spare, &mut b.records);
-        }
-        self.spare.append(&mut b.records);
-        b.sites.clear();
-        b.threads.clear();
+        let n = self.batch.len() as u64;
+        self.batch.seal_into(first_seq, dropped, out, self.keep);
         self.site_cost.clear();
         self.expanded = 0;
         self.native.clear();
         self.by_content.clear();
         self.last_thread = None;
+        self.last_site = None;
         self.bytes = 0;
         n
     }
 
     /// The thread index of `ring` (keyed by its address), adding it.
+    #[inline(always)]
     fn thread(&mut self, key: usize, id: u64, name: &str) -> u32 {
         // A ring is reused by other threads once retired: its address and
         // its thread's id together name the thread.
@@ -203,6 +206,12 @@ impl OpenBatch {
                 return i;
             }
         }
+        self.thread_lookup(key, id, name)
+    }
+
+    /// [`OpenBatch::thread`] past its last thread.
+    #[inline(never)]
+    fn thread_lookup(&mut self, key: usize, id: u64, name: &str) -> u32 {
         let threads = &mut self.batch.threads;
         let name = distlog_core::limits::clip_name(name);
         let i = match threads.iter().position(|t| t.id == id && t.name == name) {
@@ -221,31 +230,50 @@ impl OpenBatch {
     }
 
     /// The site of a native call site, adding it.
+    #[inline]
     fn native_site(&mut self, cs: &'static Callsite) -> u32 {
-        let key = cs as *const Callsite as usize;
-        if let Some(&i) = self.native.get(&key) {
-            return i;
-        }
-        let i = self.add_site(site_of(cs, cs.file, cs.line));
-        self.native.insert(key, i);
-        i
+        self.site_by_address(cs as *const Callsite as usize, || {
+            site_of(cs, cs.file, cs.line)
+        })
     }
 
     /// The site of a cached `log` call site, adding it (the same site as
     /// [`OpenBatch::content_site`] makes for its metadata).
     fn facade_site(&mut self, site: &'static facade::Site) -> u32 {
-        let key = site as *const facade::Site as usize;
-        if let Some(&i) = self.native.get(&key) {
-            return i;
-        }
-        let i = self.add_site(Site {
+        self.site_by_address(site as *const facade::Site as usize, || Site {
             target: site.target.to_owned(),
             module: site.module.to_owned(),
             file: site.file.to_owned(),
             line: site.line,
             ..Site::default()
-        });
-        self.native.insert(key, i);
+        })
+    }
+
+    /// The site of the static metadata at address `key`, else a new one
+    /// from `make`. The last one found is checked first: records of one
+    /// site often follow each other.
+    #[inline(always)]
+    fn site_by_address(&mut self, key: usize, make: impl FnOnce() -> Site) -> u32 {
+        if let Some((k, i)) = self.last_site {
+            if k == key {
+                return i;
+            }
+        }
+        self.site_by_address_lookup(key, make)
+    }
+
+    /// [`OpenBatch::site_by_address`] past its last site.
+    #[inline(never)]
+    fn site_by_address_lookup(&mut self, key: usize, make: impl FnOnce() -> Site) -> u32 {
+        let i = match self.native.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.add_site(make());
+                self.native.insert(key, i);
+                i
+            }
+        };
+        self.last_site = Some((key, i));
         i
     }
 
@@ -326,38 +354,45 @@ impl OpenBatch {
         self.batch.sites.len() as u32 - 1
     }
 
-    /// Turns entry `e` into `rec` (see `crate::entry` for the layout).
-    fn decode(&mut self, e: &[u8], origin: &Origin<'_>, rec: &mut WireRecord) -> Option<()> {
+    /// Reads entry `e` (see `crate::entry` for the layout), adding its
+    /// site and thread to the batch.
+    fn decode<'e>(&mut self, e: &'e [u8], origin: &Origin<'_>) -> Option<Decoded<'e>> {
         let mut r = Reader::new(e, 4);
         let entry_kind = r.u8()?;
-        rec.level = r.u8()?;
-        rec.kind = r.u8()?;
+        let level = r.u8()?;
+        let kind = r.u8()?;
         let flags = r.u8()?;
         let ts = r.u64()?;
-        rec.time_ns = origin.cal.to_wall_ns(ts, flags & entry::FLAG_TSC != 0);
         let ring = origin.ring;
-        rec.thread = self.thread(
-            ring as *const Ring as usize,
-            ring.thread_id,
-            &ring.thread_name,
-        );
-        match entry_kind {
+        let mut head = RecordHead {
+            time_ns: origin.cal.to_wall_ns(ts, flags & entry::FLAG_TSC != 0),
+            level,
+            kind,
+            thread: self.thread(
+                ring as *const Ring as usize,
+                ring.thread_id,
+                &ring.thread_name,
+            ),
+            ..RecordHead::default()
+        };
+        let (message, values) = match entry_kind {
             entry::NATIVE => {
                 let ptr = r.u64()? as usize as *const Callsite;
                 // SAFETY: NATIVE entries are written only by `emit_native`,
                 // which stores the address of a `&'static Callsite`; statics
                 // live for the whole program.
                 let cs: &'static Callsite = unsafe { &*ptr };
-                rec.site = if flags & entry::FLAG_SITE != 0 {
+                let mut message = "";
+                head.site = if flags & entry::FLAG_SITE != 0 {
                     let line = r.u32()?;
                     let file = r.str()?;
-                    rec.message.push_str(r.str()?);
+                    message = r.str()?;
                     self.located_site(cs, file, line)
                 } else {
                     self.native_site(cs)
                 };
                 let span = r.value_span(cs.args as usize + cs.fields.len())?;
-                copy_values(&mut rec.values, span)?;
+                (message, Values::Span(span))
             }
             entry::FACADE => {
                 let ptr = r.u64()? as usize as *const facade::Site;
@@ -366,21 +401,18 @@ impl OpenBatch {
                 // never freed or changed.
                 let site: &'static facade::Site = unsafe { &*ptr };
                 let n = r.u32()?;
-                if flags & entry::FLAG_LITERAL != 0 {
+                let message = if flags & entry::FLAG_LITERAL != 0 {
                     let len = r.u32()? as usize;
                     let at = r.u64()? as usize as *const u8;
                     // SAFETY: LITERAL entries hold the address and length of
                     // a `&'static str` (`fmt::Arguments::as_str`), valid
                     // UTF-8 for the whole program.
-                    let text = unsafe {
-                        std::str::from_utf8_unchecked(std::slice::from_raw_parts(at, len))
-                    };
-                    rec.message.push_str(text);
+                    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(at, len)) }
                 } else {
-                    rec.message.push_str(r.str()?);
-                }
-                rec.site = self.facade_site(site);
-                copy_pairs(&mut r, n, &mut rec.values)?;
+                    r.str()?
+                };
+                head.site = self.facade_site(site);
+                (message, pairs(&mut r, n)?)
             }
             entry::DYNAMIC => {
                 let line = r.u32()?;
@@ -388,23 +420,64 @@ impl OpenBatch {
                 let target = r.str()?;
                 let module = r.str()?;
                 let file = r.str()?;
-                rec.message.push_str(r.str()?);
-                rec.site = self.content_site(target, module, file, line);
-                copy_pairs(&mut r, n, &mut rec.values)?;
+                let message = r.str()?;
+                head.site = self.content_site(target, module, file, line);
+                (message, pairs(&mut r, n)?)
             }
             _ => return None,
-        }
-        if flags & entry::FLAG_ERROR != 0 {
-            rec.error.push_str(r.str()?);
-        }
+        };
+        let error = if flags & entry::FLAG_ERROR != 0 {
+            r.str()?
+        } else {
+            ""
+        };
+        let (mut task, mut task_pairs) = ("", None);
         if flags & entry::FLAG_TASK != 0 {
-            rec.task_n = r.u32()?;
-            rec.task.push_str(r.str()?);
+            head.task_n = r.u32()?;
+            task = r.str()?;
             let n = r.u32()?;
-            copy_pairs(&mut r, n, &mut rec.values)?;
+            task_pairs = Some((r, n));
         }
-        Some(())
+        Some(Decoded {
+            head,
+            task,
+            message,
+            error,
+            values,
+            task_pairs,
+        })
     }
+}
+
+/// A ring entry read, its strings borrowed, in the order the batch writes
+/// them (an entry has its message first, its task last).
+struct Decoded<'e> {
+    head: RecordHead,
+    task: &'e str,
+    message: &'e str,
+    error: &'e str,
+    values: Values<'e>,
+    /// A task's bound fields: where its pairs start, and how many.
+    task_pairs: Option<(Reader<'e>, u32)>,
+}
+
+/// An entry's format arguments and fields.
+enum Values<'e> {
+    /// Values in the ring's encoding (native entries).
+    Span(&'e [u8]),
+    /// `n` (key, value) pairs from the reader's position (the `log`
+    /// facade's key/values, dynamic records').
+    Pairs(Reader<'e>, u32),
+}
+
+/// The `n` (key, value) pairs at `r`'s position, `r` moved past them.
+fn pairs<'e>(r: &mut Reader<'e>, n: u32) -> Option<Values<'e>> {
+    let start = r.clone();
+    for _ in 0..n {
+        r.str()?;
+        r.value_ref()?;
+    }
+    Some(Values::Pairs(start, n))
 }
 
 /// Copies `n` (key string, value) pairs of an entry (the `log` facade's
@@ -447,38 +520,5 @@ fn copy_values(out: &mut Vec<u8>, span: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Empties a record, keeping its buffers.
-fn clear(r: &mut WireRecord) {
-    let WireRecord {
-        time_ns,
-        seq,
-        level,
-        kind,
-        site,
-        thread,
-        task_n,
-        line,
-        task,
-        message,
-        error,
-        values,
-    } = r;
-    (*time_ns, *seq, *task_n) = (0, 0, 0);
-    (*level, *kind) = (0, 0);
-    (*site, *thread, *line) = (0, 0, 0);
-    // Buffers are kept for the next record, unless one large record grew
-    // them: that memory goes back rather than staying with the sender.
-    for s in [task, message, error] {
-        s.clear();
-        if s.capacity() > KEEP_CAPACITY {
-            *s = String::new();
-        }
-    }
-    values.clear();
-    if values.capacity() > KEEP_CAPACITY {
-        *values = Vec::new();
-    }
-}
-
-/// Buffer capacity a cleared record keeps.
-const KEEP_CAPACITY: usize = 4096;
+/// Buffer capacity a sealed batch keeps at least (see [`OpenBatch::new`]).
+const KEEP_CAPACITY: usize = 256 * 1024;

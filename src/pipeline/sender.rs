@@ -78,6 +78,7 @@ impl SenderThread {
             .acknowledged
             .then(|| ResendBuffer::new(shared.config.resend_buffer));
         let instance = identity.instance;
+        let batch_bytes = shared.config.batch_bytes;
         SenderThread {
             shared,
             socket: Some(socket),
@@ -87,8 +88,8 @@ impl SenderThread {
             cal,
             last_cal: Instant::now(),
             next_seq: 0,
-            logs: OpenBatch::new(identity.clone()),
-            perfs: OpenBatch::new(identity),
+            logs: OpenBatch::new(identity.clone(), batch_bytes),
+            perfs: OpenBatch::new(identity, batch_bytes),
             pending: VecDeque::new(),
             resend,
             instance,

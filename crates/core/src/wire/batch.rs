@@ -3,8 +3,9 @@
 //! [`Record`]s) for batches made off the client's hot path, and the
 //! encoder.
 //!
-//! The client's sender fills a [`WireBatch`] straight from its rings
-//! (`src/pipeline/open_batch.rs`). Everything else that makes a batch (the
+//! The client's sender writes the archive of a [`WireBatch`] straight
+//! from its rings (`DirectBatch`, `src/pipeline/open_batch.rs`): the
+//! same bytes, without the owned records. Everything else that makes a batch (the
 //! broker's metrics and re-encoded partial deliveries, Python records,
 //! `distlog` reading PostgreSQL, tests) builds a [`Batch`] and encodes it
 //! with [`encode_batch_to_vec`], which converts it first: one format either

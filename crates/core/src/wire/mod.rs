@@ -37,6 +37,9 @@
 //!   [`put_value`]);
 //! - `batch`: [`WireBatch`] and its tables, the owned builder [`Batch`],
 //!   the encoder ([`encode_batch_to_vec`]);
+//! - `direct`: [`DirectBatch`], the client's sender's encoder: the same
+//!   bytes as the `batch` encoder, written from borrowed strings with one
+//!   copy;
 //! - `check`: the archive check, written for this layout (what
 //!   `rkyv::access` checks, in one pass);
 //! - `validate`: [`access_batch`], every check and cost bound;
@@ -61,6 +64,7 @@
 
 mod batch;
 mod check;
+mod direct;
 mod frame;
 mod owned;
 mod validate;
@@ -70,6 +74,7 @@ pub use batch::{
     encode_batch_to_vec, ArchivedSite, ArchivedThread, ArchivedWireBatch, ArchivedWireRecord,
     Batch, Site, Thread, WireBatch, WireRecord,
 };
+pub use direct::{DirectBatch, RecordHead};
 pub use frame::{
     decode_ack, encode_ack, recv_monitor_event, ArchivedSender, BodyBuf, Sender, Topic, WireError,
     ACK_LEN, ENCODING_BATCH, ENCODING_JSON, ENCODING_PICKLE, PREFIX_LEN, VERSION,
