@@ -17,7 +17,7 @@ pub(crate) mod reference {
     use distlog_core::wire::Sender;
     use serde_json::{Map, Value as Json};
 
-    const KNOWN: &[&str] = &[
+    pub(super) const KNOWN: &[&str] = &[
         "name",
         "msg",
         "args",
@@ -333,33 +333,8 @@ struct Gen {
     rng: fastrand::Rng,
 }
 
-const ATTRS: &[&str] = &[
-    "name",
-    "msg",
-    "args",
-    "levelname",
-    "levelno",
-    "pathname",
-    "filename",
-    "module",
-    "exc_info",
-    "exc_text",
-    "stack_info",
-    "lineno",
-    "funcName",
-    "created",
-    "msecs",
-    "relativeCreated",
-    "thread",
-    "threadName",
-    "processName",
-    "process",
-    "message",
-    "asctime",
-    "hostname",
-    "context",
-    "taskName",
-];
+/// The LogRecord attributes (the reference decoder's list).
+const ATTRS: &[&str] = reference::KNOWN;
 
 impl Gen {
     fn string(&mut self) -> String {
