@@ -26,7 +26,8 @@
 //! arguments as they are stored: a string in place, an integer against
 //! the number a `==` cut spells (no text at all) or, for the other cuts,
 //! its digits on the stack (and never when the cut has a byte no integer
-//! shows). Nothing is rendered and nothing allocated per record.
+//! shows); a float is formatted on the stack only when the cut could be
+//! in its text. Nothing is rendered and nothing allocated per record.
 //!
 //! # Bounds
 //!
@@ -106,6 +107,9 @@ struct Cond {
     op: Op,
     cut: (u32, u32),
     int: IntCase,
+    /// The cut has a byte no float's text shows ([`float_may_show`]): the
+    /// condition fails on a float without formatting it.
+    float_never: bool,
 }
 
 /// A test's alignments on one format (module docs): the test passes on a
@@ -242,6 +246,7 @@ impl Alignments {
             ValueRef::Str(s) => c.op.test(s.as_bytes(), cut),
             ValueRef::U64(u) => int_holds(c, (false, u), v, cut),
             ValueRef::I64(i) => int_holds(c, (i < 0, i.unsigned_abs()), v, cut),
+            ValueRef::F64(_) if c.float_never => false,
             _ => text_test(v, c.op, cut),
         };
         #[cfg(test)]
@@ -304,6 +309,14 @@ fn text_test(v: ValueRef<'_>, op: Op, cut: &[u8]) -> bool {
         ControlFlow::Break(())
     });
     hit
+}
+
+/// Whether a float's text as a message shows it (`ValueRef`'s `Display`:
+/// digits, `-`, `.`, the exponent form's `e`, `inf`, `NaN`) can hold `b`.
+/// A cut with any other byte is met by no float, so the float is not
+/// formatted to find that out (formatting one costs ~500 instructions).
+fn float_may_show(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'i' | b'n' | b'f' | b'N' | b'a')
 }
 
 /// What an integer does about `op` with `cut` (module docs).
@@ -462,6 +475,7 @@ impl Build<'_> {
                 op,
                 cut: (x as u32, y as u32),
                 int: int_case(op, cut),
+                float_never: !cut.iter().all(|&b| float_may_show(b)),
             });
         }
         let conds = &mut out.conds[a as usize..];
@@ -539,6 +553,38 @@ mod tests {
         assert_eq!(int_case(Op::EndsWith, b"-0"), IntCase::Digits);
         assert_eq!(int_case(Op::Contains, b""), IntCase::Digits);
         assert_eq!(int_case(Op::StartsWith, b"4 "), IntCase::Never);
+    }
+
+    #[test]
+    fn every_byte_a_float_shows_is_one_float_may_show() {
+        let mut rng = fastrand::Rng::with_seed(17);
+        let specials = [
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e16,
+            1e-5,
+            0.1,
+            -2.5e-7,
+        ];
+        let randoms = (0..20_000).map(|_| f64::from_bits(rng.u64(..)));
+        for x in specials.into_iter().chain(randoms) {
+            let text = ValueRef::F64(x).to_string();
+            assert!(text.bytes().all(float_may_show), "{x:?} shows as {text:?}");
+        }
+        // A cut with another byte fails on a float without formatting it,
+        // and the answer is the one the text gives.
+        let a = al(&["a ", ""], "a x", Anchor::None);
+        assert_eq!(a.test([ValueRef::F64(1.5)].into_iter()), Some(false));
+        assert_eq!(a.test([ValueRef::Str("x")].into_iter()), Some(true));
+        let a = al(&["a ", ""], "a 1.5", Anchor::None);
+        assert_eq!(a.test([ValueRef::F64(1.5)].into_iter()), Some(true));
     }
 
     #[test]
