@@ -83,7 +83,13 @@ impl Op {
             Op::Eq => text == cut,
             Op::StartsWith => text.starts_with(cut),
             Op::EndsWith => text.ends_with(cut),
-            Op::Contains => memchr::memmem::find(text, cut).is_some(),
+            // An argument's text is usually a few bytes: shorter than the
+            // cut is no, short is a plain scan (no searcher built per call).
+            Op::Contains if cut.len() > text.len() => false,
+            Op::Contains if cut.is_empty() || text.len() > 64 => {
+                memchr::memmem::find(text, cut).is_some()
+            }
+            Op::Contains => text.windows(cut.len()).any(|w| w == cut),
         }
     }
 }
@@ -197,16 +203,15 @@ impl Alignments {
             // Integers meet no alternative (`contains "timeout"` on a
             // site of numbers): only whether they are all integers
             // matters, and nothing needs keeping.
-            let (mut n, mut ints) = (0, true);
-            for v in args.clone().take(self.slots) {
-                ints &= matches!(v, ValueRef::U64(_) | ValueRef::I64(_));
+            // Stops at the first argument that is not an integer (the
+            // path below then reads them all, and counts them itself).
+            let mut n = 0;
+            let ints = args.clone().take(self.slots).all(|v| {
                 n += 1;
-            }
-            if n < self.slots {
-                return None;
-            }
+                matches!(v, ValueRef::U64(_) | ValueRef::I64(_))
+            });
             if ints {
-                return Some(false);
+                return if n < self.slots { None } else { Some(false) };
             }
         }
         let mut vals = [ValueRef::Null; SLOTS];
