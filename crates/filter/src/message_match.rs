@@ -517,11 +517,22 @@ pub(super) fn site_test<'a>(
         SiteTest::EndsWith(p) => (p, Anchor::End),
         SiteTest::Eq(p) => (p, Anchor::Both),
     };
+    // `contains`: the format's verdict first, kept per needle; it decides
+    // most sites (a needle in the literal text, or one no argument of
+    // these kinds can hold) without reading the arguments' text.
+    if let SiteTest::Contains(finder) = test {
+        match plan.contains(finder, args.clone()) {
+            Fate::Pass => return true,
+            Fate::Fail => return false,
+            Fate::Depends => {}
+        }
+    }
     if let Some(hit) = plan.aligned(needle, anchor, args.clone()) {
         return hit;
     }
     let fate = match test {
-        SiteTest::Contains(finder) => plan.contains(finder, args.clone()),
+        // Asked above.
+        SiteTest::Contains(_) => Fate::Depends,
         // `prefix_of` on the plan's pieces below compares the first
         // literal run first: the shape's verdict at the same cost.
         SiteTest::StartsWith(_) => Fate::Depends,
