@@ -184,7 +184,7 @@ impl FilterSet {
         out.clear();
         // One copy of the memoized list, not a push per match (few
         // matches, the usual case with few filters: pushes, no memcpy).
-        self.each_list(view, |m| match m {
+        self.with_matches(view, |m| match m {
             [] => {}
             [a] => out.push(*a),
             _ => out.extend_from_slice(m),
@@ -194,7 +194,7 @@ impl FilterSet {
     /// Calls `f` with the index of every filter that `view` passes,
     /// ascending: [`matching`](Self::matching) without the vector.
     pub fn for_each_matching(&self, view: &RecordView<'_>, mut f: impl FnMut(u32)) {
-        self.each_list(view, |m| m.iter().for_each(|&i| f(i)));
+        self.with_matches(view, |m| m.iter().for_each(|&i| f(i)));
     }
 
     /// Calls `f` once with the indexes of the filters `view` passes,
@@ -219,13 +219,7 @@ impl FilterSet {
     /// assert_eq!(seen, [0, 1]);
     /// # Ok::<(), distlog_filter::SetError>(())
     /// ```
-    pub fn with_matches(&self, view: &RecordView<'_>, f: impl FnMut(&[u32])) {
-        self.each_list(view, f);
-    }
-
-    /// Calls `f` once with the indexes of the filters `view` passes,
-    /// ascending.
-    fn each_list(&self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
+    pub fn with_matches(&self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
         let inner = &*self.inner;
         let done = SCRATCH.try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
