@@ -39,6 +39,7 @@
 //! most [`CONDS`] conditions, each one comparison or substring search on
 //! one argument's text.
 
+use super::bytes::{bytes_eq, ends_with, starts_with};
 use distlog_core::message::value_piece;
 use distlog_core::record::ValueRef;
 use std::ops::ControlFlow;
@@ -80,16 +81,16 @@ impl Op {
     #[inline]
     fn test(self, text: &[u8], cut: &[u8]) -> bool {
         match self {
-            Op::Eq => text == cut,
-            Op::StartsWith => text.starts_with(cut),
-            Op::EndsWith => text.ends_with(cut),
+            Op::Eq => bytes_eq(text, cut),
+            Op::StartsWith => starts_with(text, cut),
+            Op::EndsWith => ends_with(text, cut),
             // An argument's text is usually a few bytes: shorter than the
             // cut is no, short is a plain scan (no searcher built per call).
             Op::Contains if cut.len() > text.len() => false,
             Op::Contains if cut.is_empty() || text.len() > 64 => {
                 memchr::memmem::find(text, cut).is_some()
             }
-            Op::Contains => text.windows(cut.len()).any(|w| w == cut),
+            Op::Contains => text.windows(cut.len()).any(|w| bytes_eq(w, cut)),
         }
     }
 }

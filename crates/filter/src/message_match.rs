@@ -351,17 +351,20 @@ impl Plan {
                     // when more tests than this take turns).
                     return None;
                 }
-                let runs: Vec<&[u8]> = self
-                    .runs
-                    .iter()
-                    .map(|&(a, b)| self.literal(a, b).as_bytes())
-                    .collect();
-                let v = Alignments::of(&runs, needle, anchor);
+                let v = Alignments::of(&self.run_bytes(), needle, anchor);
                 cache.push((anchor, needle.into(), v));
                 cache.len() - 1
             }
         };
         cache[i].2.as_ref()?.test(args)
+    }
+
+    /// The literal runs around the placeholders, as [`Alignments::of`]
+    /// takes them.
+    fn run_bytes(&self) -> Vec<&[u8]> {
+        (self.runs.iter())
+            .map(|&(a, b)| self.literal(a, b).as_bytes())
+            .collect()
     }
 
     fn literal(&self, a: u32, b: u32) -> &str {
@@ -636,9 +639,7 @@ mod tests {
         // The alignments on their own, for every needle (a plan keeps
         // those of its first few tests only).
         let plan = plan_of(format).expect("a short format");
-        let runs: Vec<&[u8]> = (plan.runs.iter())
-            .map(|&(a, b)| plan.literal(a, b).as_bytes())
-            .collect();
+        let runs = plan.run_bytes();
         for n in &needles {
             let wants = [
                 (Anchor::None, memchr::memmem::find(m, n).is_some()),
