@@ -15,7 +15,9 @@
 //! 7   u8   flags: TSC (timestamp is TSC ticks), TASK (task section follows),
 //!          ERROR (an error string follows the fields), SITE (NATIVE only:
 //!          line, file and message follow the call-site pointer),
-//!          LITERAL (FACADE only: the message is a `&'static str`'s address)
+//!          LITERAL (FACADE only: the message is a `&'static str`'s address);
+//!          bits 5-7, NATIVE only: the bytes written before the task
+//!          section (all of them without one), modulo 8 (END_SHIFT)
 //! 8   u64  timestamp
 //! NATIVE:  16 u64 &'static Callsite; [SITE: u32 line, file string, message
 //!          string]; then its format args, then its fields
@@ -27,6 +29,15 @@
 //! TASK:    u32 task_n, path string, u32 bound count, (key, value) pairs
 //! string:  u32 length, bytes          value: u8 tag, payload
 //! ```
+//!
+//! The entry's length rounds the bytes written up to a multiple of 8; the
+//! bytes after them (0-7) are not written. A NATIVE entry records how many
+//! there are in its flags' top bits (the producer knows: it sized the
+//! entry), so that when no task section or error follows its values the
+//! sender takes them as the rest of the entry, in O(1), instead of walking
+//! them value by value ([`Reader::take_written`]). The bits count the
+//! bytes before the task section, a constant when the arguments and
+//! fields have fixed sizes; an entry with a task section is walked.
 
 use crate::record::{Value, ValueRef};
 
@@ -43,7 +54,27 @@ pub(crate) const FLAG_SITE: u8 = 8;
 /// FACADE only: the message is not in the entry; its `&'static str` (from
 /// `fmt::Arguments::as_str`) is, as an address after its length.
 pub(crate) const FLAG_LITERAL: u8 = 16;
+/// NATIVE only: bits 5-7 of the flags hold the entry's written length
+/// before its task section, modulo 8 ([`end_flags`]): without a task
+/// section its written end is known from its length.
+pub(crate) const END_SHIFT: u8 = 5;
 pub(crate) const HEADER: usize = 16;
+
+/// The flag bits that record an entry's written length, `written` bytes
+/// (the entry's length is `align8(written)`): its last 3 bits.
+#[inline(always)]
+pub(crate) const fn end_flags(written: usize) -> u8 {
+    (written as u8) << END_SHIFT
+}
+
+/// The written length of an entry of `len` bytes (a multiple of 8) whose
+/// flags carry [`end_flags`]: `len` less the padding, 0-7 bytes.
+/// Saturates at 0 on a length shorter than its padding (never written).
+#[inline(always)]
+pub(crate) const fn written_len(len: usize, flags: u8) -> usize {
+    let pad = 0u8.wrapping_sub(flags >> END_SHIFT) & 7;
+    len.saturating_sub(pad as usize)
+}
 
 const TAG_NULL: u8 = 0;
 const TAG_BOOL: u8 = 1;
@@ -510,6 +541,19 @@ impl<'a> Reader<'a> {
         }
         self.pos = pos;
         buf.get(start..pos)
+    }
+
+    /// The bytes from the read position to the entry's written end, as
+    /// [`end_flags`] in `flags` records it (the buffer is the whole entry),
+    /// the position moved there: in a NATIVE entry without a task section
+    /// or an error, its values, the same bytes [`Reader::value_span`] walks
+    /// to. `None` when the end lies before the position.
+    #[inline(always)]
+    pub(crate) fn take_written(&mut self, flags: u8) -> Option<&'a [u8]> {
+        let end = written_len(self.buf.len(), flags);
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
     }
 
     /// Reads a value, borrowing its string.

@@ -235,32 +235,61 @@ pub fn emit_native<A: entry::EncodeList, F: entry::EncodeList>(
     let (ts, is_tsc) = crate::clock::raw_now();
     context::with_current(|section| {
         let task_len = section.map_or(0, |s| s.len());
-        let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
-        let len = entry::align8(body + task_len);
-        let mut flags = if is_tsc { entry::FLAG_TSC } else { 0 };
+        let (len, mut flags) = native_size(args, fields, task_len, is_tsc);
         if section.is_some() {
             flags |= entry::FLAG_TASK;
         }
-        let wr = |buf: &mut [u8]| {
+        with_entry(len, |buf: &mut [u8]| {
             let mut w = Cursor::new(buf, 0);
-            entry::put_header(
-                &mut w,
-                len,
-                entry::NATIVE,
-                callsite.level,
-                callsite.kind,
-                flags,
-                ts,
-            );
-            w.put_u64(callsite as *const crate::Callsite as u64);
-            args.encode(&mut w);
-            fields.encode(&mut w);
+            put_native(&mut w, len, flags, ts, callsite, args, fields);
             if let Some(section) = section {
                 section.write(&mut w);
             }
-        };
-        with_entry(len, wr);
+        });
     })
+}
+
+/// A native entry's length, with a task section of `task_len` bytes, and
+/// its flags but the task's: the written end before the task section
+/// ([`entry::end_flags`]: a constant for arguments and fields of fixed
+/// sizes; read only when there is no task section) and the clock's.
+#[inline(always)]
+fn native_size<A: entry::EncodeList, F: entry::EncodeList>(
+    args: &A,
+    fields: &F,
+    task_len: usize,
+    is_tsc: bool,
+) -> (usize, u8) {
+    let body = entry::HEADER + 8 + args.encoded_len() + fields.encoded_len();
+    let tsc = if is_tsc { entry::FLAG_TSC } else { 0 };
+    (entry::align8(body + task_len), entry::end_flags(body) | tsc)
+}
+
+/// Writes a native entry of `len` bytes up to its task section: the
+/// header with `flags` (from [`native_size`], which records where its
+/// fields end), the call site, `args` and `fields`.
+#[inline(always)]
+fn put_native<A: entry::EncodeList, F: entry::EncodeList>(
+    w: &mut Cursor<'_>,
+    len: usize,
+    flags: u8,
+    ts: u64,
+    callsite: &'static crate::Callsite,
+    args: &A,
+    fields: &F,
+) {
+    entry::put_header(
+        w,
+        len,
+        entry::NATIVE,
+        callsite.level,
+        callsite.kind,
+        flags,
+        ts,
+    );
+    w.put_u64(callsite as *const crate::Callsite as u64);
+    args.encode(w);
+    fields.encode(w);
 }
 
 /// Emits a task status record (start or end) in the native encoding, with
@@ -291,7 +320,7 @@ pub(crate) fn emit_status<F: entry::EncodeList>(
         + fields.encoded_len()
         + error_len.map_or(0, |n| 4 + n);
     let len = entry::align8(body + section.len());
-    let mut flags = entry::FLAG_SITE | entry::FLAG_TASK;
+    let mut flags = entry::FLAG_SITE | entry::FLAG_TASK | entry::end_flags(body);
     if is_tsc {
         flags |= entry::FLAG_TSC;
     }
@@ -321,4 +350,113 @@ pub(crate) fn emit_status<F: entry::EncodeList>(
         }
         section.write(&mut w);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Encode, EncodeList, Reader};
+    use crate::pipeline::open_batch::native_values;
+    use crate::record::Value;
+    use crate::ring::{new_storage, Producer, Ring};
+    use std::sync::Arc;
+
+    /// Any number of values of any kind, as a native call's arguments.
+    struct List(Vec<Value>);
+
+    impl EncodeList for List {
+        const LEN: usize = 0;
+        fn encoded_len(&self) -> usize {
+            self.0.iter().map(Encode::encoded_len).sum()
+        }
+        fn encode(&self, w: &mut Cursor<'_>) {
+            for v in &self.0 {
+                v.encode(w);
+            }
+        }
+    }
+
+    static SITE: crate::Callsite = crate::Callsite::new(20, b'L', "t", "m", "f.rs", 1, "", 0, &[]);
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+
+        fn value(&mut self) -> Value {
+            match self.below(6) {
+                0 => Value::Null,
+                1 => Value::Bool(self.below(2) == 1),
+                2 => Value::I64(self.below(u64::MAX) as i64),
+                3 => Value::U64(self.below(u64::MAX)),
+                4 => Value::F64(f64::from_bits(self.below(u64::MAX))),
+                _ => Value::Str("é-x".repeat(self.below(12) as usize)),
+            }
+        }
+    }
+
+    /// The sender takes a native entry's values as the rest of the entry
+    /// up to the end its flags record; those are exactly the bytes the
+    /// value-by-value walk finds, for every value kind and count, every
+    /// padding (0-7 bytes, over stale bytes of earlier entries), entries
+    /// of the largest size a ring takes, and entries written at the ring's
+    /// start after its end was padded.
+    #[test]
+    fn recorded_values_end_is_the_walked_one() {
+        let ring = Arc::new(Ring::new(new_storage(1024), 1, ""));
+        let mut p = Producer::new(ring.clone());
+        let max = p.max_len();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut checked, mut largest, mut at_start) = (0, 0, 0);
+        let mut start: Option<usize> = None;
+        for i in 0..20_000u64 {
+            let values = if i % 50 == 0 {
+                // The largest entries: one string filling the entry to
+                // `max` less 0-7 bytes of padding.
+                let s = "s".repeat(max - (entry::HEADER + 8 + 5) - (i / 50 % 8) as usize);
+                vec![Value::Str(s)]
+            } else {
+                (0..rng.below(8)).map(|_| rng.value()).collect()
+            };
+            let list = List(values);
+            let written = entry::HEADER + 8 + EncodeList::encoded_len(&list);
+            let (len, flags) = native_size(&(), &list, 0, false);
+            assert!(len <= max);
+            let buf = match p.reserve(len) {
+                Some(buf) => buf,
+                None => {
+                    ring.consume(usize::MAX, |_| ());
+                    p.refresh_tail();
+                    p.reserve(len).expect("room in an empty ring")
+                }
+            };
+            let mut w = Cursor::new(buf, 0);
+            put_native(&mut w, len, flags, 7, &SITE, &(), &list);
+            assert_eq!(w.pos(), written);
+            p.commit(len);
+            let n = list.0.len();
+            ring.consume(usize::MAX, |e| {
+                let at = e.as_ptr() as usize;
+                let base = *start.get_or_insert(at);
+                at_start += usize::from(at == base);
+                largest += usize::from(e.len() == max);
+                let mut r = Reader::new(e, entry::HEADER + 8);
+                let walked = r.clone().value_span(n).expect("walkable values");
+                let span = native_values(&mut r, e[7], n).expect("recorded end");
+                assert_eq!(span, walked, "entry {i}");
+                assert_eq!(span.len(), written - entry::HEADER - 8);
+                assert_eq!(r.remaining(), len - written);
+                checked += 1;
+            });
+        }
+        assert_eq!(checked, 20_000);
+        assert!(largest >= 50, "{largest} entries of the largest size");
+        assert!(at_start >= 100, "{at_start} entries at the ring's start");
+    }
 }

@@ -391,7 +391,7 @@ impl OpenBatch {
                 } else {
                     self.native_site(cs)
                 };
-                let span = r.value_span(cs.args as usize + cs.fields.len())?;
+                let span = native_values(&mut r, flags, cs.args as usize + cs.fields.len())?;
                 (message, Values::Span(span))
             }
             entry::FACADE => {
@@ -468,6 +468,26 @@ enum Values<'e> {
     /// `n` (key, value) pairs from the reader's position (the `log`
     /// facade's key/values, dynamic records').
     Pairs(Reader<'e>, u32),
+}
+
+/// The `n` values of a NATIVE entry at `r`'s position (its format
+/// arguments, then its fields), `r` moved past them: the rest of the entry
+/// up to its written end when nothing follows them (no task section, no
+/// error; see `crate::entry`), else walked value by value.
+#[inline(always)]
+pub(crate) fn native_values<'e>(r: &mut Reader<'e>, flags: u8, n: usize) -> Option<&'e [u8]> {
+    if flags & (entry::FLAG_TASK | entry::FLAG_ERROR) != 0 {
+        return r.value_span(n);
+    }
+    let mut walk = r.clone();
+    let span = r.take_written(flags)?;
+    // Every debug build's pipeline checks the recorded end against the walk.
+    debug_assert_eq!(
+        walk.value_span(n),
+        Some(span),
+        "a native entry's recorded end is not its values' end"
+    );
+    Some(span)
 }
 
 /// The `n` (key, value) pairs at `r`'s position, `r` moved past them.
