@@ -138,11 +138,13 @@ impl RuleSet {
         // the per-processor index lists start at the first that differs.
         let (mut first, mut alike) = (0u64, true);
         let sender = batch.sender();
+        // The set's tables taken once for the batch.
+        let mut matcher = self.set.as_ref().map(FilterSet::matcher);
         for (i, rec) in batch.records().enumerate() {
             let view = RecordView::new(system, sender, rec);
             let mut targets = 0u64;
             let mut matched = false;
-            if let Some(set) = &self.set {
+            if let Some(set) = &mut matcher {
                 // The set's memoized list as one slice: no call per match.
                 set.with_matches(&view, |m| {
                     matched = !m.is_empty();

@@ -182,7 +182,7 @@ mod set_tests;
 mod tests;
 
 pub use error::{FilterError, SetError};
-pub use set::FilterSet;
+pub use set::{FilterSet, Matcher};
 
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;

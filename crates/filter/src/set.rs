@@ -240,6 +240,95 @@ impl FilterSet {
     }
 }
 
+impl FilterSet {
+    /// A matcher holding this thread's memo tables of the set for as long
+    /// as it lives (they go back to the thread when it is dropped): for a
+    /// caller that evaluates a batch of records, it takes the tables once
+    /// instead of once per record.
+    ///
+    /// ```
+    /// use distlog_core::record::{level, Record};
+    /// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
+    /// use distlog_filter::{FilterSet, RecordView};
+    ///
+    /// let set = FilterSet::new(&["level >= warn", "level == info"])?;
+    /// let batch = Batch {
+    ///     records: [level::ERROR, level::INFO, level::DEBUG]
+    ///         .into_iter()
+    ///         .zip(0..)
+    ///         .map(|(level, seq)| Record { seq, level, ..Record::default() })
+    ///         .collect(),
+    ///     ..Batch::default()
+    /// };
+    /// let body = encode_batch_to_vec(&batch);
+    /// let b = access_batch(&body).unwrap();
+    /// let mut matcher = set.matcher();
+    /// let mut seen = Vec::new();
+    /// for r in b.records() {
+    ///     matcher.with_matches(&RecordView::new(b'P', b.sender(), r), |m| seen.push(m.to_vec()));
+    /// }
+    /// assert_eq!(seen, [vec![0], vec![1], vec![]]);
+    /// # Ok::<(), distlog_filter::SetError>(())
+    /// ```
+    pub fn matcher(&self) -> Matcher<'_> {
+        let inner = &*self.inner;
+        // The thread's tables when they are this set's and not held by
+        // another matcher; else fresh ones (kept for the thread on drop).
+        let kept = SCRATCH
+            .try_with(|cell| {
+                cell.try_borrow_mut()
+                    .ok()
+                    .and_then(|mut slot| slot.take())
+                    .filter(|s| s.set_id == inner.id)
+            })
+            .ok()
+            .flatten();
+        Matcher {
+            inner,
+            scratch: Some(kept.unwrap_or_else(|| Scratch::new(inner.id, &inner.plan))),
+        }
+    }
+}
+
+/// A [`FilterSet`] with this thread's memo tables taken out
+/// ([`FilterSet::matcher`]); dropping it gives them back.
+pub struct Matcher<'a> {
+    inner: &'a SetInner,
+    /// Always `Some` until dropped.
+    scratch: Option<Scratch>,
+}
+
+impl Matcher<'_> {
+    /// [`FilterSet::with_matches`], with the tables this matcher holds.
+    #[inline]
+    pub fn with_matches(&mut self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
+        if let Some(s) = &mut self.scratch {
+            self.inner.plan.matching(view, s, &mut f);
+        }
+    }
+}
+
+impl Drop for Matcher<'_> {
+    fn drop(&mut self) {
+        let Some(s) = self.scratch.take() else {
+            return;
+        };
+        // Back to the thread (unless it is being torn down, or another
+        // holder's evaluation has the cell: then they are dropped).
+        let _ = SCRATCH.try_with(|cell| {
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                *slot = Some(s);
+            }
+        });
+    }
+}
+
+impl fmt::Debug for Matcher<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Matcher").finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for FilterSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FilterSet")

@@ -11,7 +11,15 @@
 //! a validated batch (validation checked every value, so no UTF-8 check is
 //! repeated); on malformed bytes it stops where `fields` stops, except
 //! that it does not check UTF-8. It reads each byte at most once.
+//!
+//! The same reading gives a deferred message's call-site verdict
+//! ([`raw_verdict`], `set_sites.rs`): one pass over the format's
+//! arguments, O(their bytes), a string's bytes only tested against the
+//! site's guard.
 
+use super::set_sites::{Site, Verdict};
+use super::site_shape::has;
+#[cfg(test)]
 use super::site_shape::{ArgKinds, KindTally};
 use distlog_core::view::RecordRef;
 use distlog_core::wire::tag;
@@ -100,12 +108,57 @@ impl<'a> Iterator for RawFields<'a> {
     }
 }
 
+/// The verdict of `site` for `r`'s arguments: what
+/// [`verdict_for`](super::set_sites::verdict_for) gives for
+/// [`raw_arg_kinds`], read in one pass without collecting the kinds: a
+/// string is only searched for the site's guard bytes (its first one
+/// decides `Render`), and the verdict is picked as the walk ends.
+#[inline]
+pub(super) fn raw_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> &'s Verdict {
+    const RENDER: &Verdict = &Verdict::Render;
+    if (r.arg_count() as usize) < site.slots {
+        return RENDER;
+    }
+    let mut values = r.raw_values();
+    // Some argument is a float; some is shown as text.
+    let (mut nums, mut text) = (false, false);
+    for _ in 0..site.slots {
+        let Some((v, rest)) = split(values) else {
+            return RENDER;
+        };
+        values = rest;
+        let shown: &[u8] = match v.tag {
+            tag::I64 | tag::U64 => continue,
+            tag::F64 => {
+                nums = true;
+                continue;
+            }
+            tag::STR => v.payload,
+            tag::BOOL if v.payload == [1] => b"true",
+            tag::BOOL => b"false",
+            _ => b"null", // tag::NULL: `split` knows no other tag
+        };
+        let Some(guard) = &site.guard else {
+            return RENDER;
+        };
+        if shown.iter().any(|&b| has(guard, b)) {
+            return RENDER;
+        }
+        text = true;
+    }
+    if nums || text {
+        &site.nums
+    } else {
+        &site.ints
+    }
+}
+
 /// The kinds of `r`'s first `slots` format arguments, as
 /// [`arg_kinds`](super::site_shape::arg_kinds) gives them from
 /// [`RecordRef::args`], read still encoded: a string's bytes collected
 /// without decoding it (its UTF-8 is not checked again: validation did,
 /// and only which bytes it has matters here).
-#[inline]
+#[cfg(test)]
 pub(super) fn raw_arg_kinds(r: RecordRef<'_>, slots: usize) -> ArgKinds {
     let mut values = r.raw_values();
     let mut tally = KindTally::default();
@@ -129,6 +182,7 @@ pub(super) fn raw_arg_kinds(r: RecordRef<'_>, slots: usize) -> ArgKinds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::set_sites::verdict_for;
     use crate::tests::Rng;
     use distlog_core::record::{Field, Record, Value, ValueRef};
     use distlog_core::wire::{access_batch, encode_batch_to_vec, put_value, Batch};
@@ -141,6 +195,18 @@ mod tests {
         }
         b.extend_from_slice(r.payload);
         b
+    }
+
+    /// Guards: none (text renders), empty, and each holding one byte of
+    /// the test's strings and bools (`h` of "héllo", `é`'s first byte,
+    /// `t` of "true").
+    fn guards() -> [Option<crate::site_shape::Bytes>; 5] {
+        let one = |b: u8| {
+            let mut g = [0; 4];
+            crate::site_shape::add(&mut g, b);
+            Some(g)
+        };
+        [None, Some([0; 4]), one(b'h'), one(0xc3), one(b't')]
     }
 
     #[test]
@@ -190,12 +256,29 @@ mod tests {
                 .collect();
             assert_eq!(raw, want);
             for slots in 0..4 {
+                let kinds = raw_arg_kinds(r, slots);
                 assert_eq!(
-                    raw_arg_kinds(r, slots),
+                    kinds,
                     crate::site_shape::arg_kinds(r.args(), slots),
                     "{slots} slots of {:?}",
                     r.to_record()
                 );
+                // The one-pass verdict is the verdict of the kinds, for
+                // guards that catch the strings' bytes or not.
+                for guard in guards() {
+                    let site = Site {
+                        slots,
+                        ints: Verdict::Decided(vec![1].into()),
+                        nums: Verdict::Decided(vec![2].into()),
+                        guard,
+                    };
+                    assert_eq!(
+                        raw_verdict(&site, r),
+                        verdict_for(&site, kinds),
+                        "{slots} slots, guard {guard:?} of {:?}",
+                        r.to_record()
+                    );
+                }
             }
         }
     }

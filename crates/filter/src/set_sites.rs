@@ -35,7 +35,9 @@
 //! (seeded hash; a new format finding it full empties it).
 
 use super::combine::TextIndex;
-use super::site_shape::{self, add, disjoint, Alphabet, ArgKinds, Bytes, Fate, Shape};
+use super::site_shape::{self, add, Alphabet, Bytes, Fate, Shape};
+#[cfg(test)]
+use super::site_shape::{disjoint, ArgKinds};
 use crate::bytes::bytes_eq;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
@@ -201,8 +203,9 @@ fn verdict(ix: &TextIndex, shape: &Shape, a: &Alphabet) -> Verdict {
     Verdict::Decided(ids.into())
 }
 
-/// The verdict of `site` for arguments of kind `kinds`.
-#[inline]
+/// The verdict of `site` for arguments of kind `kinds` (per record,
+/// `set_fields::raw_verdict` reads it from the encoded arguments).
+#[cfg(test)]
 pub(super) fn verdict_for(site: &Site, kinds: ArgKinds) -> &Verdict {
     const RENDER: &Verdict = &Verdict::Render;
     match kinds {

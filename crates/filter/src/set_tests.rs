@@ -325,6 +325,20 @@ fn agree(sources: &[String], records: Vec<Record>) {
             assert_eq!(calls, 1, "one slice per record");
             hits += want.len();
         }
+        // One matcher for the whole batch: the same lists.
+        let mut matcher = set.matcher();
+        for r in b.records() {
+            let view = RecordView::new(b'P', b.sender(), r);
+            let want: Vec<u32> = (0..sources.len() as u32)
+                .filter(|&f| filters[f as usize].matches(&view))
+                .collect();
+            let mut calls = 0;
+            matcher.with_matches(&view, |m| {
+                calls += 1;
+                assert_eq!(m, want, "matcher, on {:?}", r.to_record());
+            });
+            assert_eq!(calls, 1);
+        }
     }
     assert!(hits > 0);
 }

@@ -38,9 +38,9 @@
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_cache::{Class, Classes, ValueCache};
-use super::set_fields::{raw_arg_kinds, RawFields};
+use super::set_fields::{raw_verdict, RawFields};
 use super::set_memo::Memo;
-use super::set_sites::{analyze, verdict_for, Sites, Verdict, MAX_SITE_FORMAT};
+use super::set_sites::{analyze, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text};
 use super::RecordView;
 use aho_corasick::Input;
@@ -255,7 +255,7 @@ fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>
             text_tests(ix, text, ids, &mut vec![0; patterns], 1);
         })
     });
-    match verdict_for(site, raw_arg_kinds(r, site.slots)) {
+    match raw_verdict(site, r) {
         Verdict::Decided(passing) => {
             ids.extend_from_slice(passing);
             true

@@ -54,7 +54,7 @@ pub(super) fn add(set: &mut Bytes, b: u8) {
 }
 
 #[inline(always)]
-fn has(set: &Bytes, b: u8) -> bool {
+pub(super) fn has(set: &Bytes, b: u8) -> bool {
     set[(b >> 6) as usize] & (1 << (b & 63)) != 0
 }
 
@@ -467,7 +467,7 @@ pub(super) fn covers(text: &Bytes, escapes: &Bytes) -> bool {
 }
 
 /// Whether `guard` and `text` share no byte.
-#[inline]
+#[cfg(test)]
 pub(super) fn disjoint(guard: &Bytes, text: &Bytes) -> bool {
     (0..4).all(|i| guard[i] & text[i] == 0)
 }
