@@ -171,6 +171,21 @@ impl<'a> RecordRef<'a> {
         }
     }
 
+    /// The index of this record's call site in `batch`'s site table, when
+    /// the record is one of `batch`'s (its site is that entry, not an equal
+    /// one elsewhere); `None` otherwise. Records of one site share what
+    /// the site holds (format, target, keys): a reader can work out
+    /// something about them once per (batch, index).
+    #[inline]
+    pub fn site_in(&self, batch: &ArchivedWireBatch) -> Option<usize> {
+        let i = self.rec.site.to_native() as usize;
+        batch
+            .sites
+            .get(i)
+            .filter(|s| std::ptr::eq(*s, self.site))
+            .map(|_| i)
+    }
+
     /// The record counter within its task, 0 outside a task.
     #[inline]
     pub fn task_n(&self) -> u32 {

@@ -173,6 +173,7 @@ mod set_fields;
 mod set_memo;
 mod set_sites;
 mod set_vm;
+mod site_memo;
 mod site_shape;
 mod vm;
 
@@ -183,6 +184,7 @@ mod tests;
 
 pub use error::{FilterError, SetError};
 pub use set::{FilterSet, Matcher};
+pub use site_memo::{BatchScan, InBatch};
 
 use distlog_core::view::RecordRef;
 use distlog_core::wire::ArchivedSender;
@@ -311,6 +313,14 @@ impl Filter {
     #[inline]
     pub fn matches(&self, view: &RecordView<'_>) -> bool {
         self.inner.program.run(view)
+    }
+
+    /// A scan of whole batches with this filter: [`Filter::matches`]
+    /// with the work on a deferred message's call site (its format's plan,
+    /// the needle's verdict, the test's alignments) done once per batch
+    /// and site rather than per record. See [`BatchScan`].
+    pub fn batch_scan(&self) -> BatchScan<'_> {
+        BatchScan::new(&self.inner.program)
     }
 
     /// The compiled bytecode as text, one instruction per line (for

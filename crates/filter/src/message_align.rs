@@ -42,6 +42,7 @@
 use super::bytes::{bytes_eq, ends_with, starts_with};
 use distlog_core::message::value_piece;
 use distlog_core::record::ValueRef;
+use distlog_core::wire::tag;
 use std::ops::ControlFlow;
 
 /// Most steps (calls and needle positions tried) to list one test's
@@ -135,6 +136,67 @@ pub(super) struct Alignments {
     slots: usize,
     /// Some alternative has no condition: the test always passes.
     always: bool,
+}
+
+/// A test on records whose arguments are all integers, read from the
+/// values' encoding without decoding them ([`IntTest::test`]): what
+/// [`Alignments::test`] answers for such records when every condition
+/// integers can meet is `==` on one number, or a fixed verdict.
+#[derive(Debug)]
+pub(super) struct IntTest {
+    slots: usize,
+    /// Each alternative: a range of `conds`, which all must hold.
+    alts: Vec<(u32, u32)>,
+    /// (slot, negative, magnitude): the argument is that integer.
+    conds: Vec<(u16, bool, u64)>,
+    /// Passes on any integers.
+    always: bool,
+}
+
+impl IntTest {
+    /// The verdict `hit` on any `slots` integers (`None` past [`SLOTS`]).
+    pub(super) fn fixed(slots: usize, hit: bool) -> Option<IntTest> {
+        (slots <= SLOTS).then_some(IntTest {
+            slots,
+            alts: Vec::new(),
+            conds: Vec::new(),
+            always: hit,
+        })
+    }
+
+    /// The verdict on a record whose values are `raw`, led by `count`
+    /// format arguments (`RecordRef::raw_values`, `arg_count`); `None`
+    /// unless its first `slots` arguments are there and all integers.
+    #[inline]
+    pub(super) fn test(&self, raw: &[u8], count: u32) -> Option<bool> {
+        // An integer is its tag and 8 bytes: argument `i` of such
+        // records starts at byte `i * INT`.
+        const INT: usize = 9;
+        if (count as usize) < self.slots {
+            return None;
+        }
+        let vals = raw.get(..self.slots * INT)?;
+        if !(vals.chunks_exact(INT)).all(|v| matches!(v[0], tag::U64 | tag::I64)) {
+            return None;
+        }
+        if self.always {
+            return Some(true);
+        }
+        let int = |s: u16| {
+            let v = &vals[s as usize * INT..][..INT];
+            let (t, bits) = (
+                v[0],
+                u64::from_le_bytes(v[1..].try_into().unwrap_or([0; 8])),
+            );
+            match t {
+                tag::U64 => (false, bits),
+                _ => ((bits as i64) < 0, (bits as i64).unsigned_abs()),
+            }
+        };
+        Some(self.alts.iter().any(|&(a, b)| {
+            (self.conds[a as usize..b as usize].iter()).all(|&(s, neg, mag)| int(s) == (neg, mag))
+        }))
+    }
 }
 
 /// A bound was passed: no alignments, render instead.
@@ -232,6 +294,23 @@ impl Alignments {
                 .iter()
                 .all(|c| self.holds(c, vals[c.slot as usize]))
         }))
+    }
+
+    /// The same test on records of integers as an [`IntTest`], when every
+    /// condition integers can meet is `==` on one number.
+    pub fn int_test(&self) -> Option<IntTest> {
+        let mut t = IntTest::fixed(self.slots, self.always)?;
+        for &(a, b) in &self.int_alts {
+            let at = t.conds.len() as u32;
+            for c in &self.conds[a as usize..b as usize] {
+                let IntCase::Is(neg, mag) = c.int else {
+                    return None;
+                };
+                t.conds.push((c.slot, neg, mag));
+            }
+            t.alts.push((at, t.conds.len() as u32));
+        }
+        Some(t)
     }
 
     /// Whether the alternatives are only the one that always holds (the

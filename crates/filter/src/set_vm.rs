@@ -41,7 +41,7 @@ use super::set_cache::{Class, Classes, ValueCache};
 use super::set_fields::{raw_verdict, RawFields};
 use super::set_memo::Memo;
 use super::set_sites::{analyze, Sites, Verdict, MAX_SITE_FORMAT};
-use super::vm::{num, text};
+use super::vm::{num, text, PerRecord};
 use super::RecordView;
 use aho_corasick::Input;
 use distlog_core::view::RecordRef;
@@ -407,7 +407,7 @@ impl Plan {
             s.ids.clear();
             let mut rendered = false;
             for (id, test) in singles {
-                if self.prog.test(test, v, &mut rendered) {
+                if self.prog.test(test, v, &mut rendered, &mut PerRecord) {
                     s.ids.push(*id);
                 }
             }
@@ -515,7 +515,7 @@ impl Plan {
             _ => {}
         }
         for (id, test) in &self.single[g as usize] {
-            if self.prog.test(test, v, rendered) {
+            if self.prog.test(test, v, rendered, &mut PerRecord) {
                 ids.push(*id);
             }
         }

@@ -1214,3 +1214,154 @@ fn deferred_message_tests_equal_tests_on_the_rendered_message() {
         }
     }
 }
+
+/// A [`BatchScan`] keeps each deferred-message test's per-site work per
+/// (batch, site index): its verdict must be [`Filter::matches`]'s and the
+/// rendered message's on every record, with batches that mix sites, the
+/// same site index naming another format in the next batch, arguments
+/// missing, strings, floats, needles past a plan's kept tests, filters of
+/// several message tests, and records handed to a batch they are not of.
+#[test]
+fn batch_scans_equal_matches_across_batches() {
+    use distlog_core::message::render_format;
+    use distlog_core::record::ValueRef;
+    const ATOMS: &[&str] = &[
+        "{}", "{}", "{:?}", "{{", "}}", "record ", " of ", "4", "42", "-", ".", "e", "a", "x", " ",
+    ];
+    let mut rng = Rng(0x51_7cc1_b727_220a);
+    let mut plans = 0;
+    for _ in 0..120 {
+        let formats: Vec<String> = (0..5)
+            .map(|_| {
+                (0..rng.below(7))
+                    .map(|_| rng.pick(ATOMS))
+                    .collect::<String>()
+            })
+            .collect();
+        // Three batches over the same formats in other orders: a site
+        // index names another format (and argument count) in each.
+        let batches: Vec<(Vec<Record>, Vec<String>)> = (0..3)
+            .map(|_| {
+                let records: Vec<Record> = (0..10)
+                    .map(|i| {
+                        let mut r = base();
+                        r.seq = i;
+                        r.message = String::new();
+                        r.format = formats[rng.below(formats.len())].clone();
+                        let plain = rng.below(8) == 0;
+                        if plain {
+                            // A plain message among the deferred ones.
+                            r.message = "record 42 of x".into();
+                            r.format = String::new();
+                        }
+                        r.args = (0..if plain { 0 } else { rng.below(4) })
+                            .map(|_| match rng.below(8) {
+                                0 => Value::Null,
+                                1 => Value::Bool(rng.below(2) == 1),
+                                2 | 3 => Value::I64(rng.pick(&[-42, 0, 4, 42, 4242, i64::MIN])),
+                                4 => Value::U64(rng.pick(&[0, 42, 4242, u64::MAX])),
+                                5 => Value::F64(rng.pick(&[1.5, -0.0, 1e300, f64::NAN, 4.2])),
+                                _ => Value::Str(
+                                    rng.pick(&["", "a", "x 4", "record", "42", "{}"]).into(),
+                                ),
+                            })
+                            .collect();
+                        r
+                    })
+                    .collect();
+                let rendered = records
+                    .iter()
+                    .map(|r| {
+                        let mut m = r.message.clone();
+                        render_format(&r.format, r.args.iter().map(ValueRef::from), &mut m);
+                        m
+                    })
+                    .collect();
+                (records, rendered)
+            })
+            .collect();
+        let bodies: Vec<_> = batches
+            .iter()
+            .map(|(records, _)| {
+                encode_batch_to_vec(&Batch {
+                    sender: sender(),
+                    first_seq: 0,
+                    dropped: 0,
+                    records: records.clone(),
+                })
+            })
+            .collect();
+        let views: Vec<_> = bodies.iter().map(|b| access_batch(b).unwrap()).collect();
+        // Needles cut from the messages (more than a plan keeps tests of).
+        let mut needles: Vec<String> = vec![String::new(), "zz".into(), "42 ".into()];
+        for _ in 0..5 {
+            let all = &batches[rng.below(3)].1;
+            let m: Vec<char> = all[rng.below(all.len())].chars().collect();
+            let a = rng.below(m.len() + 1);
+            let e = a + rng.below(m.len() - a + 1);
+            let cut: String = m[a..e].iter().collect();
+            needles.push(cut.replace('4', "5"));
+            needles.push(cut);
+        }
+        let ops = ["contains", "starts_with", "ends_with", "=="];
+        let mut sources: Vec<String> = Vec::new();
+        for n in &needles {
+            let lit = ast::Lit::Str(n.clone());
+            for op in ops {
+                sources.push(format!("message {op} {lit}"));
+            }
+        }
+        // Several message tests in one filter.
+        for _ in 0..6 {
+            let t = |rng: &mut Rng| {
+                let lit = ast::Lit::Str(needles[rng.below(needles.len())].clone());
+                format!("message {} {lit}", rng.pick(&ops))
+            };
+            let (a, b, c) = (t(&mut rng), t(&mut rng), t(&mut rng));
+            sources.push(format!("({a} or not {b}) and ({c} or level >= warn)"));
+        }
+        for src in &sources {
+            let f = Filter::parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let mut scan = f.batch_scan();
+            // Each batch twice, in turn, on one scan.
+            for i in [0, 1, 2, 1, 0, 2] {
+                let (b, (records, rendered)) = (views[i], &batches[i]);
+                let mut in_batch = scan.batch(b);
+                for ((r, a), m) in records.iter().zip(b.records()).zip(rendered) {
+                    let v = RecordView::new(b'P', b.sender(), a);
+                    let want = f.matches(&v);
+                    assert_eq!(
+                        in_batch.matches(&v),
+                        want,
+                        "{src} on {:?} {:?} ({m:?}), batch {i}",
+                        r.format,
+                        r.args
+                    );
+                    if !src.contains(" or ") {
+                        let (op, n) = src["message ".len()..].split_once(' ').unwrap();
+                        let n = needles
+                            .iter()
+                            .find(|x| *n == ast::Lit::Str((*x).clone()).to_string())
+                            .unwrap();
+                        let truth = match op {
+                            "contains" => m.contains(n.as_str()),
+                            "starts_with" => m.starts_with(n.as_str()),
+                            "ends_with" => m.ends_with(n.as_str()),
+                            _ => m == n,
+                        };
+                        assert_eq!(want, truth, "{src} on {m:?}");
+                    }
+                }
+                plans += in_batch.plans_made();
+                // A record of another batch: not looked up in this one's
+                // plans.
+                let other = views[(i + 1) % 3];
+                for a in other.records() {
+                    let v = RecordView::new(b'P', other.sender(), a);
+                    assert_eq!(in_batch.matches(&v), f.matches(&v), "{src}, foreign record");
+                }
+            }
+        }
+    }
+    assert!(plans > 10_000, "the scans kept {plans} plans");
+}

@@ -98,10 +98,48 @@ pub(super) fn text<'b>(v: &RecordView<'b>, field: StrField) -> &'b str {
     }
 }
 
+/// Who runs the text tests on deferred messages: the VM itself, per
+/// record ([`PerRecord`]), or a batch scan that keeps the per-site work
+/// (`site_memo.rs`).
+pub(super) trait Deferred {
+    /// `test` on `r`'s deferred message (its format is not empty):
+    /// exactly [`Program::deferred_message_test`]'s result.
+    fn message_test(
+        &mut self,
+        p: &Program,
+        test: StrTest,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+    ) -> bool;
+}
+
+/// Deferred messages tested record by record.
+pub(super) struct PerRecord;
+
+impl Deferred for PerRecord {
+    #[inline(always)]
+    fn message_test(
+        &mut self,
+        p: &Program,
+        test: StrTest,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+    ) -> bool {
+        p.deferred_message_test(test, r, rendered)
+    }
+}
+
 impl Program {
     /// Evaluates the program on one record.
     #[inline]
     pub(super) fn run(&self, v: &RecordView<'_>) -> bool {
+        self.run_with(v, &mut PerRecord)
+    }
+
+    /// Evaluates the program on one record, deferred messages tested by
+    /// `d`.
+    #[inline]
+    pub(super) fn run_with<D: Deferred>(&self, v: &RecordView<'_>, d: &mut D) -> bool {
         let code = self.code.as_slice();
         // Whether this evaluation has rendered a deferred message already.
         let mut rendered = false;
@@ -109,7 +147,7 @@ impl Program {
         // Terminates: every target is a later instruction, ACCEPT or REJECT
         // (checked by the compiler).
         while let Some(ins) = code.get(pc) {
-            let next = if self.test(&ins.test, v, &mut rendered) {
+            let next = if self.test(&ins.test, v, &mut rendered, d) {
                 ins.jt
             } else {
                 ins.jf
@@ -123,7 +161,13 @@ impl Program {
     }
 
     #[inline(always)]
-    pub(super) fn test(&self, test: &Test, v: &RecordView<'_>, rendered: &mut bool) -> bool {
+    pub(super) fn test<D: Deferred>(
+        &self,
+        test: &Test,
+        v: &RecordView<'_>,
+        rendered: &mut bool,
+        d: &mut D,
+    ) -> bool {
         match *test {
             Test::Range { field, lo, hi } => num(v, field).wrapping_sub(lo) <= hi.wrapping_sub(lo),
             Test::Str {
@@ -134,7 +178,7 @@ impl Program {
                 if r.format().is_empty() {
                     self.str_test(test, r.message())
                 } else {
-                    self.deferred_message_test(test, r, rendered)
+                    d.message_test(self, test, r, rendered)
                 }
             }
             Test::Str { field, test } => self.str_test(test, text(v, field)),
@@ -144,24 +188,39 @@ impl Program {
         }
     }
 
+    /// `test` as [`message_match`] runs it on a deferred message: `==`,
+    /// `starts_with`, `ends_with` and `contains` (the last two with
+    /// needles short enough to stream); `None`: the rendered message is
+    /// tested.
+    #[inline(always)]
+    pub(super) fn site_test_of(&self, test: StrTest) -> Option<SiteTest<'_>> {
+        let k = |i: u32| self.strs[i as usize].as_bytes();
+        match test {
+            StrTest::Contains(i) if self.finders[i as usize].needle().len() <= MAX_NEEDLE => {
+                Some(SiteTest::Contains(&self.finders[i as usize]))
+            }
+            StrTest::StartsWith(i) => Some(SiteTest::StartsWith(k(i))),
+            StrTest::Eq(i) => Some(SiteTest::Eq(k(i))),
+            StrTest::EndsWith(i) if k(i).len() <= MAX_NEEDLE => Some(SiteTest::EndsWith(k(i))),
+            _ => None,
+        }
+    }
+
     /// A text test on a deferred message: `==`, `starts_with`,
     /// `ends_with` and `contains` read it piece by piece
     /// ([`message_match`]); the rest (and needles too long to stream) test
     /// the rendered message.
     #[inline(never)]
-    fn deferred_message_test(&self, test: StrTest, r: RecordRef<'_>, rendered: &mut bool) -> bool {
-        let k = |i: u32| self.strs[i as usize].as_bytes();
-        let (format, args) = (r.format(), r.args());
-        let site = match test {
-            StrTest::Contains(i) if self.finders[i as usize].needle().len() <= MAX_NEEDLE => {
-                SiteTest::Contains(&self.finders[i as usize])
-            }
-            StrTest::StartsWith(i) => SiteTest::StartsWith(k(i)),
-            StrTest::Eq(i) => SiteTest::Eq(k(i)),
-            StrTest::EndsWith(i) if k(i).len() <= MAX_NEEDLE => SiteTest::EndsWith(k(i)),
-            _ => return with_rendered(r, rendered, |m| self.str_test(test, m)),
-        };
-        message_match::site_test(format, args, site)
+    pub(super) fn deferred_message_test(
+        &self,
+        test: StrTest,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+    ) -> bool {
+        match self.site_test_of(test) {
+            Some(site) => message_match::site_test(r.format(), r.args(), site),
+            None => with_rendered(r, rendered, |m| self.str_test(test, m)),
+        }
     }
 
     #[inline(never)]

@@ -13,7 +13,7 @@ use crate::sql::Where;
 use crate::CliError;
 use distlog_core::view::RecordRef;
 use distlog_core::wire::{ArchivedSender, Topic};
-use distlog_filter::{Filter, RecordView};
+use distlog_filter::{Filter, InBatch, RecordView};
 use distlogd::store::{Reader, Segment};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -54,11 +54,19 @@ pub struct Selection<'a> {
 }
 
 impl Selection<'_> {
-    fn wants(&self, system: u8, sender: &ArchivedSender, r: RecordRef<'_>) -> bool {
+    /// Whether `r`, a record of the batch `filter` scans, is selected.
+    #[inline]
+    fn wants(
+        &self,
+        filter: &mut InBatch<'_, '_>,
+        system: u8,
+        sender: &ArchivedSender,
+        r: RecordRef<'_>,
+    ) -> bool {
         let t = r.time_ns();
         t >= self.since
             && (t < self.until || self.until == u64::MAX)
-            && (self.filter.is_always() || self.filter.matches(&RecordView::new(system, sender, r)))
+            && (self.filter.is_always() || filter.matches(&RecordView::new(system, sender, r)))
     }
 }
 
@@ -97,6 +105,8 @@ impl Piece<'_> {
         mut f: impl FnMut(u8, &ArchivedSender, RecordRef<'_>) -> bool,
     ) -> Tally {
         let mut tally = Tally::default();
+        // Deferred messages' per-site work once per batch and call site.
+        let mut scan = sel.filter.batch_scan();
         match self {
             Piece::Segment(reader) => {
                 // Batches whose sender or topic the filter rules out are
@@ -113,8 +123,9 @@ impl Piece<'_> {
                     };
                     tally.batches += 1;
                     let (system, sender) = (b.topic.system, b.batch.sender());
+                    let mut filter = scan.batch(b.batch);
                     for r in b.batch.records() {
-                        if sel.wants(system, sender, r) && !f(system, sender, r) {
+                        if sel.wants(&mut filter, system, sender, r) && !f(system, sender, r) {
                             return ControlFlow::Break(());
                         }
                     }
@@ -127,8 +138,9 @@ impl Piece<'_> {
                     tally.batches += 1;
                     let (b, system) = (b.get(), *system);
                     let sender = b.sender();
+                    let mut filter = scan.batch(b);
                     for r in b.records() {
-                        if sel.wants(system, sender, r) && !f(system, sender, r) {
+                        if sel.wants(&mut filter, system, sender, r) && !f(system, sender, r) {
                             return tally;
                         }
                     }

@@ -1,0 +1,247 @@
+//! Deferred-message plans kept per (batch, call site), for scans that
+//! walk whole batches (`distlog query`).
+//!
+//! [`Filter::matches`](super::Filter::matches) sees one record at a time:
+//! for a text test on a deferred message it looks the record's format up
+//! in the thread's plan cache (`message_match.rs`: the format's text
+//! compared with the cached ones'), then the needle's verdict and the
+//! test's alignments in the plan, on every record. A scan that hands the
+//! filter a batch's records in turn knows more: each record names its
+//! call site by index into the batch's site table, and every record of a
+//! site shares its format. [`BatchScan`] keeps, for the batch in hand, one
+//! [`SitePlan`] per (site index, message test), made on the site's first
+//! record; the site's other records run the test on their arguments
+//! alone (`contains "record 4242 "` on `"loadgen record {} of thread {}"`:
+//! the first argument compared with 4242 as a number).
+//!
+//! The result is [`Filter::matches`](super::Filter::matches)'s on every
+//! record: a plan is the same lookups, made once ([`SitePlan::run`] is
+//! what `site_test` runs per record), and a record is only looked up in
+//! the batch whose site table holds its site ([`RecordRef::site_in`]);
+//! any other record, a site index past [`SITES`] or a test past the
+//! program's first [`TESTS`] message tests takes the per-record path.
+//!
+//! # Bounds
+//!
+//! At most [`SITES`] x [`TESTS`] plans are kept, only the current
+//! batch's (they are dropped when the next batch starts: the plans they
+//! share stay in the thread's cache), so a batch of many sites costs no
+//! more memory than that many plans (formats of at most 4 KiB,
+//! `message_match.rs`). The slot table grows once, to at most that many
+//! entries; per record nothing is allocated.
+
+use super::message_match::SitePlan;
+use super::program::{Program, StrField, StrTest, Test};
+use super::vm::Deferred;
+use super::RecordView;
+use distlog_core::view::RecordRef;
+use distlog_core::wire::ArchivedWireBatch;
+
+/// Site indexes below this get plans kept.
+pub(super) const SITES: usize = 64;
+/// Distinct message tests of a program that get plans kept.
+pub(super) const TESTS: usize = 8;
+
+/// A filter's scan of whole batches: [`Filter::matches`](super::Filter::matches)
+/// with the per-site work of deferred messages done once per batch and
+/// call site (module docs). Made by [`Filter::batch_scan`](super::Filter::batch_scan);
+/// one per thread (it is not `Send`).
+///
+/// ```
+/// use distlog_core::record::{Record, Value};
+/// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
+/// use distlog_filter::{Filter, RecordView};
+///
+/// let record = |seq, n| Record {
+///     seq,
+///     format: "took {} ms".into(),
+///     args: vec![Value::U64(n)],
+///     ..Record::default()
+/// };
+/// let body = encode_batch_to_vec(&Batch {
+///     records: vec![record(0, 5), record(1, 42)],
+///     ..Batch::default()
+/// });
+/// let batch = access_batch(&body).unwrap();
+/// let filter = Filter::parse(r#"message contains "took 42 ""#)?;
+/// let mut scan = filter.batch_scan();
+/// let mut in_batch = scan.batch(batch);
+/// let hits: Vec<bool> = batch
+///     .records()
+///     .map(|r| in_batch.matches(&RecordView::new(b'P', batch.sender(), r)))
+///     .collect();
+/// assert_eq!(hits, [false, true]);
+/// # Ok::<(), distlog_filter::FilterError>(())
+/// ```
+pub struct BatchScan<'f> {
+    program: &'f Program,
+    memo: Memo,
+}
+
+/// [`BatchScan`] on one batch: [`InBatch::matches`] for its records.
+pub struct InBatch<'s, 'b> {
+    program: &'s Program,
+    sites: Sites<'s, 'b>,
+}
+
+/// The plans of the batch in hand.
+struct Memo {
+    /// The program's first distinct message tests, each a column.
+    tests: Vec<StrTest>,
+    /// Row `site`, column `test`: `site * tests.len() + test`.
+    slots: Vec<Option<SitePlan>>,
+    /// The slots filled in this batch.
+    filled: Vec<u32>,
+}
+
+/// What the VM asks about deferred messages during [`InBatch::matches`].
+struct Sites<'s, 'b> {
+    memo: &'s mut Memo,
+    batch: &'b ArchivedWireBatch,
+}
+
+impl<'f> BatchScan<'f> {
+    pub(super) fn new(program: &'f Program) -> BatchScan<'f> {
+        let mut tests = Vec::new();
+        for ins in &program.code {
+            if let Test::Str {
+                field: StrField::Message,
+                test,
+            } = ins.test
+            {
+                if !tests.contains(&test) && tests.len() < TESTS {
+                    tests.push(test);
+                }
+            }
+        }
+        BatchScan {
+            program,
+            memo: Memo {
+                tests,
+                slots: Vec::new(),
+                filled: Vec::new(),
+            },
+        }
+    }
+
+    /// Starts on `batch`: the previous batch's plans are dropped.
+    pub fn batch<'s, 'b>(&'s mut self, batch: &'b ArchivedWireBatch) -> InBatch<'s, 'b> {
+        let memo = &mut self.memo;
+        for k in memo.filled.drain(..) {
+            memo.slots[k as usize] = None;
+        }
+        InBatch {
+            program: self.program,
+            sites: Sites { memo, batch },
+        }
+    }
+}
+
+impl InBatch<'_, '_> {
+    /// Whether the record passes the filter: exactly
+    /// [`Filter::matches`](super::Filter::matches). Allocates nothing in
+    /// steady state.
+    #[inline]
+    pub fn matches(&mut self, view: &RecordView<'_>) -> bool {
+        run(self.program, view, &mut self.sites)
+    }
+}
+
+/// The VM with this batch's plans, out of line: inlined into a caller's
+/// scan loop, the compiler read the sender's strings ahead on every
+/// record for the tests that might want them (`level == warn`: 76 -> 202
+/// instructions a record).
+#[inline(never)]
+fn run(program: &Program, view: &RecordView<'_>, sites: &mut Sites<'_, '_>) -> bool {
+    program.run_with(view, sites)
+}
+
+#[cfg(test)]
+impl InBatch<'_, '_> {
+    /// How many plans this batch has kept so far.
+    pub(crate) fn plans_made(&self) -> usize {
+        self.sites.memo.filled.len()
+    }
+}
+
+impl Deferred for Sites<'_, '_> {
+    /// Out of line, as the per-record path's: the VM's loop stays small.
+    /// The plan's quick verdict here; the rest in [`Sites::slow`].
+    #[inline(never)]
+    fn message_test(
+        &mut self,
+        p: &Program,
+        test: StrTest,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+    ) -> bool {
+        let k = self.slot(test, r);
+        if let Some(Some(plan)) = k.map(|k| &self.memo.slots[k]) {
+            if let Some(hit) = plan.quick(r) {
+                return hit;
+            }
+        }
+        self.slow(p, test, r, rendered, k)
+    }
+}
+
+impl Sites<'_, '_> {
+    /// The slot of `test` on `r`'s site, when it has one.
+    #[inline(always)]
+    fn slot(&mut self, test: StrTest, r: RecordRef<'_>) -> Option<usize> {
+        let site = r.site_in(self.batch).filter(|&i| i < SITES)?;
+        let memo = &mut *self.memo;
+        let t = memo.tests.iter().position(|k| *k == test)?;
+        let k = site * memo.tests.len() + t;
+        if k >= memo.slots.len() {
+            grow(&mut memo.slots, k);
+        }
+        Some(k)
+    }
+
+    /// `test` on `r` past the plan's quick verdict: the plan of slot `k`
+    /// (made on the site's first record), run; the per-record path
+    /// without a slot.
+    #[inline(never)]
+    fn slow(
+        &mut self,
+        p: &Program,
+        test: StrTest,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+        k: Option<usize>,
+    ) -> bool {
+        match (p.site_test_of(test), k) {
+            (Some(site), Some(k)) => {
+                let slot = &mut self.memo.slots[k];
+                let plan = match slot {
+                    Some(plan) => plan,
+                    None => fill(slot, &mut self.memo.filled, k, r.format(), site),
+                };
+                plan.run(r.format(), r.args(), site)
+            }
+            _ => p.deferred_message_test(test, r, rendered),
+        }
+    }
+}
+
+/// Grows the slot table to hold slot `k` (at most [`SITES`] x [`TESTS`]).
+#[cold]
+#[inline(never)]
+fn grow(slots: &mut Vec<Option<SitePlan>>, k: usize) {
+    slots.resize_with(k + 1, || None);
+}
+
+/// Makes the plan of slot `k` (its site's first record in the batch).
+#[cold]
+#[inline(never)]
+fn fill<'s>(
+    slot: &'s mut Option<SitePlan>,
+    filled: &mut Vec<u32>,
+    k: usize,
+    format: &str,
+    test: super::message_match::SiteTest<'_>,
+) -> &'s SitePlan {
+    filled.push(k as u32);
+    slot.insert(SitePlan::of(format, test, true))
+}
