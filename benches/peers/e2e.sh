@@ -56,7 +56,13 @@ fi
 tmp=$(mktemp -d)
 broker=
 cleanup() {
-    if [ -n "$broker" ]; then kill "$broker" 2>/dev/null || true; fi
+    # The broker first, and waited for: removing its data directory while
+    # it still writes made it fail to create segments ("No such file or
+    # directory") and left the rm with "Directory not empty".
+    if [ -n "$broker" ]; then
+        kill "$broker" 2>/dev/null || true
+        wait "$broker" 2>/dev/null || true
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -89,8 +95,11 @@ per_thread_json() {
               print "}" }'
 }
 kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# Empty when a poll fails (the broker busy, a refused connection): the
+# callers poll again; under `set -o pipefail` a failed curl here used to
+# end the whole script mid-run.
 written() {
-    curl -s "http://127.0.0.1:$1/metrics" |
+    { curl -s --max-time 5 "http://127.0.0.1:$1/metrics" || true; } |
         awk -F' ' '/^distlogd_processor_written_records_total\{processor="store"\}/ {print $2}'
 }
 

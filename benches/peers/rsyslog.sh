@@ -82,7 +82,11 @@ send=$target/peers-send
 tmp=$(mktemp -d)
 pid=
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2> /dev/null || true; fi
+    # The receiver first, and waited for, before its data goes.
+    if [ -n "$pid" ]; then
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
