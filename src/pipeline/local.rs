@@ -278,6 +278,21 @@ fn put_native<A: entry::EncodeList, F: entry::EncodeList>(
     args: &A,
     fields: &F,
 ) {
+    put_native_head(w, len, flags, ts, callsite);
+    args.encode(w);
+    fields.encode(w);
+}
+
+/// A native entry's header and call-site pointer: what every native entry
+/// (a log call's, a task status record's) starts with.
+#[inline(always)]
+fn put_native_head(
+    w: &mut Cursor<'_>,
+    len: usize,
+    flags: u8,
+    ts: u64,
+    callsite: &'static crate::Callsite,
+) {
     entry::put_header(
         w,
         len,
@@ -288,8 +303,6 @@ fn put_native<A: entry::EncodeList, F: entry::EncodeList>(
         ts,
     );
     w.put_u64(callsite as *const crate::Callsite as u64);
-    args.encode(w);
-    fields.encode(w);
 }
 
 /// Emits a task status record (start or end) in the native encoding, with
@@ -329,16 +342,7 @@ pub(crate) fn emit_status<F: entry::EncodeList>(
     }
     with_entry(len, |buf| {
         let mut w = Cursor::new(buf, 0);
-        entry::put_header(
-            &mut w,
-            len,
-            entry::NATIVE,
-            callsite.level,
-            callsite.kind,
-            flags,
-            ts,
-        );
-        w.put_u64(callsite as *const crate::Callsite as u64);
+        put_native_head(&mut w, len, flags, ts, callsite);
         w.put_u32(line);
         w.put_str(file);
         w.put_u32((prefix.len() + message.len()) as u32);
