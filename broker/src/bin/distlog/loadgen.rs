@@ -25,6 +25,7 @@
 //! under a sustained load the pipeline keeps up with (the time spent
 //! waiting for the next slot is not counted).
 
+use crate::call_times::{self, CallTimes};
 use crate::CliError;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
@@ -122,7 +123,7 @@ fn worker(
     ticks_per_ns: f64,
     interval_ns: Option<f64>,
 ) -> Histogram<u64> {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let mut times = CallTimes::new(ticks_per_ns);
     let t = thread as u64;
     let t0 = ticks();
     let step = interval_ns.map(|ns| ns * ticks_per_ns);
@@ -135,7 +136,7 @@ fn worker(
                 let a = ticks();
                 distlog::info!(target: "loadgen", $($kv)* "loadgen record {} of thread {}", $i, t);
                 let b = ticks();
-                h.saturating_record((b.wrapping_sub(a) as f64 / ticks_per_ns) as u64);
+                times.record(b.wrapping_sub(a));
             }
         };
     }
@@ -152,7 +153,7 @@ fn worker(
         _ => run!(i; k0 = i, k1 = "value", k2 = true, k3 = 1.5f64, k4 = t, k5 = "another value",
                   k6 = -7i64, k7 = 'x';),
     }
-    h
+    times.into_histogram()
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -219,7 +220,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     // wait in all); what never reached a broker is then counted as dropped.
     let flushed = distlog::shutdown();
     let secs = start.elapsed().as_secs_f64();
-    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
+    let mut all = call_times::histogram();
     for h in &hists {
         all.add(h)
             .map_err(|e| CliError(format!("merging histograms: {e}")))?;

@@ -20,6 +20,7 @@
 // (loadgen.rs), each block with its invariant in a SAFETY comment.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod call_times;
 mod keygen;
 mod loadgen;
 mod out;
