@@ -101,10 +101,72 @@ impl Op {
 enum IntCase {
     /// No integer's text meets it.
     Never,
-    /// Only this integer's text does: (negative, magnitude).
-    Is(bool, u64),
-    /// Its digits (on the stack) are tested.
+    /// The number decides it, without its text ([`Num::holds`]).
+    Num(Num),
+    /// Its digits (on the stack) are tested (`contains`).
     Digits,
+}
+
+/// A condition on an integer's text decided on the number, (negative,
+/// magnitude): the text is `-` for a negative, then the magnitude's
+/// digits, with no leading zero (`0` alone for zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Num {
+    /// The text is this integer's (`==`).
+    Is(bool, u64),
+    /// The text ends with `k` digits spelling `rem` (`ends_with`), of
+    /// either sign: `mag % pow == rem` with `pow` = 10^k, and the
+    /// magnitude has at least `k` digits (`mag >= min`, 10^(k-1), or 0
+    /// for one digit), so a cut with leading zeros needs more digits in
+    /// front of them.
+    Ends { pow: u64, rem: u64, min: u64 },
+    /// The text starts with the sign `neg` and then `k` digits spelling
+    /// `lead` (`starts_with`): the magnitude's first `k` digits,
+    /// `mag / 10^(digits - k)`, are `lead` (a cut with a leading zero
+    /// other than `0` alone never is).
+    Starts { neg: bool, lead: u64, k: u32 },
+}
+
+/// 10^i for every `i` a `u64`'s digit count less one can be.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+impl Num {
+    /// Whether the integer (negative, magnitude) `int`'s text meets it.
+    #[inline(always)]
+    pub(super) fn holds(self, int: (bool, u64)) -> bool {
+        match self {
+            // The usual condition, in line (`contains "record 4242 "`).
+            Num::Is(n, m) => (n, m) == int,
+            _ => self.digits_hold(int),
+        }
+    }
+
+    /// [`Num::holds`] of the digit conditions, out of line (in line, the
+    /// `==` test of records of integers cost 2% more a scan).
+    #[inline(never)]
+    fn digits_hold(self, (neg, mag): (bool, u64)) -> bool {
+        let hit = match self {
+            Num::Is(n, m) => (n, m) == (neg, mag),
+            Num::Ends { pow, rem, min } => mag % pow == rem && mag >= min,
+            Num::Starts { neg: n, lead, k } => {
+                // The magnitude's digits: at most 20, so `d - k` indexes
+                // `POW10` when `d >= k`.
+                let d = mag.checked_ilog10().map_or(1, |l| l + 1);
+                n == neg && (k == 0 || (d >= k && mag / POW10[(d - k) as usize] == lead))
+            }
+        };
+        #[cfg(test)]
+        tally::digits(hit);
+        hit
+    }
 }
 
 /// One condition: argument `slot`'s text and the needle's bytes
@@ -141,14 +203,15 @@ pub(super) struct Alignments {
 /// A test on records whose arguments are all integers, read from the
 /// values' encoding without decoding them ([`IntTest::test`]): what
 /// [`Alignments::test`] answers for such records when every condition
-/// integers can meet is `==` on one number, or a fixed verdict.
+/// integers can meet is decided on the number ([`Num`]), or a fixed
+/// verdict.
 #[derive(Debug)]
 pub(super) struct IntTest {
     slots: usize,
     /// Each alternative: a range of `conds`, which all must hold.
     alts: Vec<(u32, u32)>,
-    /// (slot, negative, magnitude): the argument is that integer.
-    conds: Vec<(u16, bool, u64)>,
+    /// (slot, condition): the argument's number meets it.
+    conds: Vec<(u16, Num)>,
     /// Passes on any integers.
     always: bool,
 }
@@ -194,7 +257,7 @@ impl IntTest {
             }
         };
         Some(self.alts.iter().any(|&(a, b)| {
-            (self.conds[a as usize..b as usize].iter()).all(|&(s, neg, mag)| int(s) == (neg, mag))
+            (self.conds[a as usize..b as usize].iter()).all(|&(s, c)| c.holds(int(s)))
         }))
     }
 }
@@ -297,16 +360,16 @@ impl Alignments {
     }
 
     /// The same test on records of integers as an [`IntTest`], when every
-    /// condition integers can meet is `==` on one number.
+    /// condition integers can meet is decided on the number ([`Num`]).
     pub fn int_test(&self) -> Option<IntTest> {
         let mut t = IntTest::fixed(self.slots, self.always)?;
         for &(a, b) in &self.int_alts {
             let at = t.conds.len() as u32;
             for c in &self.conds[a as usize..b as usize] {
-                let IntCase::Is(neg, mag) = c.int else {
+                let IntCase::Num(num) = c.int else {
                     return None;
                 };
-                t.conds.push((c.slot, neg, mag));
+                t.conds.push((c.slot, num));
             }
             t.alts.push((at, t.conds.len() as u32));
         }
@@ -373,6 +436,25 @@ pub(super) mod tally {
     pub(crate) fn get() -> [usize; 2] {
         HELD.with(Cell::get)
     }
+
+    thread_local! {
+        /// `ends_with` / `starts_with` conditions decided on an integer's
+        /// number ([`super::Num`]) that failed (0) and held (1).
+        static DIGITS: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
+    }
+
+    pub(super) fn digits(hit: bool) {
+        DIGITS.with(|h| {
+            let mut x = h.get();
+            x[usize::from(hit)] += 1;
+            h.set(x);
+        });
+    }
+
+    /// The counts of [`digits`] so far on this thread.
+    pub(crate) fn get_digits() -> [usize; 2] {
+        DIGITS.with(Cell::get)
+    }
 }
 
 /// `c` on the integer `v`, (negative, magnitude) `int`.
@@ -380,7 +462,7 @@ pub(super) mod tally {
 fn int_holds(c: &Cond, int: (bool, u64), v: ValueRef<'_>, cut: &[u8]) -> bool {
     match c.int {
         IntCase::Never => false,
-        IntCase::Is(neg, mag) => (neg, mag) == int,
+        IntCase::Num(num) => num.holds(int),
         IntCase::Digits => text_test(v, c.op, cut),
     }
 }
@@ -404,9 +486,16 @@ fn float_may_show(b: u8) -> bool {
     b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'e' | b'i' | b'n' | b'f' | b'N' | b'a')
 }
 
-/// What an integer does about `op` with `cut` (module docs).
+/// What an integer does about `op` with `cut` (module docs, [`Num`]).
 fn int_case(op: Op, cut: &[u8]) -> IntCase {
     let digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    // The number `d` spells (its digits only), when a `u64` holds it.
+    let value = |d: &[u8]| {
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let num = |n: Option<Num>| n.map_or(IntCase::Never, IntCase::Num);
     match op {
         Op::Eq => {
             let (neg, d) = match cut.strip_prefix(b"-") {
@@ -415,16 +504,56 @@ fn int_case(op: Op, cut: &[u8]) -> IntCase {
             };
             // The text an integer shows: no leading zero, no `-0`.
             let canonical = digits(d) && (d[0] != b'0' || (d.len() == 1 && !neg));
-            match std::str::from_utf8(d)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                Some(m) if canonical && (!neg || m <= 1 << 63) => IntCase::Is(neg, m),
+            match value(d) {
+                Some(m) if canonical && (!neg || m <= 1 << 63) => IntCase::Num(Num::Is(neg, m)),
                 _ => IntCase::Never,
             }
         }
-        _ if cut.iter().all(|&b| b.is_ascii_digit() || b == b'-') => IntCase::Digits,
-        _ => IntCase::Never,
+        // A `-` is only ever the text's first byte: a cut it leads
+        // covers the whole text, any other `-` is met by none.
+        Op::EndsWith if cut.first() == Some(&b'-') => int_case(Op::Eq, cut),
+        Op::EndsWith if cut.is_empty() => IntCase::Num(Num::Ends {
+            pow: 1,
+            rem: 0,
+            min: 0,
+        }),
+        Op::EndsWith if !digits(cut) => IntCase::Never,
+        // Twenty digits: the whole of a `u64` past 10^19 (a negative has
+        // at most 19).
+        Op::EndsWith if cut.len() == POW10.len() => match value(cut) {
+            Some(m) if cut[0] != b'0' => IntCase::Num(Num::Is(false, m)),
+            _ => IntCase::Never,
+        },
+        Op::EndsWith => num(POW10.get(cut.len() - 1).and_then(|&min| {
+            Some(Num::Ends {
+                pow: min.checked_mul(10)?,
+                rem: value(cut)?,
+                min: if cut.len() == 1 { 0 } else { min },
+            })
+        })),
+        Op::StartsWith if cut.is_empty() => int_case(Op::EndsWith, cut),
+        Op::StartsWith => {
+            let (neg, d) = match cut.strip_prefix(b"-") {
+                Some(d) => (true, d),
+                None => (false, cut),
+            };
+            if d.is_empty() {
+                return IntCase::Num(Num::Starts { neg, lead: 0, k: 0 });
+            }
+            if !digits(d) {
+                return IntCase::Never;
+            }
+            num((d.len() <= POW10.len())
+                .then(|| value(d))
+                .flatten()
+                .map(|lead| Num::Starts {
+                    neg,
+                    lead,
+                    k: d.len() as u32,
+                }))
+        }
+        Op::Contains if cut.iter().all(|&b| b.is_ascii_digit() || b == b'-') => IntCase::Digits,
+        Op::Contains => IntCase::Never,
     }
 }
 
@@ -620,24 +749,96 @@ mod tests {
 
     #[test]
     fn integers_compare_as_numbers_only_for_their_own_text() {
-        assert_eq!(int_case(Op::Eq, b"4242"), IntCase::Is(false, 4242));
+        assert_eq!(
+            int_case(Op::Eq, b"4242"),
+            IntCase::Num(Num::Is(false, 4242))
+        );
         assert_eq!(
             int_case(Op::Eq, b"-9223372036854775808"),
-            IntCase::Is(true, 1 << 63)
+            IntCase::Num(Num::Is(true, 1 << 63))
         );
         assert_eq!(int_case(Op::Eq, b"-9223372036854775809"), IntCase::Never);
         assert_eq!(
             int_case(Op::Eq, b"18446744073709551615"),
-            IntCase::Is(false, u64::MAX)
+            IntCase::Num(Num::Is(false, u64::MAX))
         );
         assert_eq!(int_case(Op::Eq, b"18446744073709551616"), IntCase::Never);
         for t in ["042", "-0", "", "-", "+4", "4 "] {
             assert_eq!(int_case(Op::Eq, t.as_bytes()), IntCase::Never, "{t:?}");
         }
-        assert_eq!(int_case(Op::Eq, b"0"), IntCase::Is(false, 0));
-        assert_eq!(int_case(Op::EndsWith, b"-0"), IntCase::Digits);
+        assert_eq!(int_case(Op::Eq, b"0"), IntCase::Num(Num::Is(false, 0)));
+        assert_eq!(int_case(Op::EndsWith, b"-0"), IntCase::Never);
         assert_eq!(int_case(Op::Contains, b""), IntCase::Digits);
         assert_eq!(int_case(Op::StartsWith, b"4 "), IntCase::Never);
+    }
+
+    /// Every condition an integer can meet, decided on the number, must
+    /// be the text's answer: integers at and around each power of ten,
+    /// both signs, the extremes; cuts that are the text's own prefixes and
+    /// suffixes, and near misses of them (a digit changed, a `0` put in
+    /// front, the sign added or dropped, one digit more or fewer).
+    #[test]
+    fn numbers_meet_conditions_as_their_text_does() {
+        let mut rng = fastrand::Rng::with_seed(0x17);
+        let mut ints: Vec<(bool, u64)> = vec![(false, u64::MAX), (true, 1 << 63), (true, 1)];
+        for p in POW10 {
+            for m in [
+                p - 1,
+                p,
+                p + 1,
+                p.saturating_mul(10) - 1,
+                p.saturating_mul(4).saturating_add(2),
+            ] {
+                ints.extend([(false, m), (true, m.min(1 << 63))]);
+            }
+        }
+        ints.extend((0..2_000).map(|_| {
+            let m = rng.u64(..) >> rng.u32(0..64);
+            (rng.bool() && m != 0 && m <= 1 << 63, m)
+        }));
+        ints.retain(|&(neg, m)| !(neg && m == 0));
+        let text = |(neg, m): (bool, u64)| format!("{}{m}", if neg { "-" } else { "" });
+        let mut tried = [0usize; 2];
+        for &int in &ints {
+            let t = text(int);
+            // Cuts of this integer's text and of a neighbour's.
+            let other = text(ints[rng.usize(..ints.len())]);
+            let mut cuts: Vec<String> = Vec::new();
+            for s in [&t, &other] {
+                for i in 0..=s.len() {
+                    cuts.extend([s[..i].to_string(), s[i..].to_string()]);
+                }
+            }
+            for c in cuts.clone() {
+                let b = c.as_bytes();
+                if let Some(i) = (!b.is_empty()).then(|| rng.usize(..b.len())) {
+                    let mut x = b.to_vec();
+                    x[i] = if x[i] == b'9' { b'0' } else { x[i] + 1 };
+                    cuts.push(String::from_utf8(x).unwrap());
+                    cuts.push(c[..i].to_string() + &c[i + 1..]);
+                }
+                cuts.push(format!("0{c}"));
+                cuts.push(format!("-{c}"));
+                cuts.push(format!("{c}0"));
+                cuts.push(c.trim_start_matches('-').to_string());
+            }
+            for c in &cuts {
+                for (op, want) in [
+                    (Op::Eq, t == *c),
+                    (Op::StartsWith, t.starts_with(c.as_str())),
+                    (Op::EndsWith, t.ends_with(c.as_str())),
+                ] {
+                    let got = match int_case(op, c.as_bytes()) {
+                        IntCase::Never => false,
+                        IntCase::Num(n) => n.holds(int),
+                        IntCase::Digits => panic!("{op:?} {c:?} is decided on the number"),
+                    };
+                    assert_eq!(got, want, "{t} {op:?} {c:?}");
+                    tried[usize::from(want)] += 1;
+                }
+            }
+        }
+        assert!(tried[0] > 10_000 && tried[1] > 10_000, "{tried:?}");
     }
 
     #[test]

@@ -770,9 +770,12 @@ mod tests {
                 needles.push(n.clone());
                 n[i] = n[i].wrapping_sub(1);
                 // Another: a `0` put in (an integer's text never has a
-                // leading zero).
+                // leading zero); and one byte dropped (a digit fewer).
                 let mut z = n.clone();
                 z.insert(rng.below(n.len() + 1), b'0');
+                needles.push(z);
+                let mut z = n.clone();
+                z.remove(i);
                 needles.push(z);
             }
             n.push(b'!');
@@ -876,7 +879,9 @@ mod tests {
                 .map(|_| match rng.below(7) {
                     0 => ValueRef::Null,
                     1 => ValueRef::Bool(rng.below(2) == 1),
+                    2 if rng.below(2) == 0 => ValueRef::I64(rng.signed()),
                     2 => ValueRef::I64([i64::MIN, -42, 0, 4242][rng.below(4)]),
+                    3 if rng.below(2) == 0 => ValueRef::U64(rng.number(19)),
                     3 => ValueRef::U64([0, 4242, u64::MAX, rng.next()][rng.below(4)]),
                     4 => ValueRef::F64([1.5, -0.0, 1e300, f64::NAN, 1e-7][rng.below(5)]),
                     _ => ValueRef::Str(strs[rng.below(strs.len())]),
@@ -890,6 +895,8 @@ mod tests {
         let [ints, strs] = crate::message_align::tally::get();
         eprintln!("held past the argument: {ints} integers, {strs} strings");
         assert!(ints > 1_000 && strs > 1_000, "{ints} / {strs}");
+        let [failed, held] = crate::message_align::tally::get_digits();
+        assert!(failed > 10_000 && held > 10_000, "{failed} / {held}");
     }
 
     #[test]
