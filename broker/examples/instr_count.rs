@@ -92,21 +92,29 @@ fn decode_frames(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
 // One function per rule count, so `--toggle-collect` tells them apart.
 #[inline(never)]
 fn measured_rules_1(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(1u32);
     decode_frames(frames, rules)
 }
 
 #[inline(never)]
 fn measured_rules_10(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(10u32);
     decode_frames(frames, rules)
 }
 
 #[inline(never)]
 fn measured_rules_100(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(100u32);
     decode_frames(frames, rules)
 }
 
 #[inline(never)]
 fn measured_rules_1000(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(1000u32);
     decode_frames(frames, rules)
 }
 
