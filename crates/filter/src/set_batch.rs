@@ -114,7 +114,7 @@ impl BatchSites {
                 let seen = slot != NONE
                     && stamps
                         .get_mut(slot as usize)
-                        .is_none_or(|s| std::mem::replace(s, epoch) == epoch);
+                        .map_or(true, |s| std::mem::replace(s, epoch) == epoch);
                 self.slots.push(if seen { NONE } else { slot });
             }
         }
