@@ -422,6 +422,7 @@ impl Plan {
     }
 
     /// The memoized list of the filters `v` passes ([`matching`](Self::matching)).
+    #[inline]
     pub(super) fn find(&self, v: &RecordView<'_>, s: &mut Scratch, site: Option<usize>) -> List {
         s.bound();
         let at = match site {
