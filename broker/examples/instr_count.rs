@@ -24,6 +24,10 @@
 //!   validated and routed by `message contains "marker"` to a store, 100
 //!   times; the ZeroMQ messages are made outside the measured part (the
 //!   I/O thread makes them in the broker).
+//! - `measured_rules_1` / `_10` / `_100` / `_1000`: validating and routing
+//!   the `measured_decode_route` batch (two call sites interleaved, two
+//!   targets) with 1 / 10 / 100 / 1,000 rules of the `pipeline` bench's
+//!   mix (`many_rules`), 100 times each; 10 rules on are one `FilterSet`.
 
 use distlog_core::record::{level, Field, Record, Value};
 use distlog_core::wire::{
@@ -70,6 +74,48 @@ fn measured_decode_route(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
         frames.iter().map(|f| zmq::Message::from(&f[..])).collect(),
         rules,
     )
+}
+
+/// `measured_decode_route`'s body, for the `measured_rules_*` (a measured
+/// function must not call another: the toggle would switch off inside).
+#[inline(always)]
+fn decode_frames(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    let d = decode(
+        frames.iter().map(|f| zmq::Message::from(&f[..])).collect(),
+        rules,
+    );
+    // Not a tail call, which callgrind's toggle would not see.
+    black_box(());
+    d
+}
+
+// One function per rule count, so `--toggle-collect` tells them apart.
+#[inline(never)]
+fn measured_rules_1(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(1u32);
+    decode_frames(frames, rules)
+}
+
+#[inline(never)]
+fn measured_rules_10(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(10u32);
+    decode_frames(frames, rules)
+}
+
+#[inline(never)]
+fn measured_rules_100(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(100u32);
+    decode_frames(frames, rules)
+}
+
+#[inline(never)]
+fn measured_rules_1000(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(1000u32);
+    decode_frames(frames, rules)
 }
 
 #[inline(never)]
@@ -193,6 +239,56 @@ rules:
     processors: [store]
 "#;
 
+/// `n` rules, the mix of `broker/benches/pipeline.rs`'s `many_rules` (the
+/// same generator and seed: rule 0 `level >= warn and target starts_with
+/// "db::"`, the others 1-3 clauses on levels, targets, `field.user_id`,
+/// `field.route`, hosts and message substrings), four processors.
+fn many_rules(n: usize) -> String {
+    let mut state = 0x0dd5_eed5_0f5e_7500u64;
+    let mut below = |n: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    };
+    let levels = ["warn", "error", "info", "critical"];
+    let services = ["db", "http", "app", "cache", "auth", "billing", "search"];
+    let mut out = String::from(
+        "processors:\n  p0: {type: console}\n  p1: {type: console}\n  \
+         p2: {type: console}\n  p3: {type: console}\nrules:\n",
+    );
+    for i in 0..n as u64 {
+        let filter = if i == 0 {
+            r#"level >= warn and target starts_with "db::""#.to_owned()
+        } else {
+            let clauses = 1 + below(3);
+            let mut parts = Vec::new();
+            for c in 0..clauses {
+                let k = below(1000);
+                let svc = services[below(services.len() as u64) as usize];
+                parts.push(match (c, below(8)) {
+                    (0, 0..=2) => format!("level >= {}", levels[below(4) as usize]),
+                    (_, 0) => format!("target == \"{svc}::w{k}\""),
+                    (_, 1) => format!("target starts_with \"{svc}{}::\"", k % 50),
+                    (_, 2) => format!("target under \"{svc}::pool{}\"", k % 20),
+                    (_, 3) => format!("field.user_id == {}", i * 97 % 100_000),
+                    (_, 4) => format!("field.route == \"/r{}\"", k % 40),
+                    (_, 5) => format!("host == \"web-{}\"", k % 30),
+                    (_, 6) => format!("message contains \"code {k}\""),
+                    _ => format!("level >= {}", levels[below(4) as usize]),
+                });
+            }
+            parts.join(" and ")
+        };
+        out.push_str(&format!(
+            "  - filter: '{filter}'\n    processors: [p{}]\n",
+            i % 4
+        ));
+    }
+    out.push_str("default: [p0]\n");
+    out
+}
+
 fn main() {
     // Log calls, into a receiver that counts them.
     let ctx = zmq::Context::new();
@@ -245,6 +341,24 @@ fn main() {
         match measured_decode_route(black_box(&frames), &rules) {
             Decoded::Batch { routed, .. } => assert!(!routed.routes.is_empty()),
             Decoded::Rejected(r) => panic!("rejected: {r}"),
+        }
+    }
+
+    // 1 to 1,000 rules.
+    type Measured = fn(&[Vec<u8>], &Arc<RuleSet>) -> Decoded;
+    let cases: [(usize, Measured); 4] = [
+        (1, measured_rules_1),
+        (10, measured_rules_10),
+        (100, measured_rules_100),
+        (1000, measured_rules_1000),
+    ];
+    for (n, measured) in cases {
+        let rules = Arc::new(RuleSet::new(&Config::parse(&many_rules(n)).unwrap(), 1).unwrap());
+        for _ in 0..PASSES {
+            match measured(black_box(&frames), &rules) {
+                Decoded::Batch { routed, .. } => assert!(!routed.routes.is_empty()),
+                Decoded::Rejected(r) => panic!("rejected: {r}"),
+            }
         }
     }
 

@@ -49,6 +49,8 @@ pub struct RuleSet {
     all_always: bool,
     /// The rules' filters together, from [`SET_FROM`] rules on.
     set: Option<FilterSet>,
+    /// Per rule, its targets (the set's masks).
+    masks: Vec<u64>,
 }
 
 /// Where one batch's records go.
@@ -103,6 +105,7 @@ impl RuleSet {
         };
         Ok(RuleSet {
             generation,
+            masks: rules.iter().map(|r| r.targets).collect(),
             default: mask(&c.default),
             all_always,
             rules,
@@ -132,43 +135,58 @@ impl RuleSet {
             out.routes = bits(targets).map(|p| (p, Selection::All)).collect();
             return out;
         }
+        match &self.set {
+            Some(set) => {
+                // The set's tables taken once for the batch; a record's
+                // targets and its rules' hits worked out once per distinct
+                // list of rules.
+                let mut router = set.router(batch, &self.masks);
+                self.pick(system, batch, &mut out, |view, _| router.route(view));
+                router.add_hits(&mut out.rule_hits);
+            }
+            None => self.pick(system, batch, &mut out, |view, rule_hits| {
+                let (mut targets, mut matched) = (0, false);
+                for (r, hits) in self.rules.iter().zip(rule_hits.iter_mut()) {
+                    if r.filter.matches(view) {
+                        targets |= r.targets;
+                        *hits += 1;
+                        matched = true;
+                    }
+                }
+                matched.then_some(targets)
+            }),
+        }
+        out
+    }
+
+    /// Routes every record of `batch` to the targets `rules` gives it
+    /// (`None`: it matched no rule, the default's), counting rule hits in
+    /// the slice `rules` is handed. One copy per caller: the loop is
+    /// compiled with its rules' evaluation in place.
+    #[inline(always)]
+    fn pick(
+        &self,
+        system: u8,
+        batch: BatchRef<'_>,
+        out: &mut Routed,
+        mut rules: impl FnMut(&RecordView<'_>, &mut [u32]) -> Option<u64>,
+    ) {
+        let n = batch.len() as u32;
         let mut picked: Vec<Vec<u32>> = vec![Vec::new(); self.processors.len()];
         // While every record goes where the first one goes (the usual
         // case: one rule, or records alike), nothing is kept per record;
         // the per-processor index lists start at the first that differs.
         let (mut first, mut alike) = (0u64, true);
         let sender = batch.sender();
-        // The set's tables taken once for the batch.
-        let mut matcher = self.set.as_ref().map(FilterSet::matcher);
         for (i, rec) in batch.records().enumerate() {
             let view = RecordView::new(system, sender, rec);
-            let mut targets = 0u64;
-            let mut matched = false;
-            if let Some(set) = &mut matcher {
-                // The set's memoized list as one slice: no call per match.
-                set.with_matches(&view, |m| {
-                    matched = !m.is_empty();
-                    for &r in m {
-                        let r = r as usize;
-                        targets |= self.rules.get(r).map_or(0, |r| r.targets);
-                        if let Some(h) = out.rule_hits.get_mut(r) {
-                            *h += 1;
-                        }
-                    }
-                });
-            } else {
-                for (r, hits) in self.rules.iter().zip(out.rule_hits.iter_mut()) {
-                    if r.filter.matches(&view) {
-                        targets |= r.targets;
-                        *hits += 1;
-                        matched = true;
-                    }
+            let targets = match rules(&view, &mut out.rule_hits) {
+                Some(t) => t,
+                None => {
+                    out.unmatched += 1;
+                    self.default
                 }
-            }
-            if !matched {
-                targets = self.default;
-                out.unmatched += 1;
-            }
+            };
             if alike {
                 if i == 0 {
                     first = targets;
@@ -195,7 +213,7 @@ impl RuleSet {
         }
         if alike {
             out.routes = bits(first).map(|p| (p, Selection::All)).collect();
-            return out;
+            return;
         }
         out.routes = picked
             .into_iter()
@@ -210,7 +228,6 @@ impl RuleSet {
                 (p, sel)
             })
             .collect();
-        out
     }
 }
 

@@ -168,6 +168,7 @@ mod program;
 pub mod render;
 mod rfc3339;
 mod set;
+mod set_batch;
 mod set_cache;
 mod set_fields;
 mod set_memo;
@@ -183,7 +184,7 @@ mod set_tests;
 mod tests;
 
 pub use error::{FilterError, SetError};
-pub use set::{FilterSet, Matcher};
+pub use set::{FilterSet, Matcher, Router};
 pub use site_memo::{BatchScan, InBatch};
 
 use distlog_core::view::RecordRef;

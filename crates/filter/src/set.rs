@@ -5,6 +5,7 @@ use super::combine::{self, Plan, MAX_FILTERS, MAX_SET_SOURCE};
 use super::error::SetError;
 use super::set_vm::Scratch;
 use super::{Filter, RecordView};
+use distlog_core::wire::ArchivedWireBatch;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,12 +231,12 @@ impl FilterSet {
                 Some(s) if s.set_id == inner.id => s,
                 other => other.insert(Scratch::new(inner.id, &inner.plan)),
             };
-            inner.plan.matching(view, s, &mut f);
+            inner.plan.matching(view, s, None, &mut f);
             true
         });
         if done != Ok(true) {
             let mut s = Scratch::new(inner.id, &inner.plan);
-            inner.plan.matching(view, &mut s, &mut f);
+            inner.plan.matching(view, &mut s, None, &mut f);
         }
     }
 }
@@ -286,7 +287,55 @@ impl FilterSet {
         Matcher {
             inner,
             scratch: Some(kept.unwrap_or_else(|| Scratch::new(inner.id, &inner.plan))),
+            batch: None,
         }
+    }
+
+    /// [`matcher`](Self::matcher) for the records of `batch`: what their
+    /// call sites and sender have in common (the classes of their targets
+    /// and hosts, their format's verdicts, which typed fields their keys
+    /// name) is worked out once per site of the batch instead of per
+    /// record. The results are [`with_matches`](Self::with_matches)'
+    /// whatever the record; records of other batches take the per-record
+    /// path.
+    ///
+    /// ```
+    /// use distlog_core::record::{level, Record};
+    /// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
+    /// use distlog_filter::{FilterSet, RecordView};
+    ///
+    /// let set = FilterSet::new(&[r#"target == "db""#, "level >= warn"])?;
+    /// let batch = Batch {
+    ///     records: [("db", level::INFO), ("http", level::ERROR)]
+    ///         .into_iter()
+    ///         .zip(0..)
+    ///         .map(|((target, level), seq)| Record {
+    ///             seq,
+    ///             target: target.into(),
+    ///             level,
+    ///             ..Record::default()
+    ///         })
+    ///         .collect(),
+    ///     ..Batch::default()
+    /// };
+    /// let body = encode_batch_to_vec(&batch);
+    /// let b = access_batch(&body).unwrap();
+    /// let mut matcher = set.matcher_in(b);
+    /// let mut seen = Vec::new();
+    /// for r in b.records() {
+    ///     matcher.with_matches(&RecordView::new(b'P', b.sender(), r), |m| seen.push(m.to_vec()));
+    /// }
+    /// assert_eq!(seen, [vec![0], vec![1]]);
+    /// # Ok::<(), distlog_filter::SetError>(())
+    /// ```
+    pub fn matcher_in<'a>(&'a self, batch: &'a ArchivedWireBatch) -> Matcher<'a> {
+        let mut m = self.matcher();
+        if let Some(s) = &mut m.scratch {
+            // Another batch's entries (`set_batch.rs`) name other sites.
+            s.batch.clear();
+        }
+        m.batch = Some(batch);
+        m
     }
 }
 
@@ -296,6 +345,8 @@ pub struct Matcher<'a> {
     inner: &'a SetInner,
     /// Always `Some` until dropped.
     scratch: Option<Scratch>,
+    /// The batch whose per-site entries the scratch keeps.
+    batch: Option<&'a ArchivedWireBatch>,
 }
 
 impl Matcher<'_> {
@@ -303,8 +354,98 @@ impl Matcher<'_> {
     #[inline]
     pub fn with_matches(&mut self, view: &RecordView<'_>, mut f: impl FnMut(&[u32])) {
         if let Some(s) = &mut self.scratch {
-            self.inner.plan.matching(view, s, &mut f);
+            let site = self.batch.and_then(|b| view.record.site_in(b));
+            self.inner.plan.matching(view, s, site, &mut f);
         }
+    }
+}
+
+impl FilterSet {
+    /// A [`matcher_in`](Self::matcher_in) `batch` for a caller that wants,
+    /// per record, the union of `masks` over the filters it passes (filter
+    /// `i`'s mask is `masks[i]`, 0 past the end) and, per filter, how many
+    /// records passed it: [`Router::route`] works the union out once per
+    /// distinct list of matches and counts records per list, so a record
+    /// costs no work per match; [`Router::add_hits`] adds the counts up.
+    ///
+    /// ```
+    /// use distlog_core::record::{level, Record};
+    /// use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch};
+    /// use distlog_filter::{FilterSet, RecordView};
+    ///
+    /// let set = FilterSet::new(&["level >= warn", "level >= error", "level == info"])?;
+    /// let batch = Batch {
+    ///     records: [level::ERROR, level::INFO, level::DEBUG, level::WARN]
+    ///         .into_iter()
+    ///         .zip(0..)
+    ///         .map(|(level, seq)| Record { seq, level, ..Record::default() })
+    ///         .collect(),
+    ///     ..Batch::default()
+    /// };
+    /// let body = encode_batch_to_vec(&batch);
+    /// let b = access_batch(&body).unwrap();
+    /// let mut router = set.router(b, &[0b01, 0b10, 0b100]);
+    /// let routes: Vec<Option<u64>> = b
+    ///     .records()
+    ///     .map(|r| router.route(&RecordView::new(b'P', b.sender(), r)))
+    ///     .collect();
+    /// assert_eq!(routes, [Some(0b11), Some(0b100), None, Some(0b01)]);
+    /// let mut hits = [0; 3];
+    /// router.add_hits(&mut hits);
+    /// assert_eq!(hits, [2, 1, 1]);
+    /// # Ok::<(), distlog_filter::SetError>(())
+    /// ```
+    pub fn router<'a>(&'a self, batch: &'a ArchivedWireBatch, masks: &'a [u64]) -> Router<'a> {
+        Router {
+            matcher: self.matcher_in(batch),
+            masks,
+        }
+    }
+}
+
+/// A batch's records routed by a [`FilterSet`] ([`FilterSet::router`]).
+pub struct Router<'a> {
+    matcher: Matcher<'a>,
+    masks: &'a [u64],
+}
+
+impl Router<'_> {
+    /// The union of the masks of the filters `view` passes, `None` when it
+    /// passes none; the record is counted for each of them.
+    #[inline]
+    pub fn route(&mut self, view: &RecordView<'_>) -> Option<u64> {
+        let m = &mut self.matcher;
+        let s = m.scratch.as_mut()?;
+        let site = m.batch.and_then(|b| view.record.site_in(b));
+        let list = m.inner.plan.find(view, s, site);
+        s.tally(list, self.masks)
+    }
+
+    /// Adds to `hits[i]` the records routed so far that passed filter `i`
+    /// (`hits` shorter than the set: the rest are dropped), and starts the
+    /// counts again.
+    pub fn add_hits(&mut self, hits: &mut [u32]) {
+        let Some(s) = &mut self.matcher.scratch else {
+            return;
+        };
+        s.flush();
+        for (h, n) in hits.iter_mut().zip(&mut s.tally.hits) {
+            *h += std::mem::take(n);
+        }
+        s.tally.hits.iter_mut().for_each(|n| *n = 0);
+    }
+}
+
+impl Drop for Router<'_> {
+    fn drop(&mut self) {
+        // Counts not taken are not carried to the thread's next router.
+        self.add_hits(&mut []);
+    }
+}
+
+impl fmt::Debug for Router<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
     }
 }
 

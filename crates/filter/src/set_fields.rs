@@ -35,7 +35,7 @@ pub(super) struct Raw<'a> {
 /// Splits the first value off `b` (what `read_value` accepts but for the
 /// UTF-8 check), or `None`.
 #[inline]
-fn split(b: &[u8]) -> Option<(Raw<'_>, &[u8])> {
+pub(super) fn split(b: &[u8]) -> Option<(Raw<'_>, &[u8])> {
     let (&t, rest) = b.split_first()?;
     let (start, len): (usize, usize) = match t {
         tag::NULL => (0, 0),
@@ -68,21 +68,35 @@ impl<'a> RawFields<'a> {
     /// The fields of `r`: its format arguments skipped.
     #[inline]
     pub fn new(r: RecordRef<'a>) -> RawFields<'a> {
-        let mut values = r.raw_values();
-        for _ in 0..r.arg_count() {
-            match split(values) {
-                Some((_, rest)) => values = rest,
-                None => {
-                    values = &[];
-                    break;
-                }
-            }
-        }
         RawFields {
-            values,
+            values: past_args(r),
             keys: r.site_keys().iter(),
         }
     }
+
+    /// The bound (key, value) pairs encoded in `values` (what follows the
+    /// values of a record's site keys).
+    #[inline]
+    pub fn bound(values: &'a [u8]) -> RawFields<'a> {
+        RawFields {
+            values,
+            keys: [].iter(),
+        }
+    }
+}
+
+/// `r`'s values past its format arguments (empty when those do not
+/// parse).
+#[inline]
+pub(super) fn past_args(r: RecordRef<'_>) -> &[u8] {
+    let mut values = r.raw_values();
+    for _ in 0..r.arg_count() {
+        match split(values) {
+            Some((_, rest)) => values = rest,
+            None => return &[],
+        }
+    }
+    values
 }
 
 impl<'a> Iterator for RawFields<'a> {

@@ -241,6 +241,9 @@ pub(super) struct Sites {
     /// The slot last found or filled: a run of one call site's records
     /// (the usual case) compares its format there, without a hash.
     last: usize,
+    /// Bumped when the table is emptied: a slot index kept elsewhere
+    /// (`set_batch.rs`) holds while it is unchanged.
+    gen: u32,
 }
 
 impl Sites {
@@ -249,7 +252,32 @@ impl Sites {
             slots: (0..TABLE).map(|_| None).collect(),
             len: 0,
             last: 0,
+            gen: 0,
         }
+    }
+
+    /// The table's generation: slots found under one hold until it moves.
+    #[inline(always)]
+    pub fn gen(&self) -> u32 {
+        self.gen
+    }
+
+    /// The site in slot `slot` (found under the current generation).
+    #[inline(always)]
+    pub fn at(&self, slot: u32) -> Option<&Site> {
+        self.slots.get(slot as usize)?.as_ref().map(|s| &s.site)
+    }
+
+    /// [`get`](Self::get)'s slot: `format`'s, analysed by `make` when not
+    /// kept.
+    pub fn slot_of(
+        &mut self,
+        seed: &RandomState,
+        format: &str,
+        make: impl FnOnce() -> Site,
+    ) -> u32 {
+        self.get(seed, format, make);
+        self.last as u32
     }
 
     /// The site of `format` (at most [`MAX_SITE_FORMAT`] bytes), analysed
@@ -290,6 +318,7 @@ impl Sites {
         if self.len == SITES {
             self.slots.iter_mut().for_each(|s| *s = None);
             self.len = 0;
+            self.gen = self.gen.wrapping_add(1);
         }
         let mut i = (hash >> 57) as usize % TABLE;
         while self.slots[i].is_some() {

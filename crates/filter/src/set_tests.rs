@@ -4,8 +4,12 @@
 
 use super::tests::Rng;
 use super::*;
+use distlog_core::record::ValueRef;
 use distlog_core::record::{Field, Record, Value};
-use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+use distlog_core::wire::{
+    access_batch, encode_batch_to_vec, put_value, Batch, Sender, Site, Thread, WireBatch,
+    WireRecord,
+};
 
 const TARGETS: &[&str] = &[
     "db",
@@ -204,6 +208,8 @@ fn random_sets_match_each_filter_alone() {
                     assert_eq!(m, want, "the slice, {sources:#?}");
                 });
                 assert_eq!(calls, 1);
+                let mut in_batch = set.matcher_in(b);
+                in_batch.with_matches(&view, |m| assert_eq!(m, want, "in batch, {sources:#?}"));
                 checked += 1;
                 pairs += n;
                 hits += got.len();
@@ -339,6 +345,35 @@ fn agree(sources: &[String], records: Vec<Record>) {
             });
             assert_eq!(calls, 1);
         }
+        // One matcher given the batch: its per-site work, the same lists.
+        let mut matcher = set.matcher_in(b);
+        for r in b.records() {
+            let view = RecordView::new(b'P', b.sender(), r);
+            let want: Vec<u32> = (0..sources.len() as u32)
+                .filter(|&f| filters[f as usize].matches(&view))
+                .collect();
+            matcher.with_matches(&view, |m| {
+                assert_eq!(m, want, "batch matcher, on {:?}", r.to_record());
+            });
+        }
+        drop(matcher);
+        // A router of the batch: each record's union of masks, each
+        // filter's count (across the memo tables emptied mid-batch).
+        let masks: Vec<u64> = (0..sources.len() as u64).map(|i| 1 << (i % 64)).collect();
+        let mut router = set.router(b, &masks);
+        let mut want_hits = vec![0u32; sources.len()];
+        for r in b.records() {
+            let view = RecordView::new(b'P', b.sender(), r);
+            let want: Vec<u32> = (0..sources.len() as u32)
+                .filter(|&f| filters[f as usize].matches(&view))
+                .collect();
+            want.iter().for_each(|&f| want_hits[f as usize] += 1);
+            let union = want.iter().map(|&f| masks[f as usize]).reduce(|a, b| a | b);
+            assert_eq!(router.route(&view), union, "router, on {:?}", r.to_record());
+        }
+        let mut hits = vec![0u32; sources.len()];
+        router.add_hits(&mut hits);
+        assert_eq!(hits, want_hits, "router's hits");
     }
     assert!(hits > 0);
 }
@@ -551,4 +586,162 @@ fn many_needles_sharing_prefixes_are_found_from_the_first_candidate() {
         })
         .collect();
     agree(&sources, records);
+}
+
+/// What a batch matcher keeps per call site (`set_batch.rs`: the site's
+/// target and host classes, its format's verdicts, its keys' typed-field
+/// slots) is for that batch only: batches whose site tables differ at the
+/// same indexes (other targets, formats, keys, senders), records with
+/// bound pairs after their site keys (a name a key has, one it has not),
+/// duplicate keys, a site past the ones kept, and a record of another
+/// batch, each against every filter alone. Fails if one batch's entries
+/// are used for another's records.
+#[test]
+fn batch_matchers_keep_nothing_from_another_batch() {
+    let sources: Vec<String> = [
+        r#"target == "db""#,
+        r#"target starts_with "http" and level >= warn"#,
+        r#"host == "web-1""#,
+        r#"message contains "code 12""#,
+        r#"message contains "after""#,
+        "field.user_id == 42",
+        r#"field.shard == "s1""#,
+        r#"field.user_id == 7 or target == "http""#,
+        "level >= error",
+        r#"process == "api" and field.shard == "s2""#,
+        r#"thread == "main""#,
+        "not (field.user_id == 42)",
+    ]
+    .map(String::from)
+    .to_vec();
+    let filters: Vec<Filter> = sources.iter().map(|s| Filter::parse(s).unwrap()).collect();
+    let set = FilterSet::new(&sources).unwrap();
+    let values = |vs: &[ValueRef<'_>]| {
+        let mut b = Vec::new();
+        vs.iter().for_each(|v| put_value(&mut b, *v));
+        b
+    };
+    let site = |target: &str, format: &str, args: u32, keys: &[&str]| Site {
+        target: target.into(),
+        format: format.into(),
+        args,
+        keys: keys.iter().map(|k| (*k).into()).collect(),
+        ..Site::default()
+    };
+    use ValueRef::{Str, U64};
+    // Site 0 of one batch is another site in the next, and so on.
+    let tables = [
+        (
+            "web-1",
+            "api",
+            vec![
+                site("db", "code {} done", 1, &["user_id"]),
+                site("http", "", 0, &["shard", "user_id"]),
+            ],
+        ),
+        (
+            "web-2",
+            "batch",
+            vec![
+                site("http::x", "{} after", 1, &["shard"]),
+                site("db", "code {} done", 1, &["user_id", "user_id"]),
+            ],
+        ),
+        (
+            "web-1",
+            "api",
+            // More sites than a batch keeps entries for.
+            (0..70)
+                .map(|i| {
+                    site(
+                        if i % 2 == 0 { "db" } else { "http" },
+                        "code {}",
+                        1,
+                        &["user_id"],
+                    )
+                })
+                .collect(),
+        ),
+    ];
+    let mut rng = Rng(0xba7c_4e55);
+    let bodies: Vec<_> = tables
+        .iter()
+        .map(|(host, program, sites)| {
+            let records = (0..300)
+                .map(|i| {
+                    let s = rng.below(sites.len());
+                    let mut vs: Vec<ValueRef<'_>> = Vec::new();
+                    for _ in 0..sites[s].args {
+                        vs.push(rng.pick(&[U64(12), Str("after"), U64(3)]));
+                    }
+                    for k in &sites[s].keys {
+                        vs.push(if k == "user_id" {
+                            rng.pick(&[U64(42), U64(7), Str("s1")])
+                        } else {
+                            rng.pick(&[Str("s1"), Str("s2"), U64(42)])
+                        });
+                    }
+                    // Bound pairs: a name of the site's keys, or another.
+                    for _ in 0..rng.below(3) {
+                        vs.push(Str(rng.pick(&["user_id", "shard", "other"])));
+                        vs.push(rng.pick(&[U64(42), U64(7), Str("s1"), Str("s2")]));
+                    }
+                    WireRecord {
+                        seq: i,
+                        level: rng.pick(&[20, 30, 40]),
+                        kind: b'L',
+                        site: s as u32,
+                        thread: rng.below(2) as u32,
+                        values: values(&vs),
+                        ..WireRecord::default()
+                    }
+                })
+                .collect();
+            WireBatch {
+                sender: Sender {
+                    host: (*host).into(),
+                    program: (*program).into(),
+                    ..Sender::default()
+                },
+                sites: sites.clone(),
+                threads: vec![
+                    Thread {
+                        id: 1,
+                        name: "main".into(),
+                    },
+                    Thread {
+                        id: 2,
+                        name: "w".into(),
+                    },
+                ],
+                records,
+                ..WireBatch::default()
+            }
+            .to_body()
+        })
+        .collect();
+    let batches: Vec<_> = bodies.iter().map(|b| access_batch(b).unwrap()).collect();
+    let mut checked = 0;
+    for _ in 0..2 {
+        for (k, &b) in batches.iter().enumerate() {
+            let mut matcher = set.matcher_in(b);
+            // The previous batch's records too: not its sites.
+            let other = batches[(k + batches.len() - 1) % batches.len()];
+            for (batch, r) in b
+                .records()
+                .map(|r| (b, r))
+                .chain(other.records().take(20).map(|r| (other, r)))
+            {
+                let view = RecordView::new(b'P', batch.sender(), r);
+                let want: Vec<u32> = (0..sources.len() as u32)
+                    .filter(|&f| filters[f as usize].matches(&view))
+                    .collect();
+                matcher.with_matches(&view, |m| {
+                    assert_eq!(m, want, "batch {k}, on {:?}", r.to_record());
+                });
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 3 * 320);
 }

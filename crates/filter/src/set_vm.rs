@@ -37,10 +37,11 @@
 //! record when the one before added to them.
 
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
+use super::set_batch::{site_wide, BatchSites, SiteEntry, NONE};
 use super::set_cache::{Class, Classes, ValueCache};
-use super::set_fields::{raw_verdict, RawFields};
+use super::set_fields::{past_args, raw_verdict, split, Raw, RawFields};
 use super::set_memo::Memo;
-use super::set_sites::{analyze, Sites, Verdict, MAX_SITE_FORMAT};
+use super::set_sites::{analyze, Site, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text, PerRecord};
 use super::RecordView;
 use aho_corasick::Input;
@@ -57,6 +58,12 @@ const I128_END: f64 = 1.701_411_834_604_692_3e38;
 const MAX_ENTRIES: usize = 4096;
 /// Most test ids (and classes) stored in the tables together.
 const MAX_STORED: usize = 1 << 20;
+
+/// A memoized list of matches: a cheap entry's (its index) or a full
+/// memo's ([`FULL`] and its index); it holds until the tables are emptied.
+pub(super) type List = u32;
+/// The bit of a full memo's [`List`].
+const FULL: List = 1 << 31;
 
 /// What a cheap key decides.
 struct Cheap {
@@ -99,6 +106,10 @@ pub(super) struct Scratch {
     fulls: Vec<Box<[u32]>>,
     /// Ids stored by `entries` and `fulls`.
     stored: usize,
+    /// The batch in hand's per-site work (`set_batch.rs`).
+    pub batch: BatchSites,
+    /// Records per list, for a [`Router`](super::Router).
+    pub tally: Tally,
     /// An entry was added since the last check of the bounds.
     grew: bool,
 }
@@ -126,6 +137,8 @@ impl Scratch {
             fulls: Vec::new(),
             stored: 0,
             grew: false,
+            batch: BatchSites::new(),
+            tally: Tally::new(p.formulas.len()),
         }
     }
 
@@ -144,6 +157,8 @@ impl Scratch {
             || self.stored + self.classes.stored() + self.cheap.stored() + self.full.stored()
                 > MAX_STORED
         {
+            // The counts of lists about to go, into their filters'.
+            self.flush();
             self.classes.clear();
             self.values.iter_mut().for_each(ValueCache::clear);
             self.cheap.clear();
@@ -151,7 +166,104 @@ impl Scratch {
             self.full.clear();
             self.fulls.clear();
             self.stored = 0;
+            // Its entries name classes just forgotten.
+            self.batch.clear();
         }
+    }
+}
+
+impl Scratch {
+    /// The filters of `list`.
+    #[inline(always)]
+    pub fn list(&self, list: List) -> &[u32] {
+        let i = (list & !FULL) as usize;
+        let l = if list & FULL != 0 {
+            self.fulls.get(i)
+        } else {
+            self.entries.get(i).map(|e| &e.matches)
+        };
+        l.map_or(&[], |l| l)
+    }
+
+    /// Counts a record of `list` and gives the union of `masks` over its
+    /// filters, `None` when it has none (worked out once per list until
+    /// the next [`flush`](Self::flush)).
+    #[inline]
+    pub fn tally(&mut self, list: List, masks: &[u64]) -> Option<u64> {
+        if self.tally.count(list).0 == 0 {
+            let l = self.list(list);
+            if l.is_empty() {
+                // Nothing to count or route: not kept.
+                return None;
+            }
+            let mask = l
+                .iter()
+                .fold(0, |m, &f| m | masks.get(f as usize).copied().unwrap_or(0));
+            self.tally.touched.push(list);
+            self.tally.count(list).1 = mask;
+        }
+        let c = self.tally.count(list);
+        c.0 += 1;
+        Some(c.1)
+    }
+
+    /// Adds the counts of the lists tallied since the last flush to their
+    /// filters' hits, and forgets them.
+    pub fn flush(&mut self) {
+        let mut touched = std::mem::take(&mut self.tally.touched);
+        for &list in &touched {
+            let i = (list & !FULL) as usize;
+            let n = std::mem::take(&mut self.tally.count(list).0);
+            let l = match list & FULL {
+                0 => self.entries.get(i).map(|e| &e.matches[..]),
+                _ => self.fulls.get(i).map(|f| &f[..]),
+            };
+            for &f in l.unwrap_or_default() {
+                if let Some(h) = self.tally.hits.get_mut(f as usize) {
+                    *h += n;
+                }
+            }
+        }
+        touched.clear();
+        self.tally.touched = touched;
+    }
+}
+
+/// Per memoized list, the records a [`Router`](super::Router) gave it and
+/// the union of its filters' masks; per filter, the records flushed.
+pub(super) struct Tally {
+    entries: Vec<(u32, u64)>,
+    fulls: Vec<(u32, u64)>,
+    /// The lists counted since the last flush.
+    touched: Vec<List>,
+    /// Per filter.
+    pub hits: Vec<u32>,
+}
+
+impl Tally {
+    fn new(filters: usize) -> Tally {
+        Tally {
+            entries: Vec::new(),
+            fulls: Vec::new(),
+            touched: Vec::new(),
+            hits: vec![0; filters],
+        }
+    }
+
+    /// `list`'s count and mask.
+    #[inline(always)]
+    fn count(&mut self, list: List) -> &mut (u32, u64) {
+        let i = (list & !FULL) as usize;
+        let counts = if list & FULL != 0 {
+            &mut self.fulls
+        } else {
+            &mut self.entries
+        };
+        if i >= counts.len() {
+            // At most the memo's entries, once per thread.
+            counts.resize(i + 1, (0, 0));
+        }
+        &mut counts[i]
     }
 }
 
@@ -249,12 +361,21 @@ fn by_site(ix: &TextIndex, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>
     if format.len() > MAX_SITE_FORMAT {
         return false;
     }
-    let site = s.sites.get(&s.seed, format, || {
-        analyze(ix, format, |text, ids| {
-            let patterns = ix.contains.as_ref().map_or(0, |n| n.ids.len());
-            text_tests(ix, text, ids, &mut vec![0; patterns], 1);
-        })
-    });
+    let site = s.sites.get(&s.seed, format, || analyze_site(ix, format));
+    site_verdict(site, r, ids)
+}
+
+/// The call site of `format` for the message tests of `ix`.
+fn analyze_site(ix: &TextIndex, format: &str) -> Site {
+    analyze(ix, format, |text, ids| {
+        let patterns = ix.contains.as_ref().map_or(0, |n| n.ids.len());
+        text_tests(ix, text, ids, &mut vec![0; patterns], 1);
+    })
+}
+
+/// [`by_site`] once the site is found.
+#[inline(always)]
+fn site_verdict(site: &Site, r: RecordRef<'_>, ids: &mut Vec<u32>) -> bool {
     match raw_verdict(site, r) {
         Verdict::Decided(passing) => {
             ids.extend_from_slice(passing);
@@ -286,26 +407,45 @@ impl Plan {
     }
 
     /// Calls `f` once with the indexes of the filters `v` passes,
-    /// ascending.
-    pub(super) fn matching(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
+    /// ascending. `site`: the record's site index in the batch whose
+    /// entries `s.batch` holds (`set_batch.rs`), when known.
+    #[inline]
+    pub(super) fn matching(
+        &self,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        site: Option<usize>,
+        f: &mut impl FnMut(&[u32]),
+    ) {
+        let list = self.find(v, s, site);
+        f(s.list(list));
+    }
+
+    /// The memoized list of the filters `v` passes ([`matching`](Self::matching)).
+    #[inline]
+    pub(super) fn find(&self, v: &RecordView<'_>, s: &mut Scratch, site: Option<usize>) -> List {
         s.bound();
+        let at = match site {
+            Some(i) => match s.batch.get(i) {
+                Some(e) => Some(*e),
+                None => self.site_entry(i, v, s),
+            },
+            None => None,
+        };
         if self.one_probe != 0 {
-            self.matching_one_probe(v, s, f);
-            return;
+            return self.find_one_probe(v, s, at);
         }
         let mut key = std::mem::take(&mut s.key);
         key.clear();
-        self.cheap_key(v, s, &mut key);
+        self.cheap_key(v, s, at, &mut key);
         let e = match s.cheap.get(&key) {
             Some(e) => e,
             None => self.new_entry(&key, s),
         };
         s.key = key;
-        let entry = &s.entries[e as usize];
-        let need = entry.need;
+        let need = s.entries[e as usize].need;
         if need == 0 {
-            f(&entry.matches);
-            return;
+            return e;
         }
 
         let mut ids = std::mem::take(&mut s.ids);
@@ -314,16 +454,16 @@ impl Plan {
         let mut rendered = false;
         for g in 1..GROUPS {
             if need & (1 << g) != 0 {
-                self.group(g, v, s, &mut ids, &mut rendered);
+                self.group(g, v, s, at, &mut ids, &mut rendered);
             }
         }
-        if ids.len() == 1 {
-            f(&s.entries[e as usize].matches);
+        let list = if ids.len() == 1 {
+            e
         } else {
             let n = 1 + canonical(&mut ids[1..]);
             ids.truncate(n);
             match s.full.get(&ids) {
-                Some(m) => f(&s.fulls[m as usize]),
+                Some(m) => FULL | m,
                 None => {
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
@@ -332,11 +472,12 @@ impl Plan {
                     let m = self
                         .decide(&all, (1 << CHEAP) | need, &mut s.value)
                         .unwrap_or_default();
-                    remember_full(s, &ids, m, f);
+                    remember_full(s, &ids, m)
                 }
             }
-        }
+        };
         s.ids = ids;
+        list
     }
 
     /// [`matching`](Self::matching) when every record evaluates the
@@ -344,42 +485,57 @@ impl Plan {
     /// and the passing expensive tests together (the cheap key has the
     /// same length on every record, so the two parts cannot be confused).
     #[inline]
-    fn matching_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, f: &mut impl FnMut(&[u32])) {
+    fn find_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, at: Option<SiteEntry>) -> List {
         let need = self.one_probe;
         let mut key = std::mem::take(&mut s.key);
         key.clear();
-        self.cheap_key(v, s, &mut key);
+        self.cheap_key(v, s, at, &mut key);
         let cheap = key.len();
         let mut rendered = false;
         for g in 1..GROUPS {
             if need & (1 << g) != 0 {
-                self.group(g, v, s, &mut key, &mut rendered);
+                self.group(g, v, s, at, &mut key, &mut rendered);
             }
         }
         let n = cheap + canonical(&mut key[cheap..]);
         key.truncate(n);
-        match s.full.get(&key) {
-            Some(m) => f(&s.fulls[m as usize]),
+        let list = match s.full.get(&key) {
+            Some(m) => FULL | m,
             None => {
                 let mut all = self.cheap_ids(&key[..cheap], &s.classes);
                 all.extend_from_slice(&key[cheap..]);
                 // Every filter's groups are known: decided.
                 let m = self.decide(&all, (1 << CHEAP) | need, &mut s.value);
                 debug_assert!(m.is_ok(), "one_probe names every expensive group");
-                remember_full(s, &key, m.unwrap_or_default(), f);
+                remember_full(s, &key, m.unwrap_or_default())
             }
-        }
+        };
         s.key = key;
+        list
     }
 
     /// The record's cheap key: the class of each byte field, of each text
     /// field but the message, and of the cheap tests run one by one.
     #[inline]
-    fn cheap_key(&self, v: &RecordView<'_>, s: &mut Scratch, key: &mut Vec<Class>) {
+    fn cheap_key(
+        &self,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+        key: &mut Vec<Class>,
+    ) {
         for b in &self.bytes {
             key.push(b.class.get(num(v, b.field) as usize).copied().unwrap_or(0));
         }
-        for (ix, cache) in self.texts.iter().zip(&mut s.values) {
+        let site = at.map_or(&[][..], |a| {
+            s.batch.classes.get(a.texts as usize..).unwrap_or_default()
+        });
+        for (i, (ix, cache)) in self.texts.iter().zip(&mut s.values).enumerate() {
+            if let Some(&c) = site.get(i).filter(|&&c| c != NONE) {
+                // The site's (`set_batch.rs`).
+                key.push(c);
+                continue;
+            }
             let t = text(v, ix.field).as_bytes();
             if let Some(c) = cache.last(t) {
                 // The same value as the previous record's (a batch's
@@ -414,6 +570,60 @@ impl Plan {
             // In id order already.
             key.push(s.classes.intern(&s.ids));
         }
+    }
+
+    /// Makes the entry of site `site` of the batch in hand (`set_batch.rs`)
+    /// from its record `v`; `None` past the sites kept.
+    #[cold]
+    #[inline(never)]
+    fn site_entry(&self, site: usize, v: &RecordView<'_>, s: &mut Scratch) -> Option<SiteEntry> {
+        let mut classes = std::mem::take(&mut s.batch.pending);
+        classes.clear();
+        for (i, ix) in self.texts.iter().enumerate() {
+            classes.push(if site_wide(ix.field) {
+                self.text_class(i, text(v, ix.field).as_bytes(), s)
+            } else {
+                NONE
+            });
+        }
+        let format = v.record.format();
+        let message = match &self.message {
+            Some(ix) if !format.is_empty() && format.len() <= MAX_SITE_FORMAT => (
+                s.sites
+                    .slot_of(&s.seed, format, || analyze_site(ix, format)),
+                s.sites.gen(),
+            ),
+            _ => (NONE, 0),
+        };
+        let e = next_epoch(&mut s.epoch, &mut s.stamps);
+        let entry = s
+            .batch
+            .make(self, site, v.record, &classes, message, (&mut s.stamps, e))
+            .copied();
+        s.batch.pending = classes;
+        entry
+    }
+
+    /// The class of text field `i` (`Plan::texts`) of value `t`, by the
+    /// field's value cache.
+    fn text_class(&self, i: usize, t: &[u8], s: &mut Scratch) -> Class {
+        let (Some(ix), Some(cache)) = (self.texts.get(i), s.values.get_mut(i)) else {
+            return 0;
+        };
+        if let Some(c) = cache.last(t) {
+            return c;
+        }
+        let h = ValueCache::hash(&s.seed, t);
+        if let Some(c) = cache.get(h, t) {
+            return c;
+        }
+        s.ids.clear();
+        let e = next_epoch(&mut s.epoch, &mut s.stamps);
+        text_tests(ix, t, &mut s.ids, &mut s.stamps, e);
+        let n = canonical(&mut s.ids);
+        let c = s.classes.intern(&s.ids[..n]);
+        cache.put(h, t, c);
+        c
     }
 
     /// The passing cheap tests of `key`.
@@ -456,6 +666,7 @@ impl Plan {
         g: Group,
         v: &RecordView<'_>,
         s: &mut Scratch,
+        at: Option<SiteEntry>,
         ids: &mut Vec<u32>,
         rendered: &mut bool,
     ) {
@@ -463,55 +674,29 @@ impl Plan {
             MESSAGE => {
                 if let Some(ix) = &self.message {
                     let r = v.record;
-                    if r.format().is_empty() {
+                    let site = at
+                        .filter(|a| a.message != NONE && a.sites_gen == s.sites.gen())
+                        .and_then(|a| s.sites.at(a.message));
+                    if let Some(site) = site {
+                        // The site's format found once for the batch.
+                        if !site_verdict(site, r, ids) {
+                            self.render_message(ix, r, s, ids);
+                        }
+                    } else if r.format().is_empty() {
                         let e = next_epoch(&mut s.epoch, &mut s.stamps);
                         text_tests(ix, r.message().as_bytes(), ids, &mut s.stamps, e);
                     } else if !by_site(ix, r, s, ids) {
-                        let e = next_epoch(&mut s.epoch, &mut s.stamps);
-                        s.msg.clear();
-                        r.write_message(&mut s.msg);
-                        text_tests(ix, s.msg.as_bytes(), ids, &mut s.stamps, e);
-                        if s.msg.capacity() > 64 * 1024 {
-                            s.msg = String::new();
-                        }
+                        self.render_message(ix, r, s, ids);
                     }
                 }
             }
-            FIELDS if !self.fields.eq.is_empty() => {
-                let e = next_epoch(&mut s.epoch, &mut s.stamps);
-                for (k, val) in RawFields::new(v.record) {
-                    let Some(slot) = self.fields.slot(k) else {
-                        continue;
-                    };
-                    // The first field of a name is the one compared.
-                    if std::mem::replace(&mut s.stamps[slot as usize], e) == e {
-                        continue;
-                    }
-                    let eq = &self.fields.eq[slot as usize];
-                    let word = || {
-                        val.payload
-                            .first_chunk::<8>()
-                            .map_or(0, |w| u64::from_le_bytes(*w))
-                    };
-                    let found = match val.tag {
-                        tag::I64 => eq.int(i128::from(word() as i64)),
-                        tag::U64 => eq.int(i128::from(word())),
-                        tag::F64 => {
-                            let x = f64::from_bits(word());
-                            if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
-                                eq.int(x as i128)
-                            } else {
-                                None
-                            }
-                        }
-                        tag::STR => eq.strs.get(val.payload),
-                        _ => None,
-                    };
-                    if let Some(found) = found {
-                        ids.extend_from_slice(found);
-                    }
+            FIELDS if !self.fields.eq.is_empty() => match at {
+                Some(a) => self.site_fields(a, v.record, s, ids),
+                None => {
+                    let e = next_epoch(&mut s.epoch, &mut s.stamps);
+                    self.bound_fields(RawFields::new(v.record), s, e, ids);
                 }
-            }
+            },
             _ => {}
         }
         for (id, test) in &self.single[g as usize] {
@@ -519,6 +704,99 @@ impl Plan {
                 ids.push(*id);
             }
         }
+    }
+
+    /// The message tests of `ix` on `r`'s deferred message, rendered.
+    fn render_message(
+        &self,
+        ix: &TextIndex,
+        r: RecordRef<'_>,
+        s: &mut Scratch,
+        ids: &mut Vec<u32>,
+    ) {
+        let e = next_epoch(&mut s.epoch, &mut s.stamps);
+        s.msg.clear();
+        r.write_message(&mut s.msg);
+        text_tests(ix, s.msg.as_bytes(), ids, &mut s.stamps, e);
+        if s.msg.capacity() > 64 * 1024 {
+            s.msg = String::new();
+        }
+    }
+
+    /// The typed-field tests on `r`'s fields by its site's key slots
+    /// (`set_batch.rs`): a key's value probed without its name looked up,
+    /// then any bound pairs as [`bound_fields`](Self::bound_fields) does.
+    #[inline]
+    fn site_fields(&self, a: SiteEntry, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>) {
+        let mut values = past_args(r);
+        let (at, n) = (a.keys.0 as usize, a.keys.1 as usize);
+        let slots = s.batch.slots.get(at..at + n).unwrap_or_default();
+        for &slot in slots {
+            let Some((val, rest)) = split(values) else {
+                // Where `RawFields` stops.
+                return;
+            };
+            values = rest;
+            if let Some(found) = self.field_eq(slot, val) {
+                ids.extend_from_slice(found);
+            }
+        }
+        if values.is_empty() {
+            return;
+        }
+        // Bound pairs: a name the site's keys have is not compared again.
+        let e = next_epoch(&mut s.epoch, &mut s.stamps);
+        for &slot in s.batch.slots.get(at..at + n).unwrap_or_default() {
+            if let Some(st) = s.stamps.get_mut(slot as usize) {
+                *st = e;
+            }
+        }
+        self.bound_fields(RawFields::bound(values), s, e, ids);
+    }
+
+    /// The typed-field tests on `fields` (names stamped `e` in `s.stamps`
+    /// already seen).
+    #[inline]
+    fn bound_fields(&self, fields: RawFields<'_>, s: &mut Scratch, e: u32, ids: &mut Vec<u32>) {
+        for (k, val) in fields {
+            let Some(slot) = self.fields.slot(k) else {
+                continue;
+            };
+            // The first field of a name is the one compared.
+            if std::mem::replace(&mut s.stamps[slot as usize], e) == e {
+                continue;
+            }
+            if let Some(found) = self.field_eq(slot, val) {
+                ids.extend_from_slice(found);
+            }
+        }
+    }
+
+    /// The `==` tests typed-field slot `slot` passes with value `val`
+    /// (none for [`NONE`]).
+    #[inline(always)]
+    fn field_eq(&self, slot: u32, val: Raw<'_>) -> Option<&[u32]> {
+        let eq = self.fields.eq.get(slot as usize)?;
+        let word = || {
+            val.payload
+                .first_chunk::<8>()
+                .map_or(0, |w| u64::from_le_bytes(*w))
+        };
+        let found = match val.tag {
+            tag::I64 => eq.int(i128::from(word() as i64)),
+            tag::U64 => eq.int(i128::from(word())),
+            tag::F64 => {
+                let x = f64::from_bits(word());
+                if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
+                    eq.int(x as i128)
+                } else {
+                    None
+                }
+            }
+            tag::STR => eq.strs.get(val.payload),
+            _ => None,
+        };
+        found.map(|f| &f[..])
     }
 
     /// The filters that match given the passing tests `ids` of the groups
@@ -572,13 +850,14 @@ impl Plan {
     }
 }
 
-/// Hands a record's matches `m`, decided on a full-memo miss, to `f` and
-/// keeps them under `key` in the full memo.
+/// Keeps a record's matches `m`, decided on a full-memo miss, under `key`
+/// in the full memo: their [`List`].
 #[cold]
-fn remember_full(s: &mut Scratch, key: &[u32], m: Box<[u32]>, f: &mut impl FnMut(&[u32])) {
-    f(&m);
+fn remember_full(s: &mut Scratch, key: &[u32], m: Box<[u32]>) -> List {
+    let at = s.fulls.len() as u32;
     s.stored += m.len();
-    s.full.insert(key, s.fulls.len() as u32);
+    s.full.insert(key, at);
     s.fulls.push(m);
     s.grew = true;
+    FULL | at
 }

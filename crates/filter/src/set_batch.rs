@@ -1,0 +1,145 @@
+//! What a [`FilterSet`](super::FilterSet) works out once per (batch, call
+//! site) instead of once per record, for a [`Matcher`](super::Matcher)
+//! given the batch ([`FilterSet::matcher_in`](super::FilterSet::matcher_in)).
+//!
+//! A record's target, module, file and function are its call site's, its
+//! host and program its batch's sender's: their classes are the same on
+//! every record of one site of one batch. So are the site's format (its
+//! entry in the call-site cache, `set_sites.rs`) and its field keys (the
+//! typed-field slot each key names). A record is looked up here by
+//! [`RecordRef::site_in`]: only the batch whose site table holds its very
+//! site finds an entry, so nothing is carried from one batch to the next.
+//!
+//! # Bounds
+//!
+//! At most [`BATCH_SITES`] sites per batch (records of sites past it take
+//! the per-record path); an entry costs O(the site's text fields + its
+//! keys) to fill, once per batch. The tables are emptied when a batch
+//! starts and whenever the memo tables they point into are.
+
+use super::combine::Plan;
+use super::program::StrField;
+use super::set_cache::Class;
+use distlog_core::view::RecordRef;
+
+/// Sites per batch with an entry.
+pub(super) const BATCH_SITES: usize = 64;
+
+/// No entry, no slot.
+pub(super) const NONE: u32 = u32::MAX;
+
+/// A site's entry.
+#[derive(Clone, Copy)]
+pub(super) struct SiteEntry {
+    /// Its text classes' start in [`BatchSites::classes`] (one per
+    /// `Plan::texts`, [`NONE`] for a field that varies per record).
+    pub texts: u32,
+    /// Its keys' slots' span in [`BatchSites::slots`].
+    pub keys: (u32, u32),
+    /// Its format's slot in the call-site cache, or [`NONE`].
+    pub message: u32,
+    /// The call-site cache's generation when `message` was found.
+    pub sites_gen: u32,
+}
+
+/// The entries of the batch in hand.
+pub(super) struct BatchSites {
+    /// Per site index, its entry in `entries`, or [`NONE`].
+    at: [u32; BATCH_SITES],
+    entries: Vec<SiteEntry>,
+    /// Every entry's text classes.
+    pub classes: Vec<Class>,
+    /// Every entry's keys' typed-field slots, [`NONE`] for a key no filter
+    /// names or named by an earlier key of the site (the first field of a
+    /// name is the one compared).
+    pub slots: Vec<u32>,
+    /// A site's classes being made.
+    pub pending: Vec<Class>,
+}
+
+impl BatchSites {
+    pub fn new() -> BatchSites {
+        BatchSites {
+            at: [NONE; BATCH_SITES],
+            entries: Vec::new(),
+            classes: Vec::new(),
+            slots: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Forgets every entry (a new batch, or the tables they point into
+    /// were emptied).
+    pub fn clear(&mut self) {
+        if !self.entries.is_empty() {
+            self.at = [NONE; BATCH_SITES];
+            self.entries.clear();
+            self.classes.clear();
+            self.slots.clear();
+        }
+    }
+
+    /// The entry of site `site` of the batch, if made.
+    #[inline(always)]
+    pub fn get(&self, site: usize) -> Option<&SiteEntry> {
+        let e = *self.at.get(site)?;
+        self.entries.get(e as usize)
+    }
+
+    /// Makes site `site`'s entry (none yet) from its record `r`: `classes`
+    /// are its text fields' (`Plan::texts`, [`NONE`] for those not
+    /// [`site_wide`]), `message` the format's slot
+    /// in the call-site cache and its generation; `stamps` (per typed-field
+    /// slot, none at `epoch`) tell a key's name seen before on the site.
+    /// `None` past [`BATCH_SITES`].
+    #[cold]
+    pub fn make(
+        &mut self,
+        plan: &Plan,
+        site: usize,
+        r: RecordRef<'_>,
+        classes: &[Class],
+        message: (u32, u32),
+        (stamps, epoch): (&mut [u32], u32),
+    ) -> Option<&SiteEntry> {
+        if site >= BATCH_SITES {
+            return None;
+        }
+        let texts = self.classes.len() as u32;
+        self.classes.extend_from_slice(classes);
+        let start = self.slots.len();
+        if !plan.fields.eq.is_empty() {
+            for k in r.site_keys() {
+                let slot = plan.fields.slot(k.as_bytes()).unwrap_or(NONE);
+                let seen = slot != NONE
+                    && stamps
+                        .get_mut(slot as usize)
+                        .map_or(true, |s| std::mem::replace(s, epoch) == epoch);
+                self.slots.push(if seen { NONE } else { slot });
+            }
+        }
+        let keys = (start as u32, (self.slots.len() - start) as u32);
+        self.at[site] = self.entries.len() as u32;
+        self.entries.push(SiteEntry {
+            texts,
+            keys,
+            message: message.0,
+            sites_gen: message.1,
+        });
+        self.entries.last()
+    }
+}
+
+/// Whether `field` is the same on every record of one call site of one
+/// batch (the site's, or the sender's).
+pub(super) fn site_wide(field: StrField) -> bool {
+    matches!(
+        field,
+        StrField::Target
+            | StrField::Host
+            | StrField::Process
+            | StrField::File
+            | StrField::Module
+            | StrField::Func
+    )
+}
