@@ -382,26 +382,15 @@ mod tests {
 
     static SITE: crate::Callsite = crate::Callsite::new(20, b'L', "t", "m", "f.rs", 1, "", 0, &[]);
 
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        }
-
-        fn value(&mut self) -> Value {
-            match self.below(6) {
-                0 => Value::Null,
-                1 => Value::Bool(self.below(2) == 1),
-                2 => Value::I64(self.below(u64::MAX) as i64),
-                3 => Value::U64(self.below(u64::MAX)),
-                4 => Value::F64(f64::from_bits(self.below(u64::MAX))),
-                _ => Value::Str("é-x".repeat(self.below(12) as usize)),
-            }
+    /// A value of any kind, drawn by `rng`.
+    fn random_value(rng: &mut fastrand::Rng) -> Value {
+        match rng.u8(..6) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.bool()),
+            2 => Value::I64(rng.i64(..)),
+            3 => Value::U64(rng.u64(..)),
+            4 => Value::F64(f64::from_bits(rng.u64(..))),
+            _ => Value::Str("é-x".repeat(rng.usize(..12))),
         }
     }
 
@@ -416,7 +405,7 @@ mod tests {
         let ring = Arc::new(Ring::new(new_storage(1024), 1, ""));
         let mut p = Producer::new(ring.clone());
         let max = p.max_len();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
         let (mut checked, mut largest, mut at_start) = (0, 0, 0);
         let mut start: Option<usize> = None;
         for i in 0..20_000u64 {
@@ -426,7 +415,9 @@ mod tests {
                 let s = "s".repeat(max - (entry::HEADER + 8 + 5) - (i / 50 % 8) as usize);
                 vec![Value::Str(s)]
             } else {
-                (0..rng.below(8)).map(|_| rng.value()).collect()
+                (0..rng.usize(..8))
+                    .map(|_| random_value(&mut rng))
+                    .collect()
             };
             let list = List(values);
             let written = entry::HEADER + 8 + EncodeList::encoded_len(&list);
