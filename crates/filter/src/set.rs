@@ -429,10 +429,10 @@ impl Router<'_> {
             return;
         };
         s.flush();
-        for (h, n) in hits.iter_mut().zip(&mut s.tally.hits) {
-            *h += std::mem::take(n);
+        for (h, &n) in hits.iter_mut().zip(&s.tally.hits) {
+            *h += n;
         }
-        s.tally.hits.iter_mut().for_each(|n| *n = 0);
+        s.tally.hits.fill(0);
     }
 }
 
