@@ -166,14 +166,8 @@ impl DirectBatch {
     ) -> Option<usize> {
         let Records { payload, array } = &mut self.records;
         let start = payload.len();
-        let base = array.len();
-        // Written in place, zeroed first (rkyv zeroes an archived value's
-        // padding): a record built on the stack and copied in stalled on
-        // store forwarding (its narrow stores read back by wide loads).
-        array.extend_from_slice(&[0u8; RECORD]);
-        let rec = array
-            .last_chunk_mut::<RECORD>()
-            .expect("a record was just appended");
+        // Zeroed: rkyv zeroes an archived value's padding.
+        let mut rec = [0u8; RECORD];
         rec[TIME_NS..TIME_NS + 8].copy_from_slice(&head.time_ns.to_le_bytes());
         rec[LEVEL] = head.level;
         rec[KIND] = head.kind;
@@ -185,18 +179,18 @@ impl DirectBatch {
         ] {
             rec[at..at + 4].copy_from_slice(&v.to_le_bytes());
         }
-        put_string(rec, TASK, task, payload);
-        put_string(rec, MESSAGE, message, payload);
-        put_string(rec, ERROR, error, payload);
+        put_string(&mut rec, TASK, task, payload);
+        put_string(&mut rec, MESSAGE, message, payload);
+        put_string(&mut rec, ERROR, error, payload);
         let at = payload.len();
         if values(payload).is_none() {
             payload.truncate(start);
-            array.truncate(base);
             return None;
         }
         let len = payload.len() - at;
         rec[VALUES..VALUES + 4].copy_from_slice(&(at as u32).to_le_bytes());
         rec[VALUES + 4..VALUES + 8].copy_from_slice(&(len as u32).to_le_bytes());
+        array.extend_from_slice(&rec);
         Some(task.len() + message.len() + error.len() + len)
     }
 
