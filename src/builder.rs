@@ -148,7 +148,10 @@ impl Builder {
     }
 
     /// The most encoded bytes the sender holds while ZeroMQ cannot take
-    /// them (default 2 MiB).
+    /// them (default 2 MiB). ZeroMQ itself holds at most 8 MiB more of
+    /// batches taken and not yet written (its high-water mark counts
+    /// messages, not bytes); past both the sender stops draining the
+    /// rings.
     pub fn max_pending(mut self, bytes: usize) -> Self {
         self.max_pending = bytes;
         self

@@ -12,7 +12,10 @@
 //! ZeroMQ is used without ever blocking: sends are `DONTWAIT`, and a batch
 //! that does not fit under the high-water mark (broker down or slow) waits
 //! in `pending`, bounded by `max_pending` bytes; once that is full the
-//! sender stops draining, and the rings' own bound takes over.
+//! sender stops draining, and the rings' own bound takes over. Batches
+//! ZeroMQ has taken count against that bound too beyond [`MAX_LENT`]
+//! bytes, so its queue (a message count) does not grow into tens of MiB
+//! of fresh, faulting memory when the broker is slower than the client.
 //!
 //! The socket has `ZMQ_IMMEDIATE` set, so ZeroMQ takes a batch only when a
 //! broker has completed the handshake ([`super::link`]): `sent` counts
@@ -34,6 +37,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Bytes of batches lent to ZeroMQ (queued for the broker or being
+/// written) past which the sender stops draining the rings, as it does
+/// when `max_pending` is full: ZeroMQ's high-water mark counts messages
+/// (1000 by default, ~75 MiB of batches), and every batch it holds beyond
+/// the pool's is fresh memory whose pages fault in.
+const MAX_LENT: usize = 8 * 1024 * 1024;
 
 /// Everything the sender thread owns.
 pub(crate) struct SenderThread {
@@ -166,7 +176,9 @@ impl SenderThread {
         // yet acknowledged, handed over or not.
         let (limit, resent) = match &self.resend {
             Some(r) => (self.shared.config.resend_buffer, r.bytes()),
-            None => (self.shared.config.max_pending, 0),
+            // Without, the bodies ZeroMQ holds count too, beyond
+            // `MAX_LENT`: its queue bounds messages, not bytes.
+            None => (self.shared.config.max_pending + MAX_LENT, self.pool.lent()),
         };
         for i in 0..self.rings.len() {
             if self.pending_bytes + resent >= limit {

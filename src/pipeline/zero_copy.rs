@@ -12,11 +12,14 @@
 
 use crossbeam_queue::ArrayQueue;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Buffers that ZeroMQ has finished with, ready for reuse.
 pub(crate) struct BufPool {
     free: ArrayQueue<Vec<u8>>,
+    /// Bytes of bodies lent to ZeroMQ and not yet given back.
+    lent: AtomicUsize,
 }
 
 impl BufPool {
@@ -24,6 +27,7 @@ impl BufPool {
     pub(crate) fn new(max: usize) -> Arc<BufPool> {
         Arc::new(BufPool {
             free: ArrayQueue::new(max.max(1)),
+            lent: AtomicUsize::new(0),
         })
     }
 
@@ -39,7 +43,13 @@ impl BufPool {
         }
     }
 
+    /// Bytes of bodies ZeroMQ holds (queued or being written).
+    pub(crate) fn lent(&self) -> usize {
+        self.lent.load(Ordering::Relaxed)
+    }
+
     fn give_back(&self, buf: Vec<u8>) {
+        self.lent.fetch_sub(buf.len(), Ordering::Relaxed);
         let _ = self.free.push(buf); // a full pool frees the extra buffer
     }
 }
@@ -83,6 +93,8 @@ pub(crate) fn send_pooled(
     }
     let data = body.as_ptr() as *mut c_void;
     let len = body.len();
+    // Counted before ZeroMQ can give it back (from its I/O thread).
+    pool.lent.fetch_add(len, Ordering::Relaxed);
     let lease = Box::into_raw(Box::new(Lease {
         buf: body,
         pool: pool.clone(),
@@ -103,6 +115,7 @@ pub(crate) fn send_pooled(
         {
             let err = zmq::Error::from_raw(zmq_sys::zmq_errno());
             // The message was not initialised: the lease is still ours.
+            pool.lent.fetch_sub(len, Ordering::Relaxed);
             drop(Box::from_raw(lease));
             return Err(err);
         }
@@ -137,6 +150,7 @@ mod tests {
         // inproc hands the message itself to the receiver, which dropped it
         // above: every buffer is back (the pool keeps at most 4).
         assert!(!pool.free.is_empty());
+        assert_eq!(pool.lent(), 0, "every body given back is counted back");
         let reused = pool.take(16);
         assert!(reused.is_empty() && reused.capacity() >= 4096);
     }
@@ -152,5 +166,6 @@ mod tests {
         let err = send_pooled(&mut push, buf, &pool, zmq::DONTWAIT).unwrap_err();
         assert_eq!(err, zmq::Error::EAGAIN);
         assert_eq!(pool.free.len(), 1);
+        assert_eq!(pool.lent(), 0);
     }
 }
