@@ -156,6 +156,27 @@ mod tests {
     }
 
     #[test]
+    fn lent_counts_the_bodies_zeromq_holds() {
+        let ctx = zmq::Context::new();
+        let pull = ctx.socket(zmq::PULL).unwrap();
+        pull.bind("inproc://lent").unwrap();
+        let mut push = ctx.socket(zmq::PUSH).unwrap();
+        push.connect("inproc://lent").unwrap();
+        let pool = BufPool::new(4);
+        for len in [1000, 3000] {
+            let mut buf = pool.take(len);
+            buf.resize(len, 1);
+            send_pooled(&mut push, buf, &pool, 0).unwrap();
+        }
+        // inproc keeps both messages, bodies and all, until they are read.
+        assert_eq!(pool.lent(), 4000);
+        assert_eq!(pull.recv_bytes(0).unwrap().len(), 1000);
+        assert_eq!(pool.lent(), 3000);
+        assert_eq!(pull.recv_bytes(0).unwrap().len(), 3000);
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
     fn a_refused_send_returns_the_buffer() {
         let ctx = zmq::Context::new();
         let mut push = ctx.socket(zmq::PUSH).unwrap();
