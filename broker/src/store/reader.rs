@@ -38,6 +38,11 @@ use std::path::{Path, PathBuf};
 /// through: a few batches, small enough to stay in cache.
 pub const CHUNK: usize = 512 * 1024;
 
+/// The most bytes of an entry cut by a refill that [`stream_entries`]
+/// moves to the buffer's front (cheaper than a read of its own); more are
+/// completed in place.
+const MOVE_MAX: usize = 4096;
+
 /// How a [`Reader`] brings a segment's bytes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -274,9 +279,14 @@ fn kept_batch<'a>(
 ///
 /// `buf` holds the bytes from the next entry on, each at an index equal
 /// to its file offset modulo 16 (so alignment is as in a whole-file
-/// buffer); it grows past [`CHUNK`] only to hold one entry, and an entry
-/// is read only when the file is long enough to hold it, so `buf` stays
-/// below `max(CHUNK, want) + 16` bytes whatever the headers claim.
+/// buffer). Reads fill [`CHUNK`] bytes from the buffer's front; an entry
+/// they cut is completed in place, by a read of its rest (and the next
+/// entry's header, so the next refill moves only those 8 bytes), rather
+/// than moved to the front first, unless what it has read of it is at
+/// most [`MOVE_MAX`] bytes or it is longer than a chunk. An entry is read
+/// only when the file is long enough to hold it, so `buf` stays below
+/// `min(2 * CHUNK, max(CHUNK, want)) + 16` bytes whatever the headers
+/// claim.
 fn stream_entries(
     file: &mut std::fs::File,
     want: usize,
@@ -301,23 +311,32 @@ fn stream_entries(
         if off + n > want {
             return Ok(false);
         }
-        // Move what is left to the front, at its offset modulo 16.
         let keep = *end - *start;
-        let to = off % 16;
-        buf.copy_within(*start..*end, to);
-        (*start, *end) = (to, to + keep);
-        let cap = CHUNK.max(to + n);
+        // What may be read: up to `cap`, and no further than the file.
+        let cap = if keep > MOVE_MAX && n <= CHUNK {
+            // Complete the entry where it is, and read the next header.
+            (*start + n + ENTRY_HEADER).min(*end + (want - *read))
+        } else {
+            // Move what is left to the front, at its offset modulo 16,
+            // and read as much as fits in a chunk, at least up to `n`.
+            let to = off % 16;
+            buf.copy_within(*start..*end, to);
+            #[cfg(test)]
+            tally::moved(keep);
+            (*start, *end) = (to, to + keep);
+            CHUNK.max(to + n).min(*end + (want - *read))
+        };
         if buf.len() < cap {
             buf.resize(cap, 0);
         }
-        // Read as much as fits, at least up to `n`.
-        let limit = cap.min(*end + (want - *read));
-        while *end < to + n {
-            match file.read(&mut buf[*end..limit]) {
+        while *end < *start + n {
+            match file.read(&mut buf[*end..cap]) {
                 Ok(0) => return Ok(false),
                 Ok(got) => {
                     *end += got;
                     *read += got;
+                    #[cfg(test)]
+                    tally::read_to(*read);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -354,6 +373,34 @@ fn stream_entries(
         }
         start += total;
         off += total;
+    }
+}
+
+/// What [`stream_entries`] did on this thread, for the tests: the bytes
+/// it moved to its buffer's front, where its reads ended.
+#[cfg(test)]
+mod tally {
+    use std::cell::Cell;
+
+    thread_local! {
+        static MOVED: Cell<usize> = const { Cell::new(0) };
+        static READS: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    }
+
+    pub(super) fn moved(n: usize) {
+        MOVED.set(MOVED.get() + n);
+    }
+
+    pub(super) fn read_to(offset: usize) {
+        let mut v = READS.take();
+        v.push(offset);
+        READS.set(v);
+    }
+
+    /// The bytes moved and the file offsets each read ended at, since
+    /// the last call.
+    pub(super) fn take() -> (usize, Vec<usize>) {
+        (MOVED.replace(0), READS.take())
     }
 }
 
@@ -636,6 +683,96 @@ mod tests {
             // The buffer is reused: bounded by the longest file so far.
             longest = longest.max(bytes.len());
             assert!(streamer.chunk.borrow().len() <= CHUNK.max(longest) + 16);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A segment of entries of 20-300 KiB, so that most refills cut one:
+    /// the cut entry is completed in place (at most [`MOVE_MAX`] bytes
+    /// moved a refill, not half an entry), and streamed, the segment
+    /// yields what it yields loaded, whole and with a byte flipped, a
+    /// length changed or the file cut at and around each place a read
+    /// ended.
+    #[test]
+    fn entries_cut_by_a_refill_are_completed_in_place() {
+        let dir = test_dir("reader-split");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seg-00000000000000000001-000000.dls");
+        let newest = Segment {
+            path: path.clone(),
+            first_ns: 1,
+            next_ns: None,
+        };
+        let mut rng = fastrand::Rng::with_seed(17);
+        let mut bytes = MAGIC.to_vec();
+        let mut headers = Vec::new();
+        while bytes.len() < 3 * CHUNK {
+            let b = Batch {
+                records: (0..rng.usize(150..2_000))
+                    .map(|i| Record {
+                        seq: i as u64,
+                        message: "y".repeat(rng.usize(60..140)),
+                        ..Record::default()
+                    })
+                    .collect(),
+                ..Batch::default()
+            };
+            let mut payload = b"TLR\0\0\0\0\0".to_vec();
+            payload.extend_from_slice(&encode_batch_to_vec(&b));
+            headers.push(bytes.len());
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let mut streamer = Reader::default();
+        streamer.stream_segment(&newest).unwrap();
+        tally::take();
+        let whole = walk(&streamer);
+        let (moved, ends) = tally::take();
+        assert_eq!(whole.len(), headers.len());
+        assert!(whole.iter().all(|b| b.is_ok()));
+        assert_eq!(whole, walk(&Reader::open(&path).unwrap()));
+        // Each refill past the first moved at most `MOVE_MAX` bytes; most
+        // completed an entry in place (their reads end 8 bytes into the
+        // next entry, or at the file's end).
+        let refills = ends.len() - 1;
+        assert!(refills >= 4, "{ends:?}");
+        assert!(moved <= refills * MOVE_MAX, "{moved} bytes in {refills}");
+        let in_place = (ends.iter())
+            .filter(|&&e| headers.contains(&(e - ENTRY_HEADER)) || e == bytes.len())
+            .count();
+        assert!(in_place * 3 >= refills, "{in_place} of {refills}");
+        assert!(streamer.chunk.borrow().len() <= 2 * CHUNK + 16);
+        // Damage at and around each read's end, and each entry's length.
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for &e in &ends {
+            for at in [e.saturating_sub(9), e - 1, e, e + 1, e + 7] {
+                if at < bytes.len() {
+                    let mut b = bytes.clone();
+                    b[at] ^= 0x10;
+                    cases.push(b);
+                }
+                cases.push(bytes[..at.min(bytes.len())].to_vec());
+            }
+        }
+        for &h in headers.iter().step_by(3) {
+            for len in [0u32, 7, CHUNK as u32 + 1, u32::MAX] {
+                let mut b = bytes.clone();
+                b[h..h + 4].copy_from_slice(&len.to_le_bytes());
+                cases.push(b);
+            }
+        }
+        for (i, b) in cases.iter().enumerate() {
+            std::fs::write(&path, b).unwrap();
+            streamer.stream_segment(&newest).unwrap();
+            assert_eq!(
+                walk(&streamer),
+                walk(&Reader::open(&path).unwrap()),
+                "case {i}"
+            );
+            assert!(streamer.take_error().is_none());
+            assert!(streamer.chunk.borrow().len() <= 2 * CHUNK + 16);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -606,7 +606,7 @@ impl SitePlan {
     /// decides it without decoding the arguments: a `contains` whose
     /// needle is in the literal text, or a record whose arguments are all
     /// integers (by their encoding); `None`: ask [`SitePlan::run`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn quick(&self, r: RecordRef<'_>) -> Option<bool> {
         if self.needle.ints == Fate::Pass {
             return Some(true);

@@ -31,7 +31,7 @@
 //! entries; per record nothing is allocated.
 
 use super::message_match::SitePlan;
-use super::program::{Program, StrField, StrTest, Test};
+use super::program::{Program, StrField, StrTest, Test, ACCEPT, REJECT};
 use super::vm::Deferred;
 use super::RecordView;
 use distlog_core::view::RecordRef;
@@ -76,12 +76,50 @@ pub(super) const TESTS: usize = 8;
 pub struct BatchScan<'f> {
     program: &'f Program,
     memo: Memo,
+    single: Option<Single>,
 }
 
 /// [`BatchScan`] on one batch: [`InBatch::matches`] for its records.
 pub struct InBatch<'s, 'b> {
     program: &'s Program,
     sites: Sites<'s, 'b>,
+    single: Option<Single>,
+}
+
+/// A program that is one message test (`message == "..."`, or its
+/// negation): the test, the first of [`Memo::tests`], and the verdicts
+/// when it holds and when it does not. [`InBatch::matches`] runs it
+/// without the VM.
+#[derive(Clone, Copy)]
+struct Single {
+    test: StrTest,
+    hit: bool,
+    miss: bool,
+}
+
+impl Single {
+    fn of(program: &Program) -> Option<Single> {
+        let [ins] = program.code.as_slice() else {
+            return None;
+        };
+        let Test::Str {
+            field: StrField::Message,
+            test,
+        } = ins.test
+        else {
+            return None;
+        };
+        let verdict = |to: u32| match to {
+            ACCEPT => Some(true),
+            REJECT => Some(false),
+            _ => None,
+        };
+        Some(Single {
+            test,
+            hit: verdict(ins.jt)?,
+            miss: verdict(ins.jf)?,
+        })
+    }
 }
 
 /// The plans of the batch in hand.
@@ -116,6 +154,7 @@ impl<'f> BatchScan<'f> {
         }
         BatchScan {
             program,
+            single: Single::of(program),
             memo: Memo {
                 tests,
                 slots: Vec::new(),
@@ -133,6 +172,7 @@ impl<'f> BatchScan<'f> {
         InBatch {
             program: self.program,
             sites: Sites { memo, batch },
+            single: self.single,
         }
     }
 }
@@ -143,6 +183,16 @@ impl InBatch<'_, '_> {
     /// steady state.
     #[inline]
     pub fn matches(&mut self, view: &RecordView<'_>) -> bool {
+        if let Some(one) = self.single {
+            // What the VM would do, without its loop and dispatch.
+            if !view.record.format().is_empty() {
+                return if self.sites.single(self.program, one.test, view.record) {
+                    one.hit
+                } else {
+                    one.miss
+                };
+            }
+        }
         run(self.program, view, &mut self.sites)
     }
 }
@@ -175,7 +225,33 @@ impl Deferred for Sites<'_, '_> {
         r: RecordRef<'_>,
         rendered: &mut bool,
     ) -> bool {
-        let k = self.slot(test, r);
+        let t = self.memo.tests.iter().position(|k| *k == test);
+        self.test_in(p, test, t, r, rendered)
+    }
+}
+
+impl Sites<'_, '_> {
+    /// [`Deferred::message_test`] of a [`Single`] program's test, the
+    /// first of [`Memo::tests`], on a deferred message: out of line, as
+    /// `message_test`.
+    #[inline(never)]
+    fn single(&mut self, p: &Program, test: StrTest, r: RecordRef<'_>) -> bool {
+        debug_assert_eq!(self.memo.tests.first(), Some(&test));
+        self.test_in(p, test, Some(0), r, &mut false)
+    }
+
+    /// `test`, the `t`th of [`Memo::tests`] (`None`: past them), on `r`:
+    /// the plan's quick verdict, else [`Sites::slow`].
+    #[inline(always)]
+    fn test_in(
+        &mut self,
+        p: &Program,
+        test: StrTest,
+        t: Option<usize>,
+        r: RecordRef<'_>,
+        rendered: &mut bool,
+    ) -> bool {
+        let k = self.slot(t, r);
         if let Some(Some(plan)) = k.map(|k| &self.memo.slots[k]) {
             if let Some(hit) = plan.quick(r) {
                 return hit;
@@ -183,15 +259,13 @@ impl Deferred for Sites<'_, '_> {
         }
         self.slow(p, test, r, rendered, k)
     }
-}
 
-impl Sites<'_, '_> {
-    /// The slot of `test` on `r`'s site, when it has one.
+    /// The slot of the `t`th test on `r`'s site, when it has one.
     #[inline(always)]
-    fn slot(&mut self, test: StrTest, r: RecordRef<'_>) -> Option<usize> {
+    fn slot(&mut self, t: Option<usize>, r: RecordRef<'_>) -> Option<usize> {
         let site = r.site_in(self.batch).filter(|&i| i < SITES)?;
         let memo = &mut *self.memo;
-        let t = memo.tests.iter().position(|k| *k == test)?;
+        let t = t?;
         let k = site * memo.tests.len() + t;
         if k >= memo.slots.len() {
             grow(&mut memo.slots, k);
@@ -244,4 +318,28 @@ fn fill<'s>(
 ) -> &'s SitePlan {
     filled.push(k as u32);
     slot.insert(SitePlan::of(format, test, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Single;
+    use crate::Filter;
+
+    /// Which programs [`InBatch::matches`](super::InBatch::matches) runs
+    /// without the VM, and with which verdicts.
+    #[test]
+    fn only_one_message_test_programs_skip_the_vm() {
+        let single = |src: &str| {
+            let f = Filter::parse(src).unwrap();
+            Single::of(&f.inner.program).map(|s| (s.hit, s.miss))
+        };
+        assert_eq!(single(r#"message == "a 1""#), Some((true, false)));
+        assert_eq!(
+            single(r#"not message starts_with "a""#),
+            Some((false, true))
+        );
+        assert_eq!(single(r#"message contains "a" and level >= warn"#), None);
+        assert_eq!(single(r#"host == "a""#), None);
+        assert_eq!(single("level == warn"), None);
+    }
 }

@@ -1351,6 +1351,8 @@ fn batch_scans_equal_matches_across_batches() {
             for op in ops {
                 sources.push(format!("message {op} {lit}"));
             }
+            // Negated: a one-test program whose verdicts are swapped.
+            sources.push(format!("not message {} {lit}", rng.pick(&ops)));
         }
         // Several message tests in one filter.
         for _ in 0..6 {
@@ -1378,7 +1380,7 @@ fn batch_scans_equal_matches_across_batches() {
                         r.format,
                         r.args
                     );
-                    if !src.contains(" or ") {
+                    if !src.contains(" or ") && !src.starts_with("not ") {
                         let (op, n) = src["message ".len()..].split_once(' ').unwrap();
                         let n = needles
                             .iter()
