@@ -913,7 +913,7 @@ impl Plan {
                     None
                 }
             }
-            tag::STR => eq.strs.get(val.payload),
+            tag::STR => eq.str(val.payload),
             _ => None,
         };
         found.map(|f| &f[..])
