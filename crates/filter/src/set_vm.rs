@@ -556,7 +556,7 @@ impl Plan {
     /// With `memo`, a record whose expensive groups pass nothing takes
     /// its site's list for its byte classes, when kept, without its cheap
     /// key.
-    #[inline]
+    #[inline(always)]
     fn find_one_probe(
         &self,
         v: &RecordView<'_>,
