@@ -28,6 +28,7 @@
 use super::combine::Plan;
 use super::program::StrField;
 use super::set_cache::Class;
+use super::set_fields::{Args, Take};
 use distlog_core::view::RecordRef;
 
 /// Sites per batch with an entry.
@@ -48,6 +49,21 @@ pub(super) struct SiteEntry {
     pub message: u32,
     /// The call-site cache's generation when `message` was found.
     pub sites_gen: u32,
+    /// Its index in [`BatchSites`]' per-entry tables.
+    pub index: u32,
+}
+
+/// Most bytes of a site's format arguments kept ([`ArgsMemo`]).
+pub(super) const ARGS_KEPT: usize = 32;
+
+/// The last format arguments a site's message verdict walked, when they
+/// took at most [`ARGS_KEPT`] bytes: a record whose values start with the
+/// same bytes has the same arguments, so the same verdict and walk.
+#[derive(Clone, Copy)]
+pub(super) struct ArgsMemo {
+    /// `None`: nothing kept.
+    pub walked: Option<(Take, Args)>,
+    pub bytes: [u8; ARGS_KEPT],
 }
 
 /// Byte-field classes (packed) kept per site.
@@ -72,6 +88,8 @@ pub(super) struct BatchSites {
     entries: Vec<SiteEntry>,
     /// Per entry (same index), its [`SiteLists`].
     lists: Vec<SiteLists>,
+    /// Per entry (same index), its last arguments walked.
+    args: Vec<ArgsMemo>,
     /// Every entry's text classes.
     pub classes: Vec<Class>,
     /// Every entry's keys' typed-field slots, [`NONE`] for a key no filter
@@ -88,6 +106,7 @@ impl BatchSites {
             at: [NONE; BATCH_SITES],
             entries: Vec::new(),
             lists: Vec::new(),
+            args: Vec::new(),
             classes: Vec::new(),
             slots: Vec::new(),
             pending: Vec::new(),
@@ -101,6 +120,7 @@ impl BatchSites {
             self.at = [NONE; BATCH_SITES];
             self.entries.clear();
             self.lists.clear();
+            self.args.clear();
             self.classes.clear();
             self.slots.clear();
         }
@@ -135,6 +155,30 @@ impl BatchSites {
             .and_then(|l| l.get_mut(list_slot(k)))
         {
             *slot = (k, value);
+        }
+    }
+
+    /// The verdict and walk kept for entry `index` when `values` (a
+    /// record's) start with the arguments' bytes it kept.
+    #[inline(always)]
+    pub fn same_args(&self, index: u32, values: &[u8]) -> Option<(Take, Args)> {
+        let m = self.args.get(index as usize)?;
+        let (take, walked) = m.walked?;
+        let kept = m.bytes.get(..walked.at)?;
+        (values.get(..walked.at)? == kept).then_some((take, walked))
+    }
+
+    /// Keeps the arguments `values[..walked.at]` of entry `index` and
+    /// their verdict, when short enough.
+    #[inline]
+    pub fn keep_args(&mut self, index: u32, values: &[u8], take: Take, walked: Args) {
+        let (Some(m), Some(b)) = (self.args.get_mut(index as usize), values.get(..walked.at))
+        else {
+            return;
+        };
+        if let Some(dst) = m.bytes.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+            m.walked = Some((take, walked));
         }
     }
 
@@ -173,11 +217,16 @@ impl BatchSites {
         let keys = (start as u32, (self.slots.len() - start) as u32);
         self.at[site] = self.entries.len() as u32;
         self.lists.push([(NONE, 0); SITE_LISTS]);
+        self.args.push(ArgsMemo {
+            walked: None,
+            bytes: [0; ARGS_KEPT],
+        });
         self.entries.push(SiteEntry {
             texts,
             keys,
             message: message.0,
             sites_gen: message.1,
+            index: self.at[site],
         });
         self.entries.last()
     }

@@ -148,13 +148,41 @@ pub(super) fn raw_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> &'s Verdict {
     walk_verdict(site, r).0
 }
 
+/// Which of a site's verdicts a record's arguments take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Take {
+    Render,
+    Ints,
+    Nums,
+}
+
+impl Take {
+    /// The verdict of `site` it names.
+    #[inline(always)]
+    pub fn of(self, site: &Site) -> &Verdict {
+        const RENDER: &Verdict = &Verdict::Render;
+        match self {
+            Take::Render => RENDER,
+            Take::Ints => &site.ints,
+            Take::Nums => &site.nums,
+        }
+    }
+}
+
 /// [`raw_verdict`], and how far its walk got when it split every one of
 /// the site's arguments (for [`past_args`]).
 #[inline(always)]
 pub(super) fn walk_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> (&'s Verdict, Option<Args>) {
-    const RENDER: &Verdict = &Verdict::Render;
+    let (take, walked) = walk_take(site, r);
+    (take.of(site), walked)
+}
+
+/// [`walk_verdict`], naming the verdict: a function of the bytes of the
+/// site's arguments alone (and of the site).
+#[inline(always)]
+pub(super) fn walk_take(site: &Site, r: RecordRef<'_>) -> (Take, Option<Args>) {
     if (r.arg_count() as usize) < site.slots {
-        return (RENDER, None);
+        return (Take::Render, None);
     }
     let all = r.raw_values();
     let mut values = all;
@@ -163,7 +191,7 @@ pub(super) fn walk_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> (&'s Verdict
     let mut render = false;
     for _ in 0..site.slots {
         let Some((v, rest)) = split(values) else {
-            return (RENDER, None);
+            return (Take::Render, None);
         };
         values = rest;
         if render {
@@ -190,14 +218,14 @@ pub(super) fn walk_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> (&'s Verdict
         count: site.slots as u32,
         at: all.len() - values.len(),
     });
-    let verdict = if render {
-        RENDER
+    let take = if render {
+        Take::Render
     } else if nums || text {
-        &site.nums
+        Take::Nums
     } else {
-        &site.ints
+        Take::Ints
     };
-    (verdict, walked)
+    (take, walked)
 }
 
 /// The kinds of `r`'s first `slots` format arguments, as

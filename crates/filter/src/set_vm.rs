@@ -39,7 +39,7 @@
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_batch::{site_wide, BatchSites, SiteEntry, NONE};
 use super::set_cache::{Class, Classes, ValueCache};
-use super::set_fields::{past_args, raw_verdict, split, walk_verdict, Args, Raw, RawFields};
+use super::set_fields::{past_args, raw_verdict, split, walk_take, Args, Raw, RawFields};
 use super::set_memo::Memo;
 use super::set_sites::{analyze, Site, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text, PerRecord};
@@ -785,9 +785,22 @@ impl Plan {
                     if let Some(site) = site {
                         // The site's format found once for the batch; the
                         // arguments walked, for the typed fields.
-                        let (verdict, args) = walk_verdict(site, r);
+                        // The arguments' bytes the same as the site's
+                        // last record's: their verdict and walk.
+                        let values = r.raw_values();
+                        let index = at.map_or(NONE, |a| a.index);
+                        let (take, args) = match s.batch.same_args(index, values) {
+                            Some((take, args)) => (take, Some(args)),
+                            None => {
+                                let (take, args) = walk_take(site, r);
+                                if let Some(a) = args {
+                                    s.batch.keep_args(index, values, take, a);
+                                }
+                                (take, args)
+                            }
+                        };
                         walked.args = args;
-                        if let Verdict::Decided(passing) = verdict {
+                        if let Verdict::Decided(passing) = take.of(site) {
                             ids.extend_from_slice(passing);
                         } else {
                             self.render_message(ix, r, s, ids);
