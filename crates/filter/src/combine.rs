@@ -229,6 +229,18 @@ pub(super) struct FieldEq {
     pub int_bits: [u64; 4],
     /// Strings, by their bytes.
     pub strs: Map<Box<[u8]>, Ids>,
+    /// A 256-bit filter of `strs`' keys by length and last byte
+    /// ([`str_bit`]): a value of another length or ending says it is none
+    /// of them without hashing its bytes.
+    pub str_bits: [u64; 4],
+}
+
+/// The bit of `s` in [`FieldEq::str_bits`]: of its length and last byte.
+#[inline(always)]
+pub(super) fn str_bit(s: &[u8]) -> usize {
+    let last = s.last().map_or(0, |&b| u64::from(b));
+    let x = (s.len() as u64) ^ (last << 32);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
 }
 
 /// The bit of `x` in [`FieldEq::int_bits`].
@@ -247,6 +259,16 @@ impl FieldEq {
             return None;
         }
         self.ints.get(&x)
+    }
+
+    /// The tests a string passes.
+    #[inline]
+    pub fn str(&self, s: &[u8]) -> Option<&Ids> {
+        let b = str_bit(s);
+        if self.str_bits[b >> 6] >> (b & 63) & 1 == 0 {
+            return None;
+        }
+        self.strs.get(s)
     }
 }
 
@@ -601,6 +623,11 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
                 bits
             }),
             ints: ints.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            str_bits: strs.keys().fold([0; 4], |mut bits, s| {
+                let b = str_bit(s.as_bytes());
+                bits[b >> 6] |= 1 << (b & 63);
+                bits
+            }),
             strs: strs
                 .into_iter()
                 .map(|(k, v)| (k.into_boxed_bytes(), v.into()))

@@ -178,6 +178,12 @@ impl FilterSet {
         self.inner.plan.one_probe != 0
     }
 
+    /// Whether a batch's sites keep lists (`Plan::site_lists`).
+    #[cfg(test)]
+    pub(crate) fn site_lists(&self) -> bool {
+        self.inner.plan.site_lists()
+    }
+
     /// Clears `out`, then pushes the index of every filter that `view`
     /// passes, ascending. Allocates nothing once the thread's memo tables
     /// know the record's classes (see [`FilterSet`]).

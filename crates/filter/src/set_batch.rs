@@ -10,6 +10,14 @@
 //! [`RecordRef::site_in`]: only the batch whose site table holds its very
 //! site finds an entry, so nothing is carried from one batch to the next.
 //!
+//! When every text field the filters test is site-wide and no cheap test
+//! runs one by one (`Plan::site_lists`), a record's cheap key is its
+//! site's text classes and its byte fields' classes: an entry then also
+//! keeps, per class of the byte fields ([`SiteLists`]), what that key
+//! gave (the cheap entry, or the list of matches when the expensive
+//! groups pass nothing), and a record of the site skips the key and its
+//! memo probe.
+//!
 //! # Bounds
 //!
 //! At most [`BATCH_SITES`] sites per batch (records of sites past it take
@@ -20,6 +28,7 @@
 use super::combine::Plan;
 use super::program::StrField;
 use super::set_cache::Class;
+use super::set_fields::{Args, Take};
 use distlog_core::view::RecordRef;
 
 /// Sites per batch with an entry.
@@ -40,6 +49,36 @@ pub(super) struct SiteEntry {
     pub message: u32,
     /// The call-site cache's generation when `message` was found.
     pub sites_gen: u32,
+    /// Its index in [`BatchSites`]' per-entry tables.
+    pub index: u32,
+}
+
+/// Most bytes of a site's format arguments kept ([`ArgsMemo`]).
+pub(super) const ARGS_KEPT: usize = 32;
+
+/// The last format arguments a site's message verdict walked, when they
+/// took at most [`ARGS_KEPT`] bytes: a record whose values start with the
+/// same bytes has the same arguments, so the same verdict and walk.
+#[derive(Clone, Copy)]
+pub(super) struct ArgsMemo {
+    /// `None`: nothing kept.
+    pub walked: Option<(Take, Args)>,
+    pub bytes: [u8; ARGS_KEPT],
+}
+
+/// Byte-field classes (packed) kept per site.
+pub(super) const SITE_LISTS: usize = 8;
+
+/// Per site, per packed class of the record's byte fields (a few bits a
+/// field: `Plan::byte_key`), direct-mapped: `(key, value)`, key [`NONE`]
+/// when empty. The value is what the cheap key of such a record gave
+/// (`Plan::find`).
+pub(super) type SiteLists = [(u32, u32); SITE_LISTS];
+
+/// The slot of packed byte classes `k` in a [`SiteLists`].
+#[inline(always)]
+fn list_slot(k: u32) -> usize {
+    (k.wrapping_mul(0x9e37_79b9) >> 29) as usize % SITE_LISTS
 }
 
 /// The entries of the batch in hand.
@@ -47,6 +86,10 @@ pub(super) struct BatchSites {
     /// Per site index, its entry in `entries`, or [`NONE`].
     at: [u32; BATCH_SITES],
     entries: Vec<SiteEntry>,
+    /// Per entry (same index), its [`SiteLists`].
+    lists: Vec<SiteLists>,
+    /// Per entry (same index), its last arguments walked.
+    args: Vec<ArgsMemo>,
     /// Every entry's text classes.
     pub classes: Vec<Class>,
     /// Every entry's keys' typed-field slots, [`NONE`] for a key no filter
@@ -62,6 +105,8 @@ impl BatchSites {
         BatchSites {
             at: [NONE; BATCH_SITES],
             entries: Vec::new(),
+            lists: Vec::new(),
+            args: Vec::new(),
             classes: Vec::new(),
             slots: Vec::new(),
             pending: Vec::new(),
@@ -74,6 +119,8 @@ impl BatchSites {
         if !self.entries.is_empty() {
             self.at = [NONE; BATCH_SITES];
             self.entries.clear();
+            self.lists.clear();
+            self.args.clear();
             self.classes.clear();
             self.slots.clear();
         }
@@ -84,6 +131,55 @@ impl BatchSites {
     pub fn get(&self, site: usize) -> Option<&SiteEntry> {
         let e = *self.at.get(site)?;
         self.entries.get(e as usize)
+    }
+
+    /// What site `site`'s records of packed byte classes `k` gave, if
+    /// kept.
+    #[inline(always)]
+    pub fn list(&self, site: usize, k: u32) -> Option<u32> {
+        let e = *self.at.get(site)?;
+        let (key, value) = *self.lists.get(e as usize)?.get(list_slot(k))?;
+        (key == k).then_some(value)
+    }
+
+    /// Keeps `value` for site `site`'s records of packed byte classes `k`
+    /// (in place of another key of the same slot).
+    #[inline]
+    pub fn put(&mut self, site: usize, k: u32, value: u32) {
+        let Some(&e) = self.at.get(site) else {
+            return;
+        };
+        if let Some(slot) = self
+            .lists
+            .get_mut(e as usize)
+            .and_then(|l| l.get_mut(list_slot(k)))
+        {
+            *slot = (k, value);
+        }
+    }
+
+    /// The verdict and walk kept for entry `index` when `values` (a
+    /// record's) start with the arguments' bytes it kept.
+    #[inline(always)]
+    pub fn same_args(&self, index: u32, values: &[u8]) -> Option<(Take, Args)> {
+        let m = self.args.get(index as usize)?;
+        let (take, walked) = m.walked?;
+        let kept = m.bytes.get(..walked.at)?;
+        (values.get(..walked.at)? == kept).then_some((take, walked))
+    }
+
+    /// Keeps the arguments `values[..walked.at]` of entry `index` and
+    /// their verdict, when short enough.
+    #[inline]
+    pub fn keep_args(&mut self, index: u32, values: &[u8], take: Take, walked: Args) {
+        let (Some(m), Some(b)) = (self.args.get_mut(index as usize), values.get(..walked.at))
+        else {
+            return;
+        };
+        if let Some(dst) = m.bytes.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+            m.walked = Some((take, walked));
+        }
     }
 
     /// Makes site `site`'s entry (none yet) from its record `r`: `classes`
@@ -120,11 +216,17 @@ impl BatchSites {
         }
         let keys = (start as u32, (self.slots.len() - start) as u32);
         self.at[site] = self.entries.len() as u32;
+        self.lists.push([(NONE, 0); SITE_LISTS]);
+        self.args.push(ArgsMemo {
+            walked: None,
+            bytes: [0; ARGS_KEPT],
+        });
         self.entries.push(SiteEntry {
             texts,
             keys,
             message: message.0,
             sites_gen: message.1,
+            index: self.at[site],
         });
         self.entries.last()
     }

@@ -69,7 +69,7 @@ impl<'a> RawFields<'a> {
     #[inline]
     pub fn new(r: RecordRef<'a>) -> RawFields<'a> {
         RawFields {
-            values: past_args(r),
+            values: past_args(r, None),
             keys: r.site_keys().iter(),
         }
     }
@@ -85,12 +85,28 @@ impl<'a> RawFields<'a> {
     }
 }
 
+/// How far a walk of a record's values got: its first `count` values end
+/// `at` bytes into [`RecordRef::raw_values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Args {
+    pub count: u32,
+    pub at: usize,
+}
+
 /// `r`'s values past its format arguments (empty when those do not
-/// parse).
+/// parse); `walked`: how far an earlier walk of the same record's values
+/// got (its first arguments not split again).
 #[inline]
-pub(super) fn past_args(r: RecordRef<'_>) -> &[u8] {
-    let mut values = r.raw_values();
-    for _ in 0..r.arg_count() {
+pub(super) fn past_args(r: RecordRef<'_>, walked: Option<Args>) -> &[u8] {
+    let all = r.raw_values();
+    let (mut values, done) = match walked {
+        Some(w) if w.count <= r.arg_count() => match all.get(w.at..) {
+            Some(rest) => (rest, w.count),
+            None => return &[],
+        },
+        _ => (all, 0),
+    };
+    for _ in done..r.arg_count() {
         match split(values) {
             Some((_, rest)) => values = rest,
             None => return &[],
@@ -129,18 +145,59 @@ impl<'a> Iterator for RawFields<'a> {
 /// decides `Render`), and the verdict is picked as the walk ends.
 #[inline]
 pub(super) fn raw_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> &'s Verdict {
-    const RENDER: &Verdict = &Verdict::Render;
-    if (r.arg_count() as usize) < site.slots {
-        return RENDER;
+    walk_verdict(site, r).0
+}
+
+/// Which of a site's verdicts a record's arguments take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Take {
+    Render,
+    Ints,
+    Nums,
+}
+
+impl Take {
+    /// The verdict of `site` it names.
+    #[inline(always)]
+    pub fn of(self, site: &Site) -> &Verdict {
+        const RENDER: &Verdict = &Verdict::Render;
+        match self {
+            Take::Render => RENDER,
+            Take::Ints => &site.ints,
+            Take::Nums => &site.nums,
+        }
     }
-    let mut values = r.raw_values();
+}
+
+/// [`raw_verdict`], and how far its walk got when it split every one of
+/// the site's arguments (for [`past_args`]).
+#[inline(always)]
+pub(super) fn walk_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> (&'s Verdict, Option<Args>) {
+    let (take, walked) = walk_take(site, r);
+    (take.of(site), walked)
+}
+
+/// [`walk_verdict`], naming the verdict: a function of the bytes of the
+/// site's arguments alone (and of the site).
+#[inline(always)]
+pub(super) fn walk_take(site: &Site, r: RecordRef<'_>) -> (Take, Option<Args>) {
+    if (r.arg_count() as usize) < site.slots {
+        return (Take::Render, None);
+    }
+    let all = r.raw_values();
+    let mut values = all;
     // Some argument is a float; some is shown as text.
     let (mut nums, mut text) = (false, false);
+    let mut render = false;
     for _ in 0..site.slots {
         let Some((v, rest)) = split(values) else {
-            return RENDER;
+            return (Take::Render, None);
         };
         values = rest;
+        if render {
+            // Decided; the arguments still split for the typed fields.
+            continue;
+        }
         let shown: &[u8] = match v.tag {
             tag::I64 | tag::U64 => continue,
             tag::F64 => {
@@ -152,19 +209,23 @@ pub(super) fn raw_verdict<'s>(site: &'s Site, r: RecordRef<'_>) -> &'s Verdict {
             tag::BOOL => b"false",
             _ => b"null", // tag::NULL: `split` knows no other tag
         };
-        let Some(guard) = &site.guard else {
-            return RENDER;
-        };
-        if shown.iter().any(|&b| has(guard, b)) {
-            return RENDER;
+        match &site.guard {
+            Some(guard) if !shown.iter().any(|&b| has(guard, b)) => text = true,
+            _ => render = true,
         }
-        text = true;
     }
-    if nums || text {
-        &site.nums
+    let walked = Some(Args {
+        count: site.slots as u32,
+        at: all.len() - values.len(),
+    });
+    let take = if render {
+        Take::Render
+    } else if nums || text {
+        Take::Nums
     } else {
-        &site.ints
-    }
+        Take::Ints
+    };
+    (take, walked)
 }
 
 /// The kinds of `r`'s first `slots` format arguments, as
@@ -289,6 +350,13 @@ mod tests {
                     assert_eq!(
                         raw_verdict(&site, r),
                         verdict_for(&site, kinds),
+                        "{slots} slots, guard {guard:?} of {:?}",
+                        r.to_record()
+                    );
+                    // Its walk, continued, ends where the fields start.
+                    assert_eq!(
+                        past_args(r, walk_verdict(&site, r).1),
+                        past_args(r, None),
                         "{slots} slots, guard {guard:?} of {:?}",
                         r.to_record()
                     );

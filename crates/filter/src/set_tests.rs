@@ -7,8 +7,8 @@ use super::*;
 use distlog_core::record::ValueRef;
 use distlog_core::record::{Field, Record, Value};
 use distlog_core::wire::{
-    access_batch, encode_batch_to_vec, put_value, Batch, Sender, Site, Thread, WireBatch,
-    WireRecord,
+    access_batch, encode_batch_to_vec, put_value, ArchivedWireBatch, Batch, Sender, Site, Thread,
+    WireBatch, WireRecord,
 };
 
 const TARGETS: &[&str] = &[
@@ -614,8 +614,6 @@ fn batch_matchers_keep_nothing_from_another_batch() {
     ]
     .map(String::from)
     .to_vec();
-    let filters: Vec<Filter> = sources.iter().map(|s| Filter::parse(s).unwrap()).collect();
-    let set = FilterSet::new(&sources).unwrap();
     let values = |vs: &[ValueRef<'_>]| {
         let mut b = Vec::new();
         vs.iter().for_each(|v| put_value(&mut b, *v));
@@ -671,8 +669,10 @@ fn batch_matchers_keep_nothing_from_another_batch() {
                 .map(|i| {
                     let s = rng.below(sites.len());
                     let mut vs: Vec<ValueRef<'_>> = Vec::new();
+                    // Arguments of one length with and without a needle's
+                    // bytes: a site's kept walk is only for the same bytes.
                     for _ in 0..sites[s].args {
-                        vs.push(rng.pick(&[U64(12), Str("after"), U64(3)]));
+                        vs.push(rng.pick(&[U64(12), Str("after"), U64(3), Str("zzzzz")]));
                     }
                     for k in &sites[s].keys {
                         vs.push(if k == "user_id" {
@@ -721,18 +721,57 @@ fn batch_matchers_keep_nothing_from_another_batch() {
         })
         .collect();
     let batches: Vec<_> = bodies.iter().map(|b| access_batch(b).unwrap()).collect();
+    // The set above (`thread` is per record: no site lists); without
+    // that filter, its records' cheap key is their site's and their
+    // level's, so the sites keep lists (one probe per record); and a set
+    // whose expensive tests are each behind a cheap one (the cheap entry
+    // first). Site-mates differ in level, so a list kept for one level
+    // and given to another fails.
+    let lists_one_probe: Vec<String> = sources
+        .iter()
+        .filter(|s| !s.starts_with("thread"))
+        .cloned()
+        .collect();
+    let lists_cheap_first: Vec<String> = [
+        r#"target == "db" and field.user_id == 42"#,
+        r#"level >= error and message contains "after""#,
+        r#"target starts_with "http" and level >= warn"#,
+        r#"host == "web-1" and level == info"#,
+        "level >= warn and not (field.shard == \"s1\")",
+        "system == test and level >= warn",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (sources, lists, one_probe) in [
+        (&sources, false, true),
+        (&lists_one_probe, true, true),
+        (&lists_cheap_first, true, false),
+    ] {
+        let set = FilterSet::new(sources).unwrap();
+        assert_eq!((set.site_lists(), set.one_probe()), (lists, one_probe));
+        same_lists_in_batches(sources, &set, &batches);
+    }
+}
+
+/// Checks a matcher given each of `batches` (and 20 records of the one
+/// before) against each of `sources` alone, twice.
+fn same_lists_in_batches(sources: &[String], set: &FilterSet, batches: &[&ArchivedWireBatch]) {
+    let filters: Vec<Filter> = sources.iter().map(|s| Filter::parse(s).unwrap()).collect();
     let mut checked = 0;
     for _ in 0..2 {
         for (k, &b) in batches.iter().enumerate() {
             let mut matcher = set.matcher_in(b);
             // The previous batch's records too: not its sites.
             let other = batches[(k + batches.len() - 1) % batches.len()];
-            for (batch, r) in b
+            for (i, (batch, r)) in b
                 .records()
                 .map(|r| (b, r))
                 .chain(other.records().take(20).map(|r| (other, r)))
+                .enumerate()
             {
-                let view = RecordView::new(b'P', batch.sender(), r);
+                // Site-mates of both systems too.
+                let system = if i % 3 == 0 { b'T' } else { b'P' };
+                let view = RecordView::new(system, batch.sender(), r);
                 let want: Vec<u32> = (0..sources.len() as u32)
                     .filter(|&f| filters[f as usize].matches(&view))
                     .collect();

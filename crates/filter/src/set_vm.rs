@@ -39,7 +39,7 @@
 use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
 use super::set_batch::{site_wide, BatchSites, SiteEntry, NONE};
 use super::set_cache::{Class, Classes, ValueCache};
-use super::set_fields::{past_args, raw_verdict, split, Raw, RawFields};
+use super::set_fields::{past_args, raw_verdict, split, walk_take, Args, Raw, RawFields};
 use super::set_memo::Memo;
 use super::set_sites::{analyze, Site, Sites, Verdict, MAX_SITE_FORMAT};
 use super::vm::{num, text, PerRecord};
@@ -64,6 +64,15 @@ const MAX_STORED: usize = 1 << 20;
 pub(super) type List = u32;
 /// The bit of a full memo's [`List`].
 const FULL: List = 1 << 31;
+
+/// What a record's expensive groups learn for the next ones.
+#[derive(Default)]
+struct Walked {
+    /// The deferred message was rendered (by the one-by-one tests).
+    rendered: bool,
+    /// The format arguments the message's verdict walked.
+    args: Option<Args>,
+}
 
 /// What a cheap key decides.
 struct Cheap {
@@ -106,6 +115,10 @@ pub(super) struct Scratch {
     fulls: Vec<Box<[u32]>>,
     /// Ids stored by `entries` and `fulls`.
     stored: usize,
+    /// Whether the batch's sites keep lists (`Plan::site_lists`).
+    site_lists: bool,
+    /// Passing expensive tests, while the cheap key is made.
+    passing: Vec<u32>,
     /// The batch in hand's per-site work (`set_batch.rs`).
     pub batch: BatchSites,
     /// Records per list, for a [`Router`](super::Router).
@@ -136,6 +149,8 @@ impl Scratch {
             entries: Vec::new(),
             fulls: Vec::new(),
             stored: 0,
+            site_lists: p.site_lists(),
+            passing: Vec::new(),
             grew: false,
             batch: BatchSites::new(),
             tally: Tally::new(p.formulas.len()),
@@ -425,25 +440,52 @@ impl Plan {
     #[inline]
     pub(super) fn find(&self, v: &RecordView<'_>, s: &mut Scratch, site: Option<usize>) -> List {
         s.bound();
-        let at = match site {
-            Some(i) => match s.batch.get(i) {
-                Some(e) => Some(*e),
-                None => self.site_entry(i, v, s),
-            },
-            None => None,
+        let Some(i) = site else {
+            return self.find_at(v, s, None, None);
         };
+        let at = match s.batch.get(i) {
+            Some(e) => Some(*e),
+            None => self.site_entry(i, v, s),
+        };
+        // The site's lists (`set_batch.rs`), when its records' cheap key
+        // is its classes and the byte fields'.
+        let memo = (s.site_lists && at.is_some()).then(|| (i, self.byte_key(v)));
+        self.find_at(v, s, at, memo)
+    }
+
+    /// [`find`](Self::find) with the record's site entry `at`; `memo`:
+    /// its site and packed byte classes, when the site's lists hold for it.
+    #[inline(always)]
+    fn find_at(
+        &self,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+        memo: Option<(usize, u32)>,
+    ) -> List {
         if self.one_probe != 0 {
-            return self.find_one_probe(v, s, at);
+            return self.find_one_probe(v, s, at, memo);
         }
-        let mut key = std::mem::take(&mut s.key);
-        key.clear();
-        self.cheap_key(v, s, at, &mut key);
-        let e = match s.cheap.get(&key) {
+        let kept = memo.and_then(|(site, k)| s.batch.list(site, k));
+        let e = match kept {
             Some(e) => e,
-            None => self.new_entry(&key, s),
+            None => {
+                let mut key = std::mem::take(&mut s.key);
+                key.clear();
+                self.cheap_key(v, s, at, &mut key);
+                let e = match s.cheap.get(&key) {
+                    Some(e) => e,
+                    None => self.new_entry(&key, s),
+                };
+                s.key = key;
+                if let Some((site, k)) = memo {
+                    // The same key on every record of the site and classes.
+                    s.batch.put(site, k, e);
+                }
+                e
+            }
         };
-        s.key = key;
-        let need = s.entries[e as usize].need;
+        let need = s.entries.get(e as usize).map_or(0, |c| c.need);
         if need == 0 {
             return e;
         }
@@ -451,10 +493,10 @@ impl Plan {
         let mut ids = std::mem::take(&mut s.ids);
         ids.clear();
         ids.push(e);
-        let mut rendered = false;
+        let mut walked = Walked::default();
         for g in 1..GROUPS {
             if need & (1 << g) != 0 {
-                self.group(g, v, s, at, &mut ids, &mut rendered);
+                self.group(g, v, s, at, &mut ids, &mut walked);
             }
         }
         let list = if ids.len() == 1 {
@@ -465,6 +507,13 @@ impl Plan {
             match s.full.get(&ids) {
                 Some(m) => FULL | m,
                 None => {
+                    if kept.is_some() {
+                        // `s.key` is another record's: this one's.
+                        let mut key = std::mem::take(&mut s.key);
+                        key.clear();
+                        self.cheap_key(v, s, at, &mut key);
+                        s.key = key;
+                    }
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
                     // Every filter the unevaluated groups could still
@@ -480,23 +529,74 @@ impl Plan {
         list
     }
 
+    /// The classes of `v`'s byte fields packed, a byte each (`site_lists`).
+    #[inline(always)]
+    fn byte_key(&self, v: &RecordView<'_>) -> u32 {
+        self.bytes.iter().fold(0, |k, b| {
+            let c = b.class.get(num(v, b.field) as usize).copied().unwrap_or(0);
+            k << 8 | c
+        })
+    }
+
+    /// Whether a site's lists (`set_batch.rs`) hold: the cheap key of a
+    /// record with a site entry is its site's text classes and its byte
+    /// fields' classes, at most three of at most 256 classes each (packed
+    /// by [`byte_key`](Self::byte_key) below [`NONE`]).
+    pub(super) fn site_lists(&self) -> bool {
+        self.texts.iter().all(|ix| site_wide(ix.field))
+            && self.single[CHEAP as usize].is_empty()
+            && self.bytes.len() <= 3
+            && self.bytes.iter().all(|b| b.classes.len() <= 256)
+    }
+
     /// [`matching`](Self::matching) when every record evaluates the
     /// groups of [`Plan::one_probe`]: one memo probe with the cheap key
     /// and the passing expensive tests together (the cheap key has the
     /// same length on every record, so the two parts cannot be confused).
-    #[inline]
-    fn find_one_probe(&self, v: &RecordView<'_>, s: &mut Scratch, at: Option<SiteEntry>) -> List {
+    /// With `memo`, a record whose expensive groups pass nothing takes
+    /// its site's list for its byte classes, when kept, without its cheap
+    /// key.
+    #[inline(always)]
+    fn find_one_probe(
+        &self,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+        memo: Option<(usize, u32)>,
+    ) -> List {
         let need = self.one_probe;
         let mut key = std::mem::take(&mut s.key);
         key.clear();
-        self.cheap_key(v, s, at, &mut key);
-        let cheap = key.len();
-        let mut rendered = false;
-        for g in 1..GROUPS {
-            if need & (1 << g) != 0 {
-                self.group(g, v, s, at, &mut key, &mut rendered);
+        let mut walked = Walked::default();
+        let cheap = if let Some(list) = memo.and_then(|(site, k)| s.batch.list(site, k)) {
+            for g in 1..GROUPS {
+                if need & (1 << g) != 0 {
+                    self.group(g, v, s, at, &mut key, &mut walked);
+                }
             }
-        }
+            if key.is_empty() {
+                s.key = key;
+                return list;
+            }
+            // Some expensive test passes: the cheap key, then those.
+            let mut passing = std::mem::take(&mut s.passing);
+            passing.clear();
+            passing.append(&mut key);
+            self.cheap_key(v, s, at, &mut key);
+            let cheap = key.len();
+            key.extend_from_slice(&passing);
+            s.passing = passing;
+            cheap
+        } else {
+            self.cheap_key(v, s, at, &mut key);
+            let cheap = key.len();
+            for g in 1..GROUPS {
+                if need & (1 << g) != 0 {
+                    self.group(g, v, s, at, &mut key, &mut walked);
+                }
+            }
+            cheap
+        };
         let n = cheap + canonical(&mut key[cheap..]);
         key.truncate(n);
         let list = match s.full.get(&key) {
@@ -510,6 +610,11 @@ impl Plan {
                 remember_full(s, &key, m.unwrap_or_default())
             }
         };
+        if let Some((site, k)) = memo.filter(|_| key.len() == cheap) {
+            // Nothing expensive passed: the list of every such record of
+            // the site and classes.
+            s.batch.put(site, k, list);
+        }
         s.key = key;
         list
     }
@@ -668,7 +773,7 @@ impl Plan {
         s: &mut Scratch,
         at: Option<SiteEntry>,
         ids: &mut Vec<u32>,
-        rendered: &mut bool,
+        walked: &mut Walked,
     ) {
         match g {
             MESSAGE => {
@@ -678,8 +783,26 @@ impl Plan {
                         .filter(|a| a.message != NONE && a.sites_gen == s.sites.gen())
                         .and_then(|a| s.sites.at(a.message));
                     if let Some(site) = site {
-                        // The site's format found once for the batch.
-                        if !site_verdict(site, r, ids) {
+                        // The site's format found once for the batch; the
+                        // arguments walked, for the typed fields.
+                        // The arguments' bytes the same as the site's
+                        // last record's: their verdict and walk.
+                        let values = r.raw_values();
+                        let index = at.map_or(NONE, |a| a.index);
+                        let (take, args) = match s.batch.same_args(index, values) {
+                            Some((take, args)) => (take, Some(args)),
+                            None => {
+                                let (take, args) = walk_take(site, r);
+                                if let Some(a) = args {
+                                    s.batch.keep_args(index, values, take, a);
+                                }
+                                (take, args)
+                            }
+                        };
+                        walked.args = args;
+                        if let Verdict::Decided(passing) = take.of(site) {
+                            ids.extend_from_slice(passing);
+                        } else {
                             self.render_message(ix, r, s, ids);
                         }
                     } else if r.format().is_empty() {
@@ -691,7 +814,7 @@ impl Plan {
                 }
             }
             FIELDS if !self.fields.eq.is_empty() => match at {
-                Some(a) => self.site_fields(a, v.record, s, ids),
+                Some(a) => self.site_fields(a, v.record, walked.args, s, ids),
                 None => {
                     let e = next_epoch(&mut s.epoch, &mut s.stamps);
                     self.bound_fields(RawFields::new(v.record), s, e, ids);
@@ -700,7 +823,10 @@ impl Plan {
             _ => {}
         }
         for (id, test) in &self.single[g as usize] {
-            if self.prog.test(test, v, rendered, &mut PerRecord) {
+            if self
+                .prog
+                .test(test, v, &mut walked.rendered, &mut PerRecord)
+            {
                 ids.push(*id);
             }
         }
@@ -727,8 +853,15 @@ impl Plan {
     /// (`set_batch.rs`): a key's value probed without its name looked up,
     /// then any bound pairs as [`bound_fields`](Self::bound_fields) does.
     #[inline]
-    fn site_fields(&self, a: SiteEntry, r: RecordRef<'_>, s: &mut Scratch, ids: &mut Vec<u32>) {
-        let mut values = past_args(r);
+    fn site_fields(
+        &self,
+        a: SiteEntry,
+        r: RecordRef<'_>,
+        args: Option<Args>,
+        s: &mut Scratch,
+        ids: &mut Vec<u32>,
+    ) {
+        let mut values = past_args(r, args);
         let (at, n) = (a.keys.0 as usize, a.keys.1 as usize);
         let slots = s.batch.slots.get(at..at + n).unwrap_or_default();
         for &slot in slots {
@@ -793,7 +926,7 @@ impl Plan {
                     None
                 }
             }
-            tag::STR => eq.strs.get(val.payload),
+            tag::STR => eq.str(val.payload),
             _ => None,
         };
         found.map(|f| &f[..])
