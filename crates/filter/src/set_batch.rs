@@ -63,7 +63,23 @@ pub(super) const ARGS_KEPT: usize = 32;
 pub(super) struct ArgsMemo {
     /// `None`: nothing kept.
     pub walked: Option<(Take, Args)>,
-    pub bytes: [u8; ARGS_KEPT],
+    /// The kept bytes as little-endian words, zero past `walked.at`.
+    pub words: [u64; ARGS_WORDS],
+    /// Per word, the bits of the bytes kept (below `walked.at`).
+    pub mask: [u64; ARGS_WORDS],
+}
+
+/// [`ARGS_KEPT`] in words.
+const ARGS_WORDS: usize = ARGS_KEPT / 8;
+
+/// The first [`ARGS_KEPT`] bytes of `b` as little-endian words.
+#[inline(always)]
+fn words(b: &[u8; ARGS_KEPT]) -> [u64; ARGS_WORDS] {
+    std::array::from_fn(|i| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    })
 }
 
 /// Byte-field classes (packed) kept per site.
@@ -164,8 +180,25 @@ impl BatchSites {
     pub fn same_args(&self, index: u32, values: &[u8]) -> Option<(Take, Args)> {
         let m = self.args.get(index as usize)?;
         let (take, walked) = m.walked?;
-        let kept = m.bytes.get(..walked.at)?;
-        (values.get(..walked.at)? == kept).then_some((take, walked))
+        let same = match values.first_chunk::<ARGS_KEPT>() {
+            // Four word compares under the mask, no `memcmp` call.
+            Some(b) => {
+                let diff = words(b)
+                    .iter()
+                    .zip(&m.words)
+                    .zip(&m.mask)
+                    .fold(0, |d, ((got, kept), mask)| d | ((got ^ kept) & mask));
+                diff == 0
+            }
+            // Shorter than the words: padded.
+            None => {
+                let mut b = [0; ARGS_KEPT];
+                let n = values.len().min(walked.at);
+                b[..n].copy_from_slice(&values[..n]);
+                n == walked.at && words(&b) == m.words
+            }
+        };
+        same.then_some((take, walked))
     }
 
     /// Keeps the arguments `values[..walked.at]` of entry `index` and
@@ -176,8 +209,13 @@ impl BatchSites {
         else {
             return;
         };
-        if let Some(dst) = m.bytes.get_mut(..b.len()) {
+        let mut bytes = [0; ARGS_KEPT];
+        let mut mask = [0; ARGS_KEPT];
+        if let (Some(dst), Some(ones)) = (bytes.get_mut(..b.len()), mask.get_mut(..b.len())) {
             dst.copy_from_slice(b);
+            ones.fill(0xff);
+            m.words = words(&bytes);
+            m.mask = words(&mask);
             m.walked = Some((take, walked));
         }
     }
@@ -219,7 +257,8 @@ impl BatchSites {
         self.lists.push([(NONE, 0); SITE_LISTS]);
         self.args.push(ArgsMemo {
             walked: None,
-            bytes: [0; ARGS_KEPT],
+            words: [0; ARGS_WORDS],
+            mask: [0; ARGS_WORDS],
         });
         self.entries.push(SiteEntry {
             texts,
@@ -244,4 +283,71 @@ pub(super) fn site_wide(field: StrField) -> bool {
             | StrField::Module
             | StrField::Func
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table with one entry and nothing kept.
+    fn one_entry() -> BatchSites {
+        let mut b = BatchSites::new();
+        b.args.push(ArgsMemo {
+            walked: None,
+            words: [0; ARGS_WORDS],
+            mask: [0; ARGS_WORDS],
+        });
+        b
+    }
+
+    #[test]
+    fn kept_arguments_match_exactly_their_bytes_whatever_the_length() {
+        let mut rng = fastrand::Rng::with_seed(17);
+        for at in 0..=ARGS_KEPT + 2 {
+            for len in [at, at + 1, 31, 32, 33, 48] {
+                if len < at {
+                    continue;
+                }
+                let values: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+                let walked = Args { count: 2, at };
+                let mut b = one_entry();
+                b.keep_args(0, &values, Take::Nums, walked);
+                if at > ARGS_KEPT {
+                    // Too long: nothing kept.
+                    assert_eq!(b.same_args(0, &values), None, "at {at}");
+                    continue;
+                }
+                assert_eq!(b.same_args(0, &values), Some((Take::Nums, walked)));
+                for pos in 0..len {
+                    let mut other = values.clone();
+                    other[pos] ^= 1 << (pos % 8);
+                    let got = b.same_args(0, &other);
+                    if pos < at {
+                        assert_eq!(got, None, "at {at} len {len} byte {pos}");
+                    } else {
+                        // Past the arguments: the typed fields, not compared.
+                        assert_eq!(got, Some((Take::Nums, walked)), "at {at} byte {pos}");
+                    }
+                }
+                // Shorter than the arguments kept, same bytes as far as
+                // they go; and longer ones, whatever follows.
+                if at > 0 {
+                    assert_eq!(b.same_args(0, &values[..at - 1]), None, "at {at}");
+                }
+                let mut longer = values[..at].to_vec();
+                longer.extend_from_slice(&[0xff; 40]);
+                assert_eq!(
+                    b.same_args(0, &longer),
+                    Some((Take::Nums, walked)),
+                    "at {at}"
+                );
+                // Zeros where the kept bytes are not zero differ (the
+                // padding is not mistaken for bytes).
+                if values[..at].iter().any(|&x| x != 0) {
+                    assert_eq!(b.same_args(0, &vec![0; len]), None, "at {at}");
+                    assert_eq!(b.same_args(0, &[0; 48]), None, "at {at}");
+                }
+            }
+        }
+    }
 }

@@ -36,7 +36,7 @@
 //! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before a
 //! record when the one before added to them.
 
-use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, MESSAGE};
+use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, KEY, MESSAGE};
 use super::set_batch::{site_wide, BatchSites, SiteEntry, NONE};
 use super::set_cache::{Class, Classes, ValueCache};
 use super::set_fields::{past_args, raw_verdict, split, walk_take, Args, Raw, RawFields};
@@ -493,12 +493,7 @@ impl Plan {
         let mut ids = std::mem::take(&mut s.ids);
         ids.clear();
         ids.push(e);
-        let mut walked = Walked::default();
-        for g in 1..GROUPS {
-            if need & (1 << g) != 0 {
-                self.group(g, v, s, at, &mut ids, &mut walked);
-            }
-        }
+        self.groups(need, v, s, at, &mut ids);
         let list = if ids.len() == 1 {
             e
         } else {
@@ -567,13 +562,8 @@ impl Plan {
         let need = self.one_probe;
         let mut key = std::mem::take(&mut s.key);
         key.clear();
-        let mut walked = Walked::default();
         let cheap = if let Some(list) = memo.and_then(|(site, k)| s.batch.list(site, k)) {
-            for g in 1..GROUPS {
-                if need & (1 << g) != 0 {
-                    self.group(g, v, s, at, &mut key, &mut walked);
-                }
-            }
+            self.groups(need, v, s, at, &mut key);
             if key.is_empty() {
                 s.key = key;
                 return list;
@@ -590,11 +580,7 @@ impl Plan {
         } else {
             self.cheap_key(v, s, at, &mut key);
             let cheap = key.len();
-            for g in 1..GROUPS {
-                if need & (1 << g) != 0 {
-                    self.group(g, v, s, at, &mut key, &mut walked);
-                }
-            }
+            self.groups(need, v, s, at, &mut key);
             cheap
         };
         let n = cheap + canonical(&mut key[cheap..]);
@@ -765,7 +751,34 @@ impl Plan {
         e
     }
 
+    /// Adds the passing tests of the expensive groups in `need` to `ids`:
+    /// one call for all of them, each group's code inlined for its
+    /// constant `g` (no dispatch; the message's walk kept for the typed
+    /// fields in `walked`).
+    #[inline(never)]
+    fn groups(
+        &self,
+        need: u8,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+        ids: &mut Vec<u32>,
+    ) {
+        let mut walked = Walked::default();
+        if need & (1 << MESSAGE) != 0 {
+            self.group(MESSAGE, v, s, at, ids, &mut walked);
+        }
+        if need & (1 << FIELDS) != 0 {
+            self.group(FIELDS, v, s, at, ids, &mut walked);
+        }
+        if need & (1 << KEY) != 0 {
+            self.group(KEY, v, s, at, ids, &mut walked);
+        }
+        const _: () = assert!(KEY + 1 == GROUPS, "every expensive group is run above");
+    }
+
     /// Adds the passing tests of expensive group `g` to `ids`.
+    #[inline(always)]
     fn group(
         &self,
         g: Group,
