@@ -71,8 +71,12 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # "tid name ticks" per thread of a process (the name is the comm field,
 # spaces replaced by '_'; fields after it counted from the closing paren).
+# A thread (or the process) may exit between the glob and the read: cat
+# then fails, which under `set -e -o pipefail` ended the whole script
+# with no result and no message (loadgen is polled until it exits), so
+# what could be read is what counts.
 task_ticks() {
-    cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{
+    { cat /proc/"$1"/task/*/stat 2>/dev/null || true; } | awk '{
         o = index($0, "("); c = 0
         for (i = length($0); i > 0; i--) if (substr($0, i, 1) == ")") { c = i; break }
         name = substr($0, o + 1, c - o - 1); gsub(/ /, "_", name)
