@@ -61,11 +61,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
-// Unsafe only for socket system calls (src/connections.rs), each block with
-// its invariant in a SAFETY comment.
+// Unsafe only for socket system calls (src/connections.rs) and the
+// allocator's settings (src/allocator.rs), each block with its invariant in
+// a SAFETY comment.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod acks;
+pub mod allocator;
 mod broker;
 pub mod config;
 pub mod connections;

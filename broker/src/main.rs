@@ -155,6 +155,9 @@ fn run(args: &Args) -> Result<(), String> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| e.to_string())?;
     let checked = args.load()?;
+    // Before any thread allocates: message buffers are reused, not
+    // faulted in afresh after every burst.
+    distlogd::allocator::keep_freed_memory();
     let broker = distlogd::Broker::start(&checked)?;
     let c = &checked.config;
     eprintln!(
