@@ -26,8 +26,8 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// fault and a page cleared per 4 KiB received. In the steady state of
 /// `benches/peers/rsyslog.sh` that is 0-37 k faults per 3 M records in
 /// the I/O thread and, kept, 0-10 k; the broker's CPU per record fell to
-/// 0.84-0.89 of the default's (PERFORMANCE.md, issue 17 part 2,
-/// 2026-12-07 18:15; 256 MiB kept gained no more than 64 MiB).
+/// 0.80-0.89 of the default's in 3 M-record runs, and not at all in
+/// 6 M-record ones (PERFORMANCE.md, issue 17 part 2, 2026-12-07 18:15).
 ///
 /// The cost: after a burst each arena the broker used keeps up to
 /// [`KEEP_FREED`] of freed memory resident (its queues are bounded: README
