@@ -3,11 +3,11 @@
 
 /// Freed memory glibc's allocator keeps mapped at the top of each of its
 /// arenas before it hands any back to the kernel (`M_TRIM_THRESHOLD`).
-pub const KEEP_FREED: usize = 64 << 20;
+pub const KEEP_FREED: usize = 256 << 20;
 
 /// Room glibc leaves when it trims an arena (`M_TOP_PAD`; also what it
 /// adds when it grows one, address space only until touched).
-pub const TOP_PAD: usize = 64 << 20;
+pub const TOP_PAD: usize = 256 << 20;
 
 /// Allocations at least this large get their own mapping
 /// (`M_MMAP_THRESHOLD`): glibc's own upper bound for its sliding
@@ -24,14 +24,19 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// thread's arena goes back to the kernel (`madvise`, in the freeing
 /// thread), and the next messages take every page as a fresh one: a page
 /// fault and a page cleared per 4 KiB received. In the steady state of
-/// `benches/peers/rsyslog.sh` that is 0-37 k faults per 3 M records in
-/// the I/O thread and, kept, 0-10 k; the broker's CPU per record fell to
-/// 0.80-0.89 of the default's in 3 M-record runs, and not at all in
-/// 6 M-record ones (PERFORMANCE.md, issue 17 part 2, 2026-12-07 18:15).
+/// `benches/peers/rsyslog.sh` that is 3-40 k faults per 6 M records in
+/// the I/O thread and, kept, 0-9 k; on a quiet machine the broker's CPU
+/// per record fell to 0.84-0.85 of the default's in two 6 M-record runs
+/// (0.70, 1.05 and 1.08 in three 3 M-record ones, whose ~0.4 s rounds
+/// weigh each round's start more). 64 MiB kept did not keep the faults
+/// away at 6 M. PERFORMANCE.md, Broker vs rsyslog, 2026-12-07.
 ///
-/// The cost: after a burst each arena the broker used keeps up to
-/// [`KEEP_FREED`] of freed memory resident (its queues are bounded: README
-/// "Bounded, but large by default") rather than falling back. Process-wide, so the
+/// The cost: after a burst the process stays at about its peak
+/// resident memory instead of falling back (`benches/peers/e2e.sh`, 4 M
+/// records, two runs each: 37-58 MiB at the end against 17 MiB, peaks
+/// 37-58 against 74 MiB in the one default run that reported); the peak itself is what the broker's bounded queues allow
+/// (README "Bounded, but large by default"), and each arena keeps at
+/// most [`KEEP_FREED`] of it. Process-wide, so the
 /// `distlogd` binary calls it once at start, before any thread
 /// allocates; a library user of [`crate::Broker`] decides for their own
 /// process. Does nothing off glibc.
