@@ -606,14 +606,10 @@ mod tests {
         out
     }
 
-    /// A segment streamed through the chunk buffer yields exactly what the
-    /// whole file loaded yields, whatever its bytes: random entries (some
-    /// longer than a chunk), cut anywhere, bytes flipped anywhere (lengths,
-    /// checksums, payloads), lengths that are not multiples of 8 (which
-    /// misalign what follows), and lengths past the end.
-    #[test]
-    fn streamed_segments_yield_what_loaded_ones_do() {
-        let dir = test_dir("reader-stream");
+    /// A fresh directory for a test, the path of its one segment file and
+    /// that file as the store's newest (open) segment, which is streamed.
+    fn newest_segment(name: &str) -> (std::path::PathBuf, std::path::PathBuf, Segment) {
+        let dir = test_dir(name);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("seg-00000000000000000001-000000.dls");
         let newest = Segment {
@@ -621,6 +617,17 @@ mod tests {
             first_ns: 1,
             next_ns: None,
         };
+        (dir, path, newest)
+    }
+
+    /// A segment streamed through the chunk buffer yields exactly what the
+    /// whole file loaded yields, whatever its bytes: random entries (some
+    /// longer than a chunk), cut anywhere, bytes flipped anywhere (lengths,
+    /// checksums, payloads), lengths that are not multiples of 8 (which
+    /// misalign what follows), and lengths past the end.
+    #[test]
+    fn streamed_segments_yield_what_loaded_ones_do() {
+        let (dir, path, newest) = newest_segment("reader-stream");
         let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
         let mut rnd = |n: usize| rng.usize(..n.max(1));
         let mut streamer = Reader::default();
@@ -695,14 +702,7 @@ mod tests {
     /// ended.
     #[test]
     fn entries_cut_by_a_refill_are_completed_in_place() {
-        let dir = test_dir("reader-split");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("seg-00000000000000000001-000000.dls");
-        let newest = Segment {
-            path: path.clone(),
-            first_ns: 1,
-            next_ns: None,
-        };
+        let (dir, path, newest) = newest_segment("reader-split");
         let mut rng = fastrand::Rng::with_seed(17);
         let mut bytes = MAGIC.to_vec();
         let mut headers = Vec::new();
