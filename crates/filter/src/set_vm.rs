@@ -36,7 +36,9 @@
 //! emptied when full ([`MAX_ENTRIES`], [`MAX_STORED`]), checked before a
 //! record when the one before added to them.
 
-use super::combine::{Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, KEY, MESSAGE};
+use super::combine::{
+    ByteIndex, Formula, Group, Plan, TextIndex, Trie, CHEAP, FIELDS, GROUPS, KEY, MESSAGE,
+};
 use super::set_batch::{site_wide, BatchSites, SiteEntry, NONE};
 use super::set_cache::{Class, Classes, ValueCache};
 use super::set_fields::{past_args, raw_verdict, split, walk_take, Args, Raw, RawFields};
@@ -470,9 +472,7 @@ impl Plan {
         let e = match kept {
             Some(e) => e,
             None => {
-                let mut key = std::mem::take(&mut s.key);
-                key.clear();
-                self.cheap_key(v, s, at, &mut key);
+                let key = self.taken_cheap_key(v, s, at);
                 let e = match s.cheap.get(&key) {
                     Some(e) => e,
                     None => self.new_entry(&key, s),
@@ -504,10 +504,7 @@ impl Plan {
                 None => {
                     if kept.is_some() {
                         // `s.key` is another record's: this one's.
-                        let mut key = std::mem::take(&mut s.key);
-                        key.clear();
-                        self.cheap_key(v, s, at, &mut key);
-                        s.key = key;
+                        s.key = self.taken_cheap_key(v, s, at);
                     }
                     let mut all = self.cheap_ids(&s.key, &s.classes);
                     all.extend_from_slice(&ids[1..]);
@@ -527,10 +524,7 @@ impl Plan {
     /// The classes of `v`'s byte fields packed, a byte each (`site_lists`).
     #[inline(always)]
     fn byte_key(&self, v: &RecordView<'_>) -> u32 {
-        self.bytes.iter().fold(0, |k, b| {
-            let c = b.class.get(num(v, b.field) as usize).copied().unwrap_or(0);
-            k << 8 | c
-        })
+        self.bytes.iter().fold(0, |k, b| k << 8 | byte_class(b, v))
     }
 
     /// Whether a site's lists (`set_batch.rs`) hold: the cheap key of a
@@ -605,6 +599,22 @@ impl Plan {
         list
     }
 
+    /// [`cheap_key`](Self::cheap_key) into the scratch key's buffer,
+    /// taken out of `s` (the key is built while `s` is borrowed): the
+    /// caller puts it back.
+    #[inline(always)]
+    fn taken_cheap_key(
+        &self,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+    ) -> Vec<Class> {
+        let mut key = std::mem::take(&mut s.key);
+        key.clear();
+        self.cheap_key(v, s, at, &mut key);
+        key
+    }
+
     /// The record's cheap key: the class of each byte field, of each text
     /// field but the message, and of the cheap tests run one by one.
     #[inline]
@@ -616,7 +626,7 @@ impl Plan {
         key: &mut Vec<Class>,
     ) {
         for b in &self.bytes {
-            key.push(b.class.get(num(v, b.field) as usize).copied().unwrap_or(0));
+            key.push(byte_class(b, v));
         }
         let site = at.map_or(&[][..], |a| {
             s.batch.classes.get(a.texts as usize..).unwrap_or_default()
@@ -994,6 +1004,13 @@ impl Plan {
             }
         }
     }
+}
+
+/// The class of `v`'s value of the byte field `b` (0, the class of no
+/// passing test, for a value the index has no row for).
+#[inline(always)]
+fn byte_class(b: &ByteIndex, v: &RecordView<'_>) -> Class {
+    b.class.get(num(v, b.field) as usize).copied().unwrap_or(0)
 }
 
 /// Keeps a record's matches `m`, decided on a full-memo miss, under `key`
