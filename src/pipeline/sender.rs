@@ -173,15 +173,16 @@ impl SenderThread {
     fn drain(&mut self) -> usize {
         let mut total = 0;
         // With acknowledged delivery the resend buffer bounds everything not
-        // yet acknowledged, handed over or not.
-        let (limit, resent) = match &self.resend {
+        // yet acknowledged, handed over or not. `held`: the bytes counted
+        // against the limit beside `pending`.
+        let (limit, held) = match &self.resend {
             Some(r) => (self.shared.config.resend_buffer, r.bytes()),
             // Without, the bodies ZeroMQ holds count too, beyond
             // `MAX_LENT`: its queue bounds messages, not bytes.
             None => (self.shared.config.max_pending + MAX_LENT, self.pool.lent()),
         };
         for i in 0..self.rings.len() {
-            if self.pending_bytes + resent >= limit {
+            if self.pending_bytes + held >= limit {
                 break;
             }
             let ring = self.rings[i].clone();
