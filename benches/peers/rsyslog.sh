@@ -31,8 +31,8 @@
 # the first send until the sink holds every matching record (the store's
 # written-records counter; the output file's lines), reading the
 # receiver's CPU from /proc/<pid>/stat over the same span (and each of
-# its threads' CPU per record and minor faults: `threads` in
-# results.jsonl). The two alternate RS_ROUNDS times (default 3), each
+# its threads' CPU per record, minor faults and context switches:
+# `threads` in results.jsonl). The two alternate RS_ROUNDS times (default 3), each
 # with RS_RECORDS records (default 5,000,000). After each run the sink is counted again (`distlog
 # query --count` on the store; lines with `marker` in the file) and the
 # bench fails if it holds fewer records than matched.
@@ -51,7 +51,11 @@
 # where the CPU per record goes (ZMQbg/IO: the socket; worker-N:
 # validation and rules; proc-store: the store's writes). The profiles stay
 # in the output directory for `perf report -i`. They cover the warm-up
-# too (RS_WARMUP=0 for a profile of the first fill alone).
+# too (RS_WARMUP=0 for a profile of the first fill alone), and with it
+# peers-send's polling of the metrics page every 2 ms while the warm-up
+# is sent: ~3% of the samples in the metrics-http/-accept threads, which
+# the timed span does not carry (there peers-send polls only once its
+# senders are done: 0.4% of the timed CPU over 121 runs).
 #
 # Output: target/peers/rsyslog-<stamp>/{results.jsonl,table.md}.
 set -euo pipefail

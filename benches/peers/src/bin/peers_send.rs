@@ -34,10 +34,11 @@
 //! `records`, `matched`, `secs`, `records_per_sec` (records sent per
 //! second: the receiver took and filtered all of them), `stored_per_sec`,
 //! `cpu_secs`, `cpu_us_per_record`, and `threads`: the receiver's CPU
-//! per record and minor page faults over the same span for each of its
-//! threads, grouped by thread name without a trailing `-N` (`worker`,
-//! `proc-store`; distlogd's ZeroMQ I/O thread is named `distlogd`, with
-//! the main thread, which is idle). Exits 1 if the sink did not get every
+//! per record, minor page faults and context switches (voluntary and
+//! not: how often it waited or was preempted) over the same span for
+//! each of its threads, grouped by thread name without a trailing `-N`
+//! (`worker`, `proc-store`; distlogd's ZeroMQ I/O thread is named
+//! `distlogd`, with the main thread, which is idle). Exits 1 if the sink did not get every
 //! matched record within `--timeout` seconds (it reports what it got).
 
 use distlog_core::wire::{Sender, Site, Thread, WireBatch, WireRecord};
@@ -216,10 +217,20 @@ fn rsyslog_lines(a: &Args, c: u64, (first, n): (u64, u64)) -> Vec<u8> {
     out
 }
 
+/// One group of the receiver's threads so far: CPU seconds, minor page
+/// faults, and context switches (voluntary and not: how often they
+/// waited or were preempted).
+#[derive(Clone, Copy, Default)]
+struct ThreadStats {
+    cpu: f64,
+    faults: u64,
+    switches: u64,
+}
+
 /// The receiver's threads so far, grouped by name without a trailing
-/// `-N`: CPU seconds and minor page faults.
-fn thread_stats(pid: u32) -> std::collections::BTreeMap<String, (f64, u64)> {
-    let mut out = std::collections::BTreeMap::new();
+/// `-N`.
+fn thread_stats(pid: u32) -> std::collections::BTreeMap<String, ThreadStats> {
+    let mut out = std::collections::BTreeMap::<String, ThreadStats>::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
     };
@@ -244,9 +255,16 @@ fn thread_stats(pid: u32) -> std::collections::BTreeMap<String, (f64, u64)> {
         let (Some(minflt), Some(u), Some(s)) = (f.get(7), f.get(11), f.get(12)) else {
             continue;
         };
-        let e = out.entry(name.to_owned()).or_insert((0.0, 0));
-        e.0 += (u + s) as f64 / hz;
-        e.1 += minflt;
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let switches: u64 = status
+            .lines()
+            .filter_map(|l| l.split_once("ctxt_switches:"))
+            .map(|(_, v)| v.trim().parse::<u64>().unwrap_or(0))
+            .sum();
+        let e = out.entry(name.to_owned()).or_default();
+        e.cpu += (u + s) as f64 / hz;
+        e.faults += minflt;
+        e.switches += switches;
     }
     out
 }
@@ -420,11 +438,12 @@ fn main() {
         .map(thread_stats)
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, (cpu, faults))| {
-            let (cpu0, faults0) = threads0.get(&name).copied().unwrap_or((0.0, 0));
+        .map(|(name, now)| {
+            let then = threads0.get(&name).copied().unwrap_or_default();
             let v = serde_json::json!({
-                "cpu_us_per_record": (cpu - cpu0) * 1e6 / a.records as f64,
-                "minor_faults": faults.saturating_sub(faults0),
+                "cpu_us_per_record": (now.cpu - then.cpu) * 1e6 / a.records as f64,
+                "minor_faults": now.faults.saturating_sub(then.faults),
+                "context_switches": now.switches.saturating_sub(then.switches),
             });
             (name, v)
         })
