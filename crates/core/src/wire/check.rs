@@ -176,10 +176,14 @@ impl<'a> Head<'a> {
                 // string claims nothing, so skipping its full check keeps
                 // the order. Usually only the message is out of line.
                 self.w.lo = lo;
-                for (w, at) in [(task, TASK), (message, MESSAGE), (error, ERROR)] {
-                    if !inline_ascii(w) {
-                        self.w.string(r + at, hi)?;
-                    }
+                if !inline_ascii(task) {
+                    self.w.string(r + TASK, hi)?;
+                }
+                if !inline_ascii(message) {
+                    self.w.string(r + MESSAGE, hi)?;
+                }
+                if !inline_ascii(error) {
+                    self.w.string(r + ERROR, hi)?;
                 }
                 lo = self.w.lo;
             }

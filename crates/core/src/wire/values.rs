@@ -227,10 +227,12 @@ impl Shape {
         if site != self.site || b.len() != self.len {
             return None;
         }
-        let ok = match window {
-            Some(w) => self.matches_window(w),
-            None => self.matches(b),
-        };
+        // No values (a plain message) match a shape of none at once.
+        let ok = b.is_empty()
+            || match window {
+                Some(w) => self.matches_window(w),
+                None => self.matches(b),
+            };
         if !ok {
             return None;
         }
@@ -295,7 +297,7 @@ impl Shape {
     #[cold]
     fn learn(&mut self, site: usize, lead: usize, b: &[u8], n: usize) {
         self.site = usize::MAX;
-        if b.is_empty() || b.len() > 8 * SHAPE_WORDS {
+        if b.len() > 8 * SHAPE_WORDS {
             return;
         }
         let mut bytes = [0u8; 8 * SHAPE_WORDS];
