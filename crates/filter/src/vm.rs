@@ -65,12 +65,6 @@ fn with_rendered(r: RecordRef<'_>, ready: &mut bool, f: impl Fn(&str) -> bool) -
         .unwrap_or_else(|_| fresh(&f))
 }
 
-/// [`Test::Range`]: `lo <= field <= hi`, one subtraction and one compare.
-#[inline(always)]
-pub(super) fn in_range(v: &RecordView<'_>, field: NumField, lo: u64, hi: u64) -> bool {
-    num(v, field).wrapping_sub(lo) <= hi.wrapping_sub(lo)
-}
-
 #[inline(always)]
 pub(super) fn num(v: &RecordView<'_>, field: NumField) -> u64 {
     let r = v.record;
@@ -175,7 +169,7 @@ impl Program {
         d: &mut D,
     ) -> bool {
         match *test {
-            Test::Range { field, lo, hi } => in_range(v, field, lo, hi),
+            Test::Range { field, lo, hi } => num(v, field).wrapping_sub(lo) <= hi.wrapping_sub(lo),
             Test::Str {
                 field: StrField::Message,
                 test,
