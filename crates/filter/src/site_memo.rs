@@ -31,7 +31,7 @@
 //! entries; per record nothing is allocated.
 
 use super::message_match::SitePlan;
-use super::program::{Program, StrField, StrTest, Test, ACCEPT, REJECT};
+use super::program::{Instr, NumField, Program, StrField, StrTest, Test, ACCEPT, REJECT};
 use super::vm::Deferred;
 use super::RecordView;
 use distlog_core::view::RecordRef;
@@ -77,6 +77,7 @@ pub struct BatchScan<'f> {
     program: &'f Program,
     memo: Memo,
     single: Option<Single>,
+    range: Option<OneRange>,
 }
 
 /// [`BatchScan`] on one batch: [`InBatch::matches`] for its records.
@@ -84,6 +85,7 @@ pub struct InBatch<'s, 'b> {
     program: &'s Program,
     sites: Sites<'s, 'b>,
     single: Option<Single>,
+    range: Option<OneRange>,
 }
 
 /// A program that is one message test (`message == "..."`, or its
@@ -99,9 +101,7 @@ struct Single {
 
 impl Single {
     fn of(program: &Program) -> Option<Single> {
-        let [ins] = program.code.as_slice() else {
-            return None;
-        };
+        let (ins, hit, miss) = one_test(program)?;
         let Test::Str {
             field: StrField::Message,
             test,
@@ -109,17 +109,49 @@ impl Single {
         else {
             return None;
         };
-        let verdict = |to: u32| match to {
-            ACCEPT => Some(true),
-            REJECT => Some(false),
-            _ => None,
-        };
-        Some(Single {
-            test,
-            hit: verdict(ins.jt)?,
-            miss: verdict(ins.jf)?,
-        })
+        Some(Single { test, hit, miss })
     }
+}
+
+/// A program that is one range test on the level (`level == warn`,
+/// `level >= error`, or its negation): the range and its verdicts.
+/// [`InBatch::matches`] runs it in line, without the VM (only the level:
+/// any field in line cost the other paths' loop registers).
+#[derive(Clone, Copy)]
+struct OneRange {
+    lo: u64,
+    hi: u64,
+    hit: bool,
+    miss: bool,
+}
+
+impl OneRange {
+    fn of(program: &Program) -> Option<OneRange> {
+        let (ins, hit, miss) = one_test(program)?;
+        let Test::Range {
+            field: NumField::Level,
+            lo,
+            hi,
+        } = ins.test
+        else {
+            return None;
+        };
+        Some(OneRange { lo, hi, hit, miss })
+    }
+}
+
+/// The instruction of a program that is exactly one, and its verdicts
+/// when its test holds and when it does not (both targets final).
+fn one_test(program: &Program) -> Option<(&Instr, bool, bool)> {
+    let [ins] = program.code.as_slice() else {
+        return None;
+    };
+    let verdict = |to: u32| match to {
+        ACCEPT => Some(true),
+        REJECT => Some(false),
+        _ => None,
+    };
+    Some((ins, verdict(ins.jt)?, verdict(ins.jf)?))
 }
 
 /// The plans of the batch in hand.
@@ -155,6 +187,7 @@ impl<'f> BatchScan<'f> {
         BatchScan {
             program,
             single: Single::of(program),
+            range: OneRange::of(program),
             memo: Memo {
                 tests,
                 slots: Vec::new(),
@@ -173,6 +206,7 @@ impl<'f> BatchScan<'f> {
             program: self.program,
             sites: Sites { memo, batch },
             single: self.single,
+            range: self.range,
         }
     }
 }
@@ -180,8 +214,9 @@ impl<'f> BatchScan<'f> {
 impl InBatch<'_, '_> {
     /// Whether the record passes the filter: exactly
     /// [`Filter::matches`](super::Filter::matches). Allocates nothing in
-    /// steady state.
-    #[inline]
+    /// steady state. Forced in line: it is a scan loop's body (a few
+    /// compares before the calls of the message and VM paths).
+    #[inline(always)]
     pub fn matches(&mut self, view: &RecordView<'_>) -> bool {
         if let Some(one) = self.single {
             // What the VM would do, without its loop and dispatch.
@@ -192,6 +227,15 @@ impl InBatch<'_, '_> {
                     one.miss
                 };
             }
+        }
+        if let Some(one) = self.range {
+            // The VM's test, without its loop and dispatch.
+            let level = u64::from(view.record.level());
+            return if level.wrapping_sub(one.lo) <= one.hi.wrapping_sub(one.lo) {
+                one.hit
+            } else {
+                one.miss
+            };
         }
         run(self.program, view, &mut self.sites)
     }
@@ -322,8 +366,8 @@ fn fill<'s>(
 
 #[cfg(test)]
 mod tests {
-    use super::Single;
-    use crate::Filter;
+    use super::{OneRange, Single};
+    use crate::{Filter, RecordView};
 
     /// Which programs [`InBatch::matches`](super::InBatch::matches) runs
     /// without the VM, and with which verdicts.
@@ -341,5 +385,93 @@ mod tests {
         assert_eq!(single(r#"message contains "a" and level >= warn"#), None);
         assert_eq!(single(r#"host == "a""#), None);
         assert_eq!(single("level == warn"), None);
+    }
+
+    /// Which programs [`InBatch::matches`](super::InBatch::matches) runs
+    /// as one range test in line, with which verdicts.
+    #[test]
+    fn only_one_range_test_programs_skip_the_vm() {
+        let range = |src: &str| {
+            let f = Filter::parse(src).unwrap();
+            OneRange::of(&f.inner.program).map(|s| (s.hit, s.miss))
+        };
+        assert_eq!(range("level == warn"), Some((true, false)));
+        assert_eq!(range("level >= error"), Some((true, false)));
+        assert_eq!(range("not level == warn"), Some((false, true)));
+        assert_eq!(range("pid == 7"), None);
+        assert_eq!(range("level == warn and pid == 7"), None);
+        assert_eq!(range(r#"message == "a""#), None);
+        assert_eq!(range(r#"host == "a""#), None);
+    }
+
+    /// One-range programs (and some that are not) give on a batch's
+    /// records what [`Filter::matches`] gives, at every level, line and
+    /// pid around their bounds.
+    #[test]
+    fn one_range_batch_scans_equal_matches() {
+        use distlog_core::record::{Record, Value};
+        use distlog_core::wire::{access_batch, encode_batch_to_vec, Batch, Sender};
+        let records: Vec<Record> = (0..60u64)
+            .map(|i| Record {
+                seq: i,
+                level: (i % 6 * 10) as u8 + u8::from(i % 7 == 0),
+                kind: if i % 5 == 0 { b'P' } else { b'L' },
+                line: (i % 9) as u32,
+                time_ns: 1_000 + i,
+                format: if i % 2 == 0 {
+                    "n {}".into()
+                } else {
+                    String::new()
+                },
+                message: if i % 2 == 0 {
+                    String::new()
+                } else {
+                    "text".into()
+                },
+                args: if i % 2 == 0 {
+                    vec![Value::U64(i)]
+                } else {
+                    vec![]
+                },
+                ..Record::default()
+            })
+            .collect();
+        let body = encode_batch_to_vec(&Batch {
+            sender: Sender {
+                pid: 7,
+                ..Sender::default()
+            },
+            first_seq: 0,
+            dropped: 0,
+            records,
+        });
+        let b = access_batch(&body).unwrap();
+        let sources = [
+            "level == warn",
+            "level != warn",
+            "level >= error",
+            "level < info",
+            "not level <= debug",
+            "line == 3",
+            "line > 4",
+            "pid == 7",
+            "pid == 8",
+            "time < 1030",
+            "level == warn or line == 3",
+            r#"message == "n 4""#,
+        ];
+        let mut verdicts = [0usize; 2];
+        for src in sources {
+            let f = Filter::parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let mut scan = f.batch_scan();
+            let mut in_batch = scan.batch(b);
+            for r in b.records() {
+                let v = RecordView::new(b'P', b.sender(), r);
+                let want = f.matches(&v);
+                assert_eq!(in_batch.matches(&v), want, "{src} on {}", r.seq());
+                verdicts[usize::from(want)] += 1;
+            }
+        }
+        assert!(verdicts[0] > 100 && verdicts[1] > 100, "{verdicts:?}");
     }
 }

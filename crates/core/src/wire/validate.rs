@@ -5,7 +5,7 @@
 use super::batch::{ArchivedSite, ArchivedWireBatch};
 use super::check::{check_archive, sender_of};
 use super::frame::{archive_of, ArchivedSender, ErrorKind, WireError};
-use super::values::Shape;
+use super::values::{Shape, SHAPE_WINDOW};
 use crate::limits;
 
 /// A validated batch: what [`access_batch`] and
@@ -66,19 +66,26 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
             return Err(WireError::new(ErrorKind::SequenceMismatch));
         }
         let ix = r.site.to_native() as usize;
-        let Some(site) = batch.sites.get(ix) else {
+        if ix >= batch.sites.len() {
             return Err(WireError::new(ErrorKind::BadSite));
-        };
+        }
         if r.thread.to_native() as usize >= batch.threads.len() {
             return Err(WireError::new(ErrorKind::BadThread));
         }
-        let fixed = site.args.to_native() as usize + site.keys.len();
-        let Some(n) = shapes[ix % 4].count(ix, &r.values, fixed) else {
-            return Err(WireError::new(ErrorKind::BadValues));
-        };
-        // Arguments and site keys, then the bound (key, value) pairs.
-        if fixed + (n - fixed) / 2 > limits::MAX_FIELDS {
-            return Err(WireError::new(ErrorKind::TooManyFields));
+        let values: &[u8] = &r.values;
+        let shape = &mut shapes[ix % 4];
+        // A hit is a record of the same site, so of the same leading
+        // count, shaped as one that passed every check below.
+        if shape.hit(ix, values, window(body, values)).is_none() {
+            let site = &batch.sites[ix];
+            let fixed = site.args.to_native() as usize + site.keys.len();
+            let Some(n) = shape.count_in_full(ix, values, fixed) else {
+                return Err(WireError::new(ErrorKind::BadValues));
+            };
+            // Arguments and site keys, then the bound (key, value) pairs.
+            if fixed + (n - fixed) / 2 > limits::MAX_FIELDS {
+                return Err(WireError::new(ErrorKind::TooManyFields));
+            }
         }
         if !limits::task_ok(&r.task) {
             return Err(WireError::new(ErrorKind::TaskTooDeep));
@@ -86,7 +93,7 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
         shared += per_record
             + match cached.get(ix) {
                 Some(&c) => c,
-                None => site_cost(site),
+                None => site_cost(&batch.sites[ix]),
             };
     }
     // Checked once: the loop itself is linear in the body (each record is
@@ -106,6 +113,16 @@ pub fn access_batch(body: &[u8]) -> Result<BatchRef<'_>, WireError> {
 /// that passes may still fail it.
 pub fn access_sender(body: &[u8]) -> Result<&ArchivedSender, WireError> {
     sender_of(archive_of(body)?).ok_or(WireError::new(ErrorKind::Invalid))
+}
+
+/// `values` (bytes of `body`) followed by the rest of [`SHAPE_WINDOW`]
+/// bytes of `body`, when `body` holds that many from there: what a shape
+/// reads as whole words. Usually it does (rkyv writes the records' array
+/// and the root after every record's values).
+#[inline(always)]
+fn window<'a>(body: &'a [u8], values: &[u8]) -> Option<&'a [u8; SHAPE_WINDOW]> {
+    let at = (values.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+    body.get(at..)?.first_chunk()
 }
 
 /// How many sites' string sizes [`access_batch`] keeps on the stack.

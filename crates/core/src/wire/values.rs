@@ -148,18 +148,22 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
 /// The longest values a [`Shape`] holds, in 8-byte words.
 const SHAPE_WORDS: usize = 8;
 
+/// How many bytes [`Shape::hit`] reads from the start of a record's
+/// values when they are followed by enough bytes of the archive: every
+/// word a shape can check, so no loop bound or tail depends on the length.
+pub(crate) const SHAPE_WINDOW: usize = 8 * SHAPE_WORDS;
+
 /// The structure of one record's values that passed [`values_count`]:
 /// where its tags, string lengths and bool bytes are and what they hold,
 /// and where its string bytes are. A record of the same call site whose
 /// values have the same length and the same bytes at those places, and
 /// ASCII in the string bytes, walks exactly as that record did: same
-/// count, valid (fixed-size numbers accept any bytes). [`Shape::count`]
+/// count, valid (fixed-size numbers accept any bytes). [`Shape::hit`]
 /// checks that a word at a time; records of one call site usually share
 /// their shape (the same types, the same string lengths).
-#[derive(Default)]
 pub(crate) struct Shape {
     /// The call site, its count of leading values and the values'
-    /// length the shape is for (`len` 0: none yet).
+    /// length the shape is for (`site` `usize::MAX`: none yet).
     site: usize,
     lead: usize,
     len: usize,
@@ -167,25 +171,79 @@ pub(crate) struct Shape {
     /// 1st, 2nd, 4th, 8th... miss in a row, so records that never share
     /// a shape cost one compare each, not a shape each.
     misses: u32,
-    /// How many values, and how many words the values take.
+    /// How many values.
     n: usize,
-    /// The record's values, its structural bytes (0xff) and its string
-    /// bytes' high bits (0x80), word by word.
-    bytes: [u64; SHAPE_WORDS],
-    fixed: [u64; SHAPE_WORDS],
-    text: [u64; SHAPE_WORDS],
+    /// Word by word, the bits a record must have as the shape's record
+    /// has them: its structural bytes (0xff) and its string bytes' high
+    /// bits (0x80); zero past `len`.
+    mask: [u64; SHAPE_WORDS],
+    /// Those bits' values (a string byte's high bit: 0).
+    want: [u64; SHAPE_WORDS],
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            site: usize::MAX,
+            lead: 0,
+            len: 0,
+            misses: 0,
+            n: 0,
+            mask: [0; SHAPE_WORDS],
+            want: [0; SHAPE_WORDS],
+        }
+    }
 }
 
 impl Shape {
     /// [`values_count`] of `b`, for records of call site `site` with
     /// `fixed` leading values: through the shape when `b` has it, else in
-    /// full (and `b` becomes the shape).
-    #[inline]
-    pub(crate) fn count(&mut self, site: usize, b: &[u8], fixed: usize) -> Option<usize> {
+    /// full (and `b` becomes the shape). [`Shape::hit`] without the
+    /// leading count's compare, then [`Shape::count_in_full`], is what
+    /// validation runs; this keys the shape on both, for the tests.
+    #[cfg(test)]
+    fn count(&mut self, site: usize, b: &[u8], fixed: usize) -> Option<usize> {
         if site == self.site && fixed == self.lead && b.len() == self.len && self.matches(b) {
             self.misses = 0;
             return Some(self.n);
         }
+        self.count_in_full(site, b, fixed)
+    }
+
+    /// The count of values of `b` when it has the shape, for call site
+    /// `site`, whose leading count must be the one the shape was learnt
+    /// with (one set of shapes per batch, whose sites' counts are fixed):
+    /// `None` says only that the shape does not apply (then
+    /// [`Shape::count_in_full`]). `window`, when given, is `b` followed by
+    /// any bytes up to [`SHAPE_WINDOW`]: read as whole words, without a
+    /// tail.
+    #[inline(always)]
+    pub(crate) fn hit(
+        &mut self,
+        site: usize,
+        b: &[u8],
+        window: Option<&[u8; SHAPE_WINDOW]>,
+    ) -> Option<usize> {
+        if site != self.site || b.len() != self.len {
+            return None;
+        }
+        // No values (a plain message) match a shape of none at once.
+        let ok = b.is_empty()
+            || match window {
+                Some(w) => self.matches_window(w),
+                None => self.matches(b),
+            };
+        if !ok {
+            return None;
+        }
+        self.misses = 0;
+        Some(self.n)
+    }
+
+    /// [`values_count`] of `b` in full, and `b` becomes the shape at the
+    /// 1st, 2nd, 4th... miss in a row (see [`Shape::misses`]).
+    #[inline]
+    pub(crate) fn count_in_full(&mut self, site: usize, b: &[u8], fixed: usize) -> Option<usize> {
         let n = values_count(b, fixed)?;
         self.misses = self.misses.saturating_add(1);
         if self.misses.is_power_of_two() {
@@ -202,7 +260,7 @@ impl Shape {
         let mut words = b.chunks_exact(8);
         for (i, w) in (&mut words).enumerate() {
             let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
-            bad |= ((w ^ self.bytes[i]) & self.fixed[i]) | (w & self.text[i]);
+            bad |= (w & self.mask[i]) ^ self.want[i];
         }
         let rest = words.remainder();
         if !rest.is_empty() {
@@ -217,17 +275,29 @@ impl Shape {
                 }
                 None => rest.iter().rev().fold(0, |w, &x| w << 8 | u64::from(x)),
             };
-            bad |= ((w ^ self.bytes[i]) & self.fixed[i]) | (w & self.text[i]);
+            bad |= (w & self.mask[i]) ^ self.want[i];
+        }
+        bad == 0
+    }
+
+    /// [`Shape::matches`] of the shape's length of `w`: every word, the
+    /// bytes past the length masked off (the mask is zero there).
+    #[inline(always)]
+    fn matches_window(&self, w: &[u8; SHAPE_WINDOW]) -> bool {
+        let mut bad = 0u64;
+        for i in 0..SHAPE_WORDS {
+            let x = u64::from_le_bytes(w[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+            bad |= (x & self.mask[i]) ^ self.want[i];
         }
         bad == 0
     }
 
     /// Makes `b`, which [`values_count`] accepted with `n` values, the
-    /// shape (when it fits).
+    /// shape (when it fits; otherwise there is none).
     #[cold]
     fn learn(&mut self, site: usize, lead: usize, b: &[u8], n: usize) {
-        self.len = 0;
-        if b.is_empty() || b.len() > 8 * SHAPE_WORDS {
+        self.site = usize::MAX;
+        if b.len() > 8 * SHAPE_WORDS {
             return;
         }
         let mut bytes = [0u8; 8 * SHAPE_WORDS];
@@ -262,9 +332,9 @@ impl Shape {
             u64::from_le_bytes(a[w * 8..w * 8 + 8].try_into().expect("8 bytes"))
         };
         for w in 0..SHAPE_WORDS {
-            self.bytes[w] = word(&bytes, w);
-            self.fixed[w] = word(&fixed, w);
-            self.text[w] = word(&text, w);
+            let fixed = word(&fixed, w);
+            self.mask[w] = fixed | word(&text, w);
+            self.want[w] = word(&bytes, w) & fixed;
         }
         (self.site, self.lead, self.len, self.n) = (site, lead, b.len(), n);
     }
@@ -419,7 +489,7 @@ mod tests {
                 c[at] ^= 0x80;
                 // A structural byte or a string's: no match; a number's
                 // byte: any.
-                let checked = (shape.fixed[i] | shape.text[i]) >> (8 * (at % 8)) & 0xff != 0;
+                let checked = shape.mask[i] >> (8 * (at % 8)) & 0xff != 0;
                 assert_eq!(shape.matches(&c), !checked, "{b:?} changed at {at}");
             }
         }
@@ -477,6 +547,73 @@ mod tests {
             assert_eq!(got, values_count(&b, fixed), "{b:?} fixed {fixed}");
         }
         assert!(hits > 100, "{hits}");
+    }
+
+    /// [`Shape::hit`] through a window (the values followed by other
+    /// bytes) and without one counts what [`values_count`] counts whenever
+    /// it answers, on records that share the shape, nearly share it or
+    /// do not, with junk after them.
+    #[test]
+    fn shape_hits_through_a_window_agree_with_values_count() {
+        let mut rng = fastrand::Rng::with_seed(0x0dd_ba11);
+        let strs = ["", "k", "value", "héllo", "12345678"];
+        let mut shape = Shape::default();
+        let (mut hits, mut windows) = (0, 0);
+        for round in 0..30_000 {
+            let mut b = Vec::new();
+            let fixed = 1 + round % 3;
+            for j in 0..fixed {
+                let v = match (j + rng.usize(..2)) % 4 {
+                    0 => ValueRef::U64(rng.u64(..)),
+                    1 => ValueRef::Bool(rng.bool()),
+                    2 => ValueRef::Null,
+                    _ => ValueRef::Str(strs[rng.usize(..strs.len())]),
+                };
+                put_value(&mut b, v);
+            }
+            if rng.usize(..4) == 0 && !b.is_empty() {
+                let i = rng.usize(..b.len());
+                b[i] = [0, 1, 2, 5, 6, 0x80, 0xff, b'a'][rng.usize(..8)];
+            }
+            let site = fixed;
+            // The values, then the rest of an archive (any bytes).
+            let mut all = b.clone();
+            all.extend((0..rng.usize(..80)).map(|_| rng.u8(..)));
+            let window = all.get(..SHAPE_WINDOW).map(|w| w.try_into().unwrap());
+            windows += usize::from(window.is_some());
+            let want = values_count(&b, fixed);
+            let got = match shape.hit(site, &b, window) {
+                Some(n) => {
+                    hits += 1;
+                    Some(n)
+                }
+                None => shape.count_in_full(site, &b, fixed),
+            };
+            assert_eq!(got, want, "{b:?} fixed {fixed}");
+        }
+        assert!(hits > 1_000 && windows > 1_000, "{hits} {windows}");
+    }
+
+    /// A record too long for a shape forgets the one before: a later
+    /// record of that site with empty values is counted in full (and
+    /// refused when the site has leading values), not taken for the old
+    /// shape's record (the old `len` 0 once meant "none").
+    #[test]
+    fn a_shape_left_unlearnt_matches_nothing() {
+        let short = three(1);
+        let mut long = three(2);
+        put_value(&mut long, ValueRef::Str(&"x".repeat(80)));
+        put_value(&mut long, ValueRef::Null);
+        let mut shape = Shape::default();
+        assert_eq!(shape.count(7, &short, 3), Some(3));
+        for _ in 0..4 {
+            assert_eq!(shape.count(7, &long, 3), Some(5));
+        }
+        assert_eq!(shape.count(7, &[], 3), None);
+        assert_eq!(shape.hit(7, &[], None), None);
+        assert_eq!(shape.count_in_full(7, &[], 3), None);
+        // Nothing learnt yet: no site matches, not even 0 with no values.
+        assert_eq!(Shape::default().hit(0, &[], None), None);
     }
 
     #[test]
