@@ -214,7 +214,13 @@ fn wait_for_room(producer: &mut Producer, len: usize) -> Option<&mut [u8]> {
                 return producer.reserve(len);
             }
             if backoff.is_completed() {
-                std::thread::sleep(std::time::Duration::from_micros(50));
+                // Until the sender has read from the rings (it wakes us);
+                // the bound only covers a wake-up that cannot come (the
+                // pipeline stopping).
+                shared.room.wait(
+                    || producer.has_room(len),
+                    std::time::Duration::from_millis(1),
+                );
             } else {
                 backoff.snooze();
             }

@@ -24,6 +24,7 @@ pub(crate) mod acks;
 pub(crate) mod link;
 pub(crate) mod local;
 mod open_batch;
+mod room;
 pub(crate) mod sender;
 pub(crate) mod zero_copy;
 
@@ -100,6 +101,9 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub sender: OnceLock<Thread>,
     pub sender_sleeping: AtomicBool,
+    /// Logging threads blocked on a full ring (`block_when_full`) sleep
+    /// here until the sender has read from the rings.
+    pub room: room::RoomWait,
     pub stopping: AtomicBool,
     pub flush_requested: AtomicU64,
     pub flush_done: Mutex<FlushState>,
@@ -123,6 +127,7 @@ impl Shared {
             counters: Counters::default(),
             sender: OnceLock::new(),
             sender_sleeping: AtomicBool::new(false),
+            room: room::RoomWait::default(),
             stopping: AtomicBool::new(false),
             flush_requested: AtomicU64::new(0),
             flush_done: Mutex::new(FlushState::default()),

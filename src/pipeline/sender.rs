@@ -122,6 +122,7 @@ impl SenderThread {
             }
             self.keep_up();
             let drained = self.drain();
+            self.shared.room.room_made();
             self.retire_rings();
             self.shared.keep_spares();
             self.report_drops(flush_req > self.flush_done());
