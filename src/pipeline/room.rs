@@ -2,10 +2,30 @@
 //! until the sender has read from the rings, instead of polling with
 //! 50 µs sleeps: the sender wakes them once per pass in which waiters are
 //! registered, and pays one fence and one load a pass when none are.
+//!
+//! The protocol (a waiter registers, then checks for room; the sender
+//! releases room, then checks for waiters; a `SeqCst` fence between each
+//! side's two steps) is model-checked with loom (tests/loom_room.rs, which
+//! compiles this file with `--cfg distlog_loom`): in every interleaving a
+//! waiter either sees the room or is woken, so no wake-up is lost.
 
-use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use self::sync::{fence, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use std::sync::PoisonError;
 use std::time::Duration;
+
+/// The atomics, lock and condition variable: std's, or loom's when the
+/// loom model compiles this file.
+mod sync {
+    #[cfg(all(distlog_loom, test))]
+    pub(crate) use loom::sync::atomic::{fence, AtomicUsize};
+    #[cfg(all(distlog_loom, test))]
+    pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::atomic::Ordering;
+    #[cfg(not(all(distlog_loom, test)))]
+    pub(crate) use std::sync::atomic::{fence, AtomicUsize};
+    #[cfg(not(all(distlog_loom, test)))]
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+}
 
 /// Waiters for room in the rings, and their wake-up.
 #[derive(Default)]
@@ -23,13 +43,14 @@ impl RoomWait {
     /// `has_room` said last.
     #[cold]
     pub(crate) fn wait(&self, mut has_room: impl FnMut() -> bool, max: Duration) -> bool {
-        let mut guard = self.lock.lock();
+        let guard = self.locked();
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `room_made`: either the sender sees this
         // waiter, or `has_room` sees the space it released.
         fence(Ordering::SeqCst);
         let room = has_room() || {
-            self.cv.wait_for(&mut guard, max);
+            let slept = self.cv.wait_timeout(guard, max);
+            drop(slept.unwrap_or_else(PoisonError::into_inner));
             has_room()
         };
         self.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -51,12 +72,17 @@ impl RoomWait {
     fn wake(&self) {
         // Under the lock: a waiter between its check and its sleep holds
         // it, so the notification cannot fall between the two.
-        let _guard = self.lock.lock();
+        let _guard = self.locked();
         self.cv.notify_all();
+    }
+
+    /// The lock (nothing it guards can be left half-changed by a panic).
+    fn locked(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(distlog_loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
