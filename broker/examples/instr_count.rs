@@ -28,6 +28,9 @@
 //!   the `measured_decode_route` batch (two call sites interleaved, two
 //!   targets) with 1 / 10 / 100 / 1,000 rules of the `pipeline` bench's
 //!   mix (`many_rules`), 100 times each; 10 rules on are one `FilterSet`.
+//! - `measured_rules_1_one_site` / `_100_one_site`: the same with 1 and
+//!   100 rules on the `pipeline` bench's `decode_route` batch (one call
+//!   site, three fields: `route_batch`), as that bench measures them.
 
 use distlog_core::record::{level, Field, Record, Value};
 use distlog_core::wire::{
@@ -43,6 +46,8 @@ use std::sync::Arc;
 #[path = "../benches/common/many_rules.rs"]
 mod many_rules;
 use many_rules::many_rules;
+#[path = "../benches/common/route_batch.rs"]
+mod route_batch;
 
 const BURSTS: u64 = 1_000;
 const BURST: u64 = 20;
@@ -119,6 +124,20 @@ fn measured_rules_100(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
 fn measured_rules_1000(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
     // Not folded into one function with the others.
     black_box(1000u32);
+    decode_frames(frames, rules)
+}
+
+#[inline(never)]
+fn measured_rules_1_one_site(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(11u32);
+    decode_frames(frames, rules)
+}
+
+#[inline(never)]
+fn measured_rules_100_one_site(frames: &[Vec<u8>], rules: &Arc<RuleSet>) -> Decoded {
+    // Not folded into one function with the others.
+    black_box(1001u32);
     decode_frames(frames, rules)
 }
 
@@ -300,16 +319,19 @@ fn main() {
 
     // 1 to 1,000 rules.
     type Measured = fn(&[Vec<u8>], &Arc<RuleSet>) -> Decoded;
-    let cases: [(usize, Measured); 4] = [
-        (1, measured_rules_1),
-        (10, measured_rules_10),
-        (100, measured_rules_100),
-        (1000, measured_rules_1000),
+    let one_site = [b"PLR".to_vec(), route_batch::batch(0)];
+    let cases: [(usize, Measured, &[Vec<u8>]); 6] = [
+        (1, measured_rules_1, &frames),
+        (10, measured_rules_10, &frames),
+        (100, measured_rules_100, &frames),
+        (1000, measured_rules_1000, &frames),
+        (1, measured_rules_1_one_site, &one_site),
+        (100, measured_rules_100_one_site, &one_site),
     ];
-    for (n, measured) in cases {
+    for (n, measured, frames) in cases {
         let rules = Arc::new(RuleSet::new(&Config::parse(&many_rules(n)).unwrap(), 1).unwrap());
         for _ in 0..PASSES {
-            match measured(black_box(&frames), &rules) {
+            match measured(black_box(frames), &rules) {
                 Decoded::Batch { routed, .. } => assert!(!routed.routes.is_empty()),
                 Decoded::Rejected(r) => panic!("rejected: {r}"),
             }

@@ -149,25 +149,21 @@ impl BatchSites {
         self.entries.get(e as usize)
     }
 
-    /// What site `site`'s records of packed byte classes `k` gave, if
-    /// kept.
+    /// What the records of packed byte classes `k` of the site of entry
+    /// `index` ([`SiteEntry::index`]) gave, if kept.
     #[inline(always)]
-    pub fn list(&self, site: usize, k: u32) -> Option<u32> {
-        let e = *self.at.get(site)?;
-        let (key, value) = *self.lists.get(e as usize)?.get(list_slot(k))?;
+    pub fn list(&self, index: u32, k: u32) -> Option<u32> {
+        let (key, value) = *self.lists.get(index as usize)?.get(list_slot(k))?;
         (key == k).then_some(value)
     }
 
-    /// Keeps `value` for site `site`'s records of packed byte classes `k`
-    /// (in place of another key of the same slot).
+    /// Keeps `value` for the records of packed byte classes `k` of the
+    /// site of entry `index` (in place of another key of the same slot).
     #[inline]
-    pub fn put(&mut self, site: usize, k: u32, value: u32) {
-        let Some(&e) = self.at.get(site) else {
-            return;
-        };
+    pub fn put(&mut self, index: u32, k: u32, value: u32) {
         if let Some(slot) = self
             .lists
-            .get_mut(e as usize)
+            .get_mut(index as usize)
             .and_then(|l| l.get_mut(list_slot(k)))
         {
             *slot = (k, value);

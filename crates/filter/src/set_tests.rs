@@ -784,3 +784,48 @@ fn same_lists_in_batches(sources: &[String], set: &FilterSet, batches: &[&Archiv
     }
     assert_eq!(checked, 2 * 3 * 320);
 }
+
+#[test]
+fn routers_count_each_list_per_record_and_again_after_their_hits_are_taken() {
+    // Each list comes back many times (its count looked up once per
+    // record after the first); after `add_hits` the counts start again
+    // from the next record of each list.
+    let set = FilterSet::new(&["level >= warn", "level >= error", "level == info"]).unwrap();
+    let levels = [
+        distlog_core::record::level::ERROR,
+        distlog_core::record::level::INFO,
+        distlog_core::record::level::DEBUG,
+        distlog_core::record::level::WARN,
+    ];
+    let batch = Batch {
+        records: (0..40u64)
+            .map(|seq| Record {
+                seq,
+                level: levels[(seq % 4) as usize],
+                ..Record::default()
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let body = encode_batch_to_vec(&batch);
+    let b = access_batch(&body).unwrap();
+    let masks = [0b01, 0b10, 0b100];
+    let mut router = set.router(b, &masks);
+    let want = [Some(0b11), Some(0b100), None, Some(0b01)];
+    for (i, r) in b.records().take(20).enumerate() {
+        let view = RecordView::new(b'P', b.sender(), r);
+        assert_eq!(router.route(&view), want[i % 4], "record {i}");
+    }
+    let mut hits = [0; 3];
+    router.add_hits(&mut hits);
+    // 5 errors and 5 warnings, 5 errors, 5 infos.
+    assert_eq!(hits, [10, 5, 5]);
+    for (i, r) in b.records().enumerate().skip(20).take(7) {
+        let view = RecordView::new(b'P', b.sender(), r);
+        assert_eq!(router.route(&view), want[i % 4], "record {i}");
+    }
+    let mut hits = [0; 3];
+    router.add_hits(&mut hits);
+    // Records 20..27: errors at 20 and 24, warnings at 23, infos at 21 and 25.
+    assert_eq!(hits, [3, 2, 2]);
+}

@@ -207,21 +207,32 @@ impl Scratch {
     /// the next [`flush`](Self::flush)).
     #[inline]
     pub fn tally(&mut self, list: List, masks: &[u64]) -> Option<u64> {
-        if self.tally.count(list).0 == 0 {
-            let l = self.list(list);
-            if l.is_empty() {
-                // Nothing to count or route: not kept.
-                return None;
-            }
-            let mask = l
-                .iter()
-                .fold(0, |m, &f| m | masks.get(f as usize).copied().unwrap_or(0));
-            self.tally.touched.push(list);
-            self.tally.count(list).1 = mask;
-        }
+        // A list already counted since the flush (the usual record): one
+        // look-up of its count.
         let c = self.tally.count(list);
-        c.0 += 1;
-        Some(c.1)
+        if c.0 != 0 {
+            c.0 += 1;
+            return Some(c.1);
+        }
+        self.tally_first(list, masks)
+    }
+
+    /// [`tally`](Self::tally) of the first record of `list` since the
+    /// last flush, or of a list of no filters (never kept): its mask
+    /// worked out and kept.
+    #[inline]
+    fn tally_first(&mut self, list: List, masks: &[u64]) -> Option<u64> {
+        let l = self.list(list);
+        if l.is_empty() {
+            // Nothing to count or route: not kept.
+            return None;
+        }
+        let mask = l
+            .iter()
+            .fold(0, |m, &f| m | masks.get(f as usize).copied().unwrap_or(0));
+        self.tally.touched.push(list);
+        *self.tally.count(list) = (1, mask);
+        Some(mask)
     }
 
     /// Adds the counts of the lists tallied since the last flush to their
@@ -451,24 +462,27 @@ impl Plan {
         };
         // The site's lists (`set_batch.rs`), when its records' cheap key
         // is its classes and the byte fields'.
-        let memo = (s.site_lists && at.is_some()).then(|| (i, self.byte_key(v)));
+        let memo = at
+            .filter(|_| s.site_lists)
+            .map(|a| (a.index, self.byte_key(v)));
         self.find_at(v, s, at, memo)
     }
 
     /// [`find`](Self::find) with the record's site entry `at`; `memo`:
-    /// its site and packed byte classes, when the site's lists hold for it.
+    /// that entry's index and the record's packed byte classes, when the
+    /// site's lists hold for it.
     #[inline(always)]
     fn find_at(
         &self,
         v: &RecordView<'_>,
         s: &mut Scratch,
         at: Option<SiteEntry>,
-        memo: Option<(usize, u32)>,
+        memo: Option<(u32, u32)>,
     ) -> List {
         if self.one_probe != 0 {
             return self.find_one_probe(v, s, at, memo);
         }
-        let kept = memo.and_then(|(site, k)| s.batch.list(site, k));
+        let kept = memo.and_then(|(entry, k)| s.batch.list(entry, k));
         let e = match kept {
             Some(e) => e,
             None => {
@@ -478,9 +492,9 @@ impl Plan {
                     None => self.new_entry(&key, s),
                 };
                 s.key = key;
-                if let Some((site, k)) = memo {
+                if let Some((entry, k)) = memo {
                     // The same key on every record of the site and classes.
-                    s.batch.put(site, k, e);
+                    s.batch.put(entry, k, e);
                 }
                 e
             }
@@ -551,12 +565,12 @@ impl Plan {
         v: &RecordView<'_>,
         s: &mut Scratch,
         at: Option<SiteEntry>,
-        memo: Option<(usize, u32)>,
+        memo: Option<(u32, u32)>,
     ) -> List {
         let need = self.one_probe;
         let mut key = std::mem::take(&mut s.key);
         key.clear();
-        let cheap = if let Some(list) = memo.and_then(|(site, k)| s.batch.list(site, k)) {
+        let cheap = if let Some(list) = memo.and_then(|(entry, k)| s.batch.list(entry, k)) {
             self.groups(need, v, s, at, &mut key);
             if key.is_empty() {
                 s.key = key;
@@ -590,10 +604,10 @@ impl Plan {
                 remember_full(s, &key, m.unwrap_or_default())
             }
         };
-        if let Some((site, k)) = memo.filter(|_| key.len() == cheap) {
+        if let Some((entry, k)) = memo.filter(|_| key.len() == cheap) {
             // Nothing expensive passed: the list of every such record of
             // the site and classes.
-            s.batch.put(site, k, list);
+            s.batch.put(entry, k, list);
         }
         s.key = key;
         list
