@@ -5,9 +5,9 @@
 //! What it proves: loom's `Condvar::wait_timeout` never times out, so a
 //! waiter that checked for room before the sender released it and then
 //! missed the sender's wake-up would sleep forever, and loom reports that
-//! as a deadlock (it does with `room_made`'s fence taken out). The model passes only if, in every interleaving and
-//! every weak-memory outcome loom can reach, the waiter either sees the
-//! room itself or is woken.
+//! as a deadlock (it does with `room_made`'s fence taken out). The model
+//! passes only if, in every interleaving and every weak-memory outcome
+//! loom can reach, the waiter either sees the room itself or is woken.
 //!
 //! Run with `RUSTFLAGS="--cfg distlog_loom" cargo test --release --test loom_room`
 //! (scripts/test does, in its own target directory).
@@ -22,8 +22,8 @@ use loom::sync::Arc;
 use room::RoomWait;
 use std::time::Duration;
 
-/// Runs `f` under loom with at most 3 preemptions per execution
-/// (0.4 s; `LOOM_MAX_PREEMPTIONS=5` passes in 20 s; unbounded, the two-waiter
+/// Runs `f` under loom with at most 3 preemptions per execution (0.4 s;
+/// `LOOM_MAX_PREEMPTIONS=5` passes in 20 s; unbounded, the two-waiter
 /// model runs for more than 15 minutes). A lost wake-up needs one
 /// preemption between a waiter's check and its sleep, or between the
 /// sender's release and its check.
