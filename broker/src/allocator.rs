@@ -34,12 +34,12 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 /// The cost: after a burst the process stays at about its peak
 /// resident memory instead of falling back (`benches/peers/e2e.sh`, 4 M
 /// records, two runs each: 37-58 MiB at the end against 17 MiB, peaks
-/// 37-58 against 74 MiB in the one default run that reported); the peak itself is what the broker's bounded queues allow
-/// (README "Bounded, but large by default"), and each arena keeps at
-/// most [`KEEP_FREED`] of it. Process-wide, so the
-/// `distlogd` binary calls it once at start, before any thread
-/// allocates; a library user of [`crate::Broker`] decides for their own
-/// process. Does nothing off glibc.
+/// 37-58 against 74 MiB in the one default run that reported); the peak
+/// itself is what the broker's bounded queues allow (README "Bounded,
+/// but large by default"), and each arena keeps at most [`KEEP_FREED`]
+/// of it. Process-wide, so the `distlogd` binary calls it once at start,
+/// before any thread allocates; a library user of [`crate::Broker`]
+/// decides for their own process. Does nothing off glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     for (param, value) in [
