@@ -20,7 +20,8 @@
 #   root), `imtcp` on a free loopback port, `if $msg contains "marker"`
 #   to an `omfile` action (one line per record, `%msg%`), a main queue
 #   dequeuing batches of 1024 (rsyslog's documented throughput setting;
-#   RS_RSYSLOG_DEFAULTS=1 keeps its defaults).
+#   RS_RSYSLOG_DEFAULTS=1 keeps its defaults; RS_OMFILE_OPTS adds omfile
+#   parameters, e.g. 'ioBufferSize="64k"').
 # - distlogd: a release build, `message contains "marker"` routed to its
 #   `store` processor, everything else to no processor.
 #
@@ -122,7 +123,7 @@ module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="$p")
 template(name="msgline" type="string" string="%msg%\n")
 if \$msg contains "marker" then {
-    action(type="omfile" file="$dir/out.log" template="msgline")
+    action(type="omfile" file="$dir/out.log" template="msgline"${RS_OMFILE_OPTS:+ $RS_OMFILE_OPTS})
 }
 CONF
     rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslogd.pid" 2> "$out/rsyslogd.err" &
