@@ -7,7 +7,11 @@
 //! a pass found nothing more; report drops as a warning record; answer
 //! flush requests. When a pass finds nothing it sleeps for `idle_wait` (a
 //! producer whose ring is half full wakes it early), so an idle process
-//! costs nothing and a record waits at most about `idle_wait` to leave.
+//! costs nothing. A batch under [`SEAL_LATER_BELOW`] of `batch_records`
+//! waits for one such sleep before it is sealed on a pass that found
+//! nothing (under load the producers refill it meanwhile: fewer, fuller
+//! batches), so a record waits at most about twice `idle_wait` to leave;
+//! a flush or shutdown seals at once.
 //!
 //! ZeroMQ is used without ever blocking: sends are `DONTWAIT`, and a batch
 //! that does not fit under the high-water mark (broker down or slow) waits
@@ -45,6 +49,10 @@ use std::time::{Duration, Instant};
 /// the pool's is fresh memory whose pages fault in.
 const MAX_LENT: usize = 8 * 1024 * 1024;
 
+/// The fraction (in quarters) of `batch_records` below which a batch is
+/// sealed only after the sender has slept once with it open.
+const SEAL_LATER_BELOW: usize = 3;
+
 /// Everything the sender thread owns.
 pub(crate) struct SenderThread {
     shared: Arc<Shared>,
@@ -72,6 +80,8 @@ pub(crate) struct SenderThread {
     pending_bytes: usize,
     dropped_reported: u64,
     last_drop_warning: Instant,
+    /// The sender has slept since the open log batch got its first record.
+    slept_since_seal: bool,
 }
 
 impl SenderThread {
@@ -107,6 +117,7 @@ impl SenderThread {
             pending_bytes: 0,
             dropped_reported: 0,
             last_drop_warning: Instant::now() - Duration::from_secs(10),
+            slept_since_seal: false,
         }
     }
 
@@ -127,8 +138,10 @@ impl SenderThread {
             self.shared.keep_spares();
             self.report_drops(flush_req > self.flush_done());
             if drained == 0 {
-                self.seal(kind::LOG);
-                self.seal(kind::PERF);
+                if self.seal_due(flush_req > self.flush_done() || stopping) {
+                    self.seal(kind::LOG);
+                    self.seal(kind::PERF);
+                }
                 self.send_pending();
             }
             let idle = drained == 0 && self.nothing_buffered();
@@ -145,10 +158,19 @@ impl SenderThread {
                 {
                     std::thread::park_timeout(self.shared.config.idle_wait);
                 }
+                self.slept_since_seal = !self.logs.is_empty();
                 self.shared.sender_sleeping.store(false, Ordering::Relaxed);
             }
         }
         self.close();
+    }
+
+    /// On a pass that found nothing: whether to seal the open batches now
+    /// (`urgent`: a flush or shutdown waits), or leave a small log batch
+    /// open through one more sleep.
+    fn seal_due(&self, urgent: bool) -> bool {
+        let small = self.logs.len() * 4 < self.shared.config.batch_records * SEAL_LATER_BELOW;
+        urgent || !small || self.slept_since_seal || !self.perfs.is_empty()
     }
 
     fn flush_done(&self) -> u64 {
@@ -248,6 +270,9 @@ impl SenderThread {
         // Room for the whole batch up front: growing would copy it.
         let mut buf = pool.take(batch.bytes() + batch.bytes() / 4 + 4096);
         let n = batch.seal_into(first_seq, dropped, &mut buf);
+        if k == kind::LOG {
+            self.slept_since_seal = false;
+        }
         self.next_seq += n;
         let topic = Topic::batch(self.shared.config.system, k);
         self.pending_bytes += buf.len();

@@ -4,9 +4,14 @@
 //! Each thread logs its share of the records with the native macro
 //! (`distlog::info!` with K key/values and two format arguments) and times
 //! every call with the cycle counter (x86_64; calibrated against the
-//! monotonic clock) or `Instant` elsewhere. Per-thread histograms are
-//! merged. After the last call the pipeline is flushed and shut down; the
-//! summary is one JSON line, printed last. In it, `sent` counts the records
+//! monotonic clock over the logging itself, so no calibration sleep comes
+//! before the first call) or `Instant` elsewhere. Flat out, one reading
+//! of the counter ends a call and starts the next (one `rdtsc` a call,
+//! not two: ~10 ns each on this VM), so each call's time also counts the
+//! loop around it (a counter increment and the loop's own few
+//! instructions); paced, a call's start is read after its wait.
+//! Per-thread histograms are merged. After the last call the pipeline is
+//! flushed and shut down; the summary is one JSON line, printed last. In it, `sent` counts the records
 //! logged, `dropped` those the client dropped (by reason in `drops`:
 //! `buffer_full`, `no_broker`, `handshake_failed`), `handed_over` those it
 //! handed to a connected, authenticated broker (the drop warnings the
@@ -27,7 +32,6 @@
 
 use crate::call_times::{self, CallTimes};
 use crate::CliError;
-use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
 
 /// Arguments of `distlog loadgen`.
@@ -93,8 +97,15 @@ fn ticks() -> u64 {
 
 /// Ticks per nanosecond, measured over 50 ms.
 fn calibrate() -> f64 {
-    let (t0, i0) = (ticks(), Instant::now());
-    std::thread::sleep(Duration::from_millis(50));
+    rate_since(ticks(), Instant::now())
+}
+
+/// Ticks per nanosecond since `(t0, i0)`, read together; over at least
+/// 50 ms (sleeping for the rest when less has passed).
+fn rate_since(t0: u64, i0: Instant) -> f64 {
+    if let Some(rest) = Duration::from_millis(50).checked_sub(i0.elapsed()) {
+        std::thread::sleep(rest);
+    }
     let (t1, el) = (ticks(), i0.elapsed());
     (t1.wrapping_sub(t0)) as f64 / el.as_nanos().max(1) as f64
 }
@@ -114,29 +125,25 @@ fn wait_until(due: u64, ticks_per_ns: f64) {
     }
 }
 
-/// Logs `n` records on this thread, timing each call; with `interval_ns`,
-/// one call per interval.
-fn worker(
-    thread: usize,
-    n: u64,
-    fields: usize,
-    ticks_per_ns: f64,
-    interval_ns: Option<f64>,
-) -> Histogram<u64> {
-    let mut times = CallTimes::new(ticks_per_ns);
+/// Logs `n` records on this thread, timing each call in ticks; with
+/// `pace` (the interval in ticks, and ticks per nanosecond), one call per
+/// interval.
+fn worker(thread: usize, n: u64, fields: usize, pace: Option<(f64, f64)>) -> CallTimes {
+    let mut times = CallTimes::new();
     let t = thread as u64;
     let t0 = ticks();
-    let step = interval_ns.map(|ns| ns * ticks_per_ns);
+    let mut a = t0;
     macro_rules! run {
         ($i:ident; $($kv:tt)*) => {
             for $i in 0..n {
-                if let Some(step) = step {
+                if let Some((step, ticks_per_ns)) = pace {
                     wait_until(t0 + ($i as f64 * step) as u64, ticks_per_ns);
+                    a = ticks();
                 }
-                let a = ticks();
                 distlog::info!(target: "loadgen", $($kv)* "loadgen record {} of thread {}", $i, t);
                 let b = ticks();
                 times.record(b.wrapping_sub(a));
+                a = b;
             }
         };
     }
@@ -153,7 +160,7 @@ fn worker(
         _ => run!(i; k0 = i, k1 = "value", k2 = true, k3 = 1.5f64, k4 = t, k5 = "another value",
                   k6 = -7i64, k7 = 'x';),
     }
-    times.into_histogram()
+    times
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -198,16 +205,21 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let guard = builder
         .install()
         .map_err(|e| CliError(format!("cannot start the client pipeline: {e}")))?;
-    let ticks_per_ns = calibrate();
+    // Paced threads need the tick rate before their first call; flat out,
+    // it is measured over the logging (at least 50 ms).
+    let paced_at = interval_ns.map(|ns| {
+        let ticks_per_ns = calibrate();
+        (ns * ticks_per_ns, ticks_per_ns)
+    });
     let per = a.records / a.threads as u64;
     let extra = a.records % a.threads as u64;
-    let start = Instant::now();
-    let hists: Vec<Histogram<u64>> = std::thread::scope(|s| {
+    let (start, start_ticks) = (Instant::now(), ticks());
+    let times: Vec<CallTimes> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..a.threads)
             .map(|t| {
                 let n = per + u64::from((t as u64) < extra);
                 let fields = a.fields;
-                s.spawn(move || worker(t, n, fields, ticks_per_ns, interval_ns))
+                s.spawn(move || worker(t, n, fields, paced_at))
             })
             .collect();
         handles
@@ -220,9 +232,13 @@ pub fn run(a: Args) -> Result<(), CliError> {
     // wait in all); what never reached a broker is then counted as dropped.
     let flushed = distlog::shutdown();
     let secs = start.elapsed().as_secs_f64();
+    let ticks_per_ns = match paced_at {
+        Some((_, rate)) => rate,
+        None => rate_since(start_ticks, start),
+    };
     let mut all = call_times::histogram();
-    for h in &hists {
-        all.add(h)
+    for t in times {
+        all.add(t.into_histogram(ticks_per_ns))
             .map_err(|e| CliError(format!("merging histograms: {e}")))?;
     }
     drop(guard);
