@@ -365,6 +365,9 @@ pub(super) struct Plan {
     /// the cheap key cannot spare any group, and a record takes one memo
     /// probe instead of two, `set_vm.rs`); 0 otherwise.
     pub one_probe: u8,
+    /// No test of an expensive group runs one by one (`single` holds
+    /// only cheap ones).
+    pub no_singles: bool,
 }
 
 impl Plan {
@@ -666,8 +669,10 @@ pub(super) fn plan(sources: &[&str]) -> Result<Plan, SetError> {
         fields,
         single,
         one_probe: 0,
+        no_singles: false,
     };
     plan.one_probe = plan.groups_always_needed();
+    plan.no_singles = plan.single[CHEAP as usize + 1..].iter().all(Vec::is_empty);
     Ok(plan)
 }
 

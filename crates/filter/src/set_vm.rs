@@ -776,11 +776,73 @@ impl Plan {
     }
 
     /// Adds the passing tests of the expensive groups in `need` to `ids`:
-    /// one call for all of them, each group's code inlined for its
-    /// constant `g` (no dispatch; the message's walk kept for the typed
-    /// fields in `walked`).
-    #[inline(never)]
+    /// on a record of a site with an entry, by [`site_groups`](Self::site_groups)
+    /// when it can; else by [`any_groups`](Self::any_groups).
+    #[inline(always)]
     fn groups(
+        &self,
+        need: u8,
+        v: &RecordView<'_>,
+        s: &mut Scratch,
+        at: Option<SiteEntry>,
+        ids: &mut Vec<u32>,
+    ) {
+        if let Some(a) = at {
+            if self.site_groups(need, v.record, s, a, ids) {
+                return;
+            }
+        }
+        self.any_groups(need, v, s, at, ids);
+    }
+
+    /// [`groups`](Self::groups) on a record of a site with an entry, when
+    /// no test of the groups runs one by one and the site's message
+    /// verdict is decided by the argument bytes it kept (`set_batch.rs`):
+    /// what [`any_groups`](Self::any_groups) does on such a record, in a
+    /// small function of its own (the usual record: few registers to
+    /// spill). `false`, with nothing added, when it does not apply.
+    #[inline(never)]
+    fn site_groups(
+        &self,
+        need: u8,
+        r: RecordRef<'_>,
+        s: &mut Scratch,
+        a: SiteEntry,
+        ids: &mut Vec<u32>,
+    ) -> bool {
+        if !self.no_singles {
+            return false;
+        }
+        let mut walked = None;
+        if need & (1 << MESSAGE) != 0 && self.message.is_some() {
+            if a.message == NONE || a.sites_gen != s.sites.gen() {
+                return false;
+            }
+            let Some(site) = s.sites.at(a.message) else {
+                return false;
+            };
+            let Some((take, args)) = s.batch.same_args(a.index, r.raw_values()) else {
+                return false;
+            };
+            let Verdict::Decided(passing) = take.of(site) else {
+                return false;
+            };
+            if !passing.is_empty() {
+                ids.extend_from_slice(passing);
+            }
+            walked = Some(args);
+        }
+        if need & (1 << FIELDS) != 0 && !self.fields.eq.is_empty() {
+            self.site_fields(a, r, walked, s, ids);
+        }
+        true
+    }
+
+    /// [`groups`](Self::groups) on any record: one call for all of them,
+    /// each group's code inlined for its constant `g` (no dispatch; the
+    /// message's walk kept for the typed fields in `walked`).
+    #[inline(never)]
+    fn any_groups(
         &self,
         need: u8,
         v: &RecordView<'_>,
@@ -952,20 +1014,29 @@ impl Plan {
                 .first_chunk::<8>()
                 .map_or(0, |w| u64::from_le_bytes(*w))
         };
-        let found = match val.tag {
-            tag::I64 => eq.int(i128::from(word() as i64)),
-            tag::U64 => eq.int(i128::from(word())),
-            tag::F64 => {
-                let x = f64::from_bits(word());
-                if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
-                    eq.int(x as i128)
-                } else {
-                    None
-                }
+        // Compares on different values rather than a `match` (a jump
+        // table, which alternating tags mispredict): `tag | 1` is `U64`
+        // for both integers.
+        let found = if val.tag == tag::STR {
+            eq.str(val.payload)
+        } else if val.tag | 1 == tag::U64 {
+            let w = word();
+            eq.int(if val.tag == tag::I64 {
+                i128::from(w as i64)
+            } else {
+                i128::from(w)
+            })
+        } else if val.tag == tag::F64 {
+            let x = f64::from_bits(word());
+            if x.fract() == 0.0 && (-I128_END..I128_END).contains(&x) {
+                eq.int(x as i128)
+            } else {
+                None
             }
-            tag::STR => eq.str(val.payload),
-            _ => None,
+        } else {
+            None
         };
+        const _: () = assert!(tag::I64 | 1 == tag::U64 && tag::F64 | 1 != tag::U64);
         found.map(|f| &f[..])
     }
 
