@@ -261,6 +261,161 @@ impl IntTest {
     }
 }
 
+/// Most placeholders of an [`IntWords`].
+pub(super) const WORDS: usize = 4;
+
+/// A verdict on a call site's records read from their first arguments'
+/// encoding: per argument a tag (`I64` or `U64`, else no verdict) and a
+/// masked word compared, or the magnitude's last digits. An [`IntTest`]
+/// whose conditions are all `==` or `ends_with` on the number, of at most
+/// [`WORDS`] placeholders and one alternative ([`IntTest::words`]), gives
+/// the same verdicts; so does a verdict fixed for every record
+/// ([`IntWords::fixed`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IntWords {
+    /// The bytes of the arguments read (`usize::MAX`: none can be: no
+    /// verdict, [`IntWords::NONE`]).
+    len: usize,
+    /// The verdict when every argument meets its word (`false`: no
+    /// alternative holds on integers).
+    hit: bool,
+    want: [Want; WORDS],
+}
+
+/// What one argument's 8 bytes must be, masked, by its tag: index 0 an
+/// `I64`, 1 a `U64` (mask 0 and word 0: any; mask 0 and word 1: none);
+/// unless `pow` is not 0: then its magnitude's [`Num::Ends`] (`pow`,
+/// `rem`, `min`), whatever the sign.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    mask: [u64; 2],
+    word: [u64; 2],
+    pow: u64,
+    rem: u64,
+    min: u64,
+}
+
+// `IntWords::test` indexes `Want` by the tag less `I64`.
+const _: () = assert!(tag::U64 == tag::I64 + 1);
+
+const ANY: Want = Want {
+    mask: [0; 2],
+    word: [0; 2],
+    pow: 0,
+    rem: 0,
+    min: 0,
+};
+
+impl IntWords {
+    /// No verdict on any record.
+    pub(super) const NONE: IntWords = IntWords {
+        len: usize::MAX,
+        hit: false,
+        want: [ANY; WORDS],
+    };
+
+    /// The verdict `hit` on every record.
+    pub(super) const fn fixed(hit: bool) -> IntWords {
+        IntWords {
+            len: 0,
+            hit,
+            want: [ANY; WORDS],
+        }
+    }
+
+    /// How many leading arguments it reads (`None`: [`IntWords::NONE`]).
+    pub(super) fn slots(&self) -> Option<usize> {
+        (self.len != usize::MAX).then_some(self.len / INT)
+    }
+
+    /// The verdict on a record whose values are `raw` (a call site's
+    /// record with at least [`IntWords::slots`] format arguments:
+    /// [`IntTest::test`]'s verdict on it); `None` unless its first
+    /// arguments are all integers.
+    #[inline(always)]
+    pub(super) fn test(&self, raw: &[u8]) -> Option<bool> {
+        let vals = raw.get(..self.len)?;
+        let mut hit = self.hit;
+        for (v, want) in vals.chunks_exact(INT).zip(&self.want) {
+            let k = usize::from(v[0].wrapping_sub(tag::I64));
+            let (&mask, &word) = want.mask.get(k).zip(want.word.get(k))?;
+            let bits = u64::from_le_bytes(v[1..].try_into().ok()?);
+            hit &= if want.pow == 0 {
+                bits & mask == word
+            } else {
+                // `all_hold`'s magnitude: an `I64`'s absolute value.
+                let mag = if k == 0 {
+                    (bits as i64).unsigned_abs()
+                } else {
+                    bits
+                };
+                mag % want.pow == want.rem && mag >= want.min
+            };
+        }
+        Some(hit)
+    }
+}
+
+impl IntTest {
+    /// This test as [`IntWords`], when it is one (above).
+    pub(super) fn words(&self) -> Option<IntWords> {
+        if self.slots > WORDS {
+            return None;
+        }
+        let mut w = IntWords {
+            len: self.slots * INT,
+            ..IntWords::fixed(true)
+        };
+        if self.always {
+            return Some(w);
+        }
+        let conds = match self.alts[..] {
+            [] => {
+                w.hit = false;
+                return Some(w);
+            }
+            [(a, b)] => self.conds.get(a as usize..b as usize)?,
+            _ => return None,
+        };
+        let mut set = [false; WORDS];
+        for &(at, c) in conds {
+            let slot = at as usize / INT;
+            if std::mem::replace(set.get_mut(slot)?, true) {
+                // Two conditions on one argument: left to `IntTest`.
+                return None;
+            }
+            let (neg, mag) = match c {
+                Num::Is(neg, mag) => (neg, mag),
+                Num::Ends { pow, rem, min } if pow != 0 => {
+                    w.want[slot] = Want {
+                        pow,
+                        rem,
+                        min,
+                        ..ANY
+                    };
+                    continue;
+                }
+                _ => return None,
+            };
+            // `all_hold`'s reading: an `I64` is its sign and magnitude,
+            // a `U64` (false, bits).
+            let i = match neg {
+                false => (mag <= i64::MAX as u64).then_some(mag),
+                true => (mag != 0 && mag <= 1 << 63).then(|| mag.wrapping_neg()),
+            };
+            let u = (!neg).then_some(mag);
+            let exact = |x: Option<u64>| x.map_or((0, 1), |x| (u64::MAX, x));
+            let ((mi, wi), (mu, wu)) = (exact(i), exact(u));
+            w.want[slot] = Want {
+                mask: [mi, mu],
+                word: [wi, wu],
+                ..ANY
+            };
+        }
+        Some(w)
+    }
+}
+
 /// Whether the integers `vals` (tags checked) meet every condition of
 /// `conds`.
 #[inline(always)]
@@ -393,9 +548,20 @@ impl Alignments {
         Some(t)
     }
 
+    /// The verdict on every record of a call site with `args` format
+    /// arguments, when the format alone decides it: an alternative
+    /// without conditions (pass), or none and every placeholder has its
+    /// argument (fail; [`Alignments::test`] leaves the others to the
+    /// caller).
+    pub fn site_verdict(&self, args: u32) -> Option<bool> {
+        match self.decided()? {
+            true => Some(true),
+            false => (args as usize >= self.slots).then_some(false),
+        }
+    }
+
     /// Whether the alternatives are only the one that always holds (the
     /// format decides: pass) or none (fail).
-    #[cfg(test)]
     pub fn decided(&self) -> Option<bool> {
         match (self.always, self.alts.is_empty()) {
             (true, _) => Some(true),

@@ -54,7 +54,7 @@
 //! (`tests.rs`, randomized, checks it, needles across piece boundaries
 //! included).
 
-use super::message_align::{self, Alignments, Anchor, IntTest};
+use super::message_align::{self, Alignments, Anchor, IntTest, IntWords};
 use super::site_shape::{self, arg_kinds, ArgKinds, Bytes, Fate, Shape};
 use distlog_core::message::{for_each_part, for_each_piece, value_piece, FormatPart};
 use distlog_core::record::ValueRef;
@@ -612,6 +612,24 @@ impl SitePlan {
             return Some(true);
         }
         self.ints.as_ref()?.test(r.raw_values(), r.arg_count())
+    }
+
+    /// [`SitePlan::run`]'s verdict on every record of a call site with
+    /// `args` format arguments, when the format alone decides it (a
+    /// `contains` needle in the literal text, or alignments that always
+    /// or never hold).
+    pub(super) fn site_verdict(&self, args: u32) -> Option<bool> {
+        self.plan.as_ref()?;
+        if self.needle.ints == Fate::Pass {
+            return Some(true);
+        }
+        self.aligned.as_ref()?.as_ref()?.site_verdict(args)
+    }
+
+    /// The plan's test on records of integers as [`IntWords`], when it is
+    /// one ([`IntTest::words`]).
+    pub(super) fn int_words(&self) -> Option<IntWords> {
+        self.ints.as_ref()?.words()
     }
 
     /// Runs `test` (the one this plan was made for) on the message of

@@ -68,6 +68,23 @@ impl Selection<'_> {
             && (t < self.until || self.until == u64::MAX)
             && (self.filter.is_always() || filter.matches(&RecordView::new(system, sender, r)))
     }
+
+    /// [`Selection::wants`] for a filter that
+    /// [`learns_sites`](InBatch::learns_sites): its own loop
+    /// ([`Piece::records`]), so the other filters' loop stays as small.
+    #[inline]
+    fn wants_learnt(
+        &self,
+        filter: &mut InBatch<'_, '_>,
+        system: u8,
+        sender: &ArchivedSender,
+        r: RecordRef<'_>,
+    ) -> bool {
+        let t = r.time_ns();
+        t >= self.since
+            && (t < self.until || self.until == u64::MAX)
+            && filter.matches_record(system, sender, r)
+    }
 }
 
 /// What reading one piece found besides its records.
@@ -124,6 +141,16 @@ impl Piece<'_> {
                     tally.batches += 1;
                     let (system, sender) = (b.topic.system, b.batch.sender());
                     let mut filter = scan.batch(b.batch);
+                    if filter.learns_sites() {
+                        for r in b.batch.records() {
+                            if sel.wants_learnt(&mut filter, system, sender, r)
+                                && !f(system, sender, r)
+                            {
+                                return ControlFlow::Break(());
+                            }
+                        }
+                        return ControlFlow::Continue(());
+                    }
                     for r in b.batch.records() {
                         if sel.wants(&mut filter, system, sender, r) && !f(system, sender, r) {
                             return ControlFlow::Break(());
