@@ -188,6 +188,7 @@ impl Parser<'_> {
         IngestError::new(ErrorKind::PickleLimit(what))
     }
 
+    #[inline]
     fn take(&mut self, n: u64) -> Result<&[u8], IngestError> {
         let left = self.input.len() - self.pos;
         match usize::try_from(n) {
@@ -196,8 +197,16 @@ impl Parser<'_> {
                 self.pos += n;
                 Ok(s)
             }
-            _ => Err(self.err(format!("truncated: needs {n} bytes, {left} remain"))),
+            _ => Err(self.truncated(n, left)),
         }
+    }
+
+    /// The error of a `take` past the end: out of line, so the hot path
+    /// that inlines `take` carries no formatting.
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, n: u64, left: usize) -> IngestError {
+        self.err(format!("truncated: needs {n} bytes, {left} remain"))
     }
 
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], IngestError> {
