@@ -66,6 +66,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod aligned;
 mod chunk_writer;
 pub(crate) mod direct;
 mod reader;
