@@ -13,11 +13,11 @@
 //! # Bounds
 //!
 //! The store hands a chunk over only once the one before is written (one
-//! write in flight): a segment gathers into two [`super::aligned::CHUNK`]
+//! write in flight): a segment gathers into two [`super::direct::CHUNK`]
 //! buffers (2 MiB). Chunks are written in order, so a chunk's entries are
 //! in the file once its completion is taken ([`ChunkWriter::done`]).
 
-use super::aligned::{chunk_buffer, write_aligned, Fault, ALIGN};
+use super::direct::{write_aligned, Fault, ALIGN};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use rkyv::util::AlignedVec;
 use std::fs::File;
@@ -128,7 +128,7 @@ impl ChunkWriter {
         self.in_flight -= 1;
         // The thread is gone (it panicked): what it held is not written.
         Some(d.unwrap_or_else(|()| Done {
-            buf: chunk_buffer(),
+            buf: super::direct::chunk_buffer(),
             end: 0,
             result: Err(io::Error::other("the store's writing thread stopped")),
         }))

@@ -66,7 +66,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod aligned;
 mod chunk_writer;
 pub(crate) mod direct;
 mod reader;
