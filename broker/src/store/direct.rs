@@ -17,9 +17,7 @@
 //! which holds the segment's bytes from `base` (a multiple of [`ALIGN`]):
 //!
 //! - a full buffer is written whole with one direct write, and gathering
-//!   goes on at `base + CHUNK` in a second buffer while a thread writes
-//!   the full one (module `chunk_writer`; the first full buffer of a
-//!   segment starts it, and a spawn that fails leaves the writes here);
+//!   goes on from its start at `base + CHUNK`;
 //! - [`Gather::flush`] (the writer calls it when the oldest byte gathered
 //!   has waited its bound, on sync and on rotation) writes the aligned part
 //!   directly and the unaligned tail (under [`ALIGN`] bytes) through the
@@ -35,11 +33,8 @@
 //!
 //! [`Gather::whole`] is the end of the last entry wholly in the file: the
 //! store acknowledges and counts a batch as written only once this passes
-//! its end (for a chunk the thread writes: once its completion is taken,
-//! on the next push, flush or [`Gather::reap`]). A failed write cuts the
-//! file back to it ([`Gather::cut_back`]), dropping what was gathered
-//! after it; a failed write of the thread's is reported by the call that
-//! takes its completion.
+//! its end. A failed write cuts the file back to it
+//! ([`Gather::cut_back`]), dropping what was gathered after it.
 //!
 //! # Where direct I/O is refused
 //!
@@ -52,7 +47,6 @@
 //! The buffer is `rkyv`'s [`AlignedVec`] with a 4 KiB alignment (already a
 //! dependency, and the store's reader uses it): no `unsafe` here.
 
-use super::chunk_writer::{ChunkWriter, Done};
 use rkyv::util::AlignedVec;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -94,12 +88,6 @@ pub struct Gather {
     refused: bool,
     /// A failed cut left the buffer out of step with the file.
     poisoned: bool,
-    /// The thread writing full chunks (started at the first).
-    chunks: Option<ChunkWriter>,
-    /// The second buffer, while the thread does not hold it.
-    free: Option<AlignedVec<ALIGN>>,
-    /// When the chunk the thread writes was handed over.
-    handed: Option<Instant>,
 }
 
 impl Gather {
@@ -114,7 +102,7 @@ impl Gather {
         buf: Option<AlignedVec<ALIGN>>,
     ) -> io::Result<Result<Gather, File>> {
         debug_assert!(head.len() < ALIGN);
-        let opened = injected(current_fault(), Fault::RefuseOpen).and_then(|()| {
+        let opened = injected(Fault::RefuseOpen).and_then(|()| {
             OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_DIRECT)
@@ -125,7 +113,11 @@ impl Gather {
             Err(e) if refuses_direct(&e) => return Ok(Err(plain)),
             Err(e) => return Err(e),
         };
-        let mut buf = buf.unwrap_or_else(chunk_buffer);
+        let mut buf = buf.unwrap_or_else(|| {
+            let mut b = AlignedVec::<ALIGN>::with_capacity(CHUNK);
+            b.resize(CHUNK, 0);
+            b
+        });
         buf[..head.len()].copy_from_slice(head);
         Ok(Ok(Gather {
             direct,
@@ -139,9 +131,6 @@ impl Gather {
             oldest: None,
             refused: false,
             poisoned: false,
-            chunks: None,
-            free: None,
-            handed: None,
         }))
     }
 
@@ -149,7 +138,6 @@ impl Gather {
     /// whole (so the file may end inside this entry).
     pub fn push<const N: usize>(&mut self, parts: [&[u8]; N]) -> io::Result<()> {
         self.healthy()?;
-        self.take_done(false)?;
         if self.oldest.is_none() {
             self.oldest = Some(Instant::now());
         }
@@ -161,7 +149,7 @@ impl Gather {
                 self.len += n;
                 part = &part[n..];
                 if self.len == CHUNK {
-                    self.hand_over()?;
+                    self.write_out(CHUNK)?;
                     self.base += CHUNK as u64;
                     self.len = 0;
                     wrote = true;
@@ -182,7 +170,6 @@ impl Gather {
     /// place by the next direct write).
     pub fn flush(&mut self) -> io::Result<()> {
         self.healthy()?;
-        self.take_done(true)?;
         if self.on_file < self.end() {
             let aligned = self.len & !(ALIGN - 1);
             self.write_out(aligned)?;
@@ -209,27 +196,10 @@ impl Gather {
         self.whole
     }
 
-    /// When the oldest byte not yet in the file was gathered or handed to
-    /// the writing thread (`None`: everything is in the file).
+    /// When the oldest byte not yet in the file was gathered (`None`:
+    /// everything is in the file).
     pub fn oldest(&self) -> Option<Instant> {
-        match (self.oldest, self.handed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Takes the completions of the chunks the thread has written (`wait`:
-    /// waits for all of them), moving [`Gather::whole`] on. The error of a
-    /// failed one (the caller cuts back).
-    pub fn reap(&mut self, wait: bool) -> io::Result<()> {
-        self.healthy()?;
-        self.take_done(wait)
-    }
-
-    /// Whether the oldest gathered byte (not one being written) has
-    /// waited `bound`.
-    pub fn gathered_for(&self, bound: std::time::Duration) -> bool {
-        self.oldest.is_some_and(|t| t.elapsed() >= bound)
+        self.oldest
     }
 
     /// Whether a direct write was refused (the data went through the page
@@ -245,11 +215,6 @@ impl Gather {
     /// nothing more (its buffer no longer matches the file), and the
     /// writer moves on to a new segment ([`Gather::poisoned`]).
     pub fn cut_back(&mut self) -> io::Result<u64> {
-        // Nothing may land in the file after the cut.
-        while let Some(d) = self.chunks.as_mut().and_then(|c| c.done(true)) {
-            self.free = Some(d.buf);
-        }
-        self.handed = None;
         let keep = self.whole;
         self.ends.clear();
         self.oldest = None;
@@ -279,62 +244,9 @@ impl Gather {
         self.plain.sync_data()
     }
 
-    /// The buffer, to reuse for the next segment (closing the file, after
-    /// the thread has written what it holds).
+    /// The buffer, to reuse for the next segment (closing the file).
     pub fn into_buf(self) -> AlignedVec<ALIGN> {
         self.buf
-    }
-
-    /// Hands the full buffer to the writing thread (started here at the
-    /// first full buffer) and gathers on in the second; waits while the
-    /// thread still writes the chunk before. Writes here if the thread
-    /// cannot start or direct writes were refused.
-    fn hand_over(&mut self) -> io::Result<()> {
-        if self.chunks.is_none() && !self.refused {
-            // A failed spawn (or dup) leaves the writes in this thread.
-            self.chunks = self
-                .direct
-                .try_clone()
-                .and_then(|d| Ok((d, self.plain.try_clone()?)))
-                .and_then(|(d, p)| ChunkWriter::spawn(d, p))
-                .ok();
-        }
-        let Some(chunks) = self.chunks.as_mut().filter(|_| !self.refused) else {
-            return self.write_out(CHUNK);
-        };
-        if chunks.in_flight() > 0 {
-            if let Some(d) = chunks.done(true) {
-                self.complete(d)?;
-            }
-        }
-        let next = self.free.take().unwrap_or_else(chunk_buffer);
-        let full = std::mem::replace(&mut self.buf, next);
-        self.handed = Some(Instant::now());
-        if let Some(chunks) = self.chunks.as_mut() {
-            chunks.send(full, self.base, current_fault())?;
-        }
-        Ok(())
-    }
-
-    /// Takes the thread's completions (`wait`: all of them).
-    fn take_done(&mut self, wait: bool) -> io::Result<()> {
-        while let Some(d) = self.chunks.as_mut().and_then(|c| c.done(wait)) {
-            self.complete(d)?;
-        }
-        Ok(())
-    }
-
-    /// A chunk the thread wrote: its entries are in the file, its buffer
-    /// free again.
-    fn complete(&mut self, d: Done) -> io::Result<()> {
-        self.free = Some(d.buf);
-        if self.chunks.as_ref().is_some_and(|c| c.in_flight() == 0) {
-            self.handed = None;
-        }
-        self.refused |= d.result?;
-        self.on_file = self.on_file.max(d.end);
-        self.settle();
-        Ok(())
     }
 
     /// Writes `buf[..n]` (`n` a multiple of [`ALIGN`]) at `base`, unless
@@ -346,14 +258,32 @@ impl Gather {
         if n == 0 || self.on_file >= end {
             return Ok(());
         }
-        self.refused = write_aligned(
-            &self.direct,
-            &self.plain,
-            &self.buf[..n],
-            self.base,
-            self.refused,
-            current_fault(),
-        )?;
+        let mut done = 0;
+        while done < n && !self.refused {
+            let wrote = injected(Fault::RefuseWrite)
+                .and_then(|()| injected(Fault::FailWrite))
+                .and_then(|()| {
+                    self.direct
+                        .write_at(&self.buf[done..n], self.base + done as u64)
+                });
+            match wrote {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                // A short direct write that ends off the alignment: the
+                // rest goes through the page cache.
+                Ok(k) if k % ALIGN != 0 => {
+                    done += k;
+                    break;
+                }
+                Ok(k) => done += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if refuses_direct(&e) => self.refused = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if done < n {
+            self.plain
+                .write_all_at(&self.buf[done..n], self.base + done as u64)?;
+        }
         self.on_file = self.on_file.max(end);
         Ok(())
     }
@@ -374,53 +304,6 @@ impl Gather {
             self.whole = self.ends.pop_front().unwrap_or(self.whole);
         }
     }
-}
-
-/// Writes `buf` (a multiple of [`ALIGN`] long, from an [`ALIGN`]-aligned
-/// buffer) at `at`, directly; after a short direct write that ends off
-/// the alignment, or once direct writes are refused (`refused`: before
-/// this write), the rest through `plain`. Returns whether direct writes
-/// are refused. `fault`: the one a test injects.
-pub(crate) fn write_aligned(
-    direct: &File,
-    plain: &File,
-    buf: &[u8],
-    at: u64,
-    mut refused: bool,
-    fault: Option<Fault>,
-) -> io::Result<bool> {
-    debug_assert_eq!(buf.len() % ALIGN, 0);
-    let n = buf.len();
-    let mut done = 0;
-    while done < n && !refused {
-        let wrote = injected(fault, Fault::RefuseWrite)
-            .and_then(|()| injected(fault, Fault::FailWrite))
-            .and_then(|()| direct.write_at(&buf[done..], at + done as u64));
-        match wrote {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            // A short direct write that ends off the alignment: the rest
-            // goes through the page cache.
-            Ok(k) if k % ALIGN != 0 => {
-                done += k;
-                break;
-            }
-            Ok(k) => done += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if refuses_direct(&e) => refused = true,
-            Err(e) => return Err(e),
-        }
-    }
-    if done < n {
-        plain.write_all_at(&buf[done..], at + done as u64)?;
-    }
-    Ok(refused)
-}
-
-/// A zeroed [`CHUNK`]-byte buffer, [`ALIGN`]-aligned.
-pub(crate) fn chunk_buffer() -> AlignedVec<ALIGN> {
-    let mut b = AlignedVec::<ALIGN>::with_capacity(CHUNK);
-    b.resize(CHUNK, 0);
-    b
 }
 
 /// Whether an error is a file system's refusal of `O_DIRECT`.
@@ -446,23 +329,16 @@ thread_local! {
     pub(crate) static FAULT: std::cell::Cell<Option<Fault>> = const { std::cell::Cell::new(None) };
 }
 
-/// The fault the tests inject on this thread, if any (to hand to
-/// [`write_aligned`] on another thread).
-pub(crate) fn current_fault() -> Option<Fault> {
+/// The error of an injected fault `at`, if a test injects it.
+fn injected(at: Fault) -> io::Result<()> {
     #[cfg(test)]
-    return FAULT.with(|f| f.get());
-    #[cfg(not(test))]
-    None
-}
-
-/// The error of fault `at` if it is the one injected (`fault`).
-fn injected(fault: Option<Fault>, at: Fault) -> io::Result<()> {
-    if fault == Some(at) {
+    if FAULT.with(|f| f.get()) == Some(at) {
         let errno = match at {
             Fault::FailWrite => libc::EIO,
             Fault::RefuseOpen | Fault::RefuseWrite => libc::EINVAL,
         };
         return Err(io::Error::from_raw_os_error(errno));
     }
+    let _ = at;
     Ok(())
 }

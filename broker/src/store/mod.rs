@@ -66,7 +66,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod chunk_writer;
 pub(crate) mod direct;
 mod reader;
 mod retention;

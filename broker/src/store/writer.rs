@@ -236,7 +236,7 @@ impl Writer {
     /// rotates an old segment, syncs under the interval policy.
     pub fn tick(&mut self) -> io::Result<()> {
         if self.deadline().is_some_and(|d| Instant::now() >= d) {
-            self.write_due()?;
+            self.flush()?;
         }
         if self.written > MAGIC.len() as u64 && self.opened.elapsed() >= self.opts.max_age {
             self.rotate()?;
@@ -256,23 +256,6 @@ impl Writer {
                 self.cut_back();
                 return Err(e);
             }
-        }
-        self.fall_back_if_refused()
-    }
-
-    /// Writes what has waited its bound: the gathered entries if the
-    /// oldest has (with [`Writer::flush`]), else waits for the chunk being
-    /// written to be in the file.
-    fn write_due(&mut self) -> io::Result<()> {
-        let (Sink::Gather(g), Some(bound)) = (&mut self.sink, self.opts.direct) else {
-            return Ok(());
-        };
-        if g.gathered_for(bound) {
-            return self.flush();
-        }
-        if let Err(e) = g.reap(true) {
-            self.cut_back();
-            return Err(e);
         }
         self.fall_back_if_refused()
     }
@@ -508,21 +491,9 @@ mod tests {
                 let da = std::fs::read(direct.current()).unwrap();
                 let db = std::fs::read(plain.current()).unwrap();
                 assert!(db.starts_with(&da), "a prefix after {i}");
-                // Readers see the entries up to `on_file`, whole (and
-                // those of a chunk the thread wrote, not yet taken back).
+                // Readers see the entries up to `on_file`, whole.
                 let valid = super::super::reader::valid_prefix(&da) as u64;
-                assert!(direct.origin + valid >= direct.on_file(), "after {i}");
-                if let Sink::Gather(g) = &mut direct.sink {
-                    g.reap(true).unwrap();
-                }
-                let valid =
-                    super::super::reader::valid_prefix(&std::fs::read(direct.current()).unwrap())
-                        as u64;
-                assert_eq!(
-                    direct.origin + valid,
-                    direct.on_file(),
-                    "after {i}, taken back"
-                );
+                assert_eq!(direct.origin + valid, direct.on_file(), "after {i}");
             }
             assert!(direct.is_direct());
         }
@@ -573,9 +544,6 @@ mod tests {
         // the full buffer, its rest waits. Then the broker dies.
         let big = vec![7u8; CHUNK + 100];
         let end = w.append(*b"TLR", &big).unwrap();
-        if let Sink::Gather(g) = &mut w.sink {
-            g.reap(true).unwrap();
-        }
         assert!(w.on_file() < end);
         let seg = w.current().to_owned();
         let whole = w.on_file();
@@ -669,12 +637,9 @@ mod tests {
             w.append(*b"TLR", &small).unwrap();
         }
         assert!(w.appended() > kept);
-        // The full buffer's write fails on the writing thread: the call
-        // that takes its completion reports it.
         FAULT.with(|f| f.set(Some(Fault::FailWrite)));
-        let _ = w.append(*b"TLR", &vec![1u8; CHUNK]);
+        assert!(w.append(*b"TLR", &vec![1u8; CHUNK]).is_err());
         FAULT.with(|f| f.set(None));
-        assert!(w.flush().is_err());
         assert_eq!((w.appended(), w.on_file()), (kept, kept));
         let r = Reader::open(w.current()).unwrap();
         assert_eq!((r.batches().count(), r.torn()), (5, 0));
