@@ -63,9 +63,7 @@ impl Selection<'_> {
         sender: &ArchivedSender,
         r: RecordRef<'_>,
     ) -> bool {
-        let t = r.time_ns();
-        t >= self.since
-            && (t < self.until || self.until == u64::MAX)
+        self.in_time(r)
             && (self.filter.is_always() || filter.matches(&RecordView::new(system, sender, r)))
     }
 
@@ -80,10 +78,14 @@ impl Selection<'_> {
         sender: &ArchivedSender,
         r: RecordRef<'_>,
     ) -> bool {
+        self.in_time(r) && filter.matches_record(system, sender, r)
+    }
+
+    /// Whether `r`'s time is inside `since..until`.
+    #[inline]
+    fn in_time(&self, r: RecordRef<'_>) -> bool {
         let t = r.time_ns();
-        t >= self.since
-            && (t < self.until || self.until == u64::MAX)
-            && filter.matches_record(system, sender, r)
+        t >= self.since && (t < self.until || self.until == u64::MAX)
     }
 }
 
